@@ -1,0 +1,166 @@
+"""Every Redis key and channel name of a queue, in Bull 4's layout.
+
+This module is the only place that builds key strings. A queue's keys are
+``<prefix>:<queue>:<suffix>``; a job's hash is ``<prefix>:<queue>:<job id>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Suffixes Bull uses for queue-level keys. A custom job id equal to one of these
+# would make the job hash overwrite (or be overwritten by) a queue structure.
+RESERVED_IDS: frozenset[str] = frozenset(
+    {
+        "wait",
+        "paused",
+        "meta-paused",
+        "meta",
+        "active",
+        "priority",
+        "delayed",
+        "completed",
+        "failed",
+        "stalled",
+        "stalled-check",
+        "id",
+        "repeat",
+        "limiter",
+        "metrics",
+        "waiting",
+        "progress",
+        "drained",
+        "resumed",
+        "duplicated",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """Key names for one queue.
+
+    Args:
+        prefix: Bull's key prefix (``bull`` by default).
+        queue: The queue name.
+    """
+
+    prefix: str
+    queue: str
+    base: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base", f"{self.prefix}:{self.queue}:")
+
+    def key(self, suffix: str) -> str:
+        """The queue-level key ``<prefix>:<queue>:<suffix>``."""
+        return self.base + suffix
+
+    @property
+    def wait(self) -> str:
+        return self.base + "wait"
+
+    @property
+    def paused(self) -> str:
+        return self.base + "paused"
+
+    @property
+    def meta_paused(self) -> str:
+        return self.base + "meta-paused"
+
+    @property
+    def meta(self) -> str:
+        return self.base + "meta"
+
+    @property
+    def active(self) -> str:
+        return self.base + "active"
+
+    @property
+    def priority(self) -> str:
+        return self.base + "priority"
+
+    @property
+    def delayed(self) -> str:
+        return self.base + "delayed"
+
+    @property
+    def completed(self) -> str:
+        return self.base + "completed"
+
+    @property
+    def failed(self) -> str:
+        return self.base + "failed"
+
+    @property
+    def stalled(self) -> str:
+        return self.base + "stalled"
+
+    @property
+    def stalled_check(self) -> str:
+        return self.base + "stalled-check"
+
+    @property
+    def id(self) -> str:
+        return self.base + "id"
+
+    @property
+    def repeat(self) -> str:
+        return self.base + "repeat"
+
+    @property
+    def limiter(self) -> str:
+        return self.base + "limiter"
+
+    def limiter_group(self, group: str) -> str:
+        return f"{self.base}limiter:{group}"
+
+    @property
+    def limiter_index(self) -> str:
+        return self.base + "limiter:index"
+
+    def metrics(self, kind: str) -> str:
+        """``metrics:completed`` or ``metrics:failed`` (the hash)."""
+        return f"{self.base}metrics:{kind}"
+
+    def metrics_data(self, kind: str) -> str:
+        return f"{self.base}metrics:{kind}:data"
+
+    def finished_set(self, kind: str) -> str:
+        """``completed`` or ``failed``."""
+        return self.base + kind
+
+    # --- per-job keys -------------------------------------------------------
+
+    def job(self, job_id: str) -> str:
+        return self.base + job_id
+
+    def lock(self, job_id: str) -> str:
+        return f"{self.base}{job_id}:lock"
+
+    def logs(self, job_id: str) -> str:
+        return f"{self.base}{job_id}:logs"
+
+    # --- pub/sub channels ---------------------------------------------------
+
+    def waiting_channel(self, token: str) -> str:
+        return f"{self.base}waiting@{token}"
+
+    def active_channel(self, token: str) -> str:
+        return f"{self.base}active@{token}"
+
+    def duplicated_channel(self, token: str) -> str:
+        return f"{self.base}duplicated@{token}"
+
+    @property
+    def stalled_channel(self) -> str:
+        return self.base + "stalled@"
+
+    def channel(self, event: str) -> str:
+        """A plain event channel: progress, completed, failed, delayed, paused, resumed, drained."""
+        return self.base + event
+
+    @property
+    def pattern(self) -> str:
+        """Glob matching every key of this queue."""
+        return self.base + "*"

@@ -1,0 +1,89 @@
+"""pyqueue's exceptions.
+
+::
+
+    PyQueueError
+    ├── InvalidOptionsError (also ValueError)   bad option, payload, id or URL; nothing written
+    ├── ScriptError                              a Lua command returned a negative code
+    │   ├── JobNotFound            (-1)          the job hash is missing
+    │   ├── LockMismatch           (-2, -6)      the lock is missing or held by another worker
+    │   └── JobStateError          (-3, ...)     the job is not in the state the command needs
+    ├── QueueClosedError                         the queue or worker was closed
+    └── JobFailedError                           ``Job.finished()`` of a job that failed
+
+Processor-side control flow (raised by handlers, never by pyqueue itself)::
+
+    UnrecoverableError   fail the job now, with no further attempts
+
+Redis connection errors (``redis.exceptions.ConnectionError`` and friends) are
+not wrapped: they propagate as redis-py raises them.
+"""
+
+from __future__ import annotations
+
+
+class PyQueueError(Exception):
+    """Base class of every error pyqueue raises."""
+
+
+class InvalidOptionsError(PyQueueError, ValueError):
+    """An option, payload, job id or connection setting is invalid.
+
+    Raised before anything is written to Redis.
+    """
+
+
+class ScriptError(PyQueueError):
+    """A Lua command refused to act; ``code`` is its negative return value."""
+
+    def __init__(self, message: str, *, job_id: str | None = None, code: int = 0) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.code = code
+
+
+class JobNotFound(ScriptError):
+    """The job's hash does not exist (Bull code -1)."""
+
+
+class LockMismatch(ScriptError):
+    """The job's lock is missing (-2) or owned by another worker (-6)."""
+
+
+class JobStateError(ScriptError):
+    """The job is not in the state the command requires (for example -3, not active)."""
+
+
+class QueueClosedError(PyQueueError):
+    """The queue or worker has been closed."""
+
+
+class JobFailedError(PyQueueError):
+    """A job awaited with ``Job.finished()`` failed; the message is its failed reason."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.job_id = job_id
+        self.reason = reason
+
+
+class UnrecoverableError(Exception):
+    """Raise from a handler to fail the job at once, ignoring remaining attempts."""
+
+
+def script_error(code: int, job_id: str, command: str) -> ScriptError:
+    """Map a negative Lua return code to its exception, with Bull's message text."""
+    if code == -1:
+        return JobNotFound(f"Missing key for job {job_id} {command}", job_id=job_id, code=code)
+    if code == -2:
+        return LockMismatch(f"Missing lock for job {job_id} {command}", job_id=job_id, code=code)
+    if code == -6:
+        return LockMismatch(
+            f"Lock mismatch for job {job_id}. Cmd {command} from active", job_id=job_id, code=code
+        )
+    if code == -3:
+        return JobStateError(
+            f"Job {job_id} is not in the active state. {command}", job_id=job_id, code=code
+        )
+    return JobStateError(f"Command {command} failed for job {job_id}: code {code}",
+                         job_id=job_id, code=code)
