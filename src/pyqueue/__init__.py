@@ -1,0 +1,41 @@
+"""pyqueue: an asyncio Redis job queue with Node Bull 4.x semantics and wire format."""
+
+from importlib.metadata import version as _version
+
+from pyqueue._emitter import Event
+from pyqueue.errors import (
+    InvalidOptionsError,
+    JobFailedError,
+    JobNotFound,
+    JobStateError,
+    LockMismatch,
+    PyQueueError,
+    UnrecoverableError,
+)
+from pyqueue.job import Job
+from pyqueue.options import Backoff, JobOptions, KeepJobs, RateLimiter, WorkerOptions
+from pyqueue.queue import BulkJob, Queue
+from pyqueue.worker import Worker
+
+__version__ = _version("pyqueue")
+
+__all__ = [
+    "Backoff",
+    "BulkJob",
+    "Event",
+    "InvalidOptionsError",
+    "Job",
+    "JobFailedError",
+    "JobNotFound",
+    "JobOptions",
+    "JobStateError",
+    "KeepJobs",
+    "LockMismatch",
+    "PyQueueError",
+    "Queue",
+    "RateLimiter",
+    "UnrecoverableError",
+    "Worker",
+    "WorkerOptions",
+    "__version__",
+]

@@ -1,0 +1,111 @@
+"""Redis connections: created once, with bytes responses, from a URL or a client.
+
+Responses are always bytes (``decode_responses=False``): job data may hold any
+bytes, and decoding happens once in :mod:`pyqueue._wire`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio as aioredis
+
+from pyqueue.errors import InvalidOptionsError
+
+_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, safe to log or put in an error."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def validate_url(url: object) -> str:
+    """Check a Redis URL's shape before any connection is made."""
+    if not isinstance(url, str) or not url:
+        raise InvalidOptionsError(f"redis_url: must be a non-empty string, got {url!r}")
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise InvalidOptionsError(
+            f"redis_url: scheme must be one of {', '.join(_SCHEMES)}, in {redact(url)!r}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidOptionsError(f"redis_url: invalid port in {redact(url)!r}") from None
+    if parts.scheme != "unix" and not parts.hostname:
+        raise InvalidOptionsError(f"redis_url: missing host in {redact(url)!r}")
+    del port
+    path = parts.path.lstrip("/")
+    if parts.scheme != "unix" and path and not path.isdigit():
+        raise InvalidOptionsError(f"redis_url: database must be a number in {redact(url)!r}")
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSpec:
+    """How to open more connections to the same server (blocking, pub/sub, sync)."""
+
+    url: str | None
+    kwargs: dict[str, Any]
+    ssl: bool
+
+    @classmethod
+    def from_url(cls, url: str) -> ConnectionSpec:
+        validate_url(url)
+        return cls(url=url, kwargs={}, ssl=url.startswith("rediss://"))
+
+    @classmethod
+    def from_client(cls, client: aioredis.Redis) -> ConnectionSpec:
+        pool = client.connection_pool
+        kwargs = dict(pool.connection_kwargs)
+        kwargs["decode_responses"] = False
+        ssl = issubclass(pool.connection_class, aioredis.SSLConnection)
+        return cls(url=None, kwargs=kwargs, ssl=ssl)
+
+    def async_client(self, *, max_connections: int | None = None) -> aioredis.Redis:
+        """A new async client with its own pool."""
+        if self.url is not None:
+            return aioredis.Redis.from_url(
+                self.url, decode_responses=False, max_connections=max_connections
+            )
+        cls = aioredis.SSLConnection if self.ssl else aioredis.Connection
+        kwargs = {k: v for k, v in self.kwargs.items() if k != "connection_class"}
+        pool = aioredis.ConnectionPool(
+            connection_class=cls, max_connections=max_connections, **kwargs
+        )
+        return aioredis.Redis(connection_pool=pool)
+
+    def sync_client(self) -> redis.Redis:
+        """A blocking client, for threads that must work while the event loop is busy."""
+        if self.url is not None:
+            return redis.Redis.from_url(self.url, decode_responses=False)
+        cls = redis.SSLConnection if self.ssl else redis.Connection
+        kwargs = {k: v for k, v in self.kwargs.items() if k != "connection_class"}
+        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=cls, **kwargs))
+
+
+def resolve(
+    redis_url: str | None, connection: aioredis.Redis | None
+) -> tuple[aioredis.Redis, ConnectionSpec, bool]:
+    """Return ``(client, spec, owned)`` for a Queue or Worker.
+
+    ``owned`` is False when the caller passed a client whose responses are bytes:
+    it is used as is and not closed by us.
+    """
+    if redis_url is not None and connection is not None:
+        raise InvalidOptionsError("give redis_url or connection, not both")
+    if connection is not None:
+        spec = ConnectionSpec.from_client(connection)
+        if connection.connection_pool.connection_kwargs.get("decode_responses"):
+            return spec.async_client(), spec, True
+        return connection, spec, False
+    spec = ConnectionSpec.from_url(redis_url or "redis://127.0.0.1:6379/0")
+    return spec.async_client(), spec, True

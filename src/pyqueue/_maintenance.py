@@ -1,0 +1,139 @@
+"""Background duties of a worker: promote due delayed jobs, recover stalled ones.
+
+Delayed promotion is event-driven: producers publish each new due time on the
+``delayed`` channel, and the worker sleeps exactly until the earliest known due
+time (at most ``guard_interval``), as Node Bull does. Nothing polls faster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from pyqueue._keys import QueueKeys
+from pyqueue._scripts import Scripts
+
+log = logging.getLogger("pyqueue.maintenance")
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class DelayedPromoter:
+    """Runs ``updateDelaySet`` at each due time and listens for earlier ones."""
+
+    def __init__(
+        self,
+        scripts: Scripts,
+        pubsub_client: aioredis.Redis,
+        keys: QueueKeys,
+        token: str,
+        guard_interval: int,
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._scripts = scripts
+        self._pubsub_client = pubsub_client
+        self._keys = keys
+        self._token = token
+        self._guard = guard_interval
+        self._on_error = on_error
+        self._wake = asyncio.Event()
+        self._next_run = math.inf
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        listener = asyncio.create_task(self._listen())
+        try:
+            await self._promote_loop()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _promote_loop(self) -> None:
+        while True:
+            try:
+                now = _now()
+                score = await self._scripts.update_delay_set(now=now, token=self._token)
+                wait_ms = float(self._guard)
+                if score is not None:
+                    due = score / 4096
+                    wait_ms = min(max(due - _now(), 0.0), wait_ms)
+            except RedisError as exc:
+                self._on_error(exc)
+                wait_ms = min(float(self._guard), 1000.0)
+            self._next_run = _now() + wait_ms
+            if wait_ms > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait_ms / 1000)
+
+    def notify(self, due_ms: float) -> None:
+        """A due time was announced; wake up if it is earlier than the next run."""
+        if math.ceil(due_ms) < self._next_run:
+            self._next_run = math.ceil(due_ms)
+            self._wake.set()
+
+    async def _listen(self) -> None:
+        channel = self._keys.channel("delayed")
+        while True:
+            pubsub = self._pubsub_client.pubsub()
+            try:
+                await pubsub.subscribe(channel)
+                # Anything published while we were not subscribed may be missed:
+                # promote once right after (re)subscribing.
+                self._wake.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    with contextlib.suppress(ValueError):
+                        self.notify(float(message["data"]))
+            except RedisError as exc:
+                self._on_error(exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+
+
+class StalledChecker:
+    """Runs Bull's stalled-job check every ``stalled_interval`` ms."""
+
+    def __init__(
+        self,
+        scripts: Scripts,
+        stalled_interval: int,
+        max_stalled_count: int,
+        on_result: Callable[[list[str], list[str]], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._scripts = scripts
+        self._interval = stalled_interval
+        self._max = max_stalled_count
+        self._on_result = on_result
+        self._on_error = on_error
+
+    async def check_once(self) -> tuple[list[str], list[str]]:
+        failed, stalled = await self._scripts.move_stalled_jobs_to_wait(
+            max_stalled_count=self._max, now=_now(), stalled_interval=self._interval
+        )
+        if failed or stalled:
+            self._on_result(failed, stalled)
+        return failed, stalled
+
+    async def run(self) -> None:
+        """Check at start and then every interval, until cancelled."""
+        while True:
+            try:
+                await self.check_once()
+            except RedisError as exc:
+                self._on_error(exc)
+            await asyncio.sleep(self._interval / 1000)

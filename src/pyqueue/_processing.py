@@ -1,0 +1,96 @@
+"""Running one handler call: async or threaded, with Bull's timeout semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
+from typing import Any, TypeAlias
+
+from pyqueue.job import Job
+
+Handler: TypeAlias = Callable[[Job[Any]], Any]
+
+
+class JobTimeoutError(Exception):
+    """An attempt ran longer than the job's ``timeout`` option."""
+
+
+class MissingHandlerError(Exception):
+    """No handler is registered for the job's name and there is no ``*`` handler."""
+
+
+def normalise_processors(processor: Handler | Mapping[str, Handler]) -> dict[str, Handler]:
+    """``{name: handler}``, where ``"*"`` handles every name without its own handler."""
+    if callable(processor):
+        return {"*": processor}
+    table = dict(processor)
+    for name, fn in table.items():
+        if not isinstance(name, str) or not callable(fn):
+            raise TypeError(f"processor for {name!r} must be callable")
+    if not table:
+        raise TypeError("at least one processor is required")
+    return table
+
+
+def find_handler(table: Mapping[str, Handler], name: str) -> Handler:
+    handler = table.get(name) or table.get("*")
+    if handler is None:
+        raise MissingHandlerError(f"Missing process handler for job type {name}")
+    return handler
+
+
+def is_async_handler(handler: Handler) -> bool:
+    target = handler.func if isinstance(handler, functools.partial) else handler
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+async def run_handler(
+    handler: Handler, job: Job[Any], executor: Executor | None, timeout_ms: int | None
+) -> Any:
+    """Call ``handler(job)``; sync handlers run in ``executor`` with a copied context.
+
+    Raises:
+        JobTimeoutError: after ``timeout_ms``, with Bull's message. A threaded
+            handler cannot be interrupted and keeps running to its end.
+    """
+    awaitable: Awaitable[Any]
+    if is_async_handler(handler):
+        awaitable = handler(job)
+    else:
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        awaitable = loop.run_in_executor(executor, ctx.run, handler, job)
+    if timeout_ms is None:
+        result = await awaitable
+    else:
+        try:
+            result = await asyncio.wait_for(awaitable, timeout_ms / 1000)
+        except TimeoutError:
+            raise JobTimeoutError(f"Promise timed out after {timeout_ms} milliseconds") from None
+    if inspect.isawaitable(result):
+        # A sync function that returned a coroutine (e.g. a lambda around one).
+        result = await result
+    return result
+
+
+def error_message(exc: BaseException) -> str:
+    """The text Bull stores as ``failedReason`` (an Error's ``message``)."""
+    return str(exc) if str(exc) else type(exc).__name__
+
+
+def error_stack(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
+def trimmed_stacktrace(previous: list[str], new: str, limit: int | None) -> list[str]:
+    """Bull keeps the first ``limit - 1`` traces plus the newest (JS slice semantics)."""
+    kept = previous if limit is None else previous[0 : limit - 1]
+    return [*kept, new]
+

@@ -1,0 +1,327 @@
+"""Translation between pyqueue's Python objects and Bull's wire format.
+
+The only module that spells Bull's camelCase field names (``jobId``,
+``attemptsMade``, ``removeOnComplete``...). Everything on the wire is JSON text
+in Redis strings; see bull-protocol.md §2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from pyqueue.errors import InvalidOptionsError
+from pyqueue.options import Backoff, JobOptions, KeepJobs, Retention
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+loads = json.loads
+
+# opts keys pyqueue understands, wire name -> python name.
+_OPT_NAMES: dict[str, str] = {
+    "jobId": "job_id",
+    "attempts": "attempts",
+    "backoff": "backoff",
+    "delay": "delay",
+    "priority": "priority",
+    "lifo": "lifo",
+    "timeout": "timeout",
+    "removeOnComplete": "remove_on_complete",
+    "removeOnFail": "remove_on_fail",
+    "stackTraceLimit": "stack_trace_limit",
+    "timestamp": "timestamp",
+    "preventParsingData": "prevent_parsing_data",
+    "repeat": "repeat",
+}
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as JavaScript's ``JSON.stringify`` would write it."""
+    return _dumps(value)
+
+
+def encode_data(data: Any) -> str:
+    """Serialise a job payload, with an error that names the problem."""
+    if isinstance(data, BaseModel):
+        return data.model_dump_json()
+    try:
+        return _dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidOptionsError(f"data: not JSON-serialisable ({exc})") from None
+
+
+def encode_result(value: Any) -> str:
+    """A handler's return value as ``returnvalue`` JSON; ``None`` becomes ``null``."""
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    try:
+        return _dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"job result is not JSON-serialisable ({exc})") from None
+
+
+def _retention_to_wire(value: Retention) -> Any:
+    if isinstance(value, KeepJobs):
+        out: dict[str, int] = {}
+        if value.age is not None:
+            out["age"] = value.age
+        if value.count is not None:
+            out["count"] = value.count
+        return out
+    return value
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def options_to_wire(opts: JobOptions, *, timestamp: int) -> dict[str, Any]:
+    """Bull's ``opts`` object: set options, then the defaults Node always writes."""
+    out: dict[str, Any] = dict(opts.extra)
+    if opts.priority is not None:
+        out["priority"] = opts.priority
+    if opts.backoff is not None:
+        backoff: dict[str, Any] = {"type": opts.backoff.type}
+        if opts.backoff.delay is not None:
+            backoff["delay"] = _number(opts.backoff.delay)
+        if opts.backoff.options is not None:
+            backoff["options"] = dict(opts.backoff.options)
+        out["backoff"] = backoff
+    if opts.job_id is not None:
+        out["jobId"] = opts.job_id
+    if opts.lifo is not None:
+        out["lifo"] = opts.lifo
+    if opts.timeout is not None:
+        out["timeout"] = opts.timeout
+    if opts.remove_on_complete is not None:
+        out["removeOnComplete"] = _retention_to_wire(opts.remove_on_complete)
+    if opts.remove_on_fail is not None:
+        out["removeOnFail"] = _retention_to_wire(opts.remove_on_fail)
+    if opts.stack_trace_limit is not None:
+        out["stackTraceLimit"] = opts.stack_trace_limit
+    if opts.prevent_parsing_data is not None:
+        out["preventParsingData"] = opts.prevent_parsing_data
+    if opts.repeat is not None:
+        out["repeat"] = opts.repeat if isinstance(opts.repeat, dict) else opts.repeat.to_wire()
+    out["attempts"] = opts.attempts if opts.attempts is not None else 1
+    out["delay"] = _number(opts.delay) if opts.delay is not None else 0
+    out["timestamp"] = opts.timestamp if opts.timestamp is not None else timestamp
+    return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    """JS-like ``parseInt`` leniency for numbers read from other clients."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def _retention_from_wire(value: Any) -> Retention | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, dict):
+        return KeepJobs(count=_int_or_none(value.get("count")), age=_int_or_none(value.get("age")))
+    return None
+
+
+def _backoff_from_wire(value: Any) -> Backoff | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return Backoff(type="fixed", delay=value) if value >= 0 else None
+    if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"]:
+        delay = value.get("delay")
+        ok_delay = (
+            delay if isinstance(delay, int | float) and not isinstance(delay, bool)
+            and math.isfinite(delay) and delay >= 0 else None
+        )
+        options = value.get("options")
+        return Backoff(
+            type=value["type"], delay=ok_delay,
+            options=options if isinstance(options, dict) else None,
+        )
+    return None
+
+
+def options_from_wire(raw: Mapping[str, Any]) -> JobOptions:
+    """Read ``opts`` written by any Bull client, tolerating odd values.
+
+    Values pyqueue cannot use are dropped rather than rejected: a job made by
+    another client must still be processable.
+    """
+    extra = {k: v for k, v in raw.items() if k not in _OPT_NAMES}
+    attempts = _int_or_none(raw.get("attempts"))
+    priority = _int_or_none(raw.get("priority"))
+    timeout = _int_or_none(raw.get("timeout"))
+    limit = _int_or_none(raw.get("stackTraceLimit"))
+    delay = raw.get("delay")
+    job_id = raw.get("jobId")
+    # jobId stays in ``extra``: ids written by other clients are not re-validated
+    # here (the id is the key suffix anyway), and writing opts back keeps it.
+    return JobOptions(
+        job_id=None,
+        attempts=attempts if attempts is not None and attempts >= 1 else None,
+        backoff=_backoff_from_wire(raw.get("backoff")),
+        delay=delay if isinstance(delay, int | float) and not isinstance(delay, bool)
+        and math.isfinite(delay) and delay >= 0 else None,
+        priority=priority if priority is not None and priority >= 1 else None,
+        lifo=raw["lifo"] if isinstance(raw.get("lifo"), bool) else None,
+        timeout=timeout if timeout is not None and timeout >= 1 else None,
+        remove_on_complete=_retention_from_wire(raw.get("removeOnComplete")),
+        remove_on_fail=_retention_from_wire(raw.get("removeOnFail")),
+        stack_trace_limit=limit if limit is not None and limit >= 0 else None,
+        timestamp=_int_or_none(raw.get("timestamp")),
+        prevent_parsing_data=raw["preventParsingData"]
+        if isinstance(raw.get("preventParsingData"), bool) else None,
+        repeat=raw.get("repeat") if isinstance(raw.get("repeat"), dict) else None,
+        extra={**extra, **({"jobId": job_id} if job_id is not None else {})},
+    )
+
+
+def keep_spec(value: Retention | None) -> tuple[int, int | None]:
+    """Bull's keep-jobs map as ``(count, age)``: count -1 keeps all, 0 deletes the job."""
+    if value is None or value is False:
+        return -1, None
+    if value is True:
+        return 0, None
+    if isinstance(value, KeepJobs):
+        return (value.count if value.count is not None else -1), value.age
+    return int(value), None
+
+
+def completed_payload(job_id: str, result_json: str | None) -> str:
+    """The ``completed`` event: ``val`` is the result's JSON *text* (double-encoded)."""
+    if result_json is None:
+        return _dumps({"jobId": job_id})
+    return _dumps({"jobId": job_id, "val": result_json})
+
+
+def failed_payload(job_id: str, reason: str) -> str:
+    return _dumps({"jobId": job_id, "val": reason})
+
+
+def progress_payload(job_id: str, progress_json: str) -> str:
+    # progress_json is already JSON: splice it in rather than re-encoding.
+    return '{"jobId":' + _dumps(job_id) + ',"progress":' + progress_json + "}"
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "replace")
+
+
+def _int_field(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _json_field(value: bytes | None, default: Any = None) -> Any:
+    if value is None:
+        return default
+    try:
+        return loads(value)
+    except ValueError:
+        return default
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """A decoded job hash. ``data_error`` is set when ``data`` is not valid JSON."""
+
+    id: str
+    name: str
+    data: Any
+    raw_opts: dict[str, Any]
+    timestamp: int
+    delay: int
+    priority: int
+    progress: Any
+    attempts_made: int
+    stalled_counter: int
+    failed_reason: str | None
+    stacktrace: list[str]
+    return_value: Any
+    finished_on: int | None
+    processed_on: int | None
+    retried_on: int | None
+    data_error: str | None = None
+
+
+def decode_job(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
+    """Decode a job hash written by Node Bull or pyqueue.
+
+    Never raises for bad content: unusable fields fall back to Bull's reading
+    (``[]`` for a bad stacktrace, ``None`` for a bad return value), and invalid
+    ``data`` is reported in ``data_error`` so the worker can fail that job alone.
+    """
+    opts_value = _json_field(raw.get(b"opts"), {})
+    raw_opts = opts_value if isinstance(opts_value, dict) else {}
+    data_bytes = raw.get(b"data")
+    data: Any = None
+    data_error: str | None = None
+    if raw_opts.get("preventParsingData") is True:
+        data = _text(data_bytes)
+    elif data_bytes is not None:
+        try:
+            data = loads(data_bytes)
+        except ValueError as exc:
+            data = _text(data_bytes)
+            data_error = f"job data is not valid JSON ({exc})"
+    stack = _json_field(raw.get(b"stacktrace"), [])
+    return_bytes = raw.get(b"returnvalue")
+    return JobRecord(
+        id=job_id,
+        name=_text(raw.get(b"name")) or "__default__",
+        data=data,
+        raw_opts=raw_opts,
+        timestamp=_int_field(raw.get(b"timestamp")) or 0,
+        delay=_int_field(raw.get(b"delay")) or 0,
+        priority=_int_field(raw.get(b"priority")) or 0,
+        progress=_json_field(raw.get(b"progress"), 0),
+        attempts_made=_int_field(raw.get(b"attemptsMade")) or 0,
+        stalled_counter=_int_field(raw.get(b"stalledCounter")) or 0,
+        failed_reason=_text(raw.get(b"failedReason")),
+        stacktrace=[str(s) for s in stack] if isinstance(stack, list) else [],
+        return_value=_json_field(return_bytes) if return_bytes is not None else None,
+        finished_on=_int_field(raw.get(b"finishedOn")),
+        processed_on=_int_field(raw.get(b"processedOn")),
+        retried_on=_int_field(raw.get(b"retriedOn")),
+        data_error=data_error,
+    )
+
+
+def job_to_json(record: JobRecord) -> dict[str, Any]:
+    """The shape of Node's ``Job#toJSON()``, for UIs and debugging."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "data": record.data,
+        "opts": record.raw_opts,
+        "progress": record.progress,
+        "delay": record.delay,
+        "timestamp": record.timestamp,
+        "attemptsMade": record.attempts_made,
+        "failedReason": record.failed_reason,
+        "stacktrace": record.stacktrace,
+        "returnvalue": record.return_value,
+        "finishedOn": record.finished_on,
+        "processedOn": record.processed_on,
+    }

@@ -1,0 +1,213 @@
+"""A job: its data and state, and the operations Bull offers on one job."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from pyqueue import _wire
+from pyqueue.errors import JobStateError, script_error
+from pyqueue.options import JobOptions
+
+if TYPE_CHECKING:
+    from pyqueue.queue import Queue
+
+DataT = TypeVar("DataT")
+
+JobState = Literal["completed", "failed", "delayed", "active", "waiting", "paused", "stuck"]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Job(Generic[DataT]):
+    """One job of a queue.
+
+    Attributes mirror Bull's job fields in snake_case: ``id``, ``name``,
+    ``data``, ``opts`` (a :class:`JobOptions`), ``timestamp``, ``delay``,
+    ``progress_value``, ``attempts_made``, ``failed_reason``, ``stacktrace``,
+    ``return_value``, ``finished_on``, ``processed_on``.
+    """
+
+    __slots__ = (
+        "_discarded",
+        "_opts",
+        "_queue",
+        "_record",
+        "data",
+        "id",
+        "lock_token",
+        "name",
+    )
+
+    def __init__(self, queue: Queue[Any], record: _wire.JobRecord, data: DataT) -> None:
+        self._queue = queue
+        self._record = record
+        self._opts: JobOptions | None = None
+        self._discarded = False
+        self.id: str = record.id
+        self.name: str = record.name
+        self.data: DataT = data
+        self.lock_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id!r} name={self.name!r} queue={self._queue.name!r}>"
+
+    # --- fields -------------------------------------------------------------
+
+    @property
+    def queue(self) -> Queue[Any]:
+        return self._queue
+
+    @property
+    def opts(self) -> JobOptions:
+        """The job's options, decoded from Bull's ``opts`` JSON on first use."""
+        if self._opts is None:
+            self._opts = _wire.options_from_wire(self._record.raw_opts)
+        return self._opts
+
+    @property
+    def raw_opts(self) -> dict[str, Any]:
+        """The ``opts`` object exactly as stored (camelCase)."""
+        return self._record.raw_opts
+
+    @property
+    def timestamp(self) -> int:
+        return self._record.timestamp
+
+    @property
+    def delay(self) -> int:
+        return self._record.delay
+
+    @property
+    def priority(self) -> int:
+        return self._record.priority
+
+    @property
+    def progress_value(self) -> Any:
+        return self._record.progress
+
+    @property
+    def attempts_made(self) -> int:
+        return self._record.attempts_made
+
+    @property
+    def stalled_counter(self) -> int:
+        return self._record.stalled_counter
+
+    @property
+    def failed_reason(self) -> str | None:
+        return self._record.failed_reason
+
+    @property
+    def stacktrace(self) -> list[str]:
+        return self._record.stacktrace
+
+    @property
+    def return_value(self) -> Any:
+        return self._record.return_value
+
+    @property
+    def finished_on(self) -> int | None:
+        return self._record.finished_on
+
+    @property
+    def processed_on(self) -> int | None:
+        return self._record.processed_on
+
+    @property
+    def record(self) -> _wire.JobRecord:
+        return self._record
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields Node's ``Job#toJSON()`` returns, camelCase, as UIs show them."""
+        return _wire.job_to_json(self._record)
+
+    # --- operations ---------------------------------------------------------
+
+    async def progress(self, value: Any) -> None:
+        """Store progress (a number or any JSON value) and publish a progress event."""
+        text = _wire.dumps(value)
+        await self._queue.scripts.update_progress(
+            self.id, progress_json=text, event_payload=_wire.progress_payload(self.id, text)
+        )
+        self._record.progress = value
+
+    async def log(self, line: str) -> int:
+        """Append a line to the job's log; returns the number of lines."""
+        return await self._queue.scripts.add_log(self.id, line=str(line))
+
+    async def update(self, data: Any) -> None:
+        """Replace the job's data."""
+        text = self._queue.encode_data(data)
+        await self._queue.scripts.update_data(self.id, data_json=text)
+        self.data = self._queue.decode_data(_wire.loads(text))
+        self._record.data = _wire.loads(text)
+
+    async def remove(self) -> None:
+        """Delete the job from every set, with its logs.
+
+        Raises:
+            JobStateError: the job is locked (being processed).
+        """
+        removed = await self._queue.scripts.remove_job(self.id, token=self._queue.token)
+        if not removed:
+            raise JobStateError(f"Could not remove job {self.id}", job_id=self.id)
+        self._queue.emit("removed", self)
+
+    async def retry(self) -> None:
+        """Move a failed job back to wait (Bull's ``Job#retry``)."""
+        code = await self._queue.scripts.reprocess_job(
+            self.id, lifo=bool(self.opts.lifo), token=self._queue.token, now=now_ms()
+        )
+        if code == 1:
+            return
+        messages = {
+            0: "Couldn't retry job: The job doesn't exist",
+            -1: "Couldn't retry job: The job is locked",
+            -2: "Couldn't retry job: The job has been already retried or has not failed",
+        }
+        raise JobStateError(messages.get(code, f"retry failed: {code}"), job_id=self.id, code=code)
+
+    async def promote(self) -> None:
+        """Move a delayed job to wait now."""
+        await self._queue.scripts.promote(self.id, token=self._queue.token)
+
+    def discard(self) -> None:
+        """Do not retry this job when the current attempt fails."""
+        self._discarded = True
+
+    @property
+    def discarded(self) -> bool:
+        return self._discarded
+
+    async def get_state(self) -> JobState:
+        return await self._queue.get_job_state(self.id)
+
+    async def is_completed(self) -> bool:
+        return await self._queue.scripts.is_finished(self.id) == 1
+
+    async def is_failed(self) -> bool:
+        return await self._queue.scripts.is_finished(self.id) == 2  # noqa: PLR2004
+
+    async def finished(self, timeout: float | None = None) -> Any:
+        """Wait until the job completes and return its result (Bull's ``job.finished()``).
+
+        Raises:
+            JobFailedError: the job failed for good.
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        async with asyncio.timeout(timeout):
+            return await self._queue.wait_until_finished(self.id)
+
+    async def reload(self) -> None:
+        """Re-read the job hash from Redis."""
+        fresh = await self._queue.get_job(self.id)
+        if fresh is None:
+            raise script_error(-1, self.id, "reload")
+        self._record = fresh.record
+        self._opts = None
+        self.data = fresh.data
+

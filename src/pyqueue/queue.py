@@ -1,0 +1,469 @@
+"""The producer and admin side of a queue."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, Literal, TypeVar, cast
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, ValidationError
+from typing_extensions import Self, Unpack
+
+from pyqueue import _connection, _wire
+from pyqueue._emitter import EventEmitter
+from pyqueue._keys import QueueKeys
+from pyqueue._scripts import AddJobSpec, Scripts
+from pyqueue.errors import InvalidOptionsError, JobFailedError, QueueClosedError
+from pyqueue.job import Job, JobState, now_ms
+from pyqueue.options import JobOptionFields, JobOptions
+
+DataT = TypeVar("DataT")
+
+StateName = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
+ALL_STATES: tuple[StateName, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
+_LIST_STATES = frozenset({"waiting", "active", "paused"})
+
+
+@dataclass(frozen=True, slots=True)
+class BulkJob:
+    """One entry of :meth:`Queue.add_bulk`."""
+
+    data: Any
+    name: str | None = None
+    options: JobOptions | None = None
+
+
+class Queue(EventEmitter, Generic[DataT]):
+    """A Bull-compatible queue: add jobs, inspect and manage them.
+
+    Args:
+        name: The queue name (the ``Q`` of ``bull:Q:wait``).
+        redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL. Defaults to localhost.
+        connection: An existing ``redis.asyncio.Redis`` client to use instead.
+        prefix: Key prefix (Bull's default ``bull``).
+        default_job_options: Options merged under every ``add``.
+        model: A pydantic model: data is validated when added and when read.
+
+    Raises:
+        InvalidOptionsError: for a bad name, prefix or URL (nothing is connected yet).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        redis_url: str | None = None,
+        *,
+        connection: aioredis.Redis | None = None,
+        prefix: str = "bull",
+        default_job_options: JobOptions | None = None,
+        model: type[DataT] | None = None,
+    ) -> None:
+        super().__init__()
+        for label, value in (("name", name), ("prefix", prefix)):
+            if not isinstance(value, str) or not value:
+                raise InvalidOptionsError(f"{label}: must be a non-empty string, got {value!r}")
+            if "@" in value:
+                raise InvalidOptionsError(f"{label}: must not contain '@' (Bull event channels)")
+        if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise InvalidOptionsError(f"model: must be a pydantic BaseModel subclass, got {model!r}")
+        self.name = name
+        self.prefix = prefix
+        self.keys = QueueKeys(prefix, name)
+        self.token = str(uuid.uuid4())
+        self.default_job_options = default_job_options
+        self.model = model
+        self.client, self.connection_spec, self._owns_client = _connection.resolve(
+            redis_url, connection
+        )
+        self.scripts = Scripts(self.client, self.keys)
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections this queue opened. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            await self.client.aclose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise QueueClosedError(f"queue {self.name!r} is closed")
+
+    # --- payloads -------------------------------------------------------------
+
+    def encode_data(self, data: Any) -> str:
+        """Validate (against ``model``) and serialise a payload."""
+        if self.model is not None and not isinstance(data, self.model):
+            model = cast(type[BaseModel], self.model)
+            try:
+                data = model.model_validate(data)
+            except ValidationError as exc:
+                raise InvalidOptionsError(f"data: invalid {model.__name__}: {exc}") from None
+        return _wire.encode_data(data)
+
+    def decode_data(self, data: Any) -> Any:
+        """Turn stored data into the queue's model (raises ``ValidationError``)."""
+        if self.model is None:
+            return data
+        return cast(type[BaseModel], self.model).model_validate(data)
+
+    def job_from_raw(self, job_id: str, raw: dict[bytes, bytes]) -> Job[DataT]:
+        """A Job from a job hash, without validating data against the model."""
+        record = _wire.decode_job(job_id, raw)
+        return Job(self, record, record.data)
+
+    # --- adding ---------------------------------------------------------------
+
+    def _spec(self, data: Any, name: str | None, options: JobOptions) -> AddJobSpec:
+        opts = options.merged_over(self.default_job_options)
+        if opts.repeat is not None:
+            raise InvalidOptionsError("repeat: use Queue.add_repeatable for repeatable jobs")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise InvalidOptionsError(f"name: must be a non-empty string, got {name!r}")
+        data_json = self.encode_data(data)
+        timestamp = opts.timestamp if opts.timestamp is not None else now_ms()
+        delay = int(opts.delay or 0)
+        return AddJobSpec(
+            job_id=opts.job_id or "",
+            name=name or "__default__",
+            data=data_json,
+            opts=_wire.dumps(_wire.options_to_wire(opts, timestamp=timestamp)),
+            timestamp=timestamp,
+            delay=delay,
+            priority=opts.priority or 0,
+            lifo=bool(opts.lifo),
+        )
+
+    def _added(self, spec: AddJobSpec, job_id: str, data: Any) -> Job[DataT]:
+        record = _wire.decode_job(
+            job_id,
+            {
+                b"name": spec.name.encode(),
+                b"data": spec.data.encode(),
+                b"opts": spec.opts.encode(),
+                b"timestamp": str(spec.timestamp).encode(),
+                b"delay": str(spec.delay).encode(),
+                b"priority": str(spec.priority).encode(),
+            },
+        )
+        return Job(self, record, data)
+
+    async def add(
+        self, data: Any, *, name: str | None = None, **options: Unpack[JobOptionFields]
+    ) -> Job[DataT]:
+        """Add a job; returns it (with the existing id when ``job_id`` was a duplicate).
+
+        Raises:
+            InvalidOptionsError: bad options or data; nothing is written.
+        """
+        self._check_open()
+        spec = self._spec(data, name, JobOptions.from_kwargs(options))
+        job_id = await self.scripts.add_job(
+            job_id=spec.job_id, name=spec.name, data=spec.data, opts=spec.opts,
+            timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority,
+            lifo=spec.lifo, token=self.token,
+        )
+        job = self._added(spec, job_id, data)
+        self.emit("waiting" if not spec.delay else "delayed", job)
+        return job
+
+    async def add_bulk(self, jobs: Iterable[BulkJob]) -> list[Job[DataT]]:
+        """Add many jobs in one round trip (one MULTI, like Bull's ``addBulk``).
+
+        Raises:
+            InvalidOptionsError: any entry is invalid; then nothing is written.
+        """
+        self._check_open()
+        items = list(jobs)
+        specs = [self._spec(j.data, j.name, j.options or JobOptions()) for j in items]
+        if not specs:
+            return []
+        ids = await self.scripts.add_jobs(specs, self.token)
+        return [self._added(s, i, j.data) for s, i, j in zip(specs, ids, items, strict=True)]
+
+    # --- reading --------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job[DataT] | None:
+        """The job with this id, or None when its hash does not exist."""
+        raw = await self.client.hgetall(self.keys.job(str(job_id)))
+        if not raw:
+            return None
+        return self.job_from_raw(str(job_id), raw)
+
+    async def get_job_state(self, job_id: str) -> JobState:
+        """Bull's ``getState``: the first structure holding the id, else ``stuck``."""
+        k = self.keys
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zscore(k.completed, job_id)
+            pipe.zscore(k.failed, job_id)
+            pipe.zscore(k.delayed, job_id)
+            pipe.lpos(k.active, job_id)
+            pipe.lpos(k.wait, job_id)
+            pipe.lpos(k.paused, job_id)
+            found = await pipe.execute()
+        states: tuple[JobState, ...] = (
+            "completed", "failed", "delayed", "active", "waiting", "paused",
+        )
+        for state, hit in zip(states, found, strict=True):
+            if hit is not None:
+                return state
+        return "stuck"
+
+    def _state_key(self, state: str) -> str:
+        if state not in ALL_STATES:
+            raise InvalidOptionsError(f"state: must be one of {', '.join(ALL_STATES)}, got {state!r}")
+        return self.keys.wait if state == "waiting" else self.keys.key(state)
+
+    async def get_job_counts(self, *states: StateName) -> dict[str, int]:
+        """Counts per state, as Bull's ``getJobCounts`` (all six states by default)."""
+        wanted = states or ALL_STATES
+        async with self.client.pipeline(transaction=True) as pipe:
+            for state in wanted:
+                key = self._state_key(state)
+                if state in _LIST_STATES:
+                    pipe.llen(key)
+                else:
+                    pipe.zcard(key)
+            counts = await pipe.execute()
+        return {state: int(n) for state, n in zip(wanted, counts, strict=True)}
+
+    async def get_waiting_count(self) -> int:
+        c = await self.get_job_counts("waiting", "paused")
+        return c["waiting"] + c["paused"]
+
+    async def get_active_count(self) -> int:
+        return (await self.get_job_counts("active"))["active"]
+
+    async def get_completed_count(self) -> int:
+        return (await self.get_job_counts("completed"))["completed"]
+
+    async def get_failed_count(self) -> int:
+        return (await self.get_job_counts("failed"))["failed"]
+
+    async def get_delayed_count(self) -> int:
+        return (await self.get_job_counts("delayed"))["delayed"]
+
+    async def get_paused_count(self) -> int:
+        return (await self.get_job_counts("paused"))["paused"]
+
+    async def count(self) -> int:
+        """Jobs still to run: waiting + paused + delayed."""
+        c = await self.get_job_counts("waiting", "paused", "delayed")
+        return sum(c.values())
+
+    async def get_job_ids(
+        self, states: Sequence[StateName] | StateName, start: int = 0, end: int = -1,
+        *, asc: bool = False,
+    ) -> list[str]:
+        """Ids per state in Bull's order (lists newest first unless ``asc``)."""
+        wanted = [states] if isinstance(states, str) else list(states)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for state in wanted:
+                key = self._state_key(state)
+                if state in _LIST_STATES:
+                    if asc:
+                        pipe.lrange(key, -(end + 1), -(start + 1))
+                    else:
+                        pipe.lrange(key, start, end)
+                elif asc:
+                    pipe.zrange(key, start, end)
+                else:
+                    pipe.zrevrange(key, start, end)
+            results = await pipe.execute()
+        ids: list[str] = []
+        for state, found in zip(wanted, results, strict=True):
+            part = [i.decode() for i in found]
+            if asc and state in _LIST_STATES:
+                part.reverse()
+            ids.extend(part)
+        return ids
+
+    async def get_jobs(
+        self, states: Sequence[StateName] | StateName, start: int = 0, end: int = -1,
+        *, asc: bool = False,
+    ) -> list[Job[DataT]]:
+        """Jobs per state (missing hashes are skipped)."""
+        ids = await self.get_job_ids(states, start, end, asc=asc)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(self.keys.job(job_id))
+            raws = await pipe.execute()
+        return [self.job_from_raw(i, r) for i, r in zip(ids, raws, strict=True) if r]
+
+    async def get_job_logs(
+        self, job_id: str, start: int = 0, end: int = -1, *, asc: bool = True
+    ) -> tuple[list[str], int]:
+        """``(lines, total)`` of a job's log."""
+        key = self.keys.logs(job_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            if asc:
+                pipe.lrange(key, start, end)
+            else:
+                pipe.lrange(key, -(end + 1), -(start + 1))
+            pipe.llen(key)
+            lines, total = await pipe.execute()
+        decoded = [line.decode("utf-8", "replace") for line in lines]
+        if not asc:
+            decoded.reverse()
+        return decoded, int(total)
+
+    async def get_counts_per_priority(self, priorities: Sequence[int]) -> dict[str, int]:
+        counts = await self.scripts.get_counts_per_priority(priorities)
+        return {str(p): c for p, c in zip(priorities, counts, strict=True)}
+
+    async def get_metrics(
+        self, kind: Literal["completed", "failed"], start: int = 0, end: int = -1
+    ) -> dict[str, Any]:
+        """Bull 4 metrics: ``{"meta": {...}, "data": [...], "count": n}``."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.keys.metrics(kind), "count", "prevTS", "prevCount")
+            pipe.lrange(self.keys.metrics_data(kind), start, end)
+            pipe.llen(self.keys.metrics_data(kind))
+            meta, data, count = await pipe.execute()
+        names = ("count", "prevTS", "prevCount")
+        return {
+            "meta": {n: int(v) if v is not None else 0 for n, v in zip(names, meta, strict=True)},
+            "data": [d.decode() for d in data],
+            "count": int(count),
+        }
+
+    # --- management -----------------------------------------------------------
+
+    async def pause(self) -> None:
+        """Pause the queue globally: no worker fetches until :meth:`resume`."""
+        await self.scripts.pause(True)
+        self.emit("paused")
+
+    async def resume(self) -> None:
+        await self.scripts.pause(False)
+        self.emit("resumed")
+
+    async def is_paused(self) -> bool:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.exists(self.keys.meta_paused)
+            pipe.hexists(self.keys.meta, "paused")
+            flag, meta = await pipe.execute()
+        return bool(flag) or bool(meta)
+
+    async def clean(
+        self,
+        grace: int,
+        state: Literal["completed", "failed", "delayed", "wait", "active", "paused"] = "completed",
+        limit: int = 0,
+    ) -> list[str]:
+        """Delete jobs in ``state`` finished (or created) more than ``grace`` ms ago."""
+        if state not in ("completed", "failed", "delayed", "wait", "active", "paused"):
+            raise InvalidOptionsError(f"state: cannot clean {state!r}")
+        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+            raise InvalidOptionsError(f"grace: must be ms >= 0, got {grace!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise InvalidOptionsError(f"limit: must be an int >= 0, got {limit!r}")
+        ids = await self.scripts.clean_jobs_in_set(
+            state, max_timestamp=now_ms() - grace, limit=limit
+        )
+        self.emit("cleaned", ids, state)
+        return ids
+
+    async def empty(self) -> None:
+        """Drop waiting, paused and delayed jobs (Bull's ``empty``; also unpauses)."""
+        k = self.keys
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lrange(k.wait, 0, -1)
+            pipe.lrange(k.paused, 0, -1)
+            pipe.zrange(k.delayed, 0, -1)
+            waiting, paused, delayed = await pipe.execute()
+        limited = [key async for key in self.client.scan_iter(match=k.limiter + "*:limited")]
+        ids = [i.decode() for i in (*waiting, *paused, *delayed)]
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(k.wait, k.paused, k.meta_paused, k.delayed, k.priority, k.limiter,
+                        k.limiter_index, *limited)
+            pipe.hdel(k.meta, "paused")
+            for job_id in ids:
+                pipe.delete(k.job(job_id), k.logs(job_id))
+            await pipe.execute()
+
+    async def obliterate(self, *, force: bool = False, count: int = 1000) -> None:
+        """Delete the whole queue. Pauses it first, as Bull does.
+
+        Raises:
+            JobStateError: active jobs exist and ``force`` is False.
+        """
+        await self.pause()
+        while await self.scripts.obliterate(count=count, force=force) == 1:
+            pass
+        await self.client.delete(self.keys.wait, self.keys.limiter, self.keys.limiter_index)
+
+    async def remove_jobs(self, pattern: str) -> list[str]:
+        """Remove unlocked jobs whose id matches the glob ``pattern``."""
+        cursor, removed = "0", []
+        while True:
+            cursor, ids = await self.scripts.remove_jobs(pattern, cursor)
+            removed.extend(ids)
+            if cursor == "0":
+                return removed
+
+    async def retry_jobs(self, count: int = 1000) -> None:
+        """Move every failed job back to wait."""
+        while await self.scripts.retry_jobs(count=count) == 1:
+            pass
+
+    async def wait_until_finished(self, job_id: str) -> Any:
+        """Result of a job once it completes (raises :class:`JobFailedError` if it fails)."""
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(self.keys.completed, self.keys.failed)
+            while True:
+                outcome = await self._finished_outcome(job_id)
+                if outcome is not None:
+                    return _raise_or_return(job_id, outcome)
+                # Events are the fast path; the periodic re-check covers a missed
+                # publish (Node's job.finished() also polls).
+                deadline = asyncio.get_running_loop().time() + 5.0
+                while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+                    if msg is None:
+                        continue
+                    payload = _wire.loads(msg["data"])
+                    if payload.get("jobId") != job_id:
+                        continue
+                    # The payload carries the outcome: the job hash may already be
+                    # gone (removeOnComplete), so don't re-read it.
+                    if msg["channel"].decode() == self.keys.failed:
+                        raise JobFailedError(job_id, str(payload.get("val")))
+                    val = payload.get("val")
+                    return _wire.loads(val) if isinstance(val, str) else None
+        finally:
+            await pubsub.aclose()
+
+    async def _finished_outcome(self, job_id: str) -> tuple[str, Any] | None:
+        state = await self.scripts.is_finished(job_id)
+        if state is None:
+            return None
+        field = b"returnvalue" if state == 1 else b"failedReason"
+        value = await self.client.hget(self.keys.job(job_id), field)
+        if state == 1:
+            return "completed", _wire.loads(value) if value else None
+        return "failed", value.decode("utf-8", "replace") if value else ""
+
+
+def _raise_or_return(job_id: str, outcome: tuple[str, Any]) -> Any:
+    kind, value = outcome
+    if kind == "failed":
+        raise JobFailedError(job_id, value)
+    return value
