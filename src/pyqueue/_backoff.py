@@ -8,7 +8,8 @@ from typing import Any
 
 from pyqueue.options import Backoff
 
-BackoffStrategy = Callable[[int, BaseException, Any], "float | int | None | Awaitable[float | int | None]"]
+BackoffResult = float | int | Awaitable[float | int | None] | None
+BackoffStrategy = Callable[[int, BaseException, Any], BackoffResult]
 
 
 class UnknownBackoffStrategy(Exception):

@@ -11,7 +11,7 @@ from typing import Any
 
 log = logging.getLogger("pyqueue")
 
-Listener = Callable[..., None | Awaitable[None]]
+Listener = Callable[..., Awaitable[None] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ class EventEmitter:
     def _call(self, event: str, listener: Listener, args: tuple[Any, ...]) -> None:
         try:
             result = listener(*args)
-        except Exception as exc:  # noqa: BLE001 - a listener must not break the emitter
+        except Exception as exc:
             self._listener_failed(event, exc)
             return
         if inspect.isawaitable(result):
@@ -69,7 +69,7 @@ class EventEmitter:
             task.add_done_callback(lambda t: self._task_done(event, t))
 
     def _task_done(self, event: str, task: asyncio.Future[None]) -> None:
-        self._tasks.discard(task)  # type: ignore[arg-type]
+        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             self._listener_failed(event, task.exception())  # type: ignore[arg-type]
 

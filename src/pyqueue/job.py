@@ -190,7 +190,7 @@ class Job(Generic[DataT]):
         return await self._queue.scripts.is_finished(self.id) == 1
 
     async def is_failed(self) -> bool:
-        return await self._queue.scripts.is_finished(self.id) == 2  # noqa: PLR2004
+        return await self._queue.scripts.is_finished(self.id) == 2
 
     async def finished(self, timeout: float | None = None) -> Any:
         """Wait until the job completes and return its result (Bull's ``job.finished()``).

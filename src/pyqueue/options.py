@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, TypedDict
-
-from typing_extensions import Self
+from typing import Any, Self, TypedDict
 
 from pyqueue._keys import RESERVED_IDS
 from pyqueue.errors import InvalidOptionsError

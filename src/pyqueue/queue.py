@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, Self, TypeVar, cast
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
-from typing_extensions import Self, Unpack
+from typing_extensions import Unpack
 
 from pyqueue import _connection, _wire
 from pyqueue._emitter import EventEmitter
@@ -24,7 +24,9 @@ from pyqueue.options import JobOptionFields, JobOptions
 DataT = TypeVar("DataT")
 
 StateName = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
-ALL_STATES: tuple[StateName, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
+ALL_STATES: tuple[StateName, ...] = (
+    "waiting", "active", "completed", "failed", "delayed", "paused",
+)
 _LIST_STATES = frozenset({"waiting", "active", "paused"})
 
 
@@ -69,7 +71,7 @@ class Queue(EventEmitter, Generic[DataT]):
             if "@" in value:
                 raise InvalidOptionsError(f"{label}: must not contain '@' (Bull event channels)")
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise InvalidOptionsError(f"model: must be a pydantic BaseModel subclass, got {model!r}")
+            raise InvalidOptionsError(f"model: must be a pydantic BaseModel class, got {model!r}")
         self.name = name
         self.prefix = prefix
         self.keys = QueueKeys(prefix, name)
@@ -110,7 +112,7 @@ class Queue(EventEmitter, Generic[DataT]):
     def encode_data(self, data: Any) -> str:
         """Validate (against ``model``) and serialise a payload."""
         if self.model is not None and not isinstance(data, self.model):
-            model = cast(type[BaseModel], self.model)
+            model = cast("type[BaseModel]", self.model)
             try:
                 data = model.model_validate(data)
             except ValidationError as exc:
@@ -121,7 +123,7 @@ class Queue(EventEmitter, Generic[DataT]):
         """Turn stored data into the queue's model (raises ``ValidationError``)."""
         if self.model is None:
             return data
-        return cast(type[BaseModel], self.model).model_validate(data)
+        return cast("type[BaseModel]", self.model).model_validate(data)
 
     def job_from_raw(self, job_id: str, raw: dict[bytes, bytes]) -> Job[DataT]:
         """A Job from a job hash, without validating data against the model."""
@@ -204,7 +206,7 @@ class Queue(EventEmitter, Generic[DataT]):
         raw = await self.client.hgetall(self.keys.job(str(job_id)))
         if not raw:
             return None
-        return self.job_from_raw(str(job_id), raw)
+        return self.job_from_raw(str(job_id), cast(dict[bytes, bytes], raw))
 
     async def get_job_state(self, job_id: str) -> JobState:
         """Bull's ``getState``: the first structure holding the id, else ``stuck``."""
@@ -227,7 +229,8 @@ class Queue(EventEmitter, Generic[DataT]):
 
     def _state_key(self, state: str) -> str:
         if state not in ALL_STATES:
-            raise InvalidOptionsError(f"state: must be one of {', '.join(ALL_STATES)}, got {state!r}")
+            allowed = ", ".join(ALL_STATES)
+            raise InvalidOptionsError(f"state: must be one of {allowed}, got {state!r}")
         return self.keys.wait if state == "waiting" else self.keys.key(state)
 
     async def get_job_counts(self, *states: StateName) -> dict[str, int]:
@@ -444,22 +447,22 @@ class Queue(EventEmitter, Generic[DataT]):
                         continue
                     # The payload carries the outcome: the job hash may already be
                     # gone (removeOnComplete), so don't re-read it.
-                    if msg["channel"].decode() == self.keys.failed:
+                    if bytes(msg["channel"]).decode() == self.keys.failed:
                         raise JobFailedError(job_id, str(payload.get("val")))
                     val = payload.get("val")
                     return _wire.loads(val) if isinstance(val, str) else None
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _finished_outcome(self, job_id: str) -> tuple[str, Any] | None:
         state = await self.scripts.is_finished(job_id)
         if state is None:
             return None
         field = b"returnvalue" if state == 1 else b"failedReason"
-        value = await self.client.hget(self.keys.job(job_id), field)
+        value = cast(bytes | None, await self.client.hget(self.keys.job(job_id), field))
         if state == 1:
             return "completed", _wire.loads(value) if value else None
-        return "failed", value.decode("utf-8", "replace") if value else ""
+        return "failed", bytes(value or b"").decode("utf-8", "replace")
 
 
 def _raise_or_return(job_id: str, outcome: tuple[str, Any]) -> Any:

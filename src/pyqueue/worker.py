@@ -21,13 +21,13 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, TimeoutError as RedisTimeoutError
-from typing_extensions import Self
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pyqueue import _wire
 from pyqueue._backoff import BackoffStrategy, UnknownBackoffStrategy, compute_delay
@@ -264,7 +264,7 @@ class Worker:
             try:
                 reply = await self._fetch()
                 failures = 0
-            except _TRANSIENT + (RedisError,) as exc:
+            except RedisError as exc:
                 self._slots.release()
                 self._bclient_id = None
                 self._error(exc)
@@ -293,13 +293,14 @@ class Worker:
             self._fetching = True
             try:
                 moved = await self._bclient.blmove(
-                    self.queue.keys.wait, self.queue.keys.active, o.drain_delay, "RIGHT", "LEFT"
+                    self.queue.keys.wait, self.queue.keys.active,
+                    o.drain_delay, "RIGHT", "LEFT",  # type: ignore[arg-type]  # Redis takes float seconds
                 )
             finally:
                 self._fetching = False
             if moved is None:
                 return None
-            job_id = moved.decode()
+            job_id = moved.decode() if isinstance(moved, bytes) else str(moved)
         reply = await self.queue.scripts.move_to_active(
             token=self.token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
         )
@@ -333,7 +334,7 @@ class Worker:
                 result = await self._call(job)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any handler error fails the job
+            except Exception as exc:
                 await self._failed(job, exc)
                 return None
             return await self._completed(job, result)
@@ -350,7 +351,8 @@ class Worker:
             try:
                 job.data = self.queue.decode_data(record.data)
             except ValidationError as exc:
-                raise UnrecoverableError(f"invalid payload for {self.queue.model.__name__}: {exc}")
+                name = self.queue.model.__name__
+                raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
         handler = find_handler(self._processors, job.name)
         return await run_handler(handler, job, self._executor, job.opts.timeout)
 
