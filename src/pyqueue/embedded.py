@@ -17,8 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-
-from typing_extensions import Self
+from typing import Self
 
 
 class RedisServerNotFound(RuntimeError):
@@ -108,7 +107,7 @@ class RedisServer:
         """Start the server and wait until it answers PING."""
         if self._proc is not None and self._proc.poll() is None:
             return
-        self._proc = subprocess.Popen(  # noqa: S603 - argv is built from our own settings
+        self._proc = subprocess.Popen(
             self._argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + timeout
