@@ -1,0 +1,59 @@
+# Shared set-up for scripts/test and scripts/run (sourced, not executed).
+# Creates .venv with Python >= 3.11 and installs the project with the given extras
+# whenever pyproject.toml changed since the last install.
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+pick_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3 python; do
+        [[ -n "$candidate" ]] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    echo "need Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+    return 1
+}
+
+ensure_install() {  # ensure_install <extras>, e.g. ensure_install test
+    local extras="$1" py stamp want log
+    if [[ ! -x .venv/bin/python ]]; then
+        py="$(pick_python)"
+        echo "creating .venv with $py" >&2
+        "$py" -m venv .venv
+    fi
+    stamp=".venv/.pyqueue-install-$extras"
+    want="$(.venv/bin/python -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')"
+    if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]] \
+        || ! .venv/bin/python -c 'import pyqueue' >/dev/null 2>&1; then
+        echo "pip install -e '.[$extras]'" >&2
+        log="$(mktemp)"
+        if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".[$extras]" >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            return 1
+        fi
+        rm -f "$log"
+        echo "$want" >"$stamp"
+    fi
+}
+
+ensure_node_bull() {  # npm ci for the interop tests, when missing or stale
+    local node_dir=tests/interop/node
+    [[ "${PYQUEUE_SKIP_INTEROP:-}" != 1 ]] || return 0
+    if [[ ! -f $node_dir/node_modules/bull/package.json \
+        || ! -f $node_dir/node_modules/bull412/package.json \
+        || $node_dir/package-lock.json -nt $node_dir/node_modules/.package-lock.json ]]; then
+        if command -v npm >/dev/null 2>&1; then
+            echo "npm ci --prefix $node_dir" >&2
+            npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >&2
+        else
+            echo "npm not found; interop tests will fail" \
+                "(install Node.js >= 18, or set PYQUEUE_SKIP_INTEROP=1)" >&2
+        fi
+    fi
+}
