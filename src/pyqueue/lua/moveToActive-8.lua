@@ -1,0 +1,64 @@
+--[[
+  moveToActive: start a job (spec §3.2), with the rate limiter (§6.4).
+
+  KEYS[1] wait        KEYS[2] active      KEYS[3] priority
+  KEYS[4] active@token (channel)          KEYS[5] stalled
+  KEYS[6] limiter     KEYS[7] delayed     KEYS[8] drained (channel)
+
+  ARGV[1] base key P:Q:
+  ARGV[2] token (lock value)
+  ARGV[3] lock duration ms
+  ARGV[4] now ms (processedOn)
+  ARGV[5] job id the caller already moved into active (BRPOPLPUSH), or "" to
+          pop the next one from wait
+  ARGV[6] limiter max          (only with a limiter)
+  ARGV[7] limiter duration ms  (only with a limiter)
+  ARGV[8] bounceBack "true"/"false" (only with a limiter)
+  ARGV[9] "true" when the limiter groups by the id suffix (optional)
+
+  Returns: {flat HGETALL of the job, job id}, or nil when nothing was fetched,
+           the job was rate limited, or the given job's hash is missing.
+  Publishes: active@token (id) when a job starts; drained ("") when wait is
+             empty; delayed (due ms) when the limiter parks the job.
+
+  Differences from Bull: an id whose hash is missing is taken out of active
+  unlocked (with ARGV[5] = "" the next id is tried, up to MAX_MISSING times),
+  and bounceBack puts a limited job back on wait instead of losing it.
+]]
+-- @include activate
+-- @include rateLimiter
+
+local rcall = redis.call
+local MAX_MISSING = 100
+
+local jobId = ARGV[5]
+if jobId ~= "" then
+  rcall("SREM", KEYS[5], jobId)
+  if drop_if_missing(ARGV[1], jobId, KEYS[2], KEYS[3]) then
+    return nil
+  end
+else
+  local skipped = 0
+  while true do
+    jobId = rcall("RPOPLPUSH", KEYS[1], KEYS[2])
+    if not jobId then
+      rcall("PUBLISH", KEYS[8], "")
+      return nil
+    end
+    if not drop_if_missing(ARGV[1], jobId, KEYS[2], KEYS[3]) then
+      break
+    end
+    skipped = skipped + 1
+    if skipped >= MAX_MISSING then
+      return nil
+    end
+  end
+end
+
+local maxJobs = tonumber(ARGV[6])
+if maxJobs and rate_limited(jobId, KEYS[6], KEYS[2], KEYS[7], KEYS[1], maxJobs,
+    tonumber(ARGV[7]), tonumber(ARGV[4]), ARGV[8] ~= "false", ARGV[9] ~= nil) then
+  return nil
+end
+
+return activate(ARGV[1], jobId, ARGV[2], ARGV[3], ARGV[4], KEYS[3], KEYS[4])

@@ -1,0 +1,85 @@
+--[[
+  moveToFinished: complete or finally fail an active job (spec §3.3), with
+  retention (§3.3.2), metrics (§6.5) and the optional fetch of the next job.
+
+  KEYS[1] active      KEYS[2] completed or failed (also the event channel)
+  KEYS[3] job key     KEYS[4] wait            KEYS[5] priority
+  KEYS[6] active@token (channel)              KEYS[7] delayed (unused)
+  KEYS[8] stalled     KEYS[9] metrics:completed or metrics:failed
+
+  ARGV[1]  job id
+  ARGV[2]  finishedOn ms
+  ARGV[3]  field to write: "returnvalue" or "failedReason"
+  ARGV[4]  its value
+  ARGV[5]  token, or "0" to ignore the lock
+  ARGV[6]  keep-jobs JSON {"count":n} or {"count":n,"age":seconds}
+           (count 0 deletes the job, count < 0 keeps all; Bull sends msgpack)
+  ARGV[7]  event payload JSON
+  ARGV[8]  "1" to fetch the next job, "0" not to
+  ARGV[9]  base key P:Q:
+  ARGV[10] lock duration ms for the next job
+  ARGV[11] token for the next job's lock
+  ARGV[12] metrics maxDataPoints, or "" for no metrics
+  ARGV[13] attemptsMade of a failed attempt (optional; "" = don't write)
+  ARGV[14] stacktrace JSON of a failed attempt (optional; "" = don't write)
+
+  Returns: 0; {flat HGETALL, id} of the next job when fetched; -1 job missing,
+           -2 lock missing, -6 lock held by another token, -3 not active.
+  Publishes: KEYS[2] with ARGV[7]; active@token (next id) when one is fetched.
+]]
+-- @include lock
+-- @include retention
+-- @include metrics
+-- @include attempt
+-- @include activate
+
+local rcall = redis.call
+local jobId = ARGV[1]
+local jobKey = KEYS[3]
+local finishedOn = ARGV[2]
+local baseKey = ARGV[9]
+
+if rcall("EXISTS", jobKey) ~= 1 then
+  return -1
+end
+local code = release_owned_lock(jobKey, KEYS[8], ARGV[5], jobId)
+if code < 0 then
+  return code
+end
+if rcall("LREM", KEYS[1], -1, jobId) < 1 then
+  return -3
+end
+
+save_attempt(jobKey, ARGV[13], ARGV[14], nil)
+
+local keep = cjson.decode(ARGV[6])
+local maxCount = keep["count"]
+local maxAge = keep["age"]
+if maxCount ~= 0 then
+  rcall("ZADD", KEYS[2], finishedOn, jobId)
+  rcall("HMSET", jobKey, ARGV[3], ARGV[4], "finishedOn", finishedOn)
+  if type(maxAge) == "number" then
+    trim_older_than(KEYS[2], finishedOn, maxAge, baseKey)
+  end
+  if type(maxCount) == "number" and maxCount > 0 then
+    trim_to_newest(KEYS[2], maxCount, baseKey)
+  end
+else
+  delete_job(baseKey, jobId)
+end
+
+if ARGV[12] ~= "" then
+  collect_metrics(KEYS[9], KEYS[9] .. ":data", tonumber(ARGV[12]), finishedOn)
+end
+
+rcall("PUBLISH", KEYS[2], ARGV[7])
+
+-- No rate-limit or paused check here: callers send "0" in those cases.
+if ARGV[8] == "1" then
+  local nextId = rcall("RPOPLPUSH", KEYS[4], KEYS[1])
+  if nextId and not drop_if_missing(baseKey, nextId, KEYS[1], KEYS[5]) then
+    return activate(baseKey, nextId, ARGV[11], ARGV[10], finishedOn, KEYS[5], KEYS[6])
+  end
+end
+
+return 0

@@ -1,0 +1,50 @@
+"""extendLock-2, takeLock-1, releaseLock-1 (spec §3.7-§3.9)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from pyqueue._keys import QueueKeys
+from pyqueue._scripts import Scripts
+
+
+async def test_extend_lock(
+    scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, other_token: str
+) -> None:
+    assert await scripts.extend_lock("1", token=token, duration=5000) is False
+    assert await raw_redis.exists(keys.lock("1")) == 0
+    await raw_redis.set(keys.lock("1"), token, px=100)
+    await raw_redis.sadd(keys.stalled, "1")
+    assert await scripts.extend_lock("1", token=token, duration=5000) is True
+    assert 4000 < await raw_redis.pttl(keys.lock("1")) <= 5000
+    assert await raw_redis.sismember(keys.stalled, "1") == 0
+    await raw_redis.sadd(keys.stalled, "1")
+    assert await scripts.extend_lock("1", token=other_token, duration=9000) is False
+    assert await raw_redis.get(keys.lock("1")) == token.encode()
+    assert await raw_redis.sismember(keys.stalled, "1") == 1
+
+
+async def test_extend_locks_pipelined(
+    scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str
+) -> None:
+    await raw_redis.set(keys.lock("1"), token, px=100)
+    await raw_redis.set(keys.lock("3"), token, px=100)
+    assert await scripts.extend_locks(["1", "2", "3"], token=token, duration=5000) == [
+        True, False, True
+    ]
+    await raw_redis.script_flush()
+    assert await scripts.extend_locks(["1", "2"], token=token, duration=5000) == [True, False]
+    assert await scripts.extend_locks([], token=token, duration=5000) == []
+
+
+async def test_take_and_release_lock(
+    scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, other_token: str
+) -> None:
+    assert await scripts.take_lock("1", token=token, duration=5000) is True
+    assert 4000 < await raw_redis.pttl(keys.lock("1")) <= 5000
+    assert await scripts.take_lock("1", token=other_token, duration=5000) is False
+    assert await scripts.release_lock("1", token=other_token) is False
+    assert await raw_redis.get(keys.lock("1")) == token.encode()
+    assert await scripts.release_lock("1", token=token) is True
+    assert await raw_redis.exists(keys.lock("1")) == 0
+    assert await scripts.release_lock("1", token=token) is False

@@ -1,0 +1,187 @@
+"""moveToActive-8 and the rate limiter (spec §3.2, §6.4, Appendix A.6)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from pyqueue._keys import QueueKeys
+from pyqueue._scripts import Scripts
+
+
+async def test_pops_locks_and_stamps(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events,
+    token: str, other_token: str, now: int,
+) -> None:
+    await add("1", data='{"a":1}')
+    await add("2", priority=4)
+    await events.collect()
+    got = await scripts.move_to_active(token=other_token, lock_duration=30000, now=now + 7)
+    assert got is not None
+    job, job_id = got
+    assert job_id == "2"
+    assert job[b"data"] == b"{}"
+    assert job[b"processedOn"] == str(now + 7).encode()
+    assert await raw_redis.get(keys.lock("2")) == other_token.encode()
+    assert 29000 < await raw_redis.pttl(keys.lock("2")) <= 30000
+    assert await raw_redis.zcard(keys.priority) == 0
+    assert await raw_redis.lrange(keys.active, 0, -1) == [b"2"]
+    assert await raw_redis.lrange(keys.wait, 0, -1) == [b"1"]
+    assert await events.collect() == [(keys.active_channel(other_token), "2")]
+
+
+async def test_drained_when_empty(
+    scripts: Scripts, keys: QueueKeys, events, token: str, now: int
+) -> None:
+    assert await scripts.move_to_active(token=token, lock_duration=1000, now=now) is None
+    assert await events.collect() == [(keys.channel("drained"), "")]
+
+
+async def test_explicit_id_after_brpoplpush(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+) -> None:
+    await add("1")
+    await raw_redis.sadd(keys.stalled, "1")
+    assert await raw_redis.rpoplpush(keys.wait, keys.active) == b"1"
+    got = await scripts.move_to_active(token=token, lock_duration=1000, now=now, job_id="1")
+    assert got is not None
+    assert got[1] == "1"
+    assert await raw_redis.sismember(keys.stalled, "1") == 0
+    assert await raw_redis.get(keys.lock("1")) == token.encode()
+
+
+async def test_missing_hash_is_skipped_without_lock(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events,
+    token: str, now: int,
+) -> None:
+    await add("good")
+    await raw_redis.rpush(keys.wait, "ghost1", "ghost2")
+    await raw_redis.zadd(keys.priority, {"ghost2": 1})
+    await events.collect()
+    got = await scripts.move_to_active(token=token, lock_duration=1000, now=now)
+    assert got is not None
+    assert got[1] == "good"
+    assert await raw_redis.lrange(keys.active, 0, -1) == [b"good"]
+    assert await raw_redis.exists(keys.lock("ghost1"), keys.lock("ghost2")) == 0
+    assert await raw_redis.zcard(keys.priority) == 0
+    assert await raw_redis.exists(keys.job("ghost1")) == 0
+    assert await events.collect() == [(keys.active_channel(token), "good")]
+
+
+async def test_missing_hash_with_explicit_id(
+    scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+) -> None:
+    await raw_redis.lpush(keys.active, "ghost")
+    got = await scripts.move_to_active(token=token, lock_duration=1000, now=now, job_id="ghost")
+    assert got is None
+    assert await raw_redis.llen(keys.active) == 0
+    assert await raw_redis.exists(keys.lock("ghost")) == 0
+
+
+async def test_only_missing_hashes_then_drained(
+    scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events, token: str, now: int
+) -> None:
+    await raw_redis.rpush(keys.wait, "g1", "g2")
+    assert await scripts.move_to_active(token=token, lock_duration=1000, now=now) is None
+    assert await raw_redis.exists(keys.wait, keys.active) == 0
+    assert await events.collect() == [(keys.channel("drained"), "")]
+
+
+async def test_rate_limiter_snapshot(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events,
+    token: str, now: int,
+) -> None:
+    for i in range(1, 6):
+        await add(str(i))
+    await events.collect()
+    started = []
+    for _ in range(5):
+        got = await scripts.move_to_active(
+            token=token, lock_duration=30000, now=now, limiter_max=2, limiter_duration=1000
+        )
+        if got is not None:
+            started.append(got[1])
+    assert started == ["1", "2"]
+    assert await raw_redis.get(keys.limiter) == b"2"
+    pttl = await raw_redis.pttl(keys.limiter)
+    assert 0 < pttl <= 1000
+    limited_key = keys.key("limiter:limited")
+    assert await raw_redis.smembers(limited_key) == {b"3", b"4", b"5"}
+    assert await raw_redis.hgetall(keys.limiter_index) == {
+        b"3": limited_key.encode(), b"4": limited_key.encode(), b"5": limited_key.encode()
+    }
+    assert await raw_redis.lrange(keys.active, 0, -1) == [b"2", b"1"]
+    scores = dict(await raw_redis.zrange(keys.delayed, 0, -1, withscores=True))
+    # Job 3 waits for the window (PTTL); 4 and 5 queue behind the parked ones.
+    due3 = now + pttl
+    assert abs(scores[b"3"] - (due3 * 4096 + 2)) <= 4096 * 5
+    assert abs(scores[b"4"] - ((now + 1 * 1000 * 1.1 / 2 + pttl) * 4096 + 2)) <= 4096 * 5
+    assert abs(scores[b"5"] - ((now + 2 * 1000 * 1.1 / 2 + pttl) * 4096 + 2)) <= 4096 * 5
+    for score in scores.values():
+        assert int(score) % 4096 == 2
+    published = await events.collect()
+    assert [c for c, _ in published] == (
+        [keys.active_channel(token)] * 2 + [keys.channel("delayed")] * 3
+    )
+    assert abs(float(published[2][1]) - due3) <= 5
+    for job_id in ("3", "4", "5"):
+        assert await raw_redis.exists(keys.lock(job_id)) == 0
+        assert await raw_redis.hget(keys.job(job_id), "processedOn") is None
+
+
+async def test_limited_job_returning_starts_fresh(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+) -> None:
+    await add("1")
+    limited_key = keys.key("limiter:limited")
+    await raw_redis.sadd(limited_key, "1")
+    await raw_redis.hset(keys.limiter_index, "1", limited_key)
+    got = await scripts.move_to_active(
+        token=token, lock_duration=30000, now=now, limiter_max=2, limiter_duration=1000
+    )
+    assert got is not None
+    assert await raw_redis.exists(limited_key) == 0
+    assert await raw_redis.hlen(keys.limiter_index) == 0
+    assert await raw_redis.get(keys.limiter) == b"1"
+
+
+async def test_bounce_back_returns_job_to_wait(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+) -> None:
+    await add("1")
+    await add("2")
+    await add("3")
+    results = [
+        await scripts.move_to_active(
+            token=token, lock_duration=30000, now=now, limiter_max=1, limiter_duration=1000,
+            bounce_back=True,
+        )
+        for _ in range(2)
+    ]
+    # The first call started job 1; the second was limited and put job 2 back on
+    # wait's left end (Bull would lose it).
+    assert [r[1] if r else None for r in results] == ["1", None]
+    assert await raw_redis.lrange(keys.active, 0, -1) == [b"1"]
+    assert await raw_redis.lrange(keys.wait, 0, -1) == [b"2", b"3"]
+    assert await raw_redis.zcard(keys.delayed) == 0
+    assert await raw_redis.exists(keys.key("limiter:limited")) == 0
+
+
+async def test_group_limiter_uses_id_suffix(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+) -> None:
+    await add("a:g1")
+    await add("b:g1")
+    await add("c:g2")
+    results = [
+        await scripts.move_to_active(
+            token=token, lock_duration=30000, now=now, limiter_max=1, limiter_duration=1000,
+            group_key=True,
+        )
+        for _ in range(3)
+    ]
+    assert [r[1] if r else None for r in results] == ["a:g1", None, "c:g2"]
+    assert await raw_redis.get(keys.limiter_group("g1")) == b"1"
+    assert await raw_redis.get(keys.limiter_group("g2")) == b"1"
+    group_limited = keys.key("limiter:g1:limited")
+    assert await raw_redis.smembers(group_limited) == {b"b:g1"}
+    assert await raw_redis.hget(keys.limiter_index, "b:g1") == group_limited.encode()
