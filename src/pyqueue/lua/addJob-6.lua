@@ -21,43 +21,6 @@
              delayed (due ms) for a delayed job;
              waiting@token (id) otherwise, even into the paused list.
 ]]
--- @include targetList
--- @include priority
+-- @include addJob
 
-local rcall = redis.call
-
--- The counter moves on every call: its value is the delayed tie-breaker even
--- for custom ids.
-local counter = rcall("INCR", KEYS[4])
-local jobId = ARGV[2]
-local jobKey
-if jobId == "" then
-  jobId = tostring(counter)
-  jobKey = ARGV[1] .. jobId
-else
-  jobKey = ARGV[1] .. jobId
-  if rcall("EXISTS", jobKey) == 1 then
-    rcall("PUBLISH", ARGV[1] .. "duplicated@" .. ARGV[11], jobId)
-    return jobId
-  end
-end
-
-rcall("HMSET", jobKey, "name", ARGV[3], "data", ARGV[4], "opts", ARGV[5],
-  "timestamp", ARGV[6], "delay", ARGV[7], "priority", ARGV[9])
-
-local due = tonumber(ARGV[8])
-if due ~= 0 then
-  rcall("ZADD", KEYS[5], due * 0x1000 + bit.band(counter, 0xfff), jobId)
-  rcall("PUBLISH", KEYS[5], due)
-else
-  local target = target_list(KEYS[3], KEYS[1], KEYS[2])
-  local priority = tonumber(ARGV[9])
-  if priority == 0 then
-    rcall(ARGV[10], target, jobId)
-  else
-    insert_by_priority(KEYS[6], priority, jobId, target)
-  end
-  rcall("PUBLISH", KEYS[1] .. "ing@" .. ARGV[11], jobId)
-end
-
-return jobId
+return add_job(KEYS, ARGV)

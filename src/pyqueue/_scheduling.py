@@ -1,0 +1,155 @@
+"""Scheduling repeat instances (bull-protocol.md §5.1 and §5.5).
+
+Both the producer's ``add(..., repeat=...)`` and the worker's chaining go
+through :func:`schedule_next`, so Python computes exactly what Node computes.
+One enqueue per tick holds because an instance id is deterministic (a second
+add of the same tick is a no-op) and because the script refuses an instance
+older than the one the repeat set already points at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pyqueue import _wire
+from pyqueue._scripts import AddJobSpec
+from pyqueue.errors import InvalidOptionsError
+from pyqueue.options import JobOptions
+from pyqueue.repeat import Repeat
+
+if TYPE_CHECKING:
+    from pyqueue.queue import Queue
+
+_INSTANCE_ONLY = ("jobId", "delay", "timestamp", "prevMillis", "repeat")
+
+
+def instance_spec(
+    name: str,
+    data_json: str,
+    base_opts: dict[str, Any],
+    repeat: Repeat,
+    *,
+    key: str,
+    count: int,
+    millis: int,
+    now: int,
+) -> AddJobSpec:
+    """The addJob arguments of the instance firing at ``millis``."""
+    opts = {k: v for k, v in base_opts.items() if k not in _INSTANCE_ONLY}
+    opts["repeat"] = repeat.to_wire(key=key, count=count)
+    opts["jobId"] = repeat.instance_id(name, millis)
+    opts["delay"] = max(0, millis - now)
+    opts["timestamp"] = now
+    opts["prevMillis"] = millis
+    opts.setdefault("attempts", 1)
+    priority = opts.get("priority")
+    return AddJobSpec(
+        job_id=opts["jobId"],
+        name=name,
+        data=data_json,
+        opts=_wire.dumps(opts),
+        timestamp=now,
+        delay=opts["delay"],
+        priority=priority if isinstance(priority, int) and priority > 0 else 0,
+        lifo=opts.get("lifo") is True,
+    )
+
+
+async def schedule_next(
+    queue: Queue[Any],
+    name: str,
+    data_json: str,
+    base_opts: dict[str, Any],
+    repeat: Repeat,
+    *,
+    prev_millis: int,
+    now: int,
+    chain: bool,
+) -> str | None:
+    """Schedule the instance after ``prev_millis``; returns its id, or None if none."""
+    count = repeat.count + 1 if repeat.count else 1
+    if repeat.limit is not None and count > repeat.limit:
+        return None
+    end = repeat.end_ms
+    if end is not None and now > end:
+        return None
+    millis = repeat.next_millis(now, prev_millis)
+    if millis is None:
+        return None
+    key = repeat.key(name)
+    spec = instance_spec(
+        name, data_json, base_opts, repeat, key=key, count=count, millis=millis, now=now
+    )
+    return await queue.scripts.add_repeatable_job(
+        spec, token=queue.token, repeat_key=key, millis=millis, chain=chain
+    )
+
+
+def declared_repeat(options: JobOptions) -> Repeat:
+    """The Repeat of ``add(..., repeat=...)``, with ``job_id`` folded in as Bull does."""
+    repeat = options.repeat
+    if not isinstance(repeat, Repeat):
+        raise InvalidOptionsError(f"repeat: must be a pyqueue.Repeat, got {repeat!r}")
+    if options.job_id is not None and repeat.job_id is None:
+        if ":" in options.job_id:
+            raise InvalidOptionsError("job_id: a repeatable job's id must not contain ':'")
+        repeat = replace(repeat, job_id=options.job_id)
+    return repeat
+
+
+async def add_repeatable(
+    queue: Queue[Any], data_json: str, name: str, options: JobOptions, now: int
+) -> str | None:
+    """Declare a schedule (idempotent) and make sure its next instance exists.
+
+    Raises:
+        InvalidOptionsError: the schedule has no future fire time (for example
+            an ``end_date`` in the past); nothing is written.
+    """
+    repeat = declared_repeat(options)
+    end = repeat.end_ms
+    if end is not None and now > end:
+        raise InvalidOptionsError(f"repeat.end_date: {repeat.end_date!r} is in the past")
+    if repeat.next_millis(now) is None:
+        raise InvalidOptionsError("repeat: the schedule has no future fire time")
+    base = _wire.options_to_wire(replace(options, repeat=None, job_id=None), timestamp=now)
+    return await schedule_next(
+        queue, name, data_json, base, repeat, prev_millis=0, now=now, chain=False
+    )
+
+
+async def chain_from(queue: Queue[Any], job_name: str, data_json: str,
+                     raw_opts: dict[str, Any], now: int) -> str | None:
+    """Schedule the instance after a repeat instance that just became active."""
+    raw_repeat = raw_opts.get("repeat")
+    if not isinstance(raw_repeat, dict):
+        return None
+    repeat = Repeat.from_wire(raw_repeat)
+    prev = raw_opts.get("prevMillis")
+    prev_millis = int(prev) if isinstance(prev, int | float) else 0
+    return await schedule_next(
+        queue, job_name, data_json, raw_opts, repeat,
+        prev_millis=prev_millis, now=now, chain=True,
+    )
+
+
+def parse_repeat_key(key: str) -> dict[str, Any]:
+    """Bull's ``getRepeatableJobs`` entry fields from a repeat key."""
+    parts = key.split(":")
+    name = parts[0] if parts else ""
+    job_id = parts[1] if len(parts) > 1 and parts[1] else None
+    end = parts[2] if len(parts) > 2 else ""
+    try:
+        end_date: int | None = int(end)
+    except ValueError:
+        end_date = None
+    if len(parts) > 4:
+        tz = parts[3] or None
+        cron: str | None = ":".join(parts[4:])
+        every: int | None = None
+    else:
+        tz, cron = None, None
+        every = int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None
+    return {"key": key, "name": name, "id": job_id, "end_date": end_date, "tz": tz,
+            "cron": cron, "every": every}

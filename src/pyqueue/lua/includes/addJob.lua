@@ -1,0 +1,43 @@
+--[[
+  Job creation shared by addJob and addRepeatableJob (spec §3.1 steps 1–6).
+
+  add_job(keys, argv) where keys are addJob's six KEYS (wait, paused,
+  meta-paused, id, delayed, priority) and argv addJob's eleven ARGV.
+  Returns the job id (the existing one for a duplicate custom id).
+]]
+-- @include targetList
+-- @include priority
+
+local function add_job(keys, argv)
+  local rcall = redis.call
+  -- The counter moves on every call: its value is the delayed tie-breaker even
+  -- for custom ids.
+  local counter = rcall("INCR", keys[4])
+  local jobId = argv[2]
+  if jobId == "" then
+    jobId = tostring(counter)
+  elseif rcall("EXISTS", argv[1] .. jobId) == 1 then
+    rcall("PUBLISH", argv[1] .. "duplicated@" .. argv[11], jobId)
+    return jobId
+  end
+  local jobKey = argv[1] .. jobId
+
+  rcall("HMSET", jobKey, "name", argv[3], "data", argv[4], "opts", argv[5],
+    "timestamp", argv[6], "delay", argv[7], "priority", argv[9])
+
+  local due = tonumber(argv[8])
+  if due ~= 0 then
+    rcall("ZADD", keys[5], due * 0x1000 + bit.band(counter, 0xfff), jobId)
+    rcall("PUBLISH", keys[5], due)
+  else
+    local target = target_list(keys[3], keys[1], keys[2])
+    local priority = tonumber(argv[9])
+    if priority == 0 then
+      rcall(argv[10], target, jobId)
+    else
+      insert_by_priority(keys[6], priority, jobId, target)
+    end
+    rcall("PUBLISH", keys[1] .. "ing@" .. argv[11], jobId)
+  end
+  return jobId
+end
