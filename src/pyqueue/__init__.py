@@ -12,9 +12,12 @@ from pyqueue.errors import (
     PyQueueError,
     UnrecoverableError,
 )
+from pyqueue.events import QueueEvents
 from pyqueue.job import Job
 from pyqueue.options import Backoff, JobOptions, KeepJobs, RateLimiter, WorkerOptions
 from pyqueue.queue import BulkJob, Queue
+from pyqueue.repeat import Repeat
+from pyqueue.sync import SyncJob, SyncQueue
 from pyqueue.worker import Worker
 
 __version__ = _version("pyqueue")
@@ -33,7 +36,11 @@ __all__ = [
     "LockMismatch",
     "PyQueueError",
     "Queue",
+    "QueueEvents",
     "RateLimiter",
+    "Repeat",
+    "SyncJob",
+    "SyncQueue",
     "UnrecoverableError",
     "Worker",
     "WorkerOptions",

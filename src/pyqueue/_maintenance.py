@@ -73,8 +73,11 @@ class DelayedPromoter:
             self._next_run = _now() + wait_ms
             if wait_ms > 0:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                # cancellation that races with the event being set.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait_ms / 1000)
+                    async with asyncio.timeout(wait_ms / 1000):
+                        await self._wake.wait()
 
     def notify(self, due_ms: float) -> None:
         """A due time was announced; wake up if it is earlier than the next run."""

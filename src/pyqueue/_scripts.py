@@ -41,6 +41,7 @@ JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
 
 SCRIPT_NAMES: tuple[str, ...] = (
     "addJob-6",
+    "addRepeatableJob-7",
     "addLog-2",
     "cleanJobsInSet-3",
     "extendLock-2",
@@ -224,6 +225,25 @@ def add_job_args(
         delay=delay, priority=priority, lifo=lifo, token=token,
     )
     return _checked("addJob", _add_job_keys(keys), argv)
+
+
+def add_repeatable_job_args(
+    keys: QueueKeys,
+    spec: AddJobSpec,
+    *,
+    token: str,
+    repeat_key: str,
+    millis: int,
+    chain: bool,
+) -> ScriptArgs:
+    """addRepeatableJob-7: addJob's keys and argv, then the repeat set and schedule."""
+    argv = _add_job_argv(
+        keys.base, job_id=spec.job_id, name=spec.name, data=spec.data, opts=spec.opts,
+        timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority, lifo=spec.lifo,
+        token=token,
+    )
+    argv += [repeat_key, millis, "chain" if chain else "add"]
+    return _checked("addRepeatableJob", [*_add_job_keys(keys), keys.repeat], argv)
 
 
 def _move_to_active_keys(k: QueueKeys, token: str) -> list[str]:
@@ -725,6 +745,21 @@ class Scripts:
             return []
         raw = await self._pipelined("addJob", calls, transaction=True)
         return [item.decode() for item in raw]
+
+    async def add_repeatable_job(
+        self, spec: AddJobSpec, *, token: str, repeat_key: str, millis: int, chain: bool
+    ) -> str | None:
+        """Schedule a repeat instance and its repeat-set entry atomically.
+
+        Returns:
+            The instance id, or None when the schedule was removed (``chain``) or
+            a later instance is already scheduled.
+        """
+        keys, args = add_repeatable_job_args(
+            self._keys, spec, token=token, repeat_key=repeat_key, millis=millis, chain=chain
+        )
+        raw: bytes = await self._s["addRepeatableJob"](keys=keys, args=args)
+        return raw.decode() or None
 
     async def move_to_active(
         self,

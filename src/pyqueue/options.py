@@ -119,7 +119,6 @@ class JobOptionFields(TypedDict, total=False):
     stack_trace_limit: int
     timestamp: int
     prevent_parsing_data: bool
-    repeat: Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -250,6 +249,10 @@ class WorkerOptions:
         limiter: Optional :class:`RateLimiter`.
         metrics_max_data_points: Collect per-minute metrics, keeping this many points.
         shutdown_grace: Seconds ``close()`` waits for active jobs before releasing them.
+        sandbox: Run handlers in child processes, one per concurrency slot (Bull's
+            sandboxed processors). Handlers must be importable module-level functions;
+            they get a :class:`pyqueue._sandbox.SandboxedJob`, and a crash fails only
+            the job that was running.
     """
 
     concurrency: int = 1
@@ -263,6 +266,7 @@ class WorkerOptions:
     limiter: RateLimiter | None = None
     metrics_max_data_points: int | None = None
     shutdown_grace: float = 30.0
+    sandbox: bool = False
 
     def __post_init__(self) -> None:
         _check_int("concurrency", self.concurrency, minimum=1)
@@ -277,6 +281,8 @@ class WorkerOptions:
         if self.metrics_max_data_points is not None:
             _check_int("metrics_max_data_points", self.metrics_max_data_points, minimum=1)
         _check_ms("shutdown_grace", self.shutdown_grace)
+        if not isinstance(self.sandbox, bool):
+            raise _fail("sandbox", "must be a bool", self.sandbox)
 
     @property
     def renew_every(self) -> int:

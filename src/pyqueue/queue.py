@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar, cast
+from typing import Any, Generic, Literal, Self, TypeVar, cast, overload
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
 from typing_extensions import Unpack
 
-from pyqueue import _connection, _wire
+from pyqueue import _connection, _scheduling, _wire
 from pyqueue._emitter import EventEmitter
 from pyqueue._keys import QueueKeys
 from pyqueue._scripts import AddJobSpec, Scripts
-from pyqueue.errors import InvalidOptionsError, JobFailedError, QueueClosedError
+from pyqueue.errors import InvalidOptionsError, JobFailedError, JobStateError, QueueClosedError
 from pyqueue.job import Job, JobState, now_ms
 from pyqueue.options import JobOptionFields, JobOptions
+from pyqueue.repeat import Repeat
 
 DataT = TypeVar("DataT")
 
@@ -135,7 +137,7 @@ class Queue(EventEmitter, Generic[DataT]):
     def _spec(self, data: Any, name: str | None, options: JobOptions) -> AddJobSpec:
         opts = options.merged_over(self.default_job_options)
         if opts.repeat is not None:
-            raise InvalidOptionsError("repeat: use Queue.add_repeatable for repeatable jobs")
+            raise InvalidOptionsError("repeat: not supported in add_bulk; use add(..., repeat=)")
         if name is not None and (not isinstance(name, str) or not name):
             raise InvalidOptionsError(f"name: must be a non-empty string, got {name!r}")
         data_json = self.encode_data(data)
@@ -164,18 +166,42 @@ class Queue(EventEmitter, Generic[DataT]):
                 b"priority": str(spec.priority).encode(),
             },
         )
+        if self.model is not None and not isinstance(data, self.model):
+            # The caller passed a dict: hand back the validated model, as a worker would.
+            data = self.decode_data(record.data)
         return Job(self, record, data)
 
+    @overload
     async def add(
-        self, data: Any, *, name: str | None = None, **options: Unpack[JobOptionFields]
-    ) -> Job[DataT]:
+        self, data: Any, *, name: str | None = None, repeat: Repeat,
+        **options: Unpack[JobOptionFields],
+    ) -> Job[DataT] | None: ...
+
+    @overload
+    async def add(
+        self, data: Any, *, name: str | None = None, repeat: None = None,
+        **options: Unpack[JobOptionFields],
+    ) -> Job[DataT]: ...
+
+    async def add(
+        self, data: Any, *, name: str | None = None, repeat: Repeat | None = None,
+        **options: Unpack[JobOptionFields],
+    ) -> Job[DataT] | None:
         """Add a job; returns it (with the existing id when ``job_id`` was a duplicate).
 
+        With ``repeat=Repeat(...)`` the schedule is declared, idempotently (call it
+        at every start-up, from any number of processes), and the job of its next
+        instance is returned; None when this call scheduled nothing because a
+        later instance already exists.
+
         Raises:
-            InvalidOptionsError: bad options or data; nothing is written.
+            InvalidOptionsError: bad options, data or schedule; nothing is written.
         """
         self._check_open()
-        spec = self._spec(data, name, JobOptions.from_kwargs(options))
+        job_options = JobOptions.from_kwargs(options)
+        if repeat is not None:
+            return await self._add_repeatable(data, name, replace(job_options, repeat=repeat))
+        spec = self._spec(data, name, job_options)
         job_id = await self.scripts.add_job(
             job_id=spec.job_id, name=spec.name, data=spec.data, opts=spec.opts,
             timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority,
@@ -184,6 +210,53 @@ class Queue(EventEmitter, Generic[DataT]):
         job = self._added(spec, job_id, data)
         self.emit("waiting" if not spec.delay else "delayed", job)
         return job
+
+    async def _add_repeatable(
+        self, data: Any, name: str | None, options: JobOptions
+    ) -> Job[DataT] | None:
+        opts = options.merged_over(self.default_job_options)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise InvalidOptionsError(f"name: must be a non-empty string, got {name!r}")
+        job_id = await _scheduling.add_repeatable(
+            self, self.encode_data(data), name or "__default__", opts, now_ms()
+        )
+        return None if job_id is None else await self.get_job(job_id)
+
+    async def get_repeatable_jobs(
+        self, start: int = 0, end: int = -1, *, asc: bool = False
+    ) -> list[dict[str, Any]]:
+        """Schedules in the repeat set: key, name, id, end_date, tz, cron, every, next."""
+        if asc:
+            found = await self.client.zrange(self.keys.repeat, start, end, withscores=True)
+        else:
+            found = await self.client.zrevrange(self.keys.repeat, start, end, withscores=True)
+        out = []
+        for member, score in cast("list[tuple[bytes, float]]", found):
+            entry = _scheduling.parse_repeat_key(member.decode())
+            entry["next"] = int(score)
+            out.append(entry)
+        return out
+
+    async def get_repeatable_count(self) -> int:
+        return int(await self.client.zcard(self.keys.repeat))
+
+    async def remove_repeatable(self, repeat: Repeat, *, name: str | None = None) -> None:
+        """Remove a schedule and its next delayed instance (the same ``repeat`` as added)."""
+        job_name = name or "__default__"
+        await self.scripts.remove_repeatable(
+            id_prefix=repeat.id_prefix(job_name), repeat_key=repeat.key(job_name)
+        )
+
+    async def remove_repeatable_by_key(self, key: str) -> None:
+        """Remove a schedule by its repeat key, as listed by :meth:`get_repeatable_jobs`."""
+        entry = _scheduling.parse_repeat_key(key)
+        name = entry["name"] or "__default__"
+        id_part = f"{entry['id']}:" if entry["id"] else ":"
+        digest = hashlib.md5(
+            (name + id_part + hashlib.md5(key.encode()).hexdigest()).encode(),
+            usedforsecurity=False,
+        ).hexdigest()
+        await self.scripts.remove_repeatable(id_prefix=f"repeat:{digest}:", repeat_key=key)
 
     async def add_bulk(self, jobs: Iterable[BulkJob]) -> list[Job[DataT]]:
         """Add many jobs in one round trip (one MULTI, like Bull's ``addBulk``).
@@ -206,7 +279,7 @@ class Queue(EventEmitter, Generic[DataT]):
         raw = await self.client.hgetall(self.keys.job(str(job_id)))
         if not raw:
             return None
-        return self.job_from_raw(str(job_id), cast(dict[bytes, bytes], raw))
+        return self.job_from_raw(str(job_id), cast("dict[bytes, bytes]", raw))
 
     async def get_job_state(self, job_id: str) -> JobState:
         """Bull's ``getState``: the first structure holding the id, else ``stuck``."""
@@ -408,8 +481,12 @@ class Queue(EventEmitter, Generic[DataT]):
             JobStateError: active jobs exist and ``force`` is False.
         """
         await self.pause()
-        while await self.scripts.obliterate(count=count, force=force) == 1:
+        while (code := await self.scripts.obliterate(count=count, force=force)) == 1:
             pass
+        if code == -1:
+            raise JobStateError("Cannot obliterate non-paused queue", code=code)
+        if code == -2:
+            raise JobStateError("Cannot obliterate queue with active jobs", code=code)
         await self.client.delete(self.keys.wait, self.keys.limiter, self.keys.limiter_index)
 
     async def remove_jobs(self, pattern: str) -> list[str]:
@@ -459,7 +536,7 @@ class Queue(EventEmitter, Generic[DataT]):
         if state is None:
             return None
         field = b"returnvalue" if state == 1 else b"failedReason"
-        value = cast(bytes | None, await self.client.hget(self.keys.job(job_id), field))
+        value = cast("bytes | None", await self.client.hget(self.keys.job(job_id), field))
         if state == 1:
             return "completed", _wire.loads(value) if value else None
         return "failed", bytes(value or b"").decode("utf-8", "replace")

@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from pyqueue import _wire
+from pyqueue import _scheduling, _wire
 from pyqueue._backoff import BackoffStrategy, UnknownBackoffStrategy, compute_delay
 from pyqueue._locks import LockRenewer, sync_renewer
 from pyqueue._maintenance import DelayedPromoter, StalledChecker
@@ -42,8 +42,9 @@ from pyqueue._processing import (
     run_handler,
     trimmed_stacktrace,
 )
+from pyqueue._sandbox import SandboxPool
 from pyqueue._scripts import delayed_score
-from pyqueue.errors import ScriptError, UnrecoverableError
+from pyqueue.errors import PyQueueError, ScriptError, UnrecoverableError
 from pyqueue.job import Job, now_ms
 from pyqueue.options import WorkerOptions
 from pyqueue.queue import Queue
@@ -85,6 +86,8 @@ class Worker:
             opts = WorkerOptions(**{**_fields(opts), "concurrency": concurrency})
         self.options = opts
         self._processors = normalise_processors(processor)
+        handlers = self._processors.values()
+        self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
         if isinstance(queue, Queue):
             self.queue: Queue[Any] = Queue(
                 queue.name, connection=queue.client, prefix=queue.prefix, model=queue.model
@@ -157,6 +160,8 @@ class Worker:
             on_error=self._error_threadsafe,
         )
         self._renewer.start()
+        if self._sandbox is not None:
+            await self._sandbox.start()
         promoter = DelayedPromoter(
             self.queue.scripts, self._pubsub_client, self.queue.keys, self.token,
             o.guard_interval, self._error,
@@ -193,16 +198,14 @@ class Worker:
             _, pending = await asyncio.wait(set(self._chains), timeout=grace)
             if pending:
                 await self._release_unfinished(pending)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _cancel_all(self._tasks)
         if self._renewer is not None:
             await asyncio.to_thread(self._renewer.stop)
         if self._close_renewer_client is not None:
             self._close_renewer_client()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._sandbox is not None:
+            await self._sandbox.close()
         await self._bclient.aclose()
         await self._pubsub_client.aclose()
         await self.queue.close()
@@ -329,6 +332,8 @@ class Worker:
         self._renewer.add(job_id)
         self._active[job_id] = asyncio.current_task()  # type: ignore[assignment]
         try:
+            if "repeat" in job.raw_opts:
+                await self._chain_repeat(job, raw)
             self.emit("active", job)
             try:
                 result = await self._call(job)
@@ -343,6 +348,16 @@ class Worker:
             self._active.pop(job_id, None)
             self._lost.discard(job_id)
 
+    async def _chain_repeat(self, job: Job[Any], raw: dict[bytes, bytes]) -> None:
+        """Schedule the next instance as the current one starts (Bull's chaining)."""
+        data_json = raw.get(b"data", b"null").decode("utf-8", "replace")
+        try:
+            await _scheduling.chain_from(self.queue, job.name, data_json, job.raw_opts, now_ms())
+        except (RedisError, PyQueueError) as exc:
+            # The instance still runs; a missed chain only ends the schedule
+            # until the next add(..., repeat=...) declares it again.
+            self._error(exc)
+
     async def _call(self, job: Job[Any]) -> Any:
         record = job.record
         if record.data_error is not None:
@@ -354,7 +369,7 @@ class Worker:
                 name = self.queue.model.__name__
                 raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
         handler = find_handler(self._processors, job.name)
-        return await run_handler(handler, job, self._executor, job.opts.timeout)
+        return await run_handler(handler, job, self._executor, job.opts.timeout, self._sandbox)
 
     def _fetch_next(self) -> bool:
         return not (self._closing or self.options.limiter or not self._resumed.is_set())
@@ -367,7 +382,7 @@ class Worker:
             return None
         keep_count, keep_age = _wire.keep_spec(job.opts.remove_on_complete)
         finished_on = now_ms()
-        reply = await self._finish(
+        confirmed, reply = await self._finish(
             job,
             self.queue.scripts.move_to_completed,
             job.id,
@@ -381,7 +396,8 @@ class Worker:
             lock_duration=self.options.lock_duration,
             metrics_max_points=self.options.metrics_max_data_points,
         )
-        self.emit("completed", job, result)
+        if confirmed:
+            self.emit("completed", job, result)
         return reply  # type: ignore[no-any-return]
 
     async def _failed(self, job: Job[Any], exc: BaseException) -> None:
@@ -407,7 +423,7 @@ class Worker:
         scripts = self.queue.scripts
         if final:
             keep_count, keep_age = _wire.keep_spec(job.opts.remove_on_fail)
-            await self._finish(
+            confirmed, _ = await self._finish(
                 job, scripts.move_to_failed, job.id, token=self.token, finished_on=now_ms(),
                 failed_reason=reason, attempts_made=attempts_made, stacktrace=stack,
                 keep_count=keep_count, keep_age=keep_age,
@@ -415,20 +431,27 @@ class Worker:
                 metrics_max_points=self.options.metrics_max_data_points,
             )
         elif not delay:
-            await self._finish(
+            confirmed, _ = await self._finish(
                 job, scripts.retry_job, job.id, token=self.token, lifo=bool(job.opts.lifo),
                 attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
             )
         else:
-            await self._finish(
+            confirmed, _ = await self._finish(
                 job, scripts.move_to_delayed, job.id, token=self.token,
                 score=delayed_score(now_ms() + delay, job.id),
                 attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
             )
-        self.emit("failed", job, exc)
+        if confirmed:
+            self.emit("failed", job, exc)
 
-    async def _finish(self, job: Job[Any], command: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _finish(
+        self, job: Job[Any], command: Any, *args: Any, **kwargs: Any
+    ) -> tuple[bool, Any]:
         """Run a finishing script, retrying across connection drops while we hold the lock.
+
+        Returns:
+            ``(confirmed, reply)``: confirmed is True only when the script's own
+            reply said it moved the job, so events fire only for real moves.
 
         A lost reply is safe to retry: if the first call went through, the retry
         sees the job gone from active (or our lock released) and we stop there.
@@ -437,19 +460,19 @@ class Worker:
         attempt = 0
         while True:
             try:
-                return await command(*args, **kwargs)
+                return True, await command(*args, **kwargs)
             except _TRANSIENT as exc:
                 attempt += 1
                 if time.monotonic() > deadline:
                     self._error(exc)
-                    return None
+                    return False, None
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
             except ScriptError as exc:
-                # After a retry, "not active" or "lock missing" means the first
-                # call went through; only a first-try refusal is an error.
+                # After a retry, "not active" or "lock missing" most likely means
+                # the first call went through; only a first-try refusal is an error.
                 if attempt == 0:
                     self._error(exc)
-                return None
+                return False, None
 
     # --- callbacks --------------------------------------------------------------
 
@@ -475,6 +498,26 @@ class Worker:
             self.emit("stalled", job_id)
         for job_id in failed:
             self.emit("stalled-failed", job_id)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:
+    """Cancel tasks and wait for them, cancelling again if a cancellation was lost.
+
+    A cancel that lands in the first steps of a redis-py command can be
+    swallowed, so one ``cancel()`` is not always enough.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = {t for t in tasks if not t.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it at exit
+    if pending:
+        log.warning("%d background task(s) did not stop", len(pending))
 
 
 def _fields(opts: WorkerOptions) -> dict[str, Any]:

@@ -3,8 +3,9 @@
   atomically with its entry in the repeat set. pyqueue-specific; Node does the
   same in two steps (ZADD, then addJob).
 
-  KEYS[1..6] as addJob: wait, paused, meta-paused, id, delayed, priority
-  KEYS[7]    repeat (zset: repeat key -> next fire time ms)
+  KEYS[1] wait         KEYS[2] paused      KEYS[3] meta-paused
+  KEYS[4] id           KEYS[5] delayed     KEYS[6] priority
+  KEYS[7] repeat (zset: repeat key -> next fire time ms)
 
   ARGV[1..11] as addJob (ARGV[2] is the instance id repeat:<md5>:<millis>)
   ARGV[12]   repeat key

@@ -1,0 +1,416 @@
+"""A blocking facade over :class:`~pyqueue.Queue`, for producers and admin code.
+
+There is no second implementation here: each :class:`SyncQueue` owns a private
+event loop in a daemon thread, runs an ordinary async :class:`Queue` on it and
+forwards every call with :func:`asyncio.run_coroutine_threadsafe`. Exceptions
+come back unchanged. Because the loop belongs to another thread, a SyncQueue
+also works when called from inside a running event loop (the call blocks it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Generic, Literal, Self, TypeVar
+
+import redis.asyncio as aioredis
+from typing_extensions import Unpack
+
+from pyqueue._connection import ConnectionSpec
+from pyqueue.errors import QueueClosedError
+from pyqueue.job import Job, JobState
+from pyqueue.options import JobOptionFields, JobOptions
+from pyqueue.queue import BulkJob, Queue, StateName
+
+DataT = TypeVar("DataT")
+T = TypeVar("T")
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread, started on first use."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._loop is not None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait for its result (or exception)."""
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a SyncQueue cannot be called from its own event loop")
+        try:
+            loop = self._ensure()
+        except BaseException:
+            coro.close()
+            raise
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result()
+        except BaseException:
+            # Interrupted (e.g. KeyboardInterrupt): don't leave the call running.
+            future.cancel()
+            raise
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                ready = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._main, args=(ready,), name=self._name, daemon=True
+                )
+                self._thread.start()
+                ready.wait()
+            assert self._loop is not None
+            return self._loop
+
+    def _main(self, ready: threading.Event) -> None:
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            ready.set()
+            await self._stop.wait()
+
+        # asyncio.run cancels leftover tasks and shuts down generators on exit.
+        asyncio.run(serve())
+
+    def stop(self) -> None:
+        """Stop the loop and join its thread. Idempotent."""
+        with self._lock:
+            loop, stop, thread = self._loop, self._stop, self._thread
+            self._loop = self._stop = self._thread = None
+        if loop is None or stop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+
+
+class SyncJob(Generic[DataT]):
+    """A blocking view of a :class:`~pyqueue.Job`; same fields, same operations."""
+
+    __slots__ = ("_job", "_runner")
+
+    def __init__(self, job: Job[DataT], runner: _LoopThread) -> None:
+        self._job = job
+        self._runner = runner
+
+    def __repr__(self) -> str:
+        return f"<SyncJob {self.id!r} name={self.name!r} queue={self._job.queue.name!r}>"
+
+    # --- fields -------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._job.id
+
+    @property
+    def name(self) -> str:
+        return self._job.name
+
+    @property
+    def data(self) -> DataT:
+        return self._job.data
+
+    @property
+    def opts(self) -> JobOptions:
+        return self._job.opts
+
+    @property
+    def raw_opts(self) -> dict[str, Any]:
+        return self._job.raw_opts
+
+    @property
+    def timestamp(self) -> int:
+        return self._job.timestamp
+
+    @property
+    def delay(self) -> int:
+        return self._job.delay
+
+    @property
+    def priority(self) -> int:
+        return self._job.priority
+
+    @property
+    def progress_value(self) -> Any:
+        return self._job.progress_value
+
+    @property
+    def attempts_made(self) -> int:
+        return self._job.attempts_made
+
+    @property
+    def stalled_counter(self) -> int:
+        return self._job.stalled_counter
+
+    @property
+    def failed_reason(self) -> str | None:
+        return self._job.failed_reason
+
+    @property
+    def stacktrace(self) -> list[str]:
+        return self._job.stacktrace
+
+    @property
+    def return_value(self) -> Any:
+        return self._job.return_value
+
+    @property
+    def finished_on(self) -> int | None:
+        return self._job.finished_on
+
+    @property
+    def processed_on(self) -> int | None:
+        return self._job.processed_on
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields of Node's ``Job#toJSON()``, camelCase."""
+        return self._job.to_json()
+
+    # --- operations (see the same methods of Job) ----------------------------
+
+    def progress(self, value: Any) -> None:
+        self._runner.run(self._job.progress(value))
+
+    def log(self, line: str) -> int:
+        return self._runner.run(self._job.log(line))
+
+    def update(self, data: Any) -> None:
+        self._runner.run(self._job.update(data))
+
+    def remove(self) -> None:
+        """Raises :class:`~pyqueue.JobStateError` when the job is locked."""
+        self._runner.run(self._job.remove())
+
+    def retry(self) -> None:
+        """Raises :class:`~pyqueue.JobStateError` unless the job failed and is unlocked."""
+        self._runner.run(self._job.retry())
+
+    def promote(self) -> None:
+        self._runner.run(self._job.promote())
+
+    def get_state(self) -> JobState:
+        return self._runner.run(self._job.get_state())
+
+    def is_completed(self) -> bool:
+        return self._runner.run(self._job.is_completed())
+
+    def is_failed(self) -> bool:
+        return self._runner.run(self._job.is_failed())
+
+    def reload(self) -> None:
+        self._runner.run(self._job.reload())
+
+    def finished(self, timeout: float | None = None) -> Any:
+        """Block until the job completes; return its result.
+
+        Raises:
+            JobFailedError: the job failed for good.
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        return self._runner.run(self._job.finished(timeout))
+
+
+class SyncQueue(Generic[DataT]):
+    """A blocking :class:`~pyqueue.Queue`: the same arguments and methods, no ``await``.
+
+    Args:
+        name, redis_url, prefix, default_job_options, model: As for :class:`Queue`.
+        connection: A ``redis.asyncio.Redis`` client whose settings are copied (its
+            connections belong to another event loop, so it is not used itself).
+
+    Raises:
+        InvalidOptionsError: for a bad name, prefix or URL (nothing is connected yet).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        redis_url: str | None = None,
+        *,
+        connection: aioredis.Redis | None = None,
+        prefix: str = "bull",
+        default_job_options: JobOptions | None = None,
+        model: type[DataT] | None = None,
+    ) -> None:
+        own: aioredis.Redis | None = None
+        if connection is not None:
+            if redis_url is None:
+                own = ConnectionSpec.from_client(connection).async_client()
+            else:
+                own = connection  # let Queue reject the pair with its own message
+        self._queue: Queue[DataT] = Queue(
+            name, redis_url, connection=own, prefix=prefix,
+            default_job_options=default_job_options, model=model,
+        )
+        self._own_client = own if own is not connection else None
+        self._runner = _LoopThread(f"pyqueue-sync-{name}")
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._queue.name
+
+    @property
+    def prefix(self) -> str:
+        return self._queue.prefix
+
+    @property
+    def token(self) -> str:
+        return self._queue.token
+
+    def __repr__(self) -> str:
+        return f"<SyncQueue {self.name!r} prefix={self.prefix!r}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the queue's connections and stop its loop thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._runner.started:
+            self._runner.run(self._close_async())
+        self._runner.stop()
+
+    async def _close_async(self) -> None:
+        await self._queue.close()
+        if self._own_client is not None:
+            await self._own_client.aclose()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise QueueClosedError(f"queue {self.name!r} is closed")
+        return self._runner.run(coro)
+
+    def _wrap(self, job: Job[DataT]) -> SyncJob[DataT]:
+        return SyncJob(job, self._runner)
+
+    # --- adding ---------------------------------------------------------------
+
+    def add(
+        self, data: Any, *, name: str | None = None, **options: Unpack[JobOptionFields]
+    ) -> SyncJob[DataT]:
+        """Add a job; see :meth:`Queue.add`.
+
+        Raises:
+            InvalidOptionsError: bad options or data; nothing is written.
+        """
+        return self._wrap(self._run(self._queue.add(data, name=name, **options)))
+
+    def add_bulk(self, jobs: Iterable[BulkJob]) -> list[SyncJob[DataT]]:
+        """Add many jobs atomically; see :meth:`Queue.add_bulk`."""
+        return [self._wrap(j) for j in self._run(self._queue.add_bulk(list(jobs)))]
+
+    # --- reading --------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> SyncJob[DataT] | None:
+        job = self._run(self._queue.get_job(job_id))
+        return None if job is None else self._wrap(job)
+
+    def get_job_state(self, job_id: str) -> JobState:
+        return self._run(self._queue.get_job_state(job_id))
+
+    def get_job_counts(self, *states: StateName) -> dict[str, int]:
+        return self._run(self._queue.get_job_counts(*states))
+
+    def get_waiting_count(self) -> int:
+        return self._run(self._queue.get_waiting_count())
+
+    def get_active_count(self) -> int:
+        return self._run(self._queue.get_active_count())
+
+    def get_completed_count(self) -> int:
+        return self._run(self._queue.get_completed_count())
+
+    def get_failed_count(self) -> int:
+        return self._run(self._queue.get_failed_count())
+
+    def get_delayed_count(self) -> int:
+        return self._run(self._queue.get_delayed_count())
+
+    def get_paused_count(self) -> int:
+        return self._run(self._queue.get_paused_count())
+
+    def count(self) -> int:
+        return self._run(self._queue.count())
+
+    def get_job_ids(
+        self, states: Sequence[StateName] | StateName, start: int = 0, end: int = -1,
+        *, asc: bool = False,
+    ) -> list[str]:
+        return self._run(self._queue.get_job_ids(states, start, end, asc=asc))
+
+    def get_jobs(
+        self, states: Sequence[StateName] | StateName, start: int = 0, end: int = -1,
+        *, asc: bool = False,
+    ) -> list[SyncJob[DataT]]:
+        jobs = self._run(self._queue.get_jobs(states, start, end, asc=asc))
+        return [self._wrap(j) for j in jobs]
+
+    def get_job_logs(
+        self, job_id: str, start: int = 0, end: int = -1, *, asc: bool = True
+    ) -> tuple[list[str], int]:
+        return self._run(self._queue.get_job_logs(job_id, start, end, asc=asc))
+
+    def get_counts_per_priority(self, priorities: Sequence[int]) -> dict[str, int]:
+        return self._run(self._queue.get_counts_per_priority(priorities))
+
+    def get_metrics(
+        self, kind: Literal["completed", "failed"], start: int = 0, end: int = -1
+    ) -> dict[str, Any]:
+        return self._run(self._queue.get_metrics(kind, start, end))
+
+    # --- management -----------------------------------------------------------
+
+    def pause(self) -> None:
+        self._run(self._queue.pause())
+
+    def resume(self) -> None:
+        self._run(self._queue.resume())
+
+    def is_paused(self) -> bool:
+        return self._run(self._queue.is_paused())
+
+    def clean(
+        self,
+        grace: int,
+        state: Literal["completed", "failed", "delayed", "wait", "active", "paused"] = "completed",
+        limit: int = 0,
+    ) -> list[str]:
+        return self._run(self._queue.clean(grace, state, limit))
+
+    def empty(self) -> None:
+        self._run(self._queue.empty())
+
+    def obliterate(self, *, force: bool = False, count: int = 1000) -> None:
+        """Raises :class:`~pyqueue.JobStateError` if jobs are active and not ``force``."""
+        self._run(self._queue.obliterate(force=force, count=count))
+
+    def remove_jobs(self, pattern: str) -> list[str]:
+        return self._run(self._queue.remove_jobs(pattern))
+
+    def retry_jobs(self, count: int = 1000) -> None:
+        self._run(self._queue.retry_jobs(count))
+
+    def wait_until_finished(self, job_id: str) -> Any:
+        """Block until the job finishes; raises :class:`~pyqueue.JobFailedError` on failure."""
+        return self._run(self._queue.wait_until_finished(job_id))
