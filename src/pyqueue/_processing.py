@@ -9,9 +9,12 @@ import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pyqueue.job import Job
+
+if TYPE_CHECKING:
+    from pyqueue._sandbox import SandboxPool
 
 Handler: TypeAlias = Callable[[Job[Any]], Any]
 
@@ -52,14 +55,23 @@ def is_async_handler(handler: Handler) -> bool:
 
 
 async def run_handler(
-    handler: Handler, job: Job[Any], executor: Executor | None, timeout_ms: int | None
+    handler: Handler,
+    job: Job[Any],
+    executor: Executor | None,
+    timeout_ms: int | None,
+    sandbox: SandboxPool | None = None,
 ) -> Any:
     """Call ``handler(job)``; sync handlers run in ``executor`` with a copied context.
+
+    With ``sandbox``, the call runs in one of its child processes instead (see
+    :meth:`SandboxPool.run_job`), which a timeout kills.
 
     Raises:
         JobTimeoutError: after ``timeout_ms``, with Bull's message. A threaded
             handler cannot be interrupted and keeps running to its end.
     """
+    if sandbox is not None:
+        return await sandbox.run_job(handler, job, timeout_ms)
     awaitable: Awaitable[Any]
     if is_async_handler(handler):
         awaitable = handler(job)

@@ -1,0 +1,391 @@
+"""Sandboxed processors: each handler call runs in a child process (Bull's sandboxed mode).
+
+Shape::
+
+    SandboxPool ── one _Child per slot ── Pipe ── _child_main (in the child process)
+    parent → child   (ref, snapshot)           run the handler ``ref`` on this job
+    child → parent   ("ready", None)           imports done (a job's timeout starts after)
+                     ("progress", json)        applied to the real Job (await job.progress)
+                     ("log", line)             appended to the real Job's log
+                     ("done", json)            the result
+                     ("error", {...})          type, message, traceback, unrecoverable
+
+A child that dies (segfault, ``os._exit``, SIGKILL, OOM killer) fails only the job
+it was running, and its slot gets a fresh child. ``ProcessPoolExecutor`` is not
+used because one dead child breaks its whole pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import json
+import multiprocessing
+import os
+import signal
+import traceback
+from collections.abc import Callable, Generator, Iterable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING, Any
+
+from pyqueue._processing import JobTimeoutError, error_message
+from pyqueue.errors import UnrecoverableError
+
+if TYPE_CHECKING:
+    from pyqueue.job import Job
+
+_CONTEXTS = ("spawn", "forkserver")
+
+
+class SandboxError(Exception):
+    """A handler failed in its child process; ``remote_traceback`` is the child's trace."""
+
+    def __init__(self, message: str, *, remote_type: str = "", remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+
+
+class _RemoteTraceback(Exception):
+    """Carries the child's traceback text as ``__cause__``, so stored stacks show it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def handler_ref(handler: Callable[..., Any]) -> str:
+    """``"module:qualname"`` of a module-level function, importable in a child process.
+
+    Raises:
+        TypeError: ``handler`` is a lambda, closure, partial, bound method or any
+            object a child cannot import by name.
+    """
+    module = getattr(handler, "__module__", None)
+    qualname = getattr(handler, "__qualname__", None)
+    if not inspect.isfunction(handler) or not module or not qualname or "<" in qualname:
+        raise TypeError(
+            f"sandboxed handler {handler!r} must be a module-level function "
+            "(no lambda, closure, partial or method), so a child process can import it"
+        )
+    try:
+        found = _resolve(module, qualname)
+    except (ImportError, AttributeError) as exc:
+        raise TypeError(f"sandboxed handler {module}:{qualname} is not importable: {exc}") from None
+    if found is not handler:
+        raise TypeError(f"sandboxed handler {module}:{qualname} does not resolve to itself")
+    return f"{module}:{qualname}"
+
+
+def _resolve(module: str, qualname: str) -> Any:
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def job_snapshot(job: Job[Any]) -> dict[str, Any]:
+    """The JSON-able view of ``job`` a child receives (``data`` before any model validation)."""
+    record = job.record
+    return {
+        "id": job.id, "name": job.name, "data": record.data, "opts": record.raw_opts,
+        "attempts_made": record.attempts_made, "timestamp": record.timestamp,
+    }
+
+
+# --- child side ------------------------------------------------------------------
+
+
+class _Sent:
+    """Returned by ``progress``/``log`` so ``await job.progress(...)`` also works."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield from ()
+
+
+class SandboxedJob:
+    """What a sandboxed handler receives instead of a :class:`pyqueue.Job`.
+
+    ``progress`` and ``log`` are plain calls that message the parent, which
+    applies them to the real job in order, before the result.
+    """
+
+    def __init__(self, conn: Connection, snapshot: dict[str, Any]) -> None:
+        self._conn = conn
+        self.id: str = snapshot["id"]
+        self.name: str = snapshot["name"]
+        self.data: Any = snapshot["data"]
+        self.opts: dict[str, Any] = snapshot["opts"]
+        self.attempts_made: int = snapshot["attempts_made"]
+        self.timestamp: int = snapshot["timestamp"]
+
+    def __repr__(self) -> str:
+        return f"<SandboxedJob {self.id!r} name={self.name!r}>"
+
+    def progress(self, value: Any) -> _Sent:
+        """Report progress (any JSON value) to the parent; awaiting the result is optional."""
+        self._conn.send(("progress", json.dumps(value)))
+        return _Sent()
+
+    def log(self, line: str) -> _Sent:
+        """Append ``line`` to the job's log; awaiting the result is optional."""
+        self._conn.send(("log", str(line)))
+        return _Sent()
+
+
+def _load(ref: str) -> Any:
+    module, qualname = ref.split(":", 1)
+    return _resolve(module, qualname)
+
+
+def _child_main(conn: Connection, refs: tuple[str, ...]) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what the child does.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for ref in refs:
+        # Import errors are reported per job, by the same call inside the loop.
+        with contextlib.suppress(Exception):
+            _load(ref)
+    conn.send(("ready", None))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        ref, snapshot = message
+        try:
+            result = _load(ref)(SandboxedJob(conn, snapshot))
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+            if hasattr(result, "model_dump"):  # a pydantic model, as the threaded path allows
+                result = result.model_dump(mode="json")
+            reply: tuple[str, Any] = ("done", json.dumps(result))
+        except Exception as exc:  # every handler error goes back to the parent as data
+            reply = ("error", {
+                "type": type(exc).__name__, "message": error_message(exc),
+                "traceback": "".join(traceback.format_exception(exc)).rstrip(),
+                "unrecoverable": isinstance(exc, UnrecoverableError),
+            })
+        try:
+            conn.send(reply)
+        except BaseException:  # e.g. MemoryError: die, and the parent reports the exit code
+            os._exit(70)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+# --- parent side -----------------------------------------------------------------
+
+
+class _Child:
+    """One child process, its pipe, and an inbox fed by the event loop's reader."""
+
+    def __init__(self, ctx: Any, refs: tuple[str, ...]) -> None:
+        self.conn, child_conn = ctx.Pipe(duplex=True)
+        self.proc: BaseProcess = ctx.Process(
+            target=_child_main, args=(child_conn, refs), name="pyqueue-sandbox", daemon=True
+        )
+        self.proc.start()
+        # Our copy of the child's end must go, or we would never see EOF when it dies.
+        child_conn.close()
+        self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.dead = False
+        self.ready = False
+        self._started = asyncio.Event()  # set by "ready" or by death, whichever comes first
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.conn.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        try:
+            while self.conn.poll():
+                message = self.conn.recv()
+                if message[0] == "ready":
+                    self.ready = True
+                    self._started.set()
+                else:
+                    self.inbox.put_nowait(message)
+        except (EOFError, OSError):
+            self._loop.remove_reader(self.conn.fileno())
+            self.dead = True
+            self._started.set()
+            self.inbox.put_nowait(("eof", None))
+
+    def kill(self) -> None:
+        # The pipe stays open until the process is reaped: a send may still be in
+        # flight in a thread, and closing its fd now could let a new pipe reuse it.
+        if not self.dead and not self.conn.closed:
+            self._loop.remove_reader(self.conn.fileno())
+        self.dead = True
+        if self.proc.exitcode is None:
+            self.proc.kill()
+
+    def reaped(self) -> bool:
+        """Close our end once the process has exited; True if it has."""
+        if self.proc.exitcode is None:
+            return False
+        self.conn.close()
+        return True
+
+    async def wait_ready(self) -> None:
+        """Wait for the child's imports, so a slow start does not eat a job's timeout."""
+        await self._started.wait()
+        if not self.ready:
+            code = await self.exitcode()
+            raise SandboxError(f"sandboxed process exited with code {code} while starting")
+
+    async def exitcode(self) -> int | None:
+        await asyncio.to_thread(self.proc.join, 5)
+        return self.proc.exitcode
+
+
+class SandboxPool:
+    """``size`` child processes, each running one handler call at a time.
+
+    Args:
+        size: Number of children (the worker's concurrency).
+        mp_context: ``"spawn"`` (default) or ``"forkserver"``; ``fork`` is refused
+            because forking a process with an event loop and threads is unsafe.
+        handlers: Handlers to check now with :func:`handler_ref`, so a bad one
+            fails at ``Worker(...)`` rather than at the first job. Children import
+            their modules before taking jobs.
+
+    As with any spawned process, the program's main module is imported again in
+    each child, so a worker script needs an ``if __name__ == "__main__":`` guard.
+
+    Raises:
+        TypeError: a handler in ``handlers`` cannot be imported by a child.
+        ValueError: ``size`` < 1 or an unknown ``mp_context``.
+    """
+
+    def __init__(
+        self, size: int, *, mp_context: str = "spawn", handlers: Iterable[Callable[..., Any]] = ()
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"size: must be >= 1, got {size!r}")
+        if mp_context not in _CONTEXTS:
+            raise ValueError(f"mp_context: must be one of {_CONTEXTS}, got {mp_context!r}")
+        self._refs = tuple(handler_ref(handler) for handler in handlers)
+        self.size = size
+        self._ctx = multiprocessing.get_context(mp_context)
+        self._idle: asyncio.Queue[_Child] = asyncio.Queue()
+        self._children: set[_Child] = set()
+        self._retired: list[_Child] = []
+
+    async def start(self) -> None:
+        """Start the children, so the first jobs do not wait for a process to spawn."""
+        for _ in range(self.size - len(self._children)):
+            self._idle.put_nowait(self._spawn())
+
+    async def close(self) -> None:
+        """Ask idle children to exit, kill the rest (and any still up after 5 s), reap all."""
+        for child in self._children:
+            if not child.ready:
+                child.kill()  # still importing (e.g. a replacement spawned during shutdown)
+            with contextlib.suppress(OSError):
+                if not child.dead:
+                    child.conn.send(None)
+        for child in [*self._children, *self._retired]:
+            if await child.exitcode() is None:
+                child.kill()
+                await child.exitcode()
+            child.kill()
+            child.reaped()
+        self._children.clear()
+        self._retired.clear()
+
+    async def run_job(
+        self, handler: Callable[..., Any], job: Job[Any], timeout_ms: int | None
+    ) -> Any:
+        """:meth:`run` for a real job, applying the child's progress and log lines to it."""
+
+        async def apply(kind: str, value: Any) -> None:
+            if kind == "progress":
+                await job.progress(value)
+            else:
+                await job.log(value)
+
+        return await self.run(handler, job_snapshot(job), timeout_ms, on_message=apply)
+
+    async def run(
+        self,
+        handler: Callable[..., Any],
+        job_snapshot: dict[str, Any],
+        timeout_ms: int | None,
+        *,
+        on_message: Callable[[str, Any], Any] | None = None,
+    ) -> Any:
+        """Run ``handler(SandboxedJob)`` in a free child and return its JSON result.
+
+        Args:
+            on_message: ``await on_message("progress" | "log", value)`` per child message.
+
+        Raises:
+            SandboxError: the handler raised, or the child died while running it.
+            UnrecoverableError: the handler raised :class:`UnrecoverableError`.
+            JobTimeoutError: ``timeout_ms`` passed; the child is killed and replaced.
+        """
+        ref = handler_ref(handler)
+        child = await self._idle.get()
+        try:
+            if child.dead or child.proc.exitcode is not None:
+                child = self._replace(child)
+            await child.wait_ready()
+            async with asyncio.timeout(None if timeout_ms is None else timeout_ms / 1000):
+                kind, value = await self._exchange(child, ref, job_snapshot, on_message)
+        except TimeoutError:
+            child.kill()
+            raise JobTimeoutError(f"Promise timed out after {timeout_ms} milliseconds") from None
+        except BaseException:
+            child.kill()  # crashed, cancelled, or our side failed: never reuse it
+            raise
+        finally:
+            # Replace a dead child now, so the next job need not wait for a spawn.
+            self._idle.put_nowait(self._replace(child) if child.dead else child)
+        if kind == "done":
+            return json.loads(value)
+        cause = _RemoteTraceback(value["traceback"])
+        if value["unrecoverable"]:
+            raise UnrecoverableError(value["message"]) from cause
+        raise SandboxError(
+            value["message"], remote_type=value["type"], remote_traceback=value["traceback"]
+        ) from cause
+
+    async def _exchange(
+        self, child: _Child, ref: str, snapshot: dict[str, Any],
+        on_message: Callable[[str, Any], Any] | None,
+    ) -> tuple[str, Any]:
+        # A failed send means the child is gone: its EOF is already on the way to the inbox.
+        with contextlib.suppress(OSError):
+            # In a thread: a large payload could fill the pipe while the child is busy.
+            await asyncio.to_thread(child.conn.send, (ref, snapshot))
+        while True:
+            kind, value = await child.inbox.get()
+            if kind in ("done", "error"):
+                return kind, value
+            if kind == "eof":
+                code = await child.exitcode()
+                raise SandboxError(
+                    f"sandboxed process exited with code {code} while running job "
+                    f"{snapshot.get('id')}"
+                )
+            if on_message is not None:
+                decoded = json.loads(value) if kind == "progress" else value
+                result = on_message(kind, decoded)
+                if inspect.isawaitable(result):
+                    await result
+
+    def _spawn(self) -> _Child:
+        child = _Child(self._ctx, self._refs)
+        self._children.add(child)
+        return child
+
+    def _replace(self, child: _Child) -> _Child:
+        child.kill()
+        self._children.discard(child)
+        self._retired = [old for old in [*self._retired, child] if not old.reaped()]
+        return self._spawn()
