@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio as aioredis
 
+from pyqueue._fastconn import FastConnection
 from pyqueue.errors import InvalidOptionsError
 
 _SCHEMES = ("redis", "rediss", "unix")
@@ -81,7 +82,14 @@ class ConnectionSpec:
         pool = aioredis.ConnectionPool(
             connection_class=cls, max_connections=max_connections, **kwargs
         )
-        return aioredis.Redis(connection_pool=pool)
+        # from_pool: the client owns the pool and disconnects it on aclose().
+        return aioredis.Redis.from_pool(pool)
+
+    def fast_connection(self) -> FastConnection:
+        """The lean pipelining connection used for per-job script calls."""
+        if self.url is not None:
+            return FastConnection(self.url)
+        return FastConnection(kwargs={**self.kwargs, "ssl": self.ssl})
 
     def sync_client(self) -> redis.Redis:
         """A blocking client, for threads that must work while the event loop is busy."""
@@ -89,7 +97,7 @@ class ConnectionSpec:
             return redis.Redis.from_url(self.url, decode_responses=False)
         cls = redis.SSLConnection if self.ssl else redis.Connection
         kwargs = {k: v for k, v in self.kwargs.items() if k != "connection_class"}
-        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=cls, **kwargs))
+        return redis.Redis.from_pool(redis.ConnectionPool(connection_class=cls, **kwargs))
 
 
 def resolve(

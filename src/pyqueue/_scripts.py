@@ -21,7 +21,7 @@ import re
 import weakref
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from redis.exceptions import NoScriptError
 
@@ -29,6 +29,8 @@ from pyqueue.errors import JobStateError, script_error
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from pyqueue._fastconn import FastConnection
 
     import redis.asyncio as aioredis
     from redis.commands.core import AsyncScript
@@ -643,8 +645,11 @@ class Scripts:
         keys: The queue's key names.
     """
 
-    def __init__(self, client: aioredis.Redis, keys: QueueKeys) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: QueueKeys, fast: FastConnection | None = None
+    ) -> None:
         self._client = client
+        self._fast = fast
         self._keys = keys
         self._base = keys.base
         self._s = _registered(client)
@@ -657,9 +662,17 @@ class Scripts:
         self._active_channels: dict[str, str] = {}
         self._keep: dict[tuple[int, int | None], str] = {}
 
+    async def _eval(self, command: str, keys: list[str], args: list[Arg]) -> Any:
+        """One script call: over the lean connection when there is one."""
+        script = self._s[command]
+        if self._fast is not None:
+            source = cast("str", script.script)  # we registered it from a str
+            return await self._fast.evalsha(script.sha, source, keys, args)
+        return await script(keys=keys, args=args)
+
     async def _run(self, command: str, built: ScriptArgs) -> Any:
         keys, args = built
-        return await self._s[command](keys=keys, args=args)
+        return await self._eval(command, keys, args)
 
     def _active_channel(self, token: str) -> str:
         channel = self._active_channels.get(token)
@@ -672,6 +685,32 @@ class Scripts:
         if spec is None:
             spec = self._keep[(count, age)] = _keep_jobs(count, age)
         return spec
+
+    async def _fast_pipelined(
+        self, script: AsyncScript, calls: Sequence[ScriptArgs], transaction: bool
+    ) -> list[Any]:
+        assert self._fast is not None
+        # SCRIPT LOAD first in the same write: inside MULTI a missing script
+        # would only be reported at EXEC, after every call had failed.
+        head: list[tuple[Arg, ...]] = [("SCRIPT", "LOAD", cast("str", script.script))]
+        body: list[tuple[Arg, ...]] = [
+            ("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls
+        ]
+        if transaction:
+            replies = await self._fast.pipeline([*head, ("MULTI",), *body, ("EXEC",)])
+            results = replies[-1]
+            if isinstance(results, Exception):
+                raise results
+            for reply in replies[: len(head) + 1]:
+                if isinstance(reply, Exception):
+                    raise reply
+        else:
+            replies = await self._fast.pipeline([*head, *body])
+            results = replies[len(head):]
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return list(results)
 
     async def _exec(
         self, sha: str, calls: Sequence[ScriptArgs], transaction: bool
@@ -691,6 +730,8 @@ class Scripts:
         extra round trip; here the script is loaded only when Redis lacks it.
         """
         script = self._s[command]
+        if self._fast is not None:
+            return await self._fast_pipelined(script, calls, transaction)
         results = await self._exec(script.sha, calls, transaction)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
@@ -725,7 +766,7 @@ class Scripts:
             self._base, job_id=job_id, name=name, data=data, opts=opts, timestamp=timestamp,
             delay=delay, priority=priority, lifo=lifo, token=token,
         )
-        raw: bytes = await self._s["addJob"](keys=self._add_job_keys, args=argv)
+        raw: bytes = await self._eval("addJob", self._add_job_keys, argv)
         return raw.decode()
 
     async def add_jobs(self, jobs: Sequence[AddJobSpec], token: str) -> list[str]:
@@ -758,7 +799,7 @@ class Scripts:
         keys, args = add_repeatable_job_args(
             self._keys, spec, token=token, repeat_key=repeat_key, millis=millis, chain=chain
         )
-        raw: bytes = await self._s["addRepeatableJob"](keys=keys, args=args)
+        raw: bytes = await self._eval("addRepeatableJob", keys, args)
         return raw.decode() or None
 
     async def move_to_active(
@@ -787,7 +828,7 @@ class Scripts:
             limiter_max=limiter_max, limiter_duration=limiter_duration,
             bounce_back=bounce_back, group_key=group_key,
         )
-        return _job_reply(await self._s["moveToActive"](keys=keys, args=argv))
+        return _job_reply(await self._eval("moveToActive", keys, argv))
 
     def _finished_keys(self, kind: str, job_id: str, token: str) -> list[str]:
         return [
@@ -826,9 +867,7 @@ class Scripts:
             event_payload=event_payload, fetch_next=fetch_next, lock_duration=lock_duration,
             metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
         )
-        raw = await self._s["moveToFinished"](
-            keys=self._finished_keys("completed", job_id, token), args=argv
-        )
+        raw = await self._eval("moveToFinished", self._finished_keys("completed", job_id, token), argv)
         if isinstance(raw, int):
             if raw < 0:
                 raise script_error(raw, job_id, "finished")
@@ -861,9 +900,7 @@ class Scripts:
             metrics_max_points=metrics_max_points, attempts_made=attempts_made,
             stacktrace=stacktrace,
         )
-        raw = await self._s["moveToFinished"](
-            keys=self._finished_keys("failed", job_id, token), args=argv
-        )
+        raw = await self._eval("moveToFinished", self._finished_keys("failed", job_id, token), argv)
         if isinstance(raw, int) and raw < 0:
             raise script_error(raw, job_id, "failed")
 

@@ -83,7 +83,8 @@ class Queue(EventEmitter, Generic[DataT]):
         self.client, self.connection_spec, self._owns_client = _connection.resolve(
             redis_url, connection
         )
-        self.scripts = Scripts(self.client, self.keys)
+        self._fast = self.connection_spec.fast_connection()
+        self.scripts = Scripts(self.client, self.keys, self._fast)
         self._closed = False
 
     async def __aenter__(self) -> Self:
@@ -102,6 +103,7 @@ class Queue(EventEmitter, Generic[DataT]):
         if self._closed:
             return
         self._closed = True
+        self._fast.close()
         if self._owns_client:
             await self.client.aclose()
 

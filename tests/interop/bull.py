@@ -143,7 +143,7 @@ class NodeBull:
     async def arun(
         self,
         config: Mapping[str, Any],
-        timeout: float = 30.0,  # noqa: ASYNC109 - same signature as run()
+        timeout: float = 30.0,  # same signature as run()
     ) -> list[Event]:
         """:meth:`run` for async tests: does not block the event loop."""
         payload = json.dumps(self.config(config))
@@ -307,7 +307,7 @@ class NodeProcess:
     async def await_for(
         self,
         predicate: Predicate | str,
-        timeout: float = 10.0,  # noqa: ASYNC109 - same signature as wait_for()
+        timeout: float = 10.0,  # same signature as wait_for()
         **fields: Any,
     ) -> Event:
         """:meth:`wait_for` for async tests: polls without blocking the event loop."""
@@ -350,7 +350,7 @@ class NodeProcess:
 
     async def await_exit(
         self,
-        timeout: float = 30.0,  # noqa: ASYNC109 - same signature as wait()
+        timeout: float = 30.0,  # same signature as wait()
         *,
         check: bool = True,
     ) -> list[Event]:
