@@ -30,11 +30,10 @@ from pyqueue.errors import JobStateError, script_error
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pyqueue._fastconn import FastConnection
-
     import redis.asyncio as aioredis
     from redis.commands.core import AsyncScript
 
+    from pyqueue._fastconn import FastConnection
     from pyqueue._keys import QueueKeys
 
 Arg: TypeAlias = str | int | float | bytes
@@ -867,7 +866,8 @@ class Scripts:
             event_payload=event_payload, fetch_next=fetch_next, lock_duration=lock_duration,
             metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
         )
-        raw = await self._eval("moveToFinished", self._finished_keys("completed", job_id, token), argv)
+        keys = self._finished_keys("completed", job_id, token)
+        raw = await self._eval("moveToFinished", keys, argv)
         if isinstance(raw, int):
             if raw < 0:
                 raise script_error(raw, job_id, "finished")
