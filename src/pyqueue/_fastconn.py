@@ -31,16 +31,20 @@ Arg = str | int | float | bytes
 
 def _encode(args: tuple[Arg, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
+    append = out.append
     for arg in args:
-        if isinstance(arg, bytes):
+        kind = type(arg)
+        if kind is str:
+            data = arg.encode()  # type: ignore[union-attr]
+        elif kind is bytes:
             data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, int):
-            data = b"%d" % arg
+        elif kind is int:
+            data = b"%d" % arg  # type: ignore[str-format]
         else:
-            data = repr(arg).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+            data = str(arg).encode()
+        append(b"$%d\r\n" % len(data))
+        append(data)
+        append(b"\r\n")
     return b"".join(out)
 
 

@@ -193,6 +193,17 @@ def options_from_wire(raw: Mapping[str, Any]) -> JobOptions:
     )
 
 
+def timeout_of(raw_opts: Mapping[str, Any]) -> int | None:
+    """``opts.timeout`` read straight from the wire dict (the per-job hot path)."""
+    value = _int_or_none(raw_opts.get("timeout"))
+    return value if value is not None and value >= 1 else None
+
+
+def keep_on_complete(raw_opts: Mapping[str, Any]) -> tuple[int, int | None]:
+    """``keep_spec`` of ``removeOnComplete`` without decoding every option."""
+    return keep_spec(_retention_from_wire(raw_opts.get("removeOnComplete")))
+
+
 def keep_spec(value: Retention | None) -> tuple[int, int | None]:
     """Bull's keep-jobs map as ``(count, age)``: count -1 keeps all, 0 deletes the job."""
     if value is None or value is False:

@@ -369,7 +369,8 @@ class Worker:
                 name = self.queue.model.__name__
                 raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
         handler = find_handler(self._processors, job.name)
-        return await run_handler(handler, job, self._executor, job.opts.timeout, self._sandbox)
+        timeout = _wire.timeout_of(job.raw_opts)
+        return await run_handler(handler, job, self._executor, timeout, self._sandbox)
 
     def _fetch_next(self) -> bool:
         return not (self._closing or self.options.limiter or not self._resumed.is_set())
@@ -380,7 +381,7 @@ class Worker:
         except TypeError as exc:
             await self._failed(job, exc)
             return None
-        keep_count, keep_age = _wire.keep_spec(job.opts.remove_on_complete)
+        keep_count, keep_age = _wire.keep_on_complete(job.raw_opts)
         finished_on = now_ms()
         confirmed, reply = await self._finish(
             job,
