@@ -1,0 +1,591 @@
+"""The benchmark harness: one Redis, every library, interleaved repetitions.
+
+Run it as ``python benchmarks/run.py`` (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import ceiling
+from benchmarks.libs import ALL_LIBS, BENCH_DIR, LIBS, PEERS_PYTHON, PEERS_VENV, Lib
+from benchmarks.probe import Probe
+from benchmarks.procs import Group, HarnessError, run_once
+
+WORKLOADS = ["w1", "w2", "w3", "w4", "w5"]
+RESULTS_DIR = BENCH_DIR / "results"
+NODE_DIR = BENCH_DIR / "node"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    title: str
+    unit: str
+    higher_is_better: bool
+    fmt: str = "{:,.0f}"
+
+
+METRICS: list[Metric] = [
+    Metric("w1_single", "W1 enqueue, one at a time", "jobs/s", True),
+    Metric("w1_bulk", "W1 enqueue, bulk API", "jobs/s", True),
+    Metric("w2_c1", "W2 drain, concurrency 1", "jobs/s", True),
+    Metric("w2_cN", "W2 drain, high concurrency", "jobs/s", True),
+    Metric("w2_rss", "W2 worker peak RSS", "MB", False, "{:,.1f}"),
+    Metric("w2_cpu_us_c1", "W2 worker CPU per job, c=1", "µs", False),
+    Metric("w2_redis_cpu_us_c1", "W2 Redis CPU per job, c=1", "µs", False, "{:,.1f}"),
+    Metric("w2_rt_c1", "W2 round trips per job, c=1 (measured)", "reads/job", False,
+           "{:,.2f}"),
+    Metric("w2_rt_cN", "W2 round trips per job, high c (measured)", "reads/job", False,
+           "{:,.2f}"),
+    Metric("w2_cmds_c1", "W2 Redis commands per job, c=1 (incl. in scripts)", "cmds/job",
+           False, "{:,.1f}"),
+    Metric("w2_cap_frac_c1", "W2 c=1 rate / round-trip cap (ceiling ÷ round trips)", "%",
+           True, "{:,.1f}"),
+    Metric("w3_p50", "W3 add→start latency p50", "ms", False, "{:,.2f}"),
+    Metric("w3_p95", "W3 add→start latency p95", "ms", False, "{:,.2f}"),
+    Metric("w3_p99", "W3 add→start latency p99", "ms", False, "{:,.2f}"),
+    Metric("w4_p50", "W4 delayed lateness p50", "ms", False, "{:,.1f}"),
+    Metric("w4_p99", "W4 delayed lateness p99", "ms", False, "{:,.1f}"),
+    Metric("w5_p1", "W5 drain, 1 worker process", "jobs/s", True),
+    Metric("w5_p2", "W5 drain, 2 worker processes", "jobs/s", True),
+    Metric("w5_p4", "W5 drain, 4 worker processes", "jobs/s", True),
+    Metric("w5_mem", "W5 Redis memory per waiting job", "bytes", False),
+]
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+
+
+@dataclass
+class Config:
+    n: int
+    reps: int
+    libs: list[str]
+    workloads: list[str]
+    concurrency: int
+    latency_n: int
+    rate: float
+    delayed_n: int
+    delay_ms: int
+    processes: list[int]
+    scale_n: int
+    ceiling_n: int
+    out: Path
+    chart: bool
+    install: bool
+
+
+def parse_args(argv: list[str]) -> Config:
+    p = argparse.ArgumentParser(
+        prog="benchmarks/run.py",
+        description="pyqueue against Node Bull and the Python queues, same Redis, same run.",
+    )
+    p.add_argument("--n", type=int, default=10_000, help="jobs for W1, W2 and W5")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--libs", default=",".join(ALL_LIBS),
+                   help=f"comma-separated subset of {','.join(ALL_LIBS)}")
+    p.add_argument("--workloads", default=",".join(WORKLOADS),
+                   help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    p.add_argument("--concurrency", type=int, default=50, help="the high concurrency of W2/W5")
+    p.add_argument("--latency-n", type=int, default=2000, help="W3 jobs")
+    p.add_argument("--rate", type=float, default=200.0, help="W3/W4 jobs per second")
+    p.add_argument("--delayed-n", type=int, default=500, help="W4 jobs")
+    p.add_argument("--delay-ms", type=int, default=1000, help="W4 delay")
+    p.add_argument("--processes", default="1,2,4", help="W5 worker process counts")
+    p.add_argument("--scale-n", type=int, default=None,
+                   help="jobs for the W5 multi-process drains (default n/2)")
+    p.add_argument("--ceiling-n", type=int, default=100_000,
+                   help="redis-benchmark requests (x10 for the pipelined row)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results JSON (default benchmarks/results/latest.json; PNG beside it)")
+    p.add_argument("--no-chart", action="store_true")
+    p.add_argument("--no-install", action="store_true",
+                   help="do not create/update the peers venv or node_modules")
+    p.add_argument("--tiny", action="store_true",
+                   help="CI smoke run: a few hundred jobs, pyqueue only, 1 rep, no peer install")
+    a = p.parse_args(argv)
+    libs = [x.strip() for x in a.libs.split(",") if x.strip()]
+    workloads = [x.strip() for x in a.workloads.split(",") if x.strip()]
+    out = a.out
+    if a.tiny:
+        a.n, a.reps, a.latency_n, a.delayed_n, a.ceiling_n = 300, 1, 200, 50, 5000
+        libs = ["pyqueue"] if a.libs == ",".join(ALL_LIBS) else libs
+        a.no_install = True
+        if out is None:
+            out = Path(tempfile.mkdtemp(prefix="bench-tiny-")) / "tiny.json"
+    for lib in libs:
+        if lib not in LIBS:
+            p.error(f"unknown library {lib!r}; choose from {','.join(ALL_LIBS)}")
+    for w in workloads:
+        if w not in WORKLOADS:
+            p.error(f"unknown workload {w!r}; choose from {','.join(WORKLOADS)}")
+    return Config(
+        n=a.n, reps=a.reps, libs=libs, workloads=workloads, concurrency=a.concurrency,
+        latency_n=a.latency_n, rate=a.rate, delayed_n=a.delayed_n, delay_ms=a.delay_ms,
+        processes=[int(x) for x in a.processes.split(",")], ceiling_n=a.ceiling_n,
+        scale_n=a.scale_n or max(1, a.n // 2),
+        out=out or RESULTS_DIR / "latest.json", chart=not a.no_chart, install=not a.no_install,
+    )
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- setup -----------------------------------------------------------------------------
+
+
+def _stamp_ok(stamp: Path, digest: str) -> bool:
+    return stamp.exists() and stamp.read_text().strip() == digest
+
+
+def ensure_peers(cfg: Config) -> None:
+    """Create/refresh benchmarks/.peers-venv and benchmarks/node/node_modules as needed."""
+    need_py = cfg.chart or any(LIBS[x].runtime == "peer-python" for x in cfg.libs)
+    if need_py:
+        req = BENCH_DIR / "requirements-peers.txt"
+        digest = hashlib.sha256(req.read_bytes()).hexdigest()
+        stamp = PEERS_VENV / ".bench-stamp"
+        if not _stamp_ok(stamp, digest):
+            log(f"installing Python peers into {PEERS_VENV} ...")
+            if not PEERS_PYTHON.exists():
+                subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+            subprocess.run(
+                [str(PEERS_PYTHON), "-m", "pip", "install", "-q", "-r", str(req)], check=True
+            )
+            stamp.write_text(digest)
+    if "bull" in cfg.libs:
+        lock = NODE_DIR / "package-lock.json"
+        source = lock if lock.exists() else NODE_DIR / "package.json"
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        stamp = NODE_DIR / "node_modules" / ".bench-stamp"
+        if not _stamp_ok(stamp, digest):
+            npm = shutil.which("npm") or "npm"
+            verb = "ci" if lock.exists() else "install"
+            log(f"npm {verb} in {NODE_DIR} ...")
+            subprocess.run(
+                [npm, verb, "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True
+            )
+            stamp.write_text(digest)
+
+
+# --- statistics ------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# --- one library, one workload ----------------------------------------------------------
+
+
+class Runner:
+    def __init__(self, cfg: Config, url: str, port: int) -> None:
+        self.cfg = cfg
+        self.url = url
+        self.port = port
+        self.probe = Probe(url)
+        self.records: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
+        self.rep = 0
+
+    def opts(self, *extra: str) -> list[str]:
+        return ["--url", self.url, *extra]
+
+    def record(self, metric: str, lib: str, value: float) -> None:
+        self.records.append({"metric": metric, "lib": lib, "rep": self.rep, "value": value})
+
+    def timeout_for(self, n: int) -> float:
+        return 60.0 + n / 40.0
+
+    def fill(self, lib: Lib, n: int) -> None:
+        self.probe.flushall()
+        run_once(lib.argv("fill", self.opts("--n", str(n))), self.timeout_for(n))
+        waiting = self.probe.waiting(lib.name)
+        if waiting != n:
+            raise HarnessError(f"{lib.name}: fill left {waiting} waiting jobs, expected {n}")
+
+    def workers(
+        self,
+        lib: Lib,
+        processes: int,
+        concurrency: int,
+        expect: int,
+        *,
+        burst: bool,
+        producer: list[str] | None = None,
+        delay_ms: int = 0,
+    ) -> dict[str, Any]:
+        """Start workers, release them, wait for `expect` jobs; return the aggregate."""
+        group = Group()
+        deadline = time.monotonic() + self.timeout_for(expect)
+        extra = ["--concurrency", str(concurrency)]
+        if burst:
+            extra.append("--burst")
+        if delay_ms:
+            extra += ["--delay-ms", str(delay_ms)]
+        try:
+            for _ in range(processes):
+                group.spawn(lib.argv("worker", self.opts(*extra)))
+            ready = 0
+            while ready < processes:
+                _, ev = group.next_event(deadline, "workers ready")
+                ready += ev.get("event") == "ready"
+            before = self.probe.snapshot()
+            for child in group.children:
+                child.send("go")
+            prod = group.spawn(producer) if producer else None
+            counts = [0] * len(group.children)
+            while sum(counts) < expect:
+                idx, ev = group.next_event(deadline, f"{expect} jobs (have {sum(counts)})")
+                if ev.get("event") == "count":
+                    counts[idx] = int(ev["n"])
+            after = self.probe.snapshot()
+            workers = group.children[:processes]
+            for child in workers:
+                child.send("stop")
+            pending = {c.index for c in workers} | ({prod.index} if prod else set())
+            pending -= {c.index for c in group.children if c.result is not None}
+            while pending:
+                idx, ev = group.next_event(deadline + 30, "results")
+                if ev.get("event") == "result":
+                    pending.discard(idx)
+            results = [c.result for c in workers if c.result is not None]
+            for child in group.children:
+                child.proc.wait(30)
+        finally:
+            group.close()
+        total = sum(int(r["count"]) for r in results)
+        if total != expect or any(r["unique"] != r["count"] for r in results):
+            raise HarnessError(
+                f"{lib.name}: processed {total} jobs "
+                f"({[(r['count'], r['unique']) for r in results]}), expected {expect}"
+            )
+        left = self.probe.waiting(lib.name)
+        if left:
+            raise HarnessError(f"{lib.name}: {left} jobs still waiting after the run")
+        diff = after - before
+        t0 = min(float(r["t_go"]) for r in results)
+        t1 = max(float(r["last"]) for r in results)
+        latencies = [x for r in results for x in r["latencies"]]
+        return {
+            "jobs_per_s": expect / (t1 - t0),
+            "rss_mb": max(float(r["rss_mb"]) for r in results),
+            "cpu_us": 1e6 * sum(float(r["cpu_s"]) for r in results) / expect,
+            "rt": max(0, diff.reads - 1) / expect,
+            "cmds": max(0, diff.calls - 1) / expect,
+            "redis_cpu_us": 1e6 * diff.cpu / expect,
+            "latencies_ms": [1000.0 * x for x in latencies],
+        }
+
+    # The workloads. Each records its metrics for one library.
+
+    def w1(self, lib: Lib) -> None:
+        n = self.cfg.n
+        self.probe.flushall()
+        res = run_once(lib.argv("enqueue", self.opts("--n", str(n))), self.timeout_for(n))
+        self._check_waiting(lib, n)
+        self.record("w1_single", lib.name, float(res["jobs_per_s"]))
+        if lib.bulk:
+            self.probe.flushall()
+            res = run_once(lib.argv("enqueue", self.opts("--n", str(n), "--bulk")),
+                           self.timeout_for(n))
+            self._check_waiting(lib, n)
+            self.record("w1_bulk", lib.name, float(res["jobs_per_s"]))
+
+    def _check_waiting(self, lib: Lib, n: int) -> None:
+        waiting = self.probe.waiting(lib.name)
+        if waiting != n:
+            raise HarnessError(f"{lib.name}: {waiting} jobs waiting after enqueue, expected {n}")
+
+    def w2(self, lib: Lib) -> None:
+        n = self.cfg.n
+        levels = [("c1", 1)] + ([("cN", self.cfg.concurrency)] if lib.concurrent else [])
+        rss = 0.0
+        for tag, conc in levels:
+            self.fill(lib, n)
+            res = self.workers(lib, 1, conc, n, burst=True)
+            rss = max(rss, res["rss_mb"])
+            self.record(f"w2_{tag}", lib.name, res["jobs_per_s"])
+            self.record(f"w2_rt_{tag}", lib.name, res["rt"])
+            if tag == "c1":
+                self.record("w2_cpu_us_c1", lib.name, res["cpu_us"])
+                self.record("w2_redis_cpu_us_c1", lib.name, res["redis_cpu_us"])
+                self.record("w2_cmds_c1", lib.name, res["cmds"])
+                cap = self.ceiling_c1 / res["rt"] if self.ceiling_c1 and res["rt"] else 0.0
+                if cap:
+                    self.record("w2_cap_frac_c1", lib.name, 100.0 * res["jobs_per_s"] / cap)
+            if conc == self._w5_concurrency(lib):
+                self.w5_single[lib.name] = res["jobs_per_s"]
+        self.record("w2_rss", lib.name, rss)
+
+    def _timed(self, lib: Lib, n: int, delay_ms: int) -> list[float]:
+        self.probe.flushall()
+        producer = lib.argv("produce", self.opts(
+            "--n", str(n), "--rate", str(self.cfg.rate), "--delay-ms", str(delay_ms)))
+        conc = self.cfg.concurrency if lib.concurrent else 1
+        res = self.workers(lib, 1, conc, n, burst=False, producer=producer, delay_ms=delay_ms)
+        lat: list[float] = res["latencies_ms"]
+        if len(lat) != n:
+            raise HarnessError(f"{lib.name}: {len(lat)} latency samples, expected {n}")
+        return lat
+
+    def w3(self, lib: Lib) -> None:
+        lat = self._timed(lib, self.cfg.latency_n, 0)
+        for p in (50, 95, 99):
+            self.record(f"w3_p{p}", lib.name, percentile(lat, p))
+
+    def w4(self, lib: Lib) -> None:
+        lat = self._timed(lib, self.cfg.delayed_n, self.cfg.delay_ms)
+        for p in (50, 99):
+            self.record(f"w4_p{p}", lib.name, percentile(lat, p))
+
+    def _w5_concurrency(self, lib: Lib) -> int:
+        return self.cfg.concurrency if lib.concurrent else 1
+
+    def w5(self, lib: Lib) -> None:
+        n = self.cfg.scale_n
+        conc = self._w5_concurrency(lib)
+        for k in self.cfg.processes:
+            if k == 1 and lib.name in self.w5_single and n == self.cfg.n:
+                self.record("w5_p1", lib.name, self.w5_single[lib.name])
+                continue
+            self.fill(lib, n)
+            res = self.workers(lib, k, conc, n, burst=True)
+            if k in (1, 2, 4):
+                self.record(f"w5_p{k}", lib.name, res["jobs_per_s"])
+        n = self.cfg.n
+        self.probe.flushall()
+        before = self.probe.used_memory()
+        run_once(lib.argv("fill", self.opts("--n", str(n))), self.timeout_for(n))
+        self._check_waiting(lib, n)
+        self.record("w5_mem", lib.name, (self.probe.used_memory() - before) / n)
+
+    # The whole run.
+
+    def run(self) -> list[dict[str, Any]]:
+        ceilings: list[dict[str, float]] = []
+        for rep in range(self.cfg.reps):
+            self.rep = rep
+            self.w5_single: dict[str, float] = {}
+            self.probe.flushall()
+            ceil = ceiling.measure(self.url, self.port, self.cfg.ceiling_n)
+            self.ceiling_c1 = ceil["evalsha_c1_rps"] if ceil else 0.0
+            if ceil:
+                ceil["rep"] = rep
+                ceilings.append(ceil)
+                log(f"[rep {rep + 1}] ceiling: EVALSHA c=1 {ceil['evalsha_c1_rps']:,.0f}/s, "
+                    f"-P 50 -c 50 {ceil['evalsha_p50_c50_rps']:,.0f}/s")
+            # Rotate the library order each repetition so no one always runs first.
+            shift = rep % len(self.cfg.libs)
+            libs = self.cfg.libs[shift:] + self.cfg.libs[:shift]
+            for w in self.cfg.workloads:
+                step: Callable[[Lib], None] = getattr(self, w)
+                for name in libs:
+                    t0 = time.monotonic()
+                    try:
+                        step(LIBS[name])
+                        log(f"[rep {rep + 1}] {w} {name}: ok ({time.monotonic() - t0:.1f}s)")
+                    except HarnessError as exc:
+                        self.failures.append(
+                            {"rep": rep, "workload": w, "lib": name, "error": str(exc)[:2000]})
+                        log(f"[rep {rep + 1}] {w} {name}: FAILED: {exc}")
+        self.ceilings = ceilings
+        return self.records
+
+
+# --- reporting -------------------------------------------------------------------------
+
+
+def summarize(records: list[dict[str, Any]], libs: list[str]) -> dict[str, Any]:
+    """Per metric and library: median, min, max; per peer: pyqueue/peer ratios by rep."""
+    out: dict[str, Any] = {}
+    for m in METRICS:
+        rows: dict[str, Any] = {}
+        for lib in libs:
+            vals = [r["value"] for r in records if r["metric"] == m.key and r["lib"] == lib]
+            if vals:
+                rows[lib] = {"median": statistics.median(vals), "min": min(vals),
+                             "max": max(vals), "values": vals}
+        ratios: dict[str, Any] = {}
+        ours = {r["rep"]: r["value"] for r in records
+                if r["metric"] == m.key and r["lib"] == "pyqueue"}
+        for lib in libs:
+            if lib == "pyqueue":
+                continue
+            theirs = {r["rep"]: r["value"] for r in records
+                      if r["metric"] == m.key and r["lib"] == lib}
+            rs = [ours[k] / theirs[k] for k in ours if theirs.get(k)]
+            if rs:
+                ratios[lib] = {"median": statistics.median(rs), "min": min(rs), "max": max(rs)}
+        if rows:
+            out[m.key] = {"title": m.title, "unit": m.unit,
+                          "higher_is_better": m.higher_is_better, "libs": rows,
+                          "ratio_pyqueue_over": ratios}
+    return out
+
+
+def _cell(m: Metric, row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "n/a"
+    med = m.fmt.format(row["median"])
+    if row["min"] == row["max"]:
+        return med
+    return f"{med} ({m.fmt.format(row['min'])}-{m.fmt.format(row['max'])})"
+
+
+def markdown_tables(summary: dict[str, Any], libs: list[str],
+                    ceilings: list[dict[str, float]], failed: set[tuple[str, str]]) -> str:
+    labels = [LIBS[x].label for x in libs]
+    lines = ["| metric | unit | " + " | ".join(labels) + " |",
+             "|---|---|" + "---:|" * len(libs)]
+    for m in METRICS:
+        s = summary.get(m.key)
+        if s is None:
+            continue
+        cells = []
+        for lib in libs:
+            row = s["libs"].get(lib)
+            cells.append("fail" if row is None and (m.key[:2], lib) in failed else _cell(m, row))
+        better = "↑" if m.higher_is_better else "↓"
+        lines.append(f"| {m.title} | {m.unit} {better} | " + " | ".join(cells) + " |")
+    peers = [x for x in libs if x != "pyqueue"]
+    if "pyqueue" in libs and peers:
+        lines += ["", "pyqueue ÷ peer, per repetition, median (min-max). For ↑ metrics above "
+                  "1 means pyqueue is faster; for ↓ metrics below 1 means pyqueue is better.", "",
+                  "| metric | " + " | ".join(LIBS[x].label for x in peers) + " |",
+                  "|---|" + "---:|" * len(peers)]
+        for m in METRICS:
+            s = summary.get(m.key)
+            if s is None or "pyqueue" not in s["libs"]:
+                continue
+            cells = []
+            for lib in peers:
+                r = s["ratio_pyqueue_over"].get(lib)
+                if r is None:
+                    cells.append("n/a")
+                elif r["min"] == r["max"]:
+                    cells.append(f"{r['median']:.2f}x")
+                else:
+                    cells.append(f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})")
+            lines.append(f"| {m.title} | " + " | ".join(cells) + " |")
+    lines += ["", "Round trips per processed job, documented from each library's code path: "
+              + ", ".join(f"{LIBS[x].label} {LIBS[x].documented_round_trips}" for x in libs)
+              + ". The measured rows above count Redis read events (≈ client round trips)."]
+    if ceilings:
+        c1 = [c["evalsha_c1_rps"] for c in ceilings]
+        piped = [c["evalsha_p50_c50_rps"] for c in ceilings]
+        lines += ["", "| ceiling (redis-benchmark, trivial EVALSHA) | requests/s |", "|---|---:|",
+                  f"| 1 connection | {_spread(c1)} (≈{1e6 / statistics.median(c1):.0f} µs "
+                  "per round trip) |",
+                  f"| 50 connections, pipeline 50 | {_spread(piped)} |"]
+    else:
+        lines += ["", "Ceiling row skipped: redis-benchmark is not on PATH."]
+    return "\n".join(lines)
+
+
+def _spread(vals: list[float]) -> str:
+    med = f"{statistics.median(vals):,.0f}"
+    return med if len(vals) == 1 else f"{med} ({min(vals):,.0f}-{max(vals):,.0f})"
+
+
+def machine_info(url: str) -> dict[str, str]:
+    def sh(cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                                  timeout=20, check=False).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    probe = Probe(url)
+    info: dict[str, Any] = probe.r.info("server")
+    probe.close()
+    return {
+        "nproc": sh("nproc"),
+        "lscpu": sh("lscpu | head -n 15"),
+        "memory": sh("free -h | sed -n 2p"),
+        "redis": str(info.get("redis_version", "")),
+        "python": platform.python_version(),
+        "node": sh("node --version"),
+        "platform": platform.platform(),
+    }
+
+
+def render_chart(out_json: Path, out_png: Path) -> str | None:
+    """Draw the PNG with the peers venv's matplotlib (or ours, if it has one)."""
+    python = str(PEERS_PYTHON) if PEERS_PYTHON.exists() else sys.executable
+    proc = subprocess.run(
+        [python, str(BENCH_DIR / "chart.py"), str(out_json), str(out_png)],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        return proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "chart failed"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    from pyqueue.embedded import RedisServer
+
+    if cfg.install:
+        ensure_peers(cfg)
+    started = time.time()
+    with RedisServer() as srv:
+        log(f"redis-server on {srv.url}; libs={','.join(cfg.libs)} "
+            f"workloads={','.join(cfg.workloads)} n={cfg.n} reps={cfg.reps}")
+        runner = Runner(cfg, srv.url, srv.port)
+        records = runner.run()
+        machine = machine_info(srv.url)
+        runner.probe.close()
+    summary = summarize(records, cfg.libs)
+    failed = {(f["workload"], f["lib"]) for f in runner.failures}
+    table = markdown_tables(summary, cfg.libs, runner.ceilings, failed)
+    result = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": time.time() - started,
+        "command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
+        "machine": machine,
+        "libs": {x: {"label": LIBS[x].label, "settings": LIBS[x].settings,
+                     "documented_round_trips": LIBS[x].documented_round_trips}
+                 for x in cfg.libs},
+        "ceiling": runner.ceilings,
+        "summary": summary,
+        "records": records,
+        "failures": runner.failures,
+        "table_markdown": table,
+    }
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cfg.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, cfg.out)
+    print(table)
+    print(f"\nresults: {cfg.out} ({result['seconds']:.0f}s)")
+    if cfg.chart:
+        png = cfg.out.with_suffix(".png")
+        err = render_chart(cfg.out, png)
+        print(f"chart: {png}" if err is None else f"chart skipped: {err}")
+    if runner.failures:
+        print(f"{len(runner.failures)} run(s) FAILED:", file=sys.stderr)
+        for f in runner.failures:
+            print(f"  rep {f['rep'] + 1} {f['workload']} {f['lib']}: {f['error'][:300]}",
+                  file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,54 @@
+"""The libraries under test: how to start their adapters and what they support."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.peers import bull_node
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+PEERS_VENV = BENCH_DIR / ".peers-venv"
+PEERS_PYTHON = PEERS_VENV / "bin" / "python"
+
+
+@dataclass(frozen=True)
+class Lib:
+    name: str
+    label: str
+    runtime: str  # "pyqueue", "peer-python" or "node"
+    bulk: bool  # has a bulk enqueue API
+    concurrent: bool  # one worker process runs many jobs at once
+    documented_round_trips: str  # per processed job, from each library's code path
+    settings: str
+
+    def argv(self, mode: str, options: list[str]) -> list[str]:
+        if self.runtime == "node":
+            node = shutil.which("node") or "node"
+            return bull_node.command(node, mode, options)
+        python = sys.executable if self.runtime == "pyqueue" else str(PEERS_PYTHON)
+        return [python, "-m", "benchmarks.peers", self.name, mode, *options]
+
+
+LIBS: dict[str, Lib] = {
+    lib.name: lib
+    for lib in (
+        Lib("pyqueue", "pyqueue", "pyqueue", True, True, "1 (target)",
+            "defaults; Queue.add / add_bulk, Worker(concurrency=C)"),
+        Lib("bull", "Bull 4.16 (Node)", "node", True, True, "1",
+            "defaults; queue.add / addBulk, queue.process(C, fn)"),
+        Lib("rq", "RQ", "peer-python", True, False, "20",
+            "SimpleWorker in-process, burst=True for drains; enqueue / enqueue_many"),
+        Lib("arq", "arq", "peer-python", False, True, "7",
+            "Worker(max_jobs=C, poll_delay=0.01, burst for drains); no bulk API"),
+        Lib("saq", "SAQ", "peer-python", False, True, "6",
+            "Worker(concurrency=C, dequeue_timeout=0 (blocking BLMOVE), schedule timer 1 s "
+            "(its floor: the period is also a whole-second SETEX)); no bulk API"),
+        Lib("bullmq", "BullMQ (Python)", "peer-python", True, True, "2",
+            "defaults; Queue.add / addBulk, Worker(concurrency=C)"),
+    )
+}
+ALL_LIBS = list(LIBS)

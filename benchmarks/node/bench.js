@@ -1,0 +1,134 @@
+'use strict';
+// Node Bull 4.x adapter for pyqueue's benchmark harness. Same modes and JSON-lines
+// protocol as benchmarks/peers/_common.py:
+//   node bench.js MODE --url URL [--queue bench] [--n N] [--bulk] [--concurrency C]
+//                      [--rate R] [--delay-ms D]
+// Bull settings: defaults (completed jobs are kept), queue.process(C, fn).
+
+const fs = require('fs');
+const Queue = require('bull');
+const readline = require('readline');
+const { performance } = require('perf_hooks');
+
+const BULK_CHUNK = 1000;
+const REPORT_EVERY_MS = 20;
+
+function parseArgs(argv) {
+  const args = { mode: argv[0], queue: 'bench', n: 1000, bulk: false, concurrency: 1,
+    rate: 200, delayMs: 0, burst: false };
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--url') args.url = argv[++i];
+    else if (a === '--queue') args.queue = argv[++i];
+    else if (a === '--n') args.n = Number(argv[++i]);
+    else if (a === '--bulk') args.bulk = true;
+    else if (a === '--burst') args.burst = true;
+    else if (a === '--concurrency') args.concurrency = Number(argv[++i]);
+    else if (a === '--rate') args.rate = Number(argv[++i]);
+    else if (a === '--delay-ms') args.delayMs = Number(argv[++i]);
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!args.url) throw new Error('--url is required');
+  return args;
+}
+
+function emit(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
+const wallNow = () => (performance.timeOrigin + performance.now()) / 1000;
+const cpuSeconds = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+// VmHWM, not resourceUsage().maxRSS: Linux carries the parent's high-water mark across exec.
+const peakRssMb = () => {
+  try {
+    const m = /VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch (e) { /* not Linux */ }
+  return process.resourceUsage().maxRSS / 1024;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const plainPayload = (i) => ({ i, s: 'bench' });
+
+async function enqueue(args) {
+  const q = new Queue(args.queue, args.url);
+  await q.isReady();
+  const t0 = performance.now();
+  let added = 0;
+  if (args.bulk || args.mode === 'fill') {
+    for (let start = 0; start < args.n; start += BULK_CHUNK) {
+      const batch = [];
+      for (let i = start; i < Math.min(args.n, start + BULK_CHUNK); i++) batch.push({ data: plainPayload(i) });
+      added += (await q.addBulk(batch)).length;
+    }
+  } else {
+    for (let i = 0; i < args.n; i++) { await q.add(plainPayload(i)); added++; }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await q.close();
+  if (added !== args.n) throw new Error(`added ${added}, expected ${args.n}`);
+  if (args.mode === 'fill') emit({ event: 'result', n: added });
+  else emit({ event: 'result', n: args.n, seconds, jobs_per_s: args.n / seconds });
+}
+
+async function produce(args) {
+  const q = new Queue(args.queue, args.url);
+  await q.isReady();
+  const delayS = args.delayMs / 1000;
+  const opts = args.delayMs ? { delay: args.delayMs } : {};
+  const t0 = performance.now();
+  for (let i = 0; i < args.n; i++) {
+    const wait = t0 + (i * 1000) / args.rate - performance.now();
+    if (wait > 0) await sleep(wait);
+    await q.add({ i, s: 'bench', t: wallNow(), d: delayS }, opts);
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  await q.close();
+  emit({ event: 'result', sent: args.n, rate: args.n / elapsed });
+}
+
+async function worker(args) {
+  const stats = { count: 0, seen: new Set(), latencies: [], first: 0, last: 0 };
+  const q = new Queue(args.queue, args.url);
+  await q.isReady();
+  const lines = readline.createInterface({ input: process.stdin });
+  const it = lines[Symbol.asyncIterator]();
+  const expect = async (word) => {
+    const { value } = await it.next();
+    if ((value || '').trim() !== word) throw new Error(`expected ${word}, got ${value}`);
+  };
+  emit({ event: 'ready' });
+  await expect('go');
+  const tGo = wallNow();
+  const cpuGo = cpuSeconds();
+  let sent = -1;
+  const timer = setInterval(() => {
+    if (stats.count !== sent) { sent = stats.count; emit({ event: 'count', n: sent }); }
+  }, REPORT_EVERY_MS);
+  q.process(args.concurrency, async (job) => {
+    const now = wallNow();
+    const data = job.data;
+    if (stats.count === 0) stats.first = now;
+    stats.count++;
+    stats.last = now;
+    stats.seen.add(data.i);
+    if (data.t !== undefined) stats.latencies.push(now - data.t - (data.d || 0));
+  });
+  await expect('stop');
+  const cpuStop = cpuSeconds();
+  clearInterval(timer);
+  emit({ event: 'count', n: stats.count });
+  await q.close();
+  lines.close();
+  emit({
+    event: 'result', count: stats.count, unique: stats.seen.size, t_go: tGo,
+    first: stats.first, last: stats.last, cpu_s: cpuStop - cpuGo, rss_mb: peakRssMb(),
+    latencies: stats.latencies, pid: process.pid,
+  });
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.mode === 'enqueue' || args.mode === 'fill') await enqueue(args);
+  else if (args.mode === 'produce') await produce(args);
+  else if (args.mode === 'worker') await worker(args);
+  else throw new Error(`unknown mode ${args.mode}`);
+}
+
+main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });

@@ -1,0 +1,69 @@
+"""pyqueue: ``Queue.add``/``add_bulk``; ``Worker(concurrency=C)``. Defaults otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from benchmarks.peers import _common as c
+from pyqueue import BulkJob, Queue, Worker
+
+
+async def noop(job: Any) -> None:
+    c.STATS.on_job(job.data)
+
+
+async def _enqueue(args: argparse.Namespace) -> None:
+    async with Queue(args.queue, redis_url=args.url) as q:
+        t0 = time.perf_counter()
+        added = 0
+        if args.bulk or args.mode == "fill":
+            for ids in c.chunks(args.n):
+                jobs = await q.add_bulk([BulkJob(c.plain_payload(i)) for i in ids])
+                added += len(jobs)
+        else:
+            for i in range(args.n):
+                await q.add(c.plain_payload(i))
+                added += 1
+        seconds = time.perf_counter() - t0
+    if args.mode == "fill":
+        c.emit({"event": "result", "n": added})
+    else:
+        c.enqueue_result(args.n, seconds, added)
+
+
+async def _produce(args: argparse.Namespace) -> None:
+    async with Queue(args.queue, redis_url=args.url) as q:
+
+        async def add(data: dict[str, Any]) -> object:
+            if args.delay_ms:
+                return await q.add(data, delay=args.delay_ms)
+            return await q.add(data)
+
+        await c.produce_async(args.n, args.rate, args.delay_ms, add)
+
+
+async def _worker(args: argparse.Namespace) -> None:
+    worker = Worker(args.queue, noop, redis_url=args.url, concurrency=args.concurrency)
+
+    async def prepare() -> None:
+        return None
+
+    async def start() -> None:
+        await worker.start()
+
+    async def stop() -> None:
+        await worker.close()
+
+    await c.run_async_worker(prepare, start, stop)
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.mode in ("enqueue", "fill"):
+        asyncio.run(_enqueue(args))
+    elif args.mode == "produce":
+        asyncio.run(_produce(args))
+    else:
+        asyncio.run(_worker(args))

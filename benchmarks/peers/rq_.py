@@ -1,0 +1,93 @@
+"""RQ: ``Queue.enqueue``/``enqueue_many``; an in-process ``SimpleWorker``.
+
+RQ runs one job at a time per worker process, so the high-concurrency W2 cell is
+n/a; W5 scales it with processes. Drains use ``burst=True``; the latency workloads
+run a non-burst worker (``with_scheduler=True`` for the delayed one, whose
+scheduler polls once a second and has no knob on the worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+
+from benchmarks.peers import _common as c
+
+
+def noop(data: dict[str, Any]) -> None:
+    c.STATS.on_job(data)
+
+
+def _enqueue(args: argparse.Namespace, q: Queue) -> None:
+    t0 = time.perf_counter()
+    added = 0
+    if args.bulk or args.mode == "fill":
+        for ids in c.chunks(args.n):
+            jobs = q.enqueue_many([Queue.prepare_data(noop, (c.plain_payload(i),)) for i in ids])
+            added += len(jobs)
+    else:
+        for i in range(args.n):
+            q.enqueue(noop, c.plain_payload(i))
+            added += 1
+    seconds = time.perf_counter() - t0
+    if args.mode == "fill":
+        c.emit({"event": "result", "n": added})
+    else:
+        c.enqueue_result(args.n, seconds, added)
+
+
+def _produce(args: argparse.Namespace, q: Queue) -> None:
+    delay = timedelta(milliseconds=args.delay_ms)
+
+    def add(data: dict[str, Any]) -> object:
+        if args.delay_ms:
+            return q.enqueue_in(delay, noop, data)
+        return q.enqueue(noop, data)
+
+    c.produce_sync(args.n, args.rate, args.delay_ms, add)
+
+
+def _worker(args: argparse.Namespace, conn: Redis, q: Queue) -> None:
+    worker = SimpleWorker([q], connection=conn)
+    conn.ping()
+    c.emit({"event": "ready"})
+    c.wait_line("go")
+    t_go, cpu_go = time.time(), c.cpu_seconds()
+    cpu_stop: list[float] = []
+    working = threading.Event()
+    working.set()
+
+    def wait_stop() -> None:
+        c.wait_line("stop")
+        cpu_stop.append(c.cpu_seconds())
+        if working.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)  # RQ's warm shutdown
+
+    stopper = threading.Thread(target=wait_stop, daemon=True)
+    stopper.start()
+    reporter = c.Reporter()
+    reporter.start()
+    worker.work(burst=args.burst, with_scheduler=bool(args.delay_ms), logging_level="WARNING")
+    working.clear()
+    stopper.join()
+    reporter.halt()
+    c.emit(c.worker_result(t_go, cpu_go, cpu_stop[0]))
+
+
+def main(args: argparse.Namespace) -> None:
+    conn = Redis.from_url(args.url)
+    q = Queue(args.queue, connection=conn)
+    if args.mode in ("enqueue", "fill"):
+        _enqueue(args, q)
+    elif args.mode == "produce":
+        _produce(args, q)
+    else:
+        _worker(args, conn, q)

@@ -1,0 +1,61 @@
+"""What the harness reads from Redis: counters, memory, and how many jobs are left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+QUEUE = "bench"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    calls: int  # INFO commandstats: every command, including those run inside scripts
+    reads: int  # INFO stats total_reads_processed: ~ one per client round trip
+    cpu: float  # used_cpu_user + used_cpu_sys, seconds
+    used_memory: int
+
+    def __sub__(self, other: Snapshot) -> Snapshot:
+        return Snapshot(
+            self.calls - other.calls, self.reads - other.reads, self.cpu - other.cpu,
+            self.used_memory - other.used_memory,
+        )
+
+
+class Probe:
+    def __init__(self, url: str) -> None:
+        self.r = redis.Redis.from_url(url)
+
+    def flushall(self) -> None:
+        self.r.flushall()
+
+    def snapshot(self) -> Snapshot:
+        info: dict[str, Any] = self.r.info("all")
+        calls = sum(v["calls"] for k, v in info.items() if k.startswith("cmdstat_"))
+        return Snapshot(
+            calls=int(calls),
+            reads=int(info["total_reads_processed"]),
+            cpu=float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+            used_memory=int(info["used_memory"]),
+        )
+
+    def used_memory(self) -> int:
+        return int(self.r.info("memory")["used_memory"])
+
+    def waiting(self, lib: str) -> int:
+        """Jobs of the bench queue not yet taken by a worker, by each library's keys."""
+        r = self.r
+        if lib in ("pyqueue", "bull", "bullmq"):
+            return int(r.llen(f"bull:{QUEUE}:wait")) + int(r.zcard(f"bull:{QUEUE}:delayed"))
+        if lib == "rq":
+            return int(r.llen(f"rq:queue:{QUEUE}"))
+        if lib == "arq":
+            return int(r.zcard(QUEUE))
+        if lib == "saq":
+            return int(r.llen(f"saq:{QUEUE}:queued"))
+        raise ValueError(lib)
+
+    def close(self) -> None:
+        self.r.close()
