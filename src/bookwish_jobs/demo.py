@@ -1,0 +1,117 @@
+"""``--demo``: seed a few users, stores and orders, queue one job of each kind, wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+from bookwish_jobs import names
+from bookwish_jobs.db import Database
+from bookwish_jobs.fakes import FakeSquare
+from bookwish_jobs.jobs import order_digest, reservation_cleanup
+from bookwish_jobs.models import Inventory, Order, OrderItem, PushToken, Store, User, utcnow
+from bookwish_jobs.producers import Producers
+from bookwish_jobs.service import Service, is_final_failure
+
+SQUARE_STORE = "demo-square-store"
+BOOK_STORE = "demo-book-nook"
+SQUARE_TOKEN = "demo-square-token"  # accepted by the local stand-in for Square
+CUSTOMER = "demo-alice"
+
+
+def demo_square() -> FakeSquare:
+    """A local stand-in for Square, with counts for the demo store's catalog."""
+    counts = [
+        {"catalog_object_id": f"DEMO-ITEM-{i}", "catalog_object_type": "ITEM_VARIATION",
+         "state": "IN_STOCK", "location_id": "DEMO-LOC", "quantity": str(q)}
+        for i, q in enumerate((7, 3, 12, 1, 5))
+    ]
+    return FakeSquare(tokens={SQUARE_TOKEN}, counts=counts, page_size=2)
+
+
+def seed(db: Database) -> dict[str, Any]:
+    """Fixed demo entities (created once) plus one stale and one fresh order per run."""
+    run = str(int(time.time() * 1000))
+    with db.transaction() as s:
+        if s.get(User, CUSTOMER) is None:
+            s.add_all([
+                User(id=CUSTOMER, email="alice@example.com", name="Alice"),
+                User(id="demo-owner", email="owner@booknook.example", name="Nook Owner"),
+            ])
+            s.flush()
+            s.add_all([
+                PushToken(userId=CUSTOMER, token="ExponentPushToken[demo-phone]"),
+                PushToken(userId=CUSTOMER, token="ExponentPushToken[demo-tablet]"),
+                Store(id=SQUARE_STORE, name="Corner Books", email="hello@corner.example",
+                      inventorySource="square", squareAccessToken=SQUARE_TOKEN,
+                      squareLocationId="DEMO-LOC"),
+                Store(id=BOOK_STORE, name="The Book Nook", ownerId="demo-owner"),
+            ])
+            s.flush()
+            s.add_all([
+                Inventory(id=f"demo-inv-{i}", storeId=SQUARE_STORE, title=f"Book {i}",
+                          squareCatalogObjectId=f"DEMO-ITEM-{i}", quantity=4)
+                for i in range(4)
+            ] + [Inventory(id="demo-nook-1", storeId=BOOK_STORE, title="Dune", quantity=3)])
+        stale = Order(orderNumber=f"BW-{run}-1", storeId=BOOK_STORE, userId=CUSTOMER,
+                      totalCents=1899, createdAt=utcnow() - timedelta(minutes=45))
+        fresh = Order(orderNumber=f"BW-{run}-2", storeId=BOOK_STORE, userId=CUSTOMER,
+                      totalCents=2450, status="paid", paymentStatus="paid")
+        s.add_all([stale, fresh])
+        s.flush()
+        s.add(OrderItem(orderId=stale.id, inventoryId="demo-nook-1", title="Dune", quantity=1))
+        inventory = s.get(Inventory, "demo-nook-1")
+        assert inventory is not None
+        inventory.reservedQuantity += 1
+        return {"stale_order": stale.id, "paid_order": fresh.id,
+                "paid_number": fresh.orderNumber}
+
+
+async def run_demo(producers: Producers, db: Database, service: Service,
+                   timeout: float = 60.0) -> dict[str, Any]:
+    """Queue one job per queue and wait for each; returns ``{queue: outcome}``.
+
+    Completion is observed through the workers' own events (registered before the
+    jobs are added), because completed jobs are removed at once (remove on complete).
+    """
+    loop = asyncio.get_running_loop()
+    outcomes: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+
+    def settle(key: tuple[str, str], outcome: dict[str, Any]) -> None:
+        future = outcomes.setdefault(key, loop.create_future())
+        if not future.done():
+            future.set_result(outcome)
+
+    for name, qw in service.workers.items():
+        qw.worker.on("completed", lambda job, result, name=name: settle(
+            (name, job.id), {"completed": True, "result": result}))
+        qw.worker.on("failed", lambda job, exc, name=name: settle(
+            (name, job.id), {"completed": False, "error": str(exc) or type(exc).__name__})
+            if is_final_failure(job, exc) else None)
+
+    seeded = await asyncio.to_thread(seed, db)
+    await producers.queue_store_order_for_digest(BOOK_STORE, seeded["paid_order"], True)
+    await producers.queue_order_for_ops_digest(seeded["paid_order"])
+    job_ids = {
+        names.NOTIFICATIONS: await producers.queue_notification(
+            notification_id=f"demo-{seeded['paid_order']}", user_id=CUSTOMER,
+            type="order_update", title="Your order is ready <3",
+            body="Pick it up at The Book Nook & enjoy!", order_id=seeded["paid_order"],
+            order_number=seeded["paid_number"]),
+        names.SQUARE_SYNC: await producers.trigger_store_sync(SQUARE_STORE),
+        names.RESERVATION_CLEANUP: (await producers.queue(names.RESERVATION_CLEANUP).add(
+            reservation_cleanup.ReservationCleanupPayload(), name=reservation_cleanup.JOB_NAME,
+        )).id,
+        names.ORDER_DIGEST: (await producers.queue(names.ORDER_DIGEST).add(
+            order_digest.OrderDigestPayload(), name=order_digest.JOB_NAME)).id,
+    }
+    results: dict[str, Any] = {}
+    for queue_name, job_id in job_ids.items():
+        future = outcomes.setdefault((queue_name, job_id), loop.create_future())
+        try:
+            results[queue_name] = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            results[queue_name] = {"completed": False, "error": f"not done after {timeout}s"}
+    return results

@@ -1,0 +1,1 @@
+"""One module per queue: payload model, job options and ``process(job, ctx)``."""

@@ -1,0 +1,198 @@
+"""Producers (async :class:`Producers`, blocking :class:`SyncProducers`) and start-up scheduling.
+
+Every call is safe to make from every worker at once: adding a schedule is
+idempotent in pyqueue (same repeat key, deterministic instance ids), digest entries
+are plain inserts, and removing a schedule that is already gone is a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from bookwish_jobs import names
+from bookwish_jobs.db import Database
+from bookwish_jobs.jobs import notifications, order_digest, reservation_cleanup, square_sync
+from bookwish_jobs.logs import log_event
+from bookwish_jobs.models import OpsDigestQueue, Store, StoreDigestQueue
+from bookwish_jobs.registry import open_queue, open_sync_queue
+from pyqueue import Queue, Repeat, SyncQueue
+
+
+def _notification(**fields: Any) -> notifications.NotificationPayload:
+    # Validates at enqueue, before anything reaches Redis.
+    return notifications.NotificationPayload.model_validate(fields)
+
+
+def add_store_digest_entry(db: Database, store_id: str, order_id: str,
+                           is_special_order: bool) -> str:
+    with db.transaction() as s:
+        entry = StoreDigestQueue(storeId=store_id, orderId=order_id,
+                                 isSpecialOrder=is_special_order)
+        s.add(entry)
+        s.flush()
+        return entry.id
+
+
+def add_ops_digest_entry(db: Database, order_id: str) -> str:
+    with db.transaction() as s:
+        entry = OpsDigestQueue(orderId=order_id)
+        s.add(entry)
+        s.flush()
+        return entry.id
+
+
+def square_store_ids(db: Database) -> list[str]:
+    """Stores whose inventory comes from Square and that have an access token."""
+    with db.transaction() as s:
+        return list(s.scalars(select(Store.id).where(
+            Store.inventorySource == "square", Store.squareAccessToken.is_not(None),
+            Store.squareAccessToken != "",
+        ).order_by(Store.id)))
+
+
+class Producers:
+    """Async producers. ``db`` is needed for the digest entries and Square scheduling."""
+
+    def __init__(self, redis_url: str | None, db: Database | None = None, *,
+                 digest_tz: str = "UTC") -> None:
+        self.redis_url = redis_url
+        self.db = db
+        self.digest_tz = digest_tz
+        self._queues: dict[str, Queue[Any]] = {}
+
+    def queue(self, name: str) -> Queue[Any]:
+        if name not in self._queues:
+            self._queues[name] = open_queue(name, self.redis_url)
+        return self._queues[name]
+
+    def _db(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("this producer needs a database: Producers(redis_url, db)")
+        return self.db
+
+    async def close(self) -> None:
+        for queue in self._queues.values():
+            await queue.close()
+        self._queues.clear()
+
+    async def queue_notification(
+        self, *, notification_id: str, user_id: str, type: str, title: str, body: str,
+        order_id: str | None = None, order_number: str | None = None,
+    ) -> str:
+        """Queue a notification; returns the job id. Raises ValueError for a bad payload."""
+        payload = _notification(notification_id=notification_id, user_id=user_id, type=type,
+                                title=title, body=body, order_id=order_id,
+                                order_number=order_number)
+        job = await self.queue(names.NOTIFICATIONS).add(payload, name=notifications.JOB_NAME)
+        return job.id
+
+    async def trigger_store_sync(self, store_id: str) -> str:
+        """A one-off Square sync of one store, tried once."""
+        payload = square_sync.SquareSyncPayload(store_id=store_id)
+        job = await self.queue(names.SQUARE_SYNC).add(payload, name=square_sync.JOB_NAME,
+                                                      attempts=1)
+        return job.id
+
+    async def queue_store_order_for_digest(self, store_id: str, order_id: str,
+                                           is_special_order: bool) -> str:
+        return await asyncio.to_thread(add_store_digest_entry, self._db(), store_id, order_id,
+                                       is_special_order)
+
+    async def queue_order_for_ops_digest(self, order_id: str) -> str:
+        return await asyncio.to_thread(add_ops_digest_entry, self._db(), order_id)
+
+    # --- scheduling at start-up ----------------------------------------------------
+
+    async def schedule_square_syncs(self) -> list[str]:
+        """Hourly sync per Square store; drops the schedules of stores no longer on Square."""
+        store_ids = await asyncio.to_thread(square_store_ids, self._db())
+        queue = self.queue(names.SQUARE_SYNC)
+        wanted = {square_sync.schedule_id(s) for s in store_ids}
+        for store_id in store_ids:
+            await queue.add(square_sync.SquareSyncPayload(store_id=store_id),
+                            name=square_sync.JOB_NAME,
+                            job_id=square_sync.schedule_id(store_id),
+                            repeat=Repeat(every=square_sync.HOURLY_MS))
+        for entry in await queue.get_repeatable_jobs():
+            job_id = entry.get("id") or ""
+            if job_id.startswith("square-sync-") and job_id not in wanted:
+                await queue.remove_repeatable_by_key(entry["key"])
+                log_event("square.schedule_removed", schedule=job_id)
+        return sorted(wanted)
+
+    async def schedule_reservation_cleanup(self) -> None:
+        await self._schedule_single(
+            names.RESERVATION_CLEANUP, reservation_cleanup.JOB_NAME,
+            reservation_cleanup.SCHEDULE_ID, Repeat(every=reservation_cleanup.EVERY_MS),
+            reservation_cleanup.ReservationCleanupPayload(),
+        )
+
+    async def schedule_order_digest(self) -> None:
+        await self._schedule_single(
+            names.ORDER_DIGEST, order_digest.JOB_NAME, order_digest.SCHEDULE_ID,
+            Repeat(cron=order_digest.CRON, tz=self.digest_tz),
+            order_digest.OrderDigestPayload(),
+        )
+
+    async def _schedule_single(self, queue_name: str, job_name: str, schedule_id: str,
+                               repeat: Repeat, payload: Any) -> None:
+        """Declare one schedule and remove older variants of it (say, another DIGEST_TZ)."""
+        queue = self.queue(queue_name)
+        await queue.add(payload, name=job_name, job_id=schedule_id, repeat=repeat)
+        current = Repeat(cron=repeat.cron, every=repeat.every, tz=repeat.tz,
+                         job_id=schedule_id).key(job_name)
+        for entry in await queue.get_repeatable_jobs():
+            if entry.get("id") == schedule_id and entry["key"] != current:
+                await queue.remove_repeatable_by_key(entry["key"])
+
+    async def schedule_all(self) -> None:
+        await self.schedule_square_syncs()
+        await self.schedule_reservation_cleanup()
+        await self.schedule_order_digest()
+
+
+class SyncProducers:
+    """Blocking producers for synchronous code (same validation, same job options)."""
+
+    def __init__(self, redis_url: str | None, db: Database | None = None) -> None:
+        self.redis_url = redis_url
+        self.db = db
+        self._queues: dict[str, SyncQueue[Any]] = {}
+
+    def queue(self, name: str) -> SyncQueue[Any]:
+        if name not in self._queues:
+            self._queues[name] = open_sync_queue(name, self.redis_url)
+        return self._queues[name]
+
+    def close(self) -> None:
+        for queue in self._queues.values():
+            queue.close()
+        self._queues.clear()
+
+    def queue_notification(
+        self, *, notification_id: str, user_id: str, type: str, title: str, body: str,
+        order_id: str | None = None, order_number: str | None = None,
+    ) -> str:
+        payload = _notification(notification_id=notification_id, user_id=user_id, type=type,
+                                title=title, body=body, order_id=order_id,
+                                order_number=order_number)
+        return self.queue(names.NOTIFICATIONS).add(payload, name=notifications.JOB_NAME).id
+
+    def trigger_store_sync(self, store_id: str) -> str:
+        payload = square_sync.SquareSyncPayload(store_id=store_id)
+        return self.queue(names.SQUARE_SYNC).add(payload, name=square_sync.JOB_NAME,
+                                                 attempts=1).id
+
+    def queue_store_order_for_digest(self, store_id: str, order_id: str,
+                                     is_special_order: bool) -> str:
+        if self.db is None:
+            raise RuntimeError("this producer needs a database: SyncProducers(redis_url, db)")
+        return add_store_digest_entry(self.db, store_id, order_id, is_special_order)
+
+    def queue_order_for_ops_digest(self, order_id: str) -> str:
+        if self.db is None:
+            raise RuntimeError("this producer needs a database: SyncProducers(redis_url, db)")
+        return add_ops_digest_entry(self.db, order_id)

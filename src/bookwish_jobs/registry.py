@@ -1,0 +1,102 @@
+"""The whole service on one screen: four queues, their payloads, options and processors.
+
+=====================  ===================  ==============================  ============
+queue                  payload              schedule                        attempts
+=====================  ===================  ==============================  ============
+notifications          NotificationPayload  on demand                       3, exp. 2 s
+square-sync            SquareSyncPayload    hourly per Square store         3, exp. 60 s
+reservation-cleanup    (older_than_min.)    every 15 minutes                3, exp. 30 s
+order-digest           (include_ops)        06:00 daily in DIGEST_TZ        3, exp. 60 s
+=====================  ===================  ==============================  ============
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from bookwish_jobs import names
+from bookwish_jobs.context import AppContext
+from bookwish_jobs.jobs import notifications, order_digest, reservation_cleanup, square_sync
+from pyqueue import Job, JobOptions, Queue, SyncQueue, Worker, WorkerOptions
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    name: str
+    job_name: str
+    model: type[BaseModel]
+    options: JobOptions
+    process: Callable[[Job[Any], AppContext], Any]
+    # Whether a final failure of this job should alert someone.
+    critical: Callable[[Job[Any]], bool]
+
+
+def _critical_notification(job: Job[Any]) -> bool:
+    data = job.data
+    kind = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
+    return kind in notifications.CRITICAL_TYPES
+
+
+QUEUES: dict[str, QueueSpec] = {
+    spec.name: spec for spec in (
+        QueueSpec(names.NOTIFICATIONS, notifications.JOB_NAME,
+                  notifications.NotificationPayload, notifications.OPTIONS,
+                  notifications.process, _critical_notification),
+        QueueSpec(names.SQUARE_SYNC, square_sync.JOB_NAME, square_sync.SquareSyncPayload,
+                  square_sync.OPTIONS, square_sync.process, lambda _job: False),
+        QueueSpec(names.RESERVATION_CLEANUP, reservation_cleanup.JOB_NAME,
+                  reservation_cleanup.ReservationCleanupPayload, reservation_cleanup.OPTIONS,
+                  reservation_cleanup.process, lambda _job: True),
+        QueueSpec(names.ORDER_DIGEST, order_digest.JOB_NAME, order_digest.OrderDigestPayload,
+                  order_digest.OPTIONS, order_digest.process, lambda _job: True),
+    )
+}
+
+
+def open_queue(name: str, redis_url: str | None) -> Queue[Any]:
+    """The producer side of a queue: payloads validated, the queue's job options by default."""
+    spec = QUEUES[name]
+    return Queue(spec.name, redis_url, model=spec.model, default_job_options=spec.options)
+
+
+def open_sync_queue(name: str, redis_url: str | None) -> SyncQueue[Any]:
+    spec = QUEUES[name]
+    return SyncQueue(spec.name, redis_url, model=spec.model, default_job_options=spec.options)
+
+
+@dataclass(slots=True)
+class QueueWorker:
+    """A worker and the queue it was built from (the worker borrows its connection)."""
+
+    queue: Queue[Any]
+    worker: Worker
+
+    async def close(self, timeout: float | None = None) -> None:
+        await self.worker.close(timeout)
+        await self.queue.close()
+
+
+def make_worker(
+    name: str, ctx: AppContext, redis_url: str | None, *, concurrency: int,
+    shutdown_grace: float,
+) -> QueueWorker:
+    """A worker for one queue, validating payloads with the queue's model.
+
+    Processors are plain functions: pyqueue runs them in its thread pool, so blocking
+    SQL, SMTP and HTTP never stall the event loop.
+    """
+    spec = QUEUES[name]
+    queue = open_queue(name, redis_url)
+
+    def handler(job: Job[Any]) -> Any:
+        return spec.process(job, ctx)
+
+    worker = Worker(
+        queue, {"*": handler},
+        options=WorkerOptions(concurrency=concurrency, shutdown_grace=shutdown_grace),
+    )
+    return QueueWorker(queue, worker)

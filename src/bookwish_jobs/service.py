@@ -1,0 +1,104 @@
+"""The running service: one pyqueue Worker per configured queue, the failed-job hook
+and the periodic ``queue.metrics`` log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bookwish_jobs.context import AppContext
+from bookwish_jobs.logs import log_event
+from bookwish_jobs.registry import QUEUES, QueueSpec, QueueWorker, make_worker
+from bookwish_jobs.services.email import build_message
+from pyqueue import Job, UnrecoverableError
+
+# Called with (queue name, job, exception) when a critical job fails for the last time.
+AlertHook = Callable[[str, Job[Any], BaseException], Awaitable[None]]
+
+
+def is_final_failure(job: Job[Any], exc: BaseException) -> bool:
+    """Whether this failure used the job's last attempt (pyqueue emits every failure)."""
+    return isinstance(exc, UnrecoverableError) or job.attempts_made >= (job.opts.attempts or 1)
+
+
+class Service:
+    def __init__(self, ctx: AppContext, redis_url: str | None,
+                 alert_hooks: list[AlertHook] | None = None) -> None:
+        self.ctx = ctx
+        self.redis_url = redis_url
+        self.alert_hooks: list[AlertHook] = [self.email_alert, *(alert_hooks or [])]
+        self.workers: dict[str, QueueWorker] = {}
+        self._metrics: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        settings = self.ctx.settings
+        for name, concurrency in settings.queues.items():
+            qw = make_worker(name, self.ctx, self.redis_url, concurrency=concurrency,
+                             shutdown_grace=settings.shutdown_grace)
+            qw.worker.on("failed", self._failed_listener(QUEUES[name]))
+            qw.worker.on("error", lambda exc, name=name: log_event(
+                "worker.error", logging.WARNING, queue=name, error=str(exc)))
+            self.workers[name] = qw
+        for qw in self.workers.values():
+            await qw.worker.start()
+        self._metrics = asyncio.create_task(self._metrics_loop(settings.metrics_interval))
+        log_event("worker.started", queues=settings.queues)
+
+    async def close(self) -> None:
+        """Stop taking jobs, let active ones finish within the grace period, requeue the rest."""
+        log_event("worker.stopping", grace=self.ctx.settings.shutdown_grace)
+        if self._metrics is not None:
+            self._metrics.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._metrics
+        await asyncio.gather(*(qw.close() for qw in self.workers.values()))
+        log_event("worker.stopped")
+
+    def _failed_listener(self, spec: QueueSpec) -> Callable[[Job[Any], BaseException], Any]:
+        async def on_failed(job: Job[Any], exc: BaseException) -> None:
+            final = is_final_failure(job, exc)
+            log_event("job.failed", logging.ERROR if final else logging.WARNING,
+                      queue=spec.name, job_id=job.id, name=job.name,
+                      attempts_made=job.attempts_made, attempts=job.opts.attempts or 1,
+                      final=final, reason=str(exc) or type(exc).__name__)
+            if final and spec.critical(job):
+                for hook in self.alert_hooks:
+                    try:
+                        await hook(spec.name, job, exc)
+                    except Exception as hook_exc:
+                        log_event("job.alert_failed", logging.ERROR, queue=spec.name,
+                                  job_id=job.id, error=str(hook_exc))
+        return on_failed
+
+    async def email_alert(self, queue: str, job: Job[Any], exc: BaseException) -> None:
+        """The default alert: a log event, and an email when ALERT_EMAIL/OPS_DIGEST_EMAIL is set."""
+        log_event("job.alert", logging.ERROR, queue=queue, job_id=job.id, reason=str(exc))
+        to = self.ctx.settings.alert_recipient
+        if to is None:
+            return
+        subject = f"[BookWish] {queue} job {job.id} failed for good"
+        text = f"Queue: {queue}\nJob: {job.id} ({job.name})\nAttempts: {job.attempts_made}\n" \
+               f"Reason: {exc}\n"
+        message = build_message(sender=self.ctx.settings.mail_from, to=to, subject=subject,
+                                text=text, html_body=f"<pre>{html.escape(text)}</pre>")
+        await asyncio.to_thread(self.ctx.mailer.send, message)
+
+    async def metrics(self) -> dict[str, dict[str, int]]:
+        out = {}
+        for name, qw in self.workers.items():
+            out[name] = await qw.queue.get_job_counts("waiting", "active", "delayed", "failed")
+        return out
+
+    async def _metrics_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for name, counts in (await self.metrics()).items():
+                    log_event("queue.metrics", queue=name, **counts)
+            except Exception as exc:
+                log_event("queue.metrics_failed", logging.WARNING, error=str(exc))
+

@@ -1,0 +1,1 @@
+"""External services behind small interfaces: email, push (Expo), inventory (Square)."""

@@ -1,0 +1,130 @@
+"""``python -m bookwish_jobs.worker``: run BookWish's queues.
+
+With nothing configured it runs on embedded defaults: a private redis-server (data in
+``./var/redis``), SQLite (``./var/bookwish.db``) and the file outbox (``./var/outbox``).
+``--demo`` seeds sample data, queues one job of each kind, prints a summary and exits
+0 once all four have completed. SIGTERM or SIGINT stops it gracefully: no new jobs,
+active ones get ``SHUTDOWN_GRACE`` seconds, the rest go back to the queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from bookwish_jobs import logs
+from bookwish_jobs.config import ConfigError, Settings, add_arguments, load_settings
+from bookwish_jobs.context import build_context
+from bookwish_jobs.demo import demo_square, run_demo
+from bookwish_jobs.logs import log_event
+from bookwish_jobs.producers import Producers
+from bookwish_jobs.service import Service
+from pyqueue.embedded import RedisServer
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bookwish_jobs.worker",
+                                     description=__doc__.split("\n\n")[0] if __doc__ else None)
+    add_arguments(parser)
+    parser.add_argument("--demo", action="store_true",
+                        help="seed sample data, run one job of each kind, then exit")
+    parser.add_argument("--no-schedule", action="store_true",
+                        help="do not declare the repeatable jobs at start-up")
+    return parser.parse_args(argv)
+
+
+async def serve(settings: Settings, redis_url: str, *, demo: bool = False,
+                schedule: bool = True) -> int:
+    """Run until SIGTERM/SIGINT (or, with ``demo``, until the demo jobs are done)."""
+    ctx = build_context(settings)
+    ctx.db.create_schema()
+    producers = Producers(redis_url, ctx.db, digest_tz=settings.digest_tz)
+    service = Service(ctx, redis_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    code = 0
+    try:
+        if schedule:
+            await producers.schedule_all()
+        await service.start()
+        if demo:
+            demo_task = asyncio.create_task(run_demo(producers, ctx.db, service))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({demo_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if demo_task.done():
+                code = _print_summary(demo_task.result())
+            else:
+                demo_task.cancel()
+                code = 1
+        else:
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await service.close()
+        await producers.close()
+        ctx.db.dispose()
+    return code
+
+
+def _print_summary(results: dict[str, dict[str, object]]) -> int:
+    print("bookwish_jobs demo:")
+    for queue, outcome in results.items():
+        state = "completed" if outcome.get("completed") else "FAILED"
+        detail = outcome.get("result") if outcome.get("completed") else outcome.get("error")
+        print(f"  {queue:<20} {state:<10} {json.dumps(detail, default=str)}")
+    ok = all(o.get("completed") for o in results.values())
+    print("all four jobs completed" if ok else "some jobs did not complete")
+    return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logs.configure()
+    args = parse_args(argv)
+    try:
+        settings = load_settings(args)
+    except ConfigError as exc:
+        print(f"bookwish_jobs: {exc}", file=sys.stderr)
+        return 2
+    fake_square = None
+    if args.demo:
+        updates: dict[str, object] = {}
+        if not (args.square_base_url or os.environ.get("SQUARE_BASE_URL")):
+            fake_square = demo_square().start()
+            updates["square_base_url"] = fake_square.url
+        if settings.ops_digest_email is None:
+            updates["ops_digest_email"] = "ops@bookwish.local"
+        settings = settings.model_copy(update=updates)
+    redis_server = None
+    redis_url = settings.redis_url
+    if redis_url is None:
+        redis_server = RedisServer(data_dir=_mkdir(settings.var_dir / "redis"), appendonly=True)
+        redis_server.start()
+        redis_url = redis_server.url
+        log_event("redis.embedded", url=redis_url, data_dir=str(redis_server.data_dir))
+    try:
+        return asyncio.run(serve(settings, redis_url, demo=args.demo,
+                                 schedule=not args.no_schedule))
+    finally:
+        if redis_server is not None:
+            redis_server.close()
+        if fake_square is not None:
+            fake_square.close()
+
+
+def _mkdir(path: os.PathLike[str] | str) -> str:
+    # Absolute: redis-server changes into --dir before opening its log file.
+    os.makedirs(path, exist_ok=True)
+    return os.path.abspath(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""notifications: push to every token, email for critical types, escaping, per-token records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bookwish_jobs import names
+from bookwish_jobs.context import AppContext
+from bookwish_jobs.fakes import FakeExpo
+from bookwish_jobs.jobs import notifications
+from bookwish_jobs.models import NotificationDelivery, PushToken
+from bookwish_jobs.producers import Producers
+from pyqueue import Backoff, Queue, UnrecoverableError
+
+from .conftest import SmtpSink, run_job
+from .helpers import add_user
+
+
+def payload(**overrides: Any) -> dict[str, Any]:
+    base = {"notification_id": "n1", "user_id": "u1", "type": "order_update",
+            "title": "Order <b>ready</b>", "body": "Hi <script>alert(1)</script> & bye",
+            "order_id": "o1", "order_number": "BW-<1>"}
+    return base | overrides
+
+
+def parts(message: Any) -> tuple[str, str]:
+    text = html = ""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            text = part.get_payload(decode=True).decode()
+        elif part.get_content_type() == "text/html":
+            html = part.get_payload(decode=True).decode()
+    return text, html
+
+
+def deliveries(ctx: AppContext, channel: str) -> list[str]:
+    with ctx.db.transaction() as s:
+        return sorted(s.scalars(select(NotificationDelivery.target)
+                                .where(NotificationDelivery.channel == channel)))
+
+
+async def test_critical_pushes_every_token_and_emails_escaped_html(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int]
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA", "tokB"])
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload())
+    assert outcome.state == "completed", outcome.value
+    assert sorted(m["to"] for m in expo.messages) == ["tokA", "tokB"]
+    assert expo.messages[0]["title"] == "Order <b>ready</b>"
+    [mail] = smtp[0].messages
+    assert mail["Subject"] == "Order <b>ready</b>"
+    assert mail["To"] == "reader@example.com"
+    text, html = parts(mail)
+    assert "<script>" in text  # the text part is plain text
+    assert "<script>" not in html
+    assert "<b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; bye" in html
+    assert "BW-&lt;1&gt;" in html
+    assert deliveries(ctx, "push") == ["tokA", "tokB"]
+    assert deliveries(ctx, "email") == ["reader@example.com"]
+
+
+async def test_non_critical_type_sends_no_email(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int]
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA"])
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"))
+    assert outcome.state == "completed"
+    assert outcome.value["pushed"] == 1
+    assert smtp[0].messages == []
+
+
+async def test_device_not_registered_token_is_deleted(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA", "gone"])
+    expo.unregistered.add("gone")
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"))
+    assert outcome.state == "completed"
+    assert outcome.value["removed_tokens"] == 1
+    with ctx.db.transaction() as s:
+        assert list(s.scalars(select(PushToken.token))) == ["tokA"]
+    assert deliveries(ctx, "push") == ["tokA"]
+
+
+async def test_retry_does_not_push_again_to_delivered_tokens(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int]
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA", "tokB"])
+    expo.ticket_errors["tokB"] = ["MessageRateExceeded"]
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload(),
+                            backoff=Backoff(type="fixed", delay=50))
+    assert outcome.state == "completed"
+    assert outcome.attempts_made == 1  # one failed attempt, then success
+    pushed = [m["to"] for m in expo.messages]
+    assert pushed.count("tokA") == 1
+    assert pushed.count("tokB") == 2
+    assert len(smtp[0].messages) == 1  # the email went out once, in the first attempt
+
+
+async def test_expo_outage_is_retried(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA"])
+    expo.script.append((503, {}, {"errors": [{"code": "INTERNAL"}]}))
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"), backoff=Backoff(type="fixed",
+                                                                           delay=50))
+    assert outcome.state == "completed"
+    assert outcome.attempts_made == 1
+    assert deliveries(ctx, "push") == ["tokA"]
+
+
+async def test_unknown_user_fails_without_retry(ctx: AppContext, bw_redis_url: str) -> None:
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload(user_id="nobody"))
+    assert outcome.state == "failed"
+    assert isinstance(outcome.value, UnrecoverableError)
+    assert outcome.attempts_made == 1
+
+
+async def test_payload_validated_at_enqueue_and_at_processing(
+    ctx: AppContext, bw_redis_url: str
+) -> None:
+    producers = Producers(bw_redis_url)
+    try:
+        with pytest.raises(ValueError, match="title"):
+            await producers.queue_notification(notification_id="n", user_id="u", type="t",
+                                               title="", body="b")
+    finally:
+        await producers.close()
+    # A job written without the model (say, by another client) fails at processing.
+    async with Queue(names.NOTIFICATIONS, bw_redis_url) as raw:
+        await raw.add({"user_id": "u1"}, name=notifications.JOB_NAME)
+    add_user(ctx.db, "u1", "reader@example.com")
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload(user_id="u1"))
+    assert outcome.state == "completed"
+    async with Queue(names.NOTIFICATIONS, bw_redis_url) as raw:
+        [failed] = await raw.get_jobs("failed")
+        assert "NotificationPayload" in (failed.failed_reason or "")
+        assert failed.attempts_made == 1
+
+
+async def test_job_options(bw_redis_url: str) -> None:
+    producers = Producers(bw_redis_url)
+    try:
+        job_id = await producers.queue_notification(notification_id="n", user_id="u",
+                                                    type="order_update", title="t", body="b")
+        job = await producers.queue(names.NOTIFICATIONS).get_job(job_id)
+        assert job is not None
+        assert job.opts.attempts == 3
+        assert job.opts.backoff == Backoff(type="exponential", delay=2000)
+        assert job.opts.remove_on_complete is True
+        assert job.raw_opts["removeOnFail"] is False
+    finally:
+        await producers.close()

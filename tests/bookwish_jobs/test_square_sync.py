@@ -1,0 +1,123 @@
+"""square-sync: pagination, counts into inventory rows, 401 / 429 / 5xx, token never leaked."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from bookwish_jobs import names
+from bookwish_jobs.context import AppContext
+from bookwish_jobs.fakes import FakeSquare
+from bookwish_jobs.logs import JsonFormatter
+from bookwish_jobs.models import Inventory
+from bookwish_jobs.producers import Producers
+from pyqueue import Backoff, UnrecoverableError
+
+from .conftest import SQUARE_TOKEN, run_job
+from .helpers import add_inventory, add_store, get
+
+
+def count(object_id: str, quantity: int, state: str = "IN_STOCK") -> dict[str, Any]:
+    return {"catalog_object_id": object_id, "catalog_object_type": "ITEM_VARIATION",
+            "state": state, "location_id": "L1", "quantity": str(quantity),
+            "calculated_at": "2024-01-01T00:00:00Z"}
+
+
+def square_store(ctx: AppContext) -> None:
+    add_store(ctx.db, "s1", inventorySource="square", squareAccessToken=SQUARE_TOKEN,
+              squareLocationId="L1")
+    add_inventory(ctx.db, "i1", "s1", squareCatalogObjectId="A", quantity=1)
+    add_inventory(ctx.db, "i2", "s1", squareCatalogObjectId="B", quantity=5)
+    add_inventory(ctx.db, "i3", "s1", squareCatalogObjectId="C", quantity=0)
+
+
+async def test_sync_follows_cursor_and_updates_counts(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare, caplog: pytest.LogCaptureFixture
+) -> None:
+    square_store(ctx)
+    square.counts = [count("A", 4), count("B", 5), count("C", 2), count("ZZZ", 9),
+                     count("C", 1, state="WASTE")]
+    caplog.set_level(logging.INFO)
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"store_id": "s1"})
+    assert outcome.state == "completed", outcome.value
+    assert outcome.value == {"store_id": "s1", "updated": 2, "unchanged": 1, "unknown": 1,
+                             "pages": 3}
+    assert [get(ctx.db, Inventory, i).quantity for i in ("i1", "i2", "i3")] == [4, 5, 2]
+    cursors = [r["body"].get("cursor") for r in square.requests]
+    assert cursors == [None, "2", "4"]
+    assert all(r["headers"]["Authorization"] == f"Bearer {SQUARE_TOKEN}"
+               for r in square.requests)
+    assert all(r["body"]["location_ids"] == ["L1"] for r in square.requests)
+    [event] = [r for r in caplog.records if getattr(r, "event", "") == "square.sync_completed"]
+    assert event.fields["updated"] == 2  # type: ignore[attr-defined]
+    logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert SQUARE_TOKEN not in logged
+
+
+async def test_token_is_never_in_job_data(ctx: AppContext, bw_redis_url: str) -> None:
+    square_store(ctx)
+    producers = Producers(bw_redis_url, ctx.db)
+    try:
+        job_id = await producers.trigger_store_sync("s1")
+        await producers.schedule_square_syncs()
+        queue = producers.queue(names.SQUARE_SYNC)
+        jobs = await queue.get_jobs(["waiting", "delayed"])
+        assert {j.id for j in jobs} >= {job_id}
+        for job in jobs:
+            assert SQUARE_TOKEN not in str(job.to_json())
+        trigger = await queue.get_job(job_id)
+        assert trigger is not None
+        assert trigger.opts.attempts == 1
+    finally:
+        await producers.close()
+
+
+async def test_revoked_token_fails_without_retry(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx)
+    square.tokens.clear()  # Square now answers 401
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"store_id": "s1"})
+    assert outcome.state == "failed"
+    assert isinstance(outcome.value, UnrecoverableError)
+    assert outcome.attempts_made == 1
+    assert len(square.requests) == 1
+    assert SQUARE_TOKEN not in str(outcome.value)
+
+
+async def test_rate_limit_honours_retry_after(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx)
+    square.counts = [count("A", 3)]
+    square.script.append((429, {"Retry-After": "7"}, {"errors": [{"code": "RATE_LIMITED"}]}))
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"store_id": "s1"})
+    assert outcome.state == "completed"
+    assert outcome.attempts_made == 0  # handled inside the attempt
+    assert ctx.sleeps == [7.0]  # type: ignore[attr-defined]
+    assert get(ctx.db, Inventory, "i1").quantity == 3
+
+
+async def test_server_errors_are_retried(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx)
+    square.counts = [count("A", 8)]
+    square.script.append((503, {}, {"errors": [{"category": "API_ERROR"}]}))
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"store_id": "s1"},
+                            backoff=Backoff(type="fixed", delay=50))
+    assert outcome.state == "completed"
+    assert outcome.attempts_made == 1
+    assert get(ctx.db, Inventory, "i1").quantity == 8
+
+
+async def test_store_no_longer_on_square_is_skipped(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    add_store(ctx.db, "s2", inventorySource="manual")
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"store_id": "s2"})
+    assert outcome.state == "completed"
+    assert outcome.value["skipped"] == "store not on Square"
+    assert square.requests == []
