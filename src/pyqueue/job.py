@@ -134,6 +134,7 @@ class Job(Generic[DataT]):
             self.id, progress_json=text, event_payload=_wire.progress_payload(self.id, text)
         )
         self._record.progress = value
+        self._queue.emit("progress", self, value)
 
     async def log(self, line: str) -> int:
         """Append a line to the job's log; returns the number of lines."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
@@ -277,11 +278,19 @@ class Queue(EventEmitter, Generic[DataT]):
     # --- reading --------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> Job[DataT] | None:
-        """The job with this id, or None when its hash does not exist."""
+        """The job with this id, or None when its hash does not exist.
+
+        With a ``model``, ``data`` is the validated model; data that does not
+        validate is left as stored, so corrupted jobs can still be inspected.
+        """
         raw = await self.client.hgetall(self.keys.job(str(job_id)))
         if not raw:
             return None
-        return self.job_from_raw(str(job_id), cast("dict[bytes, bytes]", raw))
+        job = self.job_from_raw(str(job_id), cast("dict[bytes, bytes]", raw))
+        if self.model is not None and job.record.data_error is None:
+            with contextlib.suppress(ValidationError):
+                job.data = self.decode_data(job.record.data)
+        return job
 
     async def get_job_state(self, job_id: str) -> JobState:
         """Bull's ``getState``: the first structure holding the id, else ``stuck``."""

@@ -13,7 +13,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar, overload
 
 import redis.asyncio as aioredis
 from typing_extensions import Unpack
@@ -23,6 +23,7 @@ from pyqueue.errors import QueueClosedError
 from pyqueue.job import Job, JobState
 from pyqueue.options import JobOptionFields, JobOptions
 from pyqueue.queue import BulkJob, Queue, StateName
+from pyqueue.repeat import Repeat
 
 DataT = TypeVar("DataT")
 T = TypeVar("T")
@@ -306,15 +307,45 @@ class SyncQueue(Generic[DataT]):
 
     # --- adding ---------------------------------------------------------------
 
+    @overload
     def add(
-        self, data: Any, *, name: str | None = None, **options: Unpack[JobOptionFields]
-    ) -> SyncJob[DataT]:
-        """Add a job; see :meth:`Queue.add`.
+        self, data: Any, *, name: str | None = None, repeat: Repeat,
+        **options: Unpack[JobOptionFields],
+    ) -> SyncJob[DataT] | None: ...
+
+    @overload
+    def add(
+        self, data: Any, *, name: str | None = None, repeat: None = None,
+        **options: Unpack[JobOptionFields],
+    ) -> SyncJob[DataT]: ...
+
+    def add(
+        self, data: Any, *, name: str | None = None, repeat: Repeat | None = None,
+        **options: Unpack[JobOptionFields],
+    ) -> SyncJob[DataT] | None:
+        """Add a job, or declare a repeatable one; see :meth:`Queue.add`.
 
         Raises:
             InvalidOptionsError: bad options or data; nothing is written.
         """
+        if repeat is not None:
+            job = self._run(self._queue.add(data, name=name, repeat=repeat, **options))
+            return None if job is None else self._wrap(job)
         return self._wrap(self._run(self._queue.add(data, name=name, **options)))
+
+    def get_repeatable_jobs(
+        self, start: int = 0, end: int = -1, *, asc: bool = False
+    ) -> list[dict[str, Any]]:
+        """See :meth:`Queue.get_repeatable_jobs`."""
+        return self._run(self._queue.get_repeatable_jobs(start, end, asc=asc))
+
+    def remove_repeatable(self, repeat: Repeat, *, name: str | None = None) -> None:
+        """See :meth:`Queue.remove_repeatable`."""
+        self._run(self._queue.remove_repeatable(repeat, name=name))
+
+    def remove_repeatable_by_key(self, key: str) -> None:
+        """See :meth:`Queue.remove_repeatable_by_key`."""
+        self._run(self._queue.remove_repeatable_by_key(key))
 
     def add_bulk(self, jobs: Iterable[BulkJob]) -> list[SyncJob[DataT]]:
         """Add many jobs atomically; see :meth:`Queue.add_bulk`."""

@@ -67,6 +67,11 @@ class Worker:
         redis_url, connection, prefix: As for :class:`Queue` (when ``queue`` is a name).
         options: :class:`WorkerOptions`; ``concurrency`` may be given directly.
         backoff_strategies: Custom backoff functions by ``backoff.type``.
+
+    Local events: ``active(job)``, ``completed(job, result)``, ``failed(job, exc)``
+    after every failed attempt (``job.finished_on`` is set only when the failure
+    was final and no retry follows), ``progress(job, value)``, ``drained()``,
+    ``stalled(job_id)``, ``paused()``, ``resumed()``, ``error(exc)``.
     """
 
     def __init__(
@@ -424,13 +429,17 @@ class Worker:
         scripts = self.queue.scripts
         if final:
             keep_count, keep_age = _wire.keep_spec(job.opts.remove_on_fail)
+            finished_on = now_ms()
             confirmed, _ = await self._finish(
-                job, scripts.move_to_failed, job.id, token=self.token, finished_on=now_ms(),
+                job, scripts.move_to_failed, job.id, token=self.token, finished_on=finished_on,
                 failed_reason=reason, attempts_made=attempts_made, stacktrace=stack,
                 keep_count=keep_count, keep_age=keep_age,
                 event_payload=_wire.failed_payload(job.id, reason),
                 metrics_max_points=self.options.metrics_max_data_points,
             )
+            if confirmed:
+                # Listeners of "failed" tell a final failure by finished_on.
+                job.record.finished_on = finished_on
         elif not delay:
             confirmed, _ = await self._finish(
                 job, scripts.retry_job, job.id, token=self.token, lifo=bool(job.opts.lifo),
