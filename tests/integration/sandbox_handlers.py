@@ -1,0 +1,67 @@
+"""Module-level handlers for the sandbox tests: a child process imports them by name."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import time
+from typing import Any
+
+from pyqueue import UnrecoverableError
+
+
+def echo(job: Any) -> dict[str, Any]:
+    return {"id": job.id, "name": job.name, "data": job.data, "pid": os.getpid()}
+
+
+def boom(job: Any) -> None:
+    raise ValueError(f"bad value {job.data['x']}")
+
+
+def unrecoverable(job: Any) -> None:
+    raise UnrecoverableError("give up now")
+
+
+def crash_or_echo(job: Any) -> Any:
+    """``{"crash": mode}``: ``exit`` calls ``os._exit(3)``, ``kill`` SIGKILLs itself,
+    ``segv`` reads address 0; no ``crash``: echo after ``sleep`` seconds."""
+    mode = job.data.get("crash")
+    if mode == "segv":
+        ctypes.string_at(0)
+    if mode == "exit":
+        time.sleep(0.2)  # let a sibling job start in the other child first
+        os._exit(3)
+    if mode == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(job.data.get("sleep", 0))
+    return echo(job)
+
+
+def fib(job: Any) -> int:
+    def slow(n: int) -> int:
+        return n if n < 2 else slow(n - 1) + slow(n - 2)
+
+    return slow(job.data["n"])
+
+
+async def async_echo(job: Any) -> dict[str, Any]:
+    await asyncio.sleep(0.01)
+    await job.progress(10)  # awaitable, as on a real Job
+    return {"async": True, "data": job.data}
+
+
+def report(job: Any) -> str:
+    for pct in (25, 50, 100):
+        job.progress(pct)
+    job.log("half way")
+    job.log("done")
+    job.progress({"stage": "end"})
+    return "reported"
+
+
+def sleepy(job: Any) -> dict[str, Any]:
+    job.log(f"pid {os.getpid()}")
+    time.sleep(job.data["sleep"])
+    return {"pid": os.getpid()}
