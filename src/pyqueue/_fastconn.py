@@ -11,11 +11,19 @@ using redis-py.
 Errors follow redis-py's types, so callers see one vocabulary: a dropped socket
 fails every pending request with ``redis.exceptions.ConnectionError`` and the
 next call reconnects; error replies raise ``ResponseError`` / ``NoScriptError``.
+
+A silent socket (a black-holed or half-open connection) is detected by a
+watchdog, not by a timer per request: when requests are pending and no byte has
+arrived for ``socket_timeout`` seconds (the URL's ``socket_timeout``, else
+:data:`DEFAULT_TIMEOUT`), the connection is aborted, which fails every pending
+request with ``ConnectionError``. TCP keepalive is on as well.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import socket
 import ssl
 from collections import deque
 from typing import Any
@@ -27,6 +35,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 Arg = str | int | float | bytes
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds without any reply byte, while requests are pending, before giving up."""
 
 
 def _encode(args: tuple[Arg, ...]) -> bytes:
@@ -55,17 +66,53 @@ def _reply_error(message: str) -> ResponseError:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.reader = hiredis.Reader(replyError=_reply_error)
         self.pending: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost: BaseException | None = None
+        self._outbox: list[bytes] = []
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
+        # Last time a reply byte arrived, or a request was sent to an idle socket.
+        self.progress = self.loop.time()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._timed_out = False
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes; everything written in one loop iteration goes out in one send.
+
+        Coalescing is what lets many concurrent jobs share a round trip (and
+        spares a syscall per command on both ends) at a cost of one loop turn.
+        """
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append(data)
+
+    def _flush(self) -> None:
+        data, self._outbox = b"".join(self._outbox), []
+        if self.transport is not None and self.lost is None:
+            self.transport.write(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self._watchdog = self.loop.call_later(self.timeout / 4, self._check)
+
+    def _check(self) -> None:
+        if self.lost is not None or self.transport is None:
+            return
+        if self.pending and self.loop.time() - self.progress > self.timeout:
+            self._timed_out = True
+            self.transport.abort()
+            return
+        self._watchdog = self.loop.call_later(self.timeout / 4, self._check)
 
     def data_received(self, data: bytes) -> None:
+        self.progress = self.loop.time()
         self.reader.feed(data)
         while True:
             reply = self.reader.gets()
@@ -80,7 +127,13 @@ class _Protocol(asyncio.Protocol):
                 waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self._timed_out:
+            reason = f"no reply within {self.timeout:g}s"
+        else:
+            reason = str(exc or "closed")
+        self.lost = RedisConnectionError(f"connection to Redis lost: {reason}")
         while self.pending:
             waiter = self.pending.popleft()
             if not waiter.done():
@@ -109,6 +162,8 @@ class FastConnection:
         self._password = unquote(password) if isinstance(password, str) else password
         cls_name = getattr(cls, "__name__", "")
         self._ssl = self._ssl_context(params) if "SSL" in cls_name or params.get("ssl") else None
+        self._timeout = float(params.get("socket_timeout") or DEFAULT_TIMEOUT)
+        self._connect_timeout = float(params.get("socket_connect_timeout") or self._timeout)
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
 
@@ -133,15 +188,17 @@ class FastConnection:
             if proto is not None and proto.lost is None:
                 return proto
             loop = asyncio.get_running_loop()
+            factory = functools.partial(_Protocol, self._timeout)
             try:
-                if self._path is not None:
-                    _, proto = await loop.create_unix_connection(_Protocol, self._path)
-                else:
-                    _, proto = await loop.create_connection(
-                        _Protocol, self._host, self._port, ssl=self._ssl
-                    )
-            except OSError as exc:
-                raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
+                async with asyncio.timeout(self._connect_timeout):
+                    if self._path is not None:
+                        _, proto = await loop.create_unix_connection(factory, self._path)
+                    else:
+                        _, proto = await loop.create_connection(
+                            factory, self._host, self._port, ssl=self._ssl
+                        )
+            except (OSError, TimeoutError) as exc:
+                raise RedisConnectionError(f"cannot connect to Redis: {exc!r}") from exc
             self._protocol = proto
             if self._password is not None:
                 auth = (self._username, self._password) if self._username else (self._password,)
@@ -155,8 +212,10 @@ class FastConnection:
         if proto.lost is not None or proto.transport is None:
             raise proto.lost or RedisConnectionError("not connected")
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not proto.pending:
+            proto.progress = proto.loop.time()
         proto.pending.append(waiter)
-        proto.transport.write(_encode(args))
+        proto.write(_encode(args))
         return waiter
 
     async def execute(self, *args: Arg) -> Any:
@@ -175,11 +234,13 @@ class FastConnection:
             raise proto.lost or RedisConnectionError("not connected")
         loop = asyncio.get_running_loop()
         waiters: list[asyncio.Future[Any]] = []
+        if not proto.pending:
+            proto.progress = loop.time()
         for _ in commands:
             waiter: asyncio.Future[Any] = loop.create_future()
             proto.pending.append(waiter)
             waiters.append(waiter)
-        proto.transport.write(b"".join(_encode(cmd) for cmd in commands))
+        proto.write(b"".join(_encode(cmd) for cmd in commands))
         return list(await asyncio.gather(*waiters, return_exceptions=True))
 
     async def evalsha(
