@@ -124,7 +124,7 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, str):
         try:
             return int(float(value))
-        except ValueError:
+        except (ValueError, OverflowError):  # "x", "inf", "1e999"
             return None
     return None
 
@@ -240,7 +240,7 @@ def _int_field(value: bytes | None) -> int | None:
         return None
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # "x", "inf", "1e999"
         return None
 
 
@@ -249,7 +249,7 @@ def _json_field(value: bytes | None, default: Any = None) -> Any:
         return default
     try:
         return loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # invalid or absurdly nested
         return default
 
 
@@ -293,7 +293,7 @@ def decode_job(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
     elif data_bytes is not None:
         try:
             data = loads(data_bytes)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             data = _text(data_bytes)
             data_error = f"job data is not valid JSON ({exc})"
     stack = _json_field(raw.get(b"stacktrace"), [])

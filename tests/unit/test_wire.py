@@ -1,0 +1,173 @@
+"""Property tests of the wire format: options round trips and job hash decoding."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyqueue import Backoff, JobOptions, KeepJobs
+from pyqueue._wire import (
+    _OPT_NAMES,
+    decode_job,
+    dumps,
+    encode_data,
+    options_from_wire,
+    options_to_wire,
+)
+from pyqueue.options import MAX_PRIORITY
+
+ms = st.one_of(
+    st.integers(min_value=0, max_value=10**12),
+    st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False),
+)
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=10),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+safe_ids = st.text(
+    alphabet=st.characters(blacklist_characters="@", blacklist_categories=("Cs",)),
+    min_size=1, max_size=20,
+).filter(lambda s: not s.endswith((":lock", ":logs")))
+retention = st.one_of(
+    st.booleans(),
+    st.integers(min_value=-5, max_value=1000),
+    st.builds(
+        KeepJobs,
+        count=st.none() | st.integers(min_value=-1, max_value=1000),
+        age=st.none() | st.integers(min_value=0, max_value=10**6),
+    ),
+)
+backoffs = st.one_of(
+    ms,
+    st.builds(
+        Backoff,
+        type=st.sampled_from(["fixed", "exponential", "custom"]),
+        delay=st.none() | ms,
+        options=st.none() | st.dictionaries(st.text(max_size=5), json_values, max_size=3),
+    ),
+)
+extras = st.dictionaries(
+    st.text(max_size=10).filter(lambda k: k not in _OPT_NAMES), json_values, max_size=3
+)
+
+
+@st.composite
+def job_options(draw: st.DrawFn) -> JobOptions:
+    def maybe(strategy: st.SearchStrategy[Any]) -> Any:
+        return draw(st.none() | strategy)
+
+    job_id = maybe(safe_ids)
+    try:
+        return JobOptions(
+            job_id=job_id,
+            attempts=maybe(st.integers(min_value=1, max_value=1000)),
+            backoff=maybe(backoffs),
+            delay=maybe(ms),
+            priority=maybe(st.integers(min_value=1, max_value=MAX_PRIORITY)),
+            lifo=maybe(st.booleans()),
+            timeout=maybe(st.integers(min_value=1, max_value=10**9)),
+            remove_on_complete=maybe(retention),
+            remove_on_fail=maybe(retention),
+            stack_trace_limit=maybe(st.integers(min_value=0, max_value=100)),
+            timestamp=maybe(st.integers(min_value=0, max_value=2**52)),
+            prevent_parsing_data=maybe(st.booleans()),
+            extra=draw(extras),
+        )
+    except ValueError:
+        # A drawn id that collides with a queue key is rejected, as it should be.
+        from hypothesis import reject
+
+        reject()
+
+
+@settings(max_examples=300, deadline=None)
+@given(opts=job_options(), now=st.integers(min_value=0, max_value=2**52))
+def test_options_round_trip(opts: JobOptions, now: int) -> None:
+    wire = options_to_wire(opts, timestamp=now)
+    text = dumps(wire)
+    assert "NaN" not in text
+    # Never a JSON null for an option (Bull's stalled script chokes on it).
+    assert None not in [v for k, v in wire.items() if k not in opts.extra]
+    back = options_from_wire(json.loads(text))
+
+    extra = dict(opts.extra)
+    if opts.job_id is not None:
+        extra["jobId"] = opts.job_id
+    expected = replace(
+        opts,
+        job_id=None,
+        attempts=opts.attempts if opts.attempts is not None else 1,
+        delay=opts.delay if opts.delay is not None else 0,
+        timestamp=opts.timestamp if opts.timestamp is not None else now,
+        extra=extra,
+    )
+    assert back == expected
+    # Bull always writes these three.
+    assert {"attempts", "delay", "timestamp"} <= set(wire)
+
+
+@given(delay=ms)
+def test_numeric_backoff_is_normalised(delay: float) -> None:
+    wire = options_to_wire(JobOptions(backoff=delay), timestamp=1)
+    assert wire["backoff"]["type"] == "fixed"
+    assert wire["backoff"]["delay"] == delay
+
+
+_FIELDS = [
+    b"name", b"data", b"opts", b"timestamp", b"delay", b"priority", b"progress",
+    b"attemptsMade", b"stalledCounter", b"failedReason", b"stacktrace", b"returnvalue",
+    b"finishedOn", b"processedOn", b"retriedOn",
+]
+_ODD = [
+    b"", b"0", b"-1", b"1.5", b"inf", b"-inf", b"nan", b"1e999", b"-1e999", b"null",
+    b"[]", b"{}", b'"x"', b"[1,2]", b'{"preventParsingData":true}', b"\xff\xfe",
+    b"9" * 400, b'{"attempts":"x","backoff":-1,"removeOnFail":null}', b"true",
+    b'{"repeat":5,"timestamp":1e999,"priority":"inf","attempts":"1e999"}',
+    b"[" * 50 + b"]" * 50, b"[" * 100_000,
+]
+values = st.one_of(st.sampled_from(_ODD), st.binary(max_size=30))
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=st.dictionaries(st.sampled_from(_FIELDS) | st.binary(max_size=8), values))
+def test_decode_job_never_raises(raw: dict[bytes, bytes]) -> None:
+    record = decode_job("1", raw)
+    assert isinstance(record.stacktrace, list)
+    assert isinstance(record.raw_opts, dict)
+    options_from_wire(record.raw_opts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=json_values)
+def test_job_hash_round_trip(data: Any) -> None:
+    opts = options_to_wire(JobOptions(attempts=2), timestamp=123)
+    raw = {
+        b"name": b"n",
+        b"data": encode_data(data).encode(),
+        b"opts": dumps(opts).encode(),
+        b"timestamp": b"123",
+        b"delay": b"0",
+        b"priority": b"0",
+        b"attemptsMade": b"1",
+        b"stacktrace": dumps(["trace"]).encode(),
+        b"returnvalue": dumps(data).encode(),
+    }
+    record = decode_job("7", raw)
+    assert record.data == data
+    assert record.return_value == data
+    assert record.raw_opts == opts
+    assert record.timestamp == 123
+    assert record.attempts_made == 1
+    assert record.stacktrace == ["trace"]
+    assert record.data_error is None
