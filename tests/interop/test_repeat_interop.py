@@ -70,11 +70,13 @@ async def test_node_schedule_listed_and_removed_by_python(
     # Same key and same instance id as pyqueue computes.
     [entry] = await pq.get_repeatable_jobs()
     assert entry["key"] == "__default__:myid:4070908800000:Europe/Berlin:*/5 * * * *"
-    assert entry["cron"] == "*/5 * * * *" and entry["tz"] == "Europe/Berlin"
+    assert entry["cron"] == "*/5 * * * *"
+    assert entry["tz"] == "Europe/Berlin"
     assert node_id == repeat.instance_id("__default__", entry["next"])
     # Declaring the same schedule from Python is a no-op.
     again = await pq.add({"x": 1}, repeat=repeat, job_id="myid")
-    assert again is not None and again.id == node_id
+    assert again is not None
+    assert again.id == node_id
     assert await raw_redis.zcard(pq.keys.delayed) == 1
 
     await pq.remove_repeatable_by_key(entry["key"])
