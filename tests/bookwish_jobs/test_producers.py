@@ -87,7 +87,7 @@ def test_sync_producers_use_the_queue_options(bw_redis_url: str) -> None:
         assert job is not None
         assert job.opts.attempts == 3
         assert job.opts.backoff == Backoff(type="exponential", delay=2000)
-        assert job.data["notification_id"] == "n1"  # get_job returns raw data
+        assert job.data.notification_id == "n1"  # get_job validates against the model
         sync_id = producers.trigger_store_sync("s1")
         sync_job = producers.queue(names.SQUARE_SYNC).get_job(sync_id)
         assert sync_job is not None
