@@ -1,0 +1,32 @@
+"""Every script in examples/ runs, so none of them rots."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run(script: str, redis_url: str, *args: str) -> str:
+    env = {**os.environ, "REDIS_URL": redis_url}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_producer_then_worker(redis_url: str, sync_redis: redis.Redis) -> None:
+    out = _run("producer.py", redis_url)
+    assert "added job" in out
+    assert sync_redis.llen("bull:emails:wait") == 4
+    out = _run("worker.py", redis_url, "--demo")
+    assert "'completed': 7" in out
+    assert "'failed': 0" in out
+    sync_redis.delete(*sync_redis.keys("bull:emails:*"))
