@@ -52,6 +52,9 @@ class Queue(EventEmitter, Generic[DataT]):
         prefix: Key prefix (Bull's default ``bull``).
         default_job_options: Options merged under every ``add``.
         model: A pydantic model: data is validated when added and when read.
+        limiter_group_key: Dotted path into the data naming the rate-limit group;
+            job ids become ``<id or uuid>:<group>`` as Bull's ``limiter.groupKey``
+            makes them, for workers whose ``RateLimiter`` has a ``group_key``.
 
     Raises:
         InvalidOptionsError: for a bad name, prefix or URL (nothing is connected yet).
@@ -66,6 +69,7 @@ class Queue(EventEmitter, Generic[DataT]):
         prefix: str = "bull",
         default_job_options: JobOptions | None = None,
         model: type[DataT] | None = None,
+        limiter_group_key: str | None = None,
     ) -> None:
         super().__init__()
         for label, value in (("name", name), ("prefix", prefix)):
@@ -81,6 +85,13 @@ class Queue(EventEmitter, Generic[DataT]):
         self.token = str(uuid.uuid4())
         self.default_job_options = default_job_options
         self.model = model
+        if limiter_group_key is not None and (
+            not isinstance(limiter_group_key, str) or not limiter_group_key
+        ):
+            raise InvalidOptionsError(
+                f"limiter_group_key: must be a non-empty string, got {limiter_group_key!r}"
+            )
+        self.limiter_group_key = limiter_group_key
         self.client, self.connection_spec, self._owns_client = _connection.resolve(
             redis_url, connection
         )
@@ -144,6 +155,9 @@ class Queue(EventEmitter, Generic[DataT]):
         if name is not None and (not isinstance(name, str) or not name):
             raise InvalidOptionsError(f"name: must be a non-empty string, got {name!r}")
         data_json = self.encode_data(data)
+        if self.limiter_group_key is not None:
+            grouped = _group_job_id(opts.job_id, data_json, self.limiter_group_key)
+            opts = replace(opts, job_id=grouped)
         timestamp = opts.timestamp if opts.timestamp is not None else now_ms()
         delay = int(opts.delay or 0)
         return AddJobSpec(
@@ -551,6 +565,23 @@ class Queue(EventEmitter, Generic[DataT]):
         if state == 1:
             return "completed", _wire.loads(value) if value else None
         return "failed", bytes(value or b"").decode("utf-8", "replace")
+
+
+def _group_job_id(job_id: str | None, data_json: str, path: str) -> str:
+    """Bull's grouped id: the group is the text after the last ':' of the id."""
+    value: Any = _wire.loads(data_json)
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            value = None
+    if value is None:
+        group = "undefined"
+    else:
+        group = value if isinstance(value, str) else _wire.dumps(value)
+    return f"{job_id or uuid.uuid4()}:{group}"
 
 
 def _raise_or_return(job_id: str, outcome: tuple[str, Any]) -> Any:

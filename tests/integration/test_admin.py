@@ -368,3 +368,27 @@ async def test_rate_limiter(make_queue, make_worker, fast, raw_redis, queue_name
     for first, third in zip(starts, starts[2:], strict=False):
         assert third - first >= 900, starts
     assert await raw_redis.scard(f"bull:{queue_name}:limiter:limited") == 0
+
+
+async def test_rate_limiter_groups(make_queue, make_worker, fast, raw_redis, queue_name, eventually):
+    """Bull's groupKey: ids end in ':<group>' and each group has its own window."""
+    queue = make_queue(limiter_group_key="store.id")
+    starts: dict[str, list[int]] = {"a": [], "b": []}
+    jobs = [await queue.add({"store": {"id": g}, "i": i}) for i in range(3) for g in ("a", "b")]
+    assert {j.id.rsplit(":", 1)[1] for j in jobs} == {"a", "b"}
+    custom = await queue.add({"store": {"id": "a"}}, job_id="mine")
+    assert custom.id == "mine:a"
+    limiter = RateLimiter(max=2, duration=1000, group_key="store.id")
+
+    def handler(job):
+        starts[job.data["store"]["id"]].append(now_ms())
+
+    await make_worker(handler, options=replace(fast, limiter=limiter, concurrency=4))
+    await eventually(lambda: len(starts["a"]) + len(starts["b"]) >= 4)
+    assert await raw_redis.exists(f"bull:{queue_name}:limiter:a") == 1
+    assert await raw_redis.exists(f"bull:{queue_name}:limiter:b") == 1
+    await eventually(lambda: _finished_completed(queue, 7), timeout=15)
+    for group_starts in starts.values():
+        group_starts.sort()
+        for first, third in zip(group_starts, group_starts[2:], strict=False):
+            assert third - first >= 900, starts
