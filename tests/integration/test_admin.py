@@ -370,7 +370,9 @@ async def test_rate_limiter(make_queue, make_worker, fast, raw_redis, queue_name
     assert await raw_redis.scard(f"bull:{queue_name}:limiter:limited") == 0
 
 
-async def test_rate_limiter_groups(make_queue, make_worker, fast, raw_redis, queue_name, eventually):
+async def test_rate_limiter_groups(
+    make_queue, make_worker, fast, raw_redis, queue_name, eventually
+):
     """Bull's groupKey: ids end in ':<group>' and each group has its own window."""
     queue = make_queue(limiter_group_key="store.id")
     starts: dict[str, list[int]] = {"a": [], "b": []}
