@@ -71,17 +71,29 @@ class ConnectionSpec:
         ssl = issubclass(pool.connection_class, aioredis.SSLConnection)
         return cls(url=None, kwargs=kwargs, ssl=ssl)
 
-    def async_client(self, *, max_connections: int | None = None) -> aioredis.Redis:
-        """A new async client with its own pool."""
+    def async_client(
+        self, *, max_connections: int | None = None, socket_timeout: float | bool | None = False
+    ) -> aioredis.Redis:
+        """A new async client with its own pool.
+
+        Args:
+            max_connections: Pool size limit.
+            socket_timeout: Read timeout in seconds for this client, overriding the
+                URL's (None: no timeout); ``False`` keeps the URL's setting.
+        """
         if self.url is not None:
-            return aioredis.Redis.from_url(
-                self.url, decode_responses=False, max_connections=max_connections
+            pool = aioredis.ConnectionPool.from_url(
+                self.url, decode_responses=False, max_connections=max_connections,
+                socket_keepalive=True,
             )
-        cls = aioredis.SSLConnection if self.ssl else aioredis.Connection
-        kwargs = {k: v for k, v in self.kwargs.items() if k != "connection_class"}
-        pool = aioredis.ConnectionPool(
-            connection_class=cls, max_connections=max_connections, **kwargs
-        )
+        else:
+            cls = aioredis.SSLConnection if self.ssl else aioredis.Connection
+            kwargs = {k: v for k, v in self.kwargs.items() if k != "connection_class"}
+            pool = aioredis.ConnectionPool(
+                connection_class=cls, max_connections=max_connections, **kwargs
+            )
+        if socket_timeout is not False:
+            pool.connection_kwargs["socket_timeout"] = socket_timeout
         # from_pool: the client owns the pool and disconnects it on aclose().
         return aioredis.Redis.from_pool(pool)
 
@@ -91,13 +103,25 @@ class ConnectionSpec:
             return FastConnection(self.url)
         return FastConnection(kwargs={**self.kwargs, "ssl": self.ssl})
 
-    def sync_client(self) -> redis.Redis:
-        """A blocking client, for threads that must work while the event loop is busy."""
+    def sync_client(self, *, socket_timeout: float | None = None) -> redis.Redis:
+        """A blocking client, for threads that must work while the event loop is busy.
+
+        Args:
+            socket_timeout: When given, the read and connect timeout in seconds,
+                overriding the URL's.
+        """
         if self.url is not None:
-            return redis.Redis.from_url(self.url, decode_responses=False)
-        cls = redis.SSLConnection if self.ssl else redis.Connection
-        kwargs = {k: v for k, v in self.kwargs.items() if k != "connection_class"}
-        return redis.Redis.from_pool(redis.ConnectionPool(connection_class=cls, **kwargs))
+            pool = redis.ConnectionPool.from_url(
+                self.url, decode_responses=False, socket_keepalive=True
+            )
+        else:
+            cls = redis.SSLConnection if self.ssl else redis.Connection
+            kwargs = {k: v for k, v in self.kwargs.items() if k != "connection_class"}
+            pool = redis.ConnectionPool(connection_class=cls, **kwargs)
+        if socket_timeout is not None:
+            pool.connection_kwargs["socket_timeout"] = socket_timeout
+            pool.connection_kwargs["socket_connect_timeout"] = socket_timeout
+        return redis.Redis.from_pool(pool)
 
 
 def resolve(
@@ -115,5 +139,7 @@ def resolve(
         if connection.connection_pool.connection_kwargs.get("decode_responses"):
             return spec.async_client(), spec, True
         return connection, spec, False
-    spec = ConnectionSpec.from_url(redis_url or "redis://127.0.0.1:6379/0")
+    # Only None means "the default": an empty string is a malformed URL.
+    url = redis_url if redis_url is not None else "redis://127.0.0.1:6379/0"
+    spec = ConnectionSpec.from_url(url)
     return spec.async_client(), spec, True

@@ -129,10 +129,7 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
-        if self._timed_out:
-            reason = f"no reply within {self.timeout:g}s"
-        else:
-            reason = str(exc or "closed")
+        reason = f"no reply within {self.timeout:g}s" if self._timed_out else str(exc or "closed")
         self.lost = RedisConnectionError(f"connection to Redis lost: {reason}")
         while self.pending:
             waiter = self.pending.popleft()

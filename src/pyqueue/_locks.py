@@ -4,12 +4,19 @@ The renewer runs on a thread with its own blocking Redis connection, so locks
 stay alive while a handler blocks the event loop or burns CPU: the GIL is
 released to other threads every few milliseconds even under pure-Python load.
 All active locks of a worker are renewed in one pipelined round trip.
+
+A job fetched while a handler blocks the event loop is locked in Redis but not
+yet registered here (its fetch reply waits for the loop). So the event loop
+beats a heartbeat, and while the beat is late the renewer also extends every
+job in ``active`` whose lock holds this worker's token (``extendLock`` checks
+the token, so other workers' jobs are untouched).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import redis
@@ -24,10 +31,12 @@ Renew = Callable[[Sequence[str]], list[bool]]
 
 
 def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: int) -> tuple[
-    Renew, Callable[[], None]
+    Renew, Callable[[], None], Callable[[], list[str]]
 ]:
-    """A ``renew(ids)`` function over a private blocking connection, and its closer."""
-    client = spec.sync_client()
+    """``renew(ids)``, its closer, and ``list_active()``, over one private blocking connection."""
+    # A renewal stuck on a silent socket would let every lock expire: time out
+    # well within the lock duration and try again next period on a new socket.
+    client = spec.sync_client(socket_timeout=max(duration / 2000, 0.5))
     script = client.register_script(_scripts.load_source("extendLock-2"))
 
     def renew(job_ids: Sequence[str]) -> list[bool]:
@@ -37,7 +46,11 @@ def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: in
             script(keys=k, args=a, client=pipe)
         return [int(r) == 1 for r in pipe.execute()]
 
-    return renew, client.close
+    def list_active() -> list[str]:
+        found: list[bytes] = client.lrange(keys.active, 0, -1)  # type: ignore[assignment]
+        return [raw.decode() for raw in found]
+
+    return renew, client.close, list_active
 
 
 class LockRenewer:
@@ -56,8 +69,11 @@ class LockRenewer:
         every_ms: int,
         on_lost: Callable[[str], None],
         on_error: Callable[[BaseException], None],
+        list_active: Callable[[], list[str]] | None = None,
     ) -> None:
         self._renew = renew
+        self._list_active = list_active
+        self._beat = time.monotonic()
         self._every = every_ms / 1000
         self._on_lost = on_lost
         self._on_error = on_error
@@ -82,18 +98,30 @@ class LockRenewer:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
+    def beat(self) -> None:
+        """Called from the event loop every ``beat_every`` seconds while it runs."""
+        self._beat = time.monotonic()
+
+    @property
+    def beat_every(self) -> float:
+        return self._every / 4
+
     def renew_now(self) -> None:
         """One renewal pass (the thread calls this every period)."""
         with self._guard:
             ids = list(self._ids)
-        if not ids:
-            return
+        known = len(ids)
         try:
+            if self._list_active is not None and time.monotonic() - self._beat > self._every / 2:
+                registered = set(ids)
+                ids += [i for i in self._list_active() if i not in registered]
+            if not ids:
+                return
             results = self._renew(ids)
         except redis.RedisError as exc:
             self._on_error(exc)
             return
-        for job_id, ok in zip(ids, results, strict=True):
+        for job_id, ok in zip(ids[:known], results[:known], strict=True):
             if not ok:
                 with self._guard:
                     still_ours = job_id in self._ids

@@ -103,9 +103,14 @@ class Worker:
         self.queue.token = self.token
         self._strategies = dict(backoff_strategies or {})
         self._executor = ThreadPoolExecutor(opts.concurrency, thread_name_prefix="pyqueue-job")
-        self._bclient = self.queue.connection_spec.async_client(max_connections=1)
+        # A read timeout past the BLMOVE wait, so a silent socket cannot stall
+        # fetching for ever; none on pub/sub, which is idle by nature (the delayed
+        # promoter also wakes every guard_interval without it).
+        self._bclient = self.queue.connection_spec.async_client(
+            max_connections=1, socket_timeout=opts.drain_delay + 10
+        )
         self._bclient_id: int | None = None
-        self._pubsub_client = self.queue.connection_spec.async_client()
+        self._pubsub_client = self.queue.connection_spec.async_client(socket_timeout=None)
         self._slots = asyncio.Semaphore(opts.concurrency)
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._chains: set[asyncio.Task[None]] = set()
@@ -156,15 +161,17 @@ class Worker:
         self._running = True
         self._loop = asyncio.get_running_loop()
         o = self.options
-        renew, closer = sync_renewer(
+        renew, closer, list_active = sync_renewer(
             self.queue.connection_spec, self.queue.keys, self.token, o.lock_duration
         )
         self._close_renewer_client = closer
         self._renewer = LockRenewer(
             renew, o.renew_every, on_lost=self._lock_lost_threadsafe,
             on_error=self._error_threadsafe,
+            list_active=list_active,
         )
         self._renewer.start()
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="pyqueue-heartbeat"))
         if self._sandbox is not None:
             await self._sandbox.start()
         promoter = DelayedPromoter(
@@ -216,13 +223,16 @@ class Worker:
         await self.queue.close()
         self._closed.set()
 
-    async def _stop_fetching(self) -> None:
-        self._resumed.set()
+    async def _unblock_fetch(self) -> None:
         if self._fetching and self._bclient_id is not None:
             # Wake a blocked BLMOVE cleanly instead of cancelling it mid-reply,
             # which could strand a moved id in active without a lock.
             with contextlib.suppress(RedisError, OSError):
                 await self.queue.client.client_unblock(self._bclient_id)
+
+    async def _stop_fetching(self) -> None:
+        self._resumed.set()
+        await self._unblock_fetch()
         fetch = self._tasks[-1] if self._tasks else None
         if fetch is not None:
             try:
@@ -242,12 +252,21 @@ class Worker:
                 # Back to the front of wait without counting an attempt.
                 await self.queue.scripts.retry_job(job_id, token=self.token, lifo=True)
 
+    async def _heartbeat(self) -> None:
+        # Tells the lock renewer the loop runs; a late beat means a handler blocks it.
+        assert self._renewer is not None
+        while True:
+            self._renewer.beat()
+            await asyncio.sleep(self._renewer.beat_every)
+
     # --- local pause ------------------------------------------------------------
 
     async def pause(self) -> None:
         """Stop taking new jobs in this worker only, and wait for active ones."""
         self._resumed.clear()
         self.emit("paused")
+        # A fetch already blocked on the wait list would take the next job.
+        await self._unblock_fetch()
         await self.when_current_jobs_finished()
 
     def resume(self) -> None:
