@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, Self, TypeVar, cast, overload
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 from typing_extensions import Unpack
 
 from pyqueue import _connection, _scheduling, _wire
@@ -25,6 +26,10 @@ from pyqueue.options import JobOptionFields, JobOptions
 from pyqueue.repeat import Repeat
 
 DataT = TypeVar("DataT")
+
+# Payloads above this size are checked against the server's limit before sending.
+_CHECK_SIZE_ABOVE = 1024 * 1024
+_REDIS_MAX_BULK = 512 * 1024 * 1024
 
 StateName = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
 ALL_STATES: tuple[StateName, ...] = (
@@ -98,6 +103,7 @@ class Queue(EventEmitter, Generic[DataT]):
         self._fast = self.connection_spec.fast_connection()
         self.scripts = Scripts(self.client, self.keys, self._fast)
         self._closed = False
+        self._max_bulk: int | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -219,6 +225,8 @@ class Queue(EventEmitter, Generic[DataT]):
         if repeat is not None:
             return await self._add_repeatable(data, name, replace(job_options, repeat=repeat))
         spec = self._spec(data, name, job_options)
+        if len(spec.data) > _CHECK_SIZE_ABOVE:
+            await self._check_size([spec])
         job_id = await self.scripts.add_job(
             job_id=spec.job_id, name=spec.name, data=spec.data, opts=spec.opts,
             timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority,
@@ -227,6 +235,30 @@ class Queue(EventEmitter, Generic[DataT]):
         job = self._added(spec, job_id, data)
         self.emit("waiting" if not spec.delay else "delayed", job)
         return job
+
+    async def _check_size(self, specs: list[AddJobSpec]) -> None:
+        """Refuse a payload over the server's ``proto-max-bulk-len`` before sending it.
+
+        Redis answers an oversized argument with a protocol error and drops the
+        connection, taking every request in flight on it along; checking first
+        gives an error that names the problem. Only large payloads pay for this.
+        """
+        if self._max_bulk is None:
+            try:
+                found: dict[Any, Any] = await self.client.config_get("proto-max-bulk-len")
+                value = found.get("proto-max-bulk-len") or found.get(b"proto-max-bulk-len")
+                self._max_bulk = int(value) if value is not None else _REDIS_MAX_BULK
+            except RedisError:
+                # CONFIG may be forbidden (managed Redis, ACLs): assume the default.
+                self._max_bulk = _REDIS_MAX_BULK
+        limit = self._max_bulk
+        for spec in specs:
+            size = len(spec.data.encode())
+            if size > limit:
+                raise InvalidOptionsError(
+                    f"data: payload is {size} bytes, over the server's "
+                    f"proto-max-bulk-len of {limit} bytes"
+                )
 
     async def _add_repeatable(
         self, data: Any, name: str | None, options: JobOptions
@@ -286,6 +318,8 @@ class Queue(EventEmitter, Generic[DataT]):
         specs = [self._spec(j.data, j.name, j.options or JobOptions()) for j in items]
         if not specs:
             return []
+        if any(len(s.data) > _CHECK_SIZE_ABOVE for s in specs):
+            await self._check_size(specs)
         ids = await self.scripts.add_jobs(specs, self.token)
         return [self._added(s, i, j.data) for s, i, j in zip(specs, ids, items, strict=True)]
 
