@@ -26,6 +26,7 @@ import functools
 import socket
 import ssl
 from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -40,8 +41,7 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds without any reply byte, while requests are pending, before giving up."""
 
 
-def _encode(args: tuple[Arg, ...]) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
+def _encode_args(args: Iterable[Arg], out: list[bytes]) -> None:
     append = out.append
     for arg in args:
         kind = type(arg)
@@ -53,10 +53,32 @@ def _encode(args: tuple[Arg, ...]) -> bytes:
             data = b"%d" % arg  # type: ignore[str-format]
         else:
             data = str(arg).encode()
-        append(b"$%d\r\n" % len(data))
-        append(data)
-        append(b"\r\n")
+        append(b"$%d\r\n%b\r\n" % (len(data), data))
+
+
+def encode(args: tuple[Arg, ...]) -> bytes:
+    """One command in RESP."""
+    out = [b"*%d\r\n" % len(args)]
+    _encode_args(args, out)
     return b"".join(out)
+
+
+def encode_calls(head: Sequence[Arg], rows: Iterable[Sequence[Arg]]) -> tuple[bytes, int]:
+    """Commands sharing their first arguments (``EVALSHA sha n keys...``), encoded once.
+
+    Returns the bytes and the number of commands, for :meth:`FastConnection.send_encoded`.
+    """
+    head_out: list[bytes] = []
+    _encode_args(head, head_out)
+    head_bytes = b"".join(head_out)
+    out: list[bytes] = []
+    count = 0
+    for row in rows:
+        out.append(b"*%d\r\n" % (len(head) + len(row)))
+        out.append(head_bytes)
+        _encode_args(row, out)
+        count += 1
+    return b"".join(out), count
 
 
 def _reply_error(message: str) -> ResponseError:
@@ -212,7 +234,7 @@ class FastConnection:
         if not proto.pending:
             proto.progress = proto.loop.time()
         proto.pending.append(waiter)
-        proto.write(_encode(args))
+        proto.write(encode(args))
         return waiter
 
     async def execute(self, *args: Arg) -> Any:
@@ -224,6 +246,10 @@ class FastConnection:
 
     async def pipeline(self, commands: list[tuple[Arg, ...]]) -> list[Any]:
         """Send many commands in one write; return every reply (errors as values)."""
+        return await self.send_encoded(b"".join(encode(cmd) for cmd in commands), len(commands))
+
+    async def send_encoded(self, payload: bytes, count: int) -> list[Any]:
+        """Send ``count`` already encoded commands in one write; every reply, errors as values."""
         proto = self._protocol
         if proto is None or proto.lost is not None:
             proto = await self._connect()
@@ -233,11 +259,11 @@ class FastConnection:
         waiters: list[asyncio.Future[Any]] = []
         if not proto.pending:
             proto.progress = loop.time()
-        for _ in commands:
+        for _ in range(count):
             waiter: asyncio.Future[Any] = loop.create_future()
             proto.pending.append(waiter)
             waiters.append(waiter)
-        proto.write(b"".join(_encode(cmd) for cmd in commands))
+        proto.write(payload)
         return list(await asyncio.gather(*waiters, return_exceptions=True))
 
     async def evalsha(

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from redis.exceptions import NoScriptError
 
+from pyqueue._fastconn import encode as _fast_encode
+from pyqueue._fastconn import encode_calls
 from pyqueue.errors import JobStateError, script_error
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
 
 SCRIPT_NAMES: tuple[str, ...] = (
     "addJob-6",
+    "addJobs-6",
     "addRepeatableJob-7",
     "addLog-2",
     "cleanJobsInSet-3",
@@ -70,6 +73,8 @@ SCRIPT_NAMES: tuple[str, ...] = (
 )
 
 _KINDS = ("completed", "failed")
+_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
+_EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 _FILE_OF: dict[str, str] = {name.rsplit("-", 1)[0]: name for name in SCRIPT_NAMES}
 _INCLUDE = re.compile(r"^\s*--\s*@include\s+(\S+)\s*$")
 
@@ -226,6 +231,20 @@ def add_job_args(
         delay=delay, priority=priority, lifo=lifo, token=token,
     )
     return _checked("addJob", _add_job_keys(keys), argv)
+
+
+def add_jobs_args(
+    keys: QueueKeys, jobs: Sequence[AddJobSpec], *, token: str
+) -> ScriptArgs:
+    """addJobs-6: addJob's keys; base and token, then nine values per job."""
+    args: list[Arg] = [keys.base, token]
+    for j in jobs:
+        one = _add_job_argv(
+            keys.base, job_id=j.job_id, name=j.name, data=j.data, opts=j.opts,
+            timestamp=j.timestamp, delay=j.delay, priority=j.priority, lifo=j.lifo, token=token,
+        )
+        args.extend(one[1:10])
+    return _checked("addJobs", _add_job_keys(keys), args)
 
 
 def add_repeatable_job_args(
@@ -691,25 +710,42 @@ class Scripts:
         assert self._fast is not None
         # SCRIPT LOAD first in the same write: inside MULTI a missing script
         # would only be reported at EXEC, after every call had failed.
-        head: list[tuple[Arg, ...]] = [("SCRIPT", "LOAD", cast("str", script.script))]
-        body: list[tuple[Arg, ...]] = [
-            ("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls
-        ]
+        load = _fast_encode(("SCRIPT", "LOAD", cast("str", script.script)))
+        body = b"".join(self._encoded_calls(script.sha, calls))
+        n = len(calls)
         if transaction:
-            replies = await self._fast.pipeline([*head, ("MULTI",), *body, ("EXEC",)])
+            payload = load + _MULTI + body + _EXEC
+            replies = await self._fast.send_encoded(payload, n + 3)
             results = replies[-1]
             if isinstance(results, Exception):
                 raise results
-            for reply in replies[: len(head) + 1]:
+            for reply in replies[:2]:
                 if isinstance(reply, Exception):
                     raise reply
         else:
-            replies = await self._fast.pipeline([*head, *body])
-            results = replies[len(head):]
+            replies = await self._fast.send_encoded(load + body, n + 1)
+            results = replies[1:]
         for result in results:
             if isinstance(result, Exception):
                 raise result
         return list(results)
+
+    @staticmethod
+    def _encoded_calls(sha: str, calls: Sequence[ScriptArgs]) -> list[bytes]:
+        """EVALSHA commands, encoding each distinct key list once (bulk adds share one)."""
+        out: list[bytes] = []
+        i = 0
+        while i < len(calls):
+            keys = calls[i][0]
+            j = i
+            while j < len(calls) and calls[j][0] is keys:
+                j += 1
+            payload, _ = encode_calls(
+                ("EVALSHA", sha, len(keys), *keys), [args for _, args in calls[i:j]]
+            )
+            out.append(payload)
+            i = j
+        return out
 
     async def _exec(
         self, sha: str, calls: Sequence[ScriptArgs], transaction: bool
@@ -769,21 +805,11 @@ class Scripts:
         return raw.decode()
 
     async def add_jobs(self, jobs: Sequence[AddJobSpec], token: str) -> list[str]:
-        """Add many jobs in one MULTI/EXEC round trip. Returns their ids in order."""
-        calls = [
-            (
-                self._add_job_keys,
-                _add_job_argv(
-                    self._base, job_id=j.job_id, name=j.name, data=j.data, opts=j.opts,
-                    timestamp=j.timestamp, delay=j.delay, priority=j.priority, lifo=j.lifo,
-                    token=token,
-                ),
-            )
-            for j in jobs
-        ]
-        if not calls:
+        """Add many jobs atomically in one script call. Returns their ids in order."""
+        if not jobs:
             return []
-        raw = await self._pipelined("addJob", calls, transaction=True)
+        keys, args = add_jobs_args(self._keys, jobs, token=token)
+        raw = await self._eval("addJobs", keys, args)
         return [item.decode() for item in raw]
 
     async def add_repeatable_job(

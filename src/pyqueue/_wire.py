@@ -276,6 +276,19 @@ class JobRecord:
     data_error: str | None = None
 
 
+def new_job_record(
+    job_id: str, name: str, data: Any, raw_opts: dict[str, Any],
+    timestamp: int, delay: int, priority: int,
+) -> JobRecord:
+    """The record of a job just added, built from what was written (no re-parsing)."""
+    return JobRecord(
+        id=job_id, name=name, data=data, raw_opts=raw_opts, timestamp=timestamp,
+        delay=delay, priority=priority, progress=0, attempts_made=0, stalled_counter=0,
+        failed_reason=None, stacktrace=[], return_value=None, finished_on=None,
+        processed_on=None, retried_on=None,
+    )
+
+
 def decode_job(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
     """Decode a job hash written by Node Bull or pyqueue.
 

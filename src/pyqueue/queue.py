@@ -133,13 +133,7 @@ class Queue(EventEmitter, Generic[DataT]):
 
     def encode_data(self, data: Any) -> str:
         """Validate (against ``model``) and serialise a payload."""
-        if self.model is not None and not isinstance(data, self.model):
-            model = cast("type[BaseModel]", self.model)
-            try:
-                data = model.model_validate(data)
-            except ValidationError as exc:
-                raise InvalidOptionsError(f"data: invalid {model.__name__}: {exc}") from None
-        return _wire.encode_data(data)
+        return _wire.encode_data(self._validated(data))
 
     def decode_data(self, data: Any) -> Any:
         """Turn stored data into the queue's model (raises ``ValidationError``)."""
@@ -154,45 +148,68 @@ class Queue(EventEmitter, Generic[DataT]):
 
     # --- adding ---------------------------------------------------------------
 
-    def _spec(self, data: Any, name: str | None, options: JobOptions) -> AddJobSpec:
+    def _validated(self, data: Any) -> Any:
+        """``data`` as the queue's model when there is one (raises InvalidOptionsError)."""
+        if self.model is None or isinstance(data, self.model):
+            return data
+        model = cast("type[BaseModel]", self.model)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidOptionsError(f"data: invalid {model.__name__}: {exc}") from None
+
+    def _spec(
+        self,
+        data: Any,
+        name: str | None,
+        options: JobOptions,
+        *,
+        now: int | None = None,
+        memo: dict[int, tuple[dict[str, Any], str]] | None = None,
+    ) -> tuple[AddJobSpec, Any, dict[str, Any]]:
+        """addJob arguments, the (validated) data, and the wire ``opts`` dict.
+
+        ``memo`` shares one encoded ``opts`` between bulk entries that pass the
+        same options object (same timestamp ``now``), saving a JSON dump per job.
+        """
         opts = options.merged_over(self.default_job_options)
         if opts.repeat is not None:
             raise InvalidOptionsError("repeat: not supported in add_bulk; use add(..., repeat=)")
         if name is not None and (not isinstance(name, str) or not name):
             raise InvalidOptionsError(f"name: must be a non-empty string, got {name!r}")
-        data_json = self.encode_data(data)
+        value = self._validated(data)
+        data_json = _wire.encode_data(value)
         if self.limiter_group_key is not None:
             grouped = _group_job_id(opts.job_id, data_json, self.limiter_group_key)
             opts = replace(opts, job_id=grouped)
-        timestamp = opts.timestamp if opts.timestamp is not None else now_ms()
-        delay = int(opts.delay or 0)
-        return AddJobSpec(
+            memo = None
+        timestamp = opts.timestamp if opts.timestamp is not None else (now or now_ms())
+        cached = memo.get(id(options)) if memo is not None else None
+        if cached is None:
+            wire = _wire.options_to_wire(opts, timestamp=timestamp)
+            cached = (wire, _wire.dumps(wire))
+            if memo is not None:
+                memo[id(options)] = cached
+        spec = AddJobSpec(
             job_id=opts.job_id or "",
             name=name or "__default__",
             data=data_json,
-            opts=_wire.dumps(_wire.options_to_wire(opts, timestamp=timestamp)),
+            opts=cached[1],
             timestamp=timestamp,
-            delay=delay,
+            delay=int(opts.delay or 0),
             priority=opts.priority or 0,
             lifo=bool(opts.lifo),
         )
+        return spec, value, cached[0]
 
-    def _added(self, spec: AddJobSpec, job_id: str, data: Any) -> Job[DataT]:
-        record = _wire.decode_job(
-            job_id,
-            {
-                b"name": spec.name.encode(),
-                b"data": spec.data.encode(),
-                b"opts": spec.opts.encode(),
-                b"timestamp": str(spec.timestamp).encode(),
-                b"delay": str(spec.delay).encode(),
-                b"priority": str(spec.priority).encode(),
-            },
+    def _added(
+        self, spec: AddJobSpec, job_id: str, value: Any, wire_opts: dict[str, Any]
+    ) -> Job[DataT]:
+        record = _wire.new_job_record(
+            job_id, spec.name, value.model_dump(mode="json") if isinstance(value, BaseModel)
+            else value, wire_opts, spec.timestamp, spec.delay, spec.priority,
         )
-        if self.model is not None and not isinstance(data, self.model):
-            # The caller passed a dict: hand back the validated model, as a worker would.
-            data = self.decode_data(record.data)
-        return Job(self, record, data)
+        return Job(self, record, value)
 
     @overload
     async def add(
@@ -224,7 +241,7 @@ class Queue(EventEmitter, Generic[DataT]):
         job_options = JobOptions.from_kwargs(options)
         if repeat is not None:
             return await self._add_repeatable(data, name, replace(job_options, repeat=repeat))
-        spec = self._spec(data, name, job_options)
+        spec, value, wire_opts = self._spec(data, name, job_options)
         if len(spec.data) > _CHECK_SIZE_ABOVE:
             await self._check_size([spec])
         job_id = await self.scripts.add_job(
@@ -232,7 +249,7 @@ class Queue(EventEmitter, Generic[DataT]):
             timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority,
             lifo=spec.lifo, token=self.token,
         )
-        job = self._added(spec, job_id, data)
+        job = self._added(spec, job_id, value, wire_opts)
         self.emit("waiting" if not spec.delay else "delayed", job)
         return job
 
@@ -314,14 +331,22 @@ class Queue(EventEmitter, Generic[DataT]):
             InvalidOptionsError: any entry is invalid; then nothing is written.
         """
         self._check_open()
-        items = list(jobs)
-        specs = [self._spec(j.data, j.name, j.options or JobOptions()) for j in items]
-        if not specs:
+        now = now_ms()
+        memo: dict[int, tuple[dict[str, Any], str]] = {}
+        default = JobOptions()
+        built = [
+            self._spec(j.data, j.name, j.options or default, now=now, memo=memo) for j in jobs
+        ]
+        if not built:
             return []
+        specs = [spec for spec, _, _ in built]
         if any(len(s.data) > _CHECK_SIZE_ABOVE for s in specs):
             await self._check_size(specs)
         ids = await self.scripts.add_jobs(specs, self.token)
-        return [self._added(s, i, j.data) for s, i, j in zip(specs, ids, items, strict=True)]
+        return [
+            self._added(spec, job_id, value, wire)
+            for (spec, value, wire), job_id in zip(built, ids, strict=True)
+        ]
 
     # --- reading --------------------------------------------------------------
 

@@ -15,6 +15,12 @@ K = QueueKeys("bull", "q")
 T = "tok"
 
 BUILT: dict[str, Callable[[], s.ScriptArgs]] = {
+    "addJobs": lambda: s.add_jobs_args(
+        K,
+        [s.AddJobSpec(job_id="", name="n", data="{}", opts="{}", timestamp=10,
+                      delay=0, priority=0, lifo=False)],
+        token=T,
+    ),
     "addRepeatableJob": lambda: s.add_repeatable_job_args(
         K,
         s.AddJobSpec(job_id="repeat:x:1", name="n", data="{}", opts="{}", timestamp=10,
@@ -64,7 +70,7 @@ def test_every_script_file_is_listed() -> None:
         if p.name.endswith(".lua")
     }
     assert files == set(s.SCRIPT_NAMES)
-    assert len(s.SCRIPT_NAMES) == 26  # Bull's 25 commands + addRepeatableJob
+    assert len(s.SCRIPT_NAMES) == 27  # Bull's 25 commands + addJobs, addRepeatableJob
     assert set(BUILT) == {name.rsplit("-", 1)[0] for name in s.SCRIPT_NAMES}
 
 
