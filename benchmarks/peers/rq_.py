@@ -9,6 +9,7 @@ scheduler polls once a second and has no knob on the worker).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 
 from benchmarks.peers import _common as c
 
@@ -75,7 +77,9 @@ def _worker(args: argparse.Namespace, conn: Redis, q: Queue) -> None:
     stopper.start()
     reporter = c.Reporter()
     reporter.start()
-    worker.work(burst=args.burst, with_scheduler=bool(args.delay_ms), logging_level="WARNING")
+    # "stop" can race a burst worker's own teardown; its jobs are already counted.
+    with contextlib.suppress(StopRequested):
+        worker.work(burst=args.burst, with_scheduler=bool(args.delay_ms), logging_level="WARNING")
     working.clear()
     stopper.join()
     reporter.halt()
