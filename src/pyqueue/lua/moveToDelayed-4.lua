@@ -15,21 +15,15 @@
            -3 not active.
   Publishes: delayed with score/4096 (the due time in ms, maybe fractional).
 ]]
--- @include lock
+-- @include leaveActive
 -- @include attempt
 
 local rcall = redis.call
 local jobId = ARGV[2]
 
-if rcall("EXISTS", KEYS[3]) ~= 1 then
-  return -1
-end
-local code = release_owned_lock(KEYS[3], KEYS[4], ARGV[3], jobId)
+local code = leave_active(KEYS[3], KEYS[1], KEYS[4], ARGV[3], jobId)
 if code < 0 then
   return code
-end
-if rcall("LREM", KEYS[1], -1, jobId) < 1 then
-  return -3
 end
 
 save_attempt(KEYS[3], ARGV[4], ARGV[5], ARGV[6])

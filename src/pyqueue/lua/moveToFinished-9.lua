@@ -27,7 +27,7 @@
            -2 lock missing, -6 lock held by another token, -3 not active.
   Publishes: KEYS[2] with ARGV[7]; active@token (next id) when one is fetched.
 ]]
--- @include lock
+-- @include leaveActive
 -- @include retention
 -- @include metrics
 -- @include attempt
@@ -39,15 +39,9 @@ local jobKey = KEYS[3]
 local finishedOn = ARGV[2]
 local baseKey = ARGV[9]
 
-if rcall("EXISTS", jobKey) ~= 1 then
-  return -1
-end
-local code = release_owned_lock(jobKey, KEYS[8], ARGV[5], jobId)
+local code = leave_active(jobKey, KEYS[1], KEYS[8], ARGV[5], jobId)
 if code < 0 then
   return code
-end
-if rcall("LREM", KEYS[1], -1, jobId) < 1 then
-  return -3
 end
 
 save_attempt(jobKey, ARGV[13], ARGV[14], nil)

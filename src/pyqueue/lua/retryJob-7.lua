@@ -16,7 +16,7 @@
            -3 not active.
   Publishes: nothing.
 ]]
--- @include lock
+-- @include leaveActive
 -- @include attempt
 -- @include targetList
 -- @include priority
@@ -24,15 +24,9 @@
 local rcall = redis.call
 local jobId = ARGV[2]
 
-if rcall("EXISTS", KEYS[3]) ~= 1 then
-  return -1
-end
-local code = release_owned_lock(KEYS[3], KEYS[6], ARGV[3], jobId)
+local code = leave_active(KEYS[3], KEYS[1], KEYS[6], ARGV[3], jobId)
 if code < 0 then
   return code
-end
-if rcall("LREM", KEYS[1], -1, jobId) < 1 then
-  return -3
 end
 
 save_attempt(KEYS[3], ARGV[4], ARGV[5], ARGV[6])
