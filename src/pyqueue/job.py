@@ -144,8 +144,9 @@ class Job(Generic[DataT]):
         """Replace the job's data."""
         text = self._queue.encode_data(data)
         await self._queue.scripts.update_data(self.id, data_json=text)
-        self.data = self._queue.decode_data(_wire.loads(text))
-        self._record.data = _wire.loads(text)
+        stored = _wire.loads(text)
+        self._record.data = stored
+        self.data = self._queue.decode_data(stored)
 
     async def remove(self) -> None:
         """Delete the job from every set, with its logs.

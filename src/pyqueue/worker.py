@@ -124,7 +124,6 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
-        self._lost: set[str] = set()
         self._fetching = False
 
     # --- events (delegated to the queue so jobs can emit too) ----------------
@@ -370,7 +369,6 @@ class Worker:
         finally:
             self._renewer.discard(job_id)
             self._active.pop(job_id, None)
-            self._lost.discard(job_id)
 
     async def _chain_repeat(self, job: Job[Any], raw: dict[bytes, bytes]) -> None:
         """Schedule the next instance as the current one starts (Bull's chaining)."""
@@ -518,7 +516,6 @@ class Worker:
             self._loop.call_soon_threadsafe(self._lock_lost, job_id)
 
     def _lock_lost(self, job_id: str) -> None:
-        self._lost.add(job_id)
         log.warning("lost the lock of job %s; its result will not be saved", job_id)
         self.emit("lock-extension-failed", job_id)
 
