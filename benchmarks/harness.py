@@ -373,10 +373,9 @@ class Runner:
                 self.record(f"w5_p{k}", lib.name, res["jobs_per_s"])
         n = self.cfg.n
         self.probe.flushall()
-        before = self.probe.used_memory()
         run_once(lib.argv("fill", self.opts("--n", str(n))), self.timeout_for(n))
         self._check_waiting(lib, n)
-        self.record("w5_mem", lib.name, (self.probe.used_memory() - before) / n)
+        self.record("w5_mem", lib.name, self.probe.key_memory() / n)
 
     # The whole run.
 

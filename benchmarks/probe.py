@@ -41,8 +41,17 @@ class Probe:
             used_memory=int(info["used_memory"]),
         )
 
-    def used_memory(self) -> int:
-        return int(self.r.info("memory")["used_memory"])
+    def key_memory(self) -> int:
+        """The sum of MEMORY USAGE (exact, SAMPLES 0) over every key.
+
+        Not the used_memory delta: that also moves with allocator fragmentation,
+        the script cache and client buffers, by a few bytes per job either way
+        between two runs of the same library.
+        """
+        total = 0
+        for key in self.r.scan_iter(count=1000):
+            total += int(self.r.memory_usage(key, samples=0) or 0)
+        return total
 
     def waiting(self, lib: str) -> int:
         """Jobs of the bench queue not yet taken by a worker, by each library's keys."""
