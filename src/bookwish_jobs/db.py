@@ -66,7 +66,10 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     def create_schema(self) -> None:
-        """Create missing tables (existing ones are left as they are)."""
+        """Create every missing table, the Node app's included (existing ones are left as
+        they are). For SQLite and fresh test databases; the worker goes through
+        :mod:`bookwish_jobs.schema`, which never creates the Node app's tables on PostgreSQL.
+        """
         Base.metadata.create_all(self.engine)
 
     @contextmanager

@@ -22,11 +22,19 @@ CUSTOMER = "demo-alice"
 
 
 def demo_square() -> FakeSquare:
-    """A local stand-in for Square, with counts for the demo store's catalog."""
-    counts = [
-        {"catalog_object_id": f"DEMO-ITEM-{i}", "catalog_object_type": "ITEM_VARIATION",
-         "state": "IN_STOCK", "location_id": "DEMO-LOC", "quantity": str(q)}
-        for i, q in enumerate((7, 3, 12, 1, 5))
+    """A local stand-in for Square, with counts for the demo store's catalog.
+
+    The account has a second location and counts in other states, which the sync
+    leaves out: the demo store is tied to ``DEMO-LOC`` and only ``IN_STOCK`` is for sale.
+    """
+    def count(i: int, quantity: int, state: str = "IN_STOCK", location: str = "DEMO-LOC"
+              ) -> dict[str, str]:
+        return {"catalog_object_id": f"DEMO-ITEM-{i}", "catalog_object_type": "ITEM_VARIATION",
+                "state": state, "location_id": location, "quantity": str(quantity)}
+
+    counts = [count(i, q) for i, q in enumerate((7, 3, 12, 1, 5))] + [
+        count(0, 2, state="RESERVED_FOR_SALE"), count(2, 1, state="WASTE"),
+        count(1, 40, location="DEMO-WAREHOUSE"),
     ]
     return FakeSquare(tokens={SQUARE_TOKEN}, counts=counts, page_size=2)
 

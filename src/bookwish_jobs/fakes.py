@@ -19,12 +19,16 @@ from typing import Any, Self
 
 # A scripted reply: (status, headers, body).
 Reply = tuple[int, dict[str, str], Any]
+EXPO_SEND_PATH = "/--/api/v2/push/send"
+EXPO_DEFAULT_PROJECT = "@bookwish/app"
 
 
 class _Server:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.script: list[Reply] = []  # replies to give before the normal behaviour
+        # Replies to give before the normal behaviour, one per request; None answers
+        # that request normally.
+        self.script: list[Reply | None] = []
         self.delay = 0.0
         self._lock = threading.Lock()
         owner = self
@@ -83,7 +87,11 @@ class _Server:
 
 
 class FakeSquare(_Server):
-    """``POST /v2/inventory/counts/batch-retrieve`` with cursor pagination and bearer auth."""
+    """``POST /v2/inventory/counts/batch-retrieve`` with cursor pagination and bearer auth.
+
+    ``counts`` are Square ``InventoryCount`` objects (any locations and states); the
+    request's ``location_ids`` and ``states`` filters apply as Square applies them.
+    """
 
     def __init__(self, *, tokens: Iterable[str], counts: list[dict[str, Any]] | None = None,
                  page_size: int = 100) -> None:
@@ -101,7 +109,10 @@ class FakeSquare(_Server):
                                          "code": "UNAUTHORIZED",
                                          "detail": "This request could not be authorized."}]}
         locations = set(body.get("location_ids") or [])
-        matching = [c for c in self.counts if not locations or c.get("location_id") in locations]
+        states = set(body.get("states") or [])
+        matching = [c for c in self.counts
+                    if (not locations or c.get("location_id") in locations)
+                    and (not states or c.get("state") in states)]
         start = int(body.get("cursor") or 0)
         page = matching[start : start + self.page_size]
         reply: dict[str, Any] = {"counts": page} if page else {}
@@ -111,37 +122,63 @@ class FakeSquare(_Server):
 
 
 class FakeExpo(_Server):
-    """``POST /--/api/v2/push/send``: one ticket per message, ``DeviceNotRegistered`` for
-    tokens in ``unregistered``."""
+    """``POST /--/api/v2/push/send``: one ticket per message, as Expo answers.
+
+    - ``unregistered`` tokens get a ``DeviceNotRegistered`` ticket;
+    - ``ticket_errors`` scripts per-token ticket errors for the next pushes, e.g.
+      ``{"tok": ["MessageRateExceeded"]}`` fails the first push to ``"tok"`` only;
+    - ``projects`` maps a token to its Expo project (default ``@bookwish/app``): a
+      request mixing projects is refused whole with 400 ``PUSH_TOO_MANY_EXPERIENCE_IDS``
+      and the tokens per project in ``details``; more than 100 messages get 400
+      ``PUSH_TOO_MANY_NOTIFICATIONS``.
+    """
 
     def __init__(self, *, unregistered: Iterable[str] = ()) -> None:
         super().__init__()
         self.unregistered = set(unregistered)
-        # token -> per-ticket error codes to answer on its next pushes, e.g.
-        # {"tok": ["MessageRateExceeded"]} fails the first push to "tok" only.
         self.ticket_errors: dict[str, list[str]] = {}
+        self.projects: dict[str, str] = {}
+        self.accepted: list[str] = []  # tokens that got an "ok" ticket, in order
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return [m for r in self.requests if r["path"] == "/--/api/v2/push/send"
+        """Every message of every request, refused or not."""
+        return [m for r in self.requests if r["path"] == EXPO_SEND_PATH
                 for m in (r["body"] or [])]
 
     def answer(self, path: str, headers: dict[str, str], body: Any) -> Reply:
-        if path != "/--/api/v2/push/send":
+        if path != EXPO_SEND_PATH:
             return 404, {}, {"errors": [{"code": "NOT_FOUND"}]}
-        tickets = []
-        for i, message in enumerate(body or []):
-            scripted = self.ticket_errors.get(message.get("to"), [])
-            if scripted:
-                code = scripted.pop(0)
-                tickets.append({"status": "error", "message": code, "details": {"error": code}})
-            elif message.get("to") in self.unregistered:
-                tickets.append({
-                    "status": "error",
-                    "message": f"\"{message['to']}\" is not a registered push notification "
-                               "recipient",
-                    "details": {"error": "DeviceNotRegistered"},
-                })
-            else:
-                tickets.append({"status": "ok", "id": f"ticket-{len(self.requests)}-{i}"})
+        messages = list(body or [])
+        if len(messages) > 100:
+            return 400, {}, {"errors": [{
+                "code": "PUSH_TOO_MANY_NOTIFICATIONS",
+                "message": "You are trying to send more than 100 push notifications in one "
+                           "request.", "isTransient": False}]}
+        by_project: dict[str, list[str]] = {}
+        for message in messages:
+            token = str(message.get("to"))
+            by_project.setdefault(self.projects.get(token, EXPO_DEFAULT_PROJECT), []).append(
+                token)
+        if len(by_project) > 1:
+            return 400, {}, {"errors": [{
+                "code": "PUSH_TOO_MANY_EXPERIENCE_IDS",
+                "message": "All push notification messages in the same request must be for "
+                           "the same project; check the details field to investigate "
+                           "conflicting tokens.",
+                "details": by_project, "isTransient": False}]}
+        tickets = [self._ticket(message, i) for i, message in enumerate(messages)]
         return 200, {}, {"data": tickets}
+
+    def _ticket(self, message: dict[str, Any], index: int) -> dict[str, Any]:
+        token = message.get("to")
+        scripted = self.ticket_errors.get(str(token), [])
+        if scripted:
+            code = scripted.pop(0)
+            return {"status": "error", "message": code, "details": {"error": code}}
+        if token in self.unregistered:
+            return {"status": "error",
+                    "message": f"\"{token}\" is not a registered push notification recipient",
+                    "details": {"error": "DeviceNotRegistered"}}
+        self.accepted.append(str(token))
+        return {"status": "ok", "id": f"ticket-{len(self.requests)}-{index}"}

@@ -6,9 +6,9 @@ holding UTC. Enums are stored as text here, so the same models work on SQLite.
 
 Tables of the Node app: ``User``, ``PushToken``, ``Store``, ``Order``, ``OrderItem``,
 ``Inventory``, ``Notification``, ``StoreDigestQueue``, ``OpsDigestQueue``.
-Added by bookwish_jobs (a migration on the Node app's database, see the README):
-the table ``NotificationDelivery`` and the digest claim columns ``claimId``,
-``claimedAt`` and ``sendStartedAt`` on both digest queues.
+Added by bookwish_jobs (on the Node app's database by ``--create-tables``, see
+``schema.py``): the table ``NotificationDelivery`` and the digest claim columns
+``claimId``, ``claimedAt`` and ``sendStartedAt`` on both digest queues.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ With nothing configured it runs on embedded defaults: a private redis-server (da
 ``--demo`` seeds sample data, queues one job of each kind, prints a summary and exits
 0 once all four have completed. SIGTERM or SIGINT stops it gracefully: no new jobs,
 active ones get ``SHUTDOWN_GRACE`` seconds, the rest go back to the queue.
+
+Before anything else the database is prepared or checked (``schema.py``): on SQLite
+missing tables are created; on PostgreSQL (the Node app's database) nothing is
+created, and a missing table or column stops the worker with exit code 2.
+``--create-tables`` creates bookwish_jobs' own table and columns there, then exits.
 """
 
 from __future__ import annotations
@@ -15,16 +20,20 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from bookwish_jobs import logs
+from bookwish_jobs import logs, schema
 from bookwish_jobs.config import ConfigError, Settings, add_arguments, load_settings
 from bookwish_jobs.context import build_context
+from bookwish_jobs.db import Database
 from bookwish_jobs.demo import demo_square, run_demo
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service
 from pyqueue.embedded import RedisServer
+
+_T = TypeVar("_T")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -35,14 +44,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="seed sample data, run one job of each kind, then exit")
     parser.add_argument("--no-schedule", action="store_true",
                         help="do not declare the repeatable jobs at start-up")
+    parser.add_argument("--create-tables", action="store_true",
+                        help="create bookwish_jobs' own table and columns in DATABASE_URL "
+                             "where missing (never the Node app's tables), then exit")
     return parser.parse_args(argv)
 
 
 async def serve(settings: Settings, redis_url: str, *, demo: bool = False,
                 schedule: bool = True) -> int:
-    """Run until SIGTERM/SIGINT (or, with ``demo``, until the demo jobs are done)."""
+    """Run until SIGTERM/SIGINT (or, with ``demo``, until the demo jobs are done).
+
+    The database must be ready (:func:`bookwish_jobs.schema.prepare`).
+    """
     ctx = build_context(settings)
-    ctx.db.create_schema()
     producers = Producers(redis_url, ctx.db, digest_tz=settings.digest_tz)
     service = Service(ctx, redis_url)
     stop = asyncio.Event()
@@ -94,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
+    try:
+        if args.create_tables:
+            return _create_tables(settings.database_url)
+        _with_database(settings.database_url, schema.prepare)
+    except schema.SchemaError as exc:
+        print(f"bookwish_jobs: {exc}", file=sys.stderr)
+        return 2
     fake_square = None
     if args.demo:
         updates: dict[str, object] = {}
@@ -118,6 +139,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             redis_server.close()
         if fake_square is not None:
             fake_square.close()
+
+
+def _with_database(url: str, action: Callable[[Database], _T]) -> _T:
+    db = Database(url)
+    try:
+        return action(db)
+    finally:
+        db.dispose()
+
+
+def _create_tables(url: str) -> int:
+    created = _with_database(url, schema.create)
+    if created:
+        print("bookwish_jobs: created " + ", ".join(created))
+    else:
+        print("bookwish_jobs: nothing to create, every table and column exists")
+    return 0
 
 
 def _mkdir(path: os.PathLike[str] | str) -> str:

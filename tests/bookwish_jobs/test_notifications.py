@@ -1,7 +1,10 @@
-"""notifications: push to every token, email for critical types, escaping, per-token records."""
+"""notifications: push to every token, email for critical types, escaping, per-token records,
+and each kind of answer Expo gives."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -11,7 +14,7 @@ from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.fakes import FakeExpo
 from bookwish_jobs.jobs import notifications
-from bookwish_jobs.models import NotificationDelivery, PushToken
+from bookwish_jobs.models import Notification, NotificationDelivery, PushToken
 from bookwish_jobs.producers import Producers
 from pyqueue import Backoff, Queue, UnrecoverableError
 
@@ -42,10 +45,21 @@ def deliveries(ctx: AppContext, channel: str) -> list[str]:
                                 .where(NotificationDelivery.channel == channel)))
 
 
+def tokens_left(ctx: AppContext) -> list[str]:
+    with ctx.db.transaction() as s:
+        return sorted(s.scalars(select(PushToken.token)))
+
+
+def expo_error(code: str, message: str = "") -> dict[str, Any]:
+    return {"errors": [{"code": code, "message": message or code, "isTransient": False}]}
+
+
 async def test_critical_pushes_every_token_and_emails_escaped_html(
     ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int]
 ) -> None:
     add_user(ctx.db, "u1", "reader@example.com", ["tokA", "tokB"])
+    with ctx.db.transaction() as s:
+        s.add(Notification(id="n1", userId="u1", type="order_update", title="t", body="b"))
     outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload())
     assert outcome.state == "completed", outcome.value
     assert sorted(m["to"] for m in expo.messages) == ["tokA", "tokB"]
@@ -61,6 +75,10 @@ async def test_critical_pushes_every_token_and_emails_escaped_html(
     assert "BW-&lt;1&gt;" in html
     assert deliveries(ctx, "push") == ["tokA", "tokB"]
     assert deliveries(ctx, "email") == ["reader@example.com"]
+    # The Node app's row is left as it was: delivery lives in NotificationDelivery.
+    with ctx.db.transaction() as s:
+        row = s.get_one(Notification, "n1")
+        assert (row.title, row.body, row.isRead) == ("t", "b", False)
 
 
 async def test_non_critical_type_sends_no_email(
@@ -114,6 +132,96 @@ async def test_expo_outage_is_retried(
     assert outcome.state == "completed"
     assert outcome.attempts_made == 1
     assert deliveries(ctx, "push") == ["tokA"]
+
+
+async def test_ticket_errors_only_delete_unregistered_tokens_and_are_not_retried(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA", "big", "creds", "gone"])
+    expo.ticket_errors |= {"big": ["MessageTooBig"], "creds": ["InvalidCredentials"]}
+    expo.unregistered.add("gone")
+    caplog.set_level(logging.INFO)
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"), backoff=Backoff(type="fixed",
+                                                                           delay=50))
+    assert outcome.state == "completed", outcome.value
+    assert outcome.attempts_made == 0
+    assert outcome.value == {"skipped": 0, "emailed": False, "pushed": 1, "removed_tokens": 1,
+                             "failed": 2}
+    assert tokens_left(ctx) == ["big", "creds", "tokA"]
+    assert deliveries(ctx, "push") == ["tokA"]
+    assert Counter(m["to"] for m in expo.messages) == dict.fromkeys(
+        ["tokA", "big", "creds", "gone"], 1)
+    levels = {r.fields["error"]: r.levelno for r in caplog.records  # type: ignore[attr-defined]
+              if getattr(r, "event", "") == "push.ticket_error"}
+    assert levels == {"MessageTooBig": logging.WARNING, "InvalidCredentials": logging.ERROR}
+
+
+async def test_expo_429_is_retried_by_the_job(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA"])
+    expo.script.append((429, {}, expo_error("TOO_MANY_REQUESTS")))
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"), backoff=Backoff(type="fixed",
+                                                                           delay=50))
+    assert outcome.state == "completed", outcome.value
+    assert outcome.attempts_made == 1
+    assert deliveries(ctx, "push") == ["tokA"]
+    assert expo.accepted == ["tokA"]
+
+
+async def test_request_expo_refuses_fails_at_once_and_still_emails(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int]
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA"])
+    expo.script.append((400, {}, expo_error("VALIDATION_ERROR", '"[0].to" is not valid')))
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload(),
+                            backoff=Backoff(type="fixed", delay=50))
+    assert outcome.state == "failed"
+    assert isinstance(outcome.value, UnrecoverableError)
+    assert "400" in str(outcome.value)
+    assert "VALIDATION_ERROR" in str(outcome.value)
+    assert outcome.attempts_made == 1
+    assert len(expo.requests) == 1
+    assert tokens_left(ctx) == ["tokA"]
+    assert deliveries(ctx, "push") == []
+    assert len(smtp[0].messages) == 1  # the critical email does not depend on push
+
+
+async def test_tokens_of_several_expo_projects_go_one_request_per_project(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA", "old", "tokB"])
+    expo.projects["old"] = "@bookwish/old-build"
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"))
+    assert outcome.state == "completed", outcome.value
+    assert outcome.attempts_made == 0
+    assert outcome.value["pushed"] == 3
+    assert sorted(expo.accepted) == ["old", "tokA", "tokB"]
+    first, *split = [sorted(m["to"] for m in r["body"]) for r in expo.requests]
+    assert first == ["old", "tokA", "tokB"]  # refused: PUSH_TOO_MANY_EXPERIENCE_IDS
+    assert sorted(split) == [["old"], ["tokA", "tokB"]]
+    assert deliveries(ctx, "push") == ["old", "tokA", "tokB"]
+
+
+async def test_failed_request_keeps_the_deliveries_of_earlier_requests(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    tokens = [f"ExponentPushToken[{i:03}]" for i in range(150)]
+    add_user(ctx.db, "u1", "reader@example.com", tokens)
+    # The first request (100 tokens) succeeds, the second (50) meets an outage.
+    expo.script += [None, (503, {}, expo_error("INTERNAL_SERVER_ERROR"))]
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"), backoff=Backoff(type="fixed",
+                                                                           delay=50))
+    assert outcome.state == "completed", outcome.value
+    assert outcome.attempts_made == 1
+    assert [len(r["body"]) for r in expo.requests] == [100, 50, 50]
+    assert sorted(expo.accepted) == tokens  # every device once, none twice
+    assert outcome.value["skipped"] == 100
+    assert deliveries(ctx, "push") == tokens
 
 
 async def test_unknown_user_fails_without_retry(ctx: AppContext, bw_redis_url: str) -> None:

@@ -1,4 +1,5 @@
-"""square-sync: pagination, counts into inventory rows, 401 / 429 / 5xx, token never leaked."""
+"""square-sync: pagination, counts into inventory rows, locations and states, 401 / 429 / 5xx,
+token never leaked."""
 
 from __future__ import annotations
 
@@ -10,24 +11,38 @@ import pytest
 from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.fakes import FakeSquare
+from bookwish_jobs.jobs.square_sync import store_quantities
 from bookwish_jobs.logs import JsonFormatter
 from bookwish_jobs.models import Inventory
 from bookwish_jobs.producers import Producers
+from bookwish_jobs.services.square import InventoryCount
 from pyqueue import Backoff, UnrecoverableError
 
 from .conftest import SQUARE_TOKEN, run_job
 from .helpers import add_inventory, add_store, get
 
 
-def count(object_id: str, quantity: int, state: str = "IN_STOCK") -> dict[str, Any]:
+def count(object_id: str, quantity: int | str, state: str = "IN_STOCK",
+          location: str = "L1") -> dict[str, Any]:
     return {"catalog_object_id": object_id, "catalog_object_type": "ITEM_VARIATION",
-            "state": state, "location_id": "L1", "quantity": str(quantity),
+            "state": state, "location_id": location, "quantity": str(quantity),
             "calculated_at": "2024-01-01T00:00:00Z"}
 
 
-def square_store(ctx: AppContext) -> None:
+# One merchant account, two locations, several states: what Square answers when the
+# request does not name a location.
+TWO_LOCATIONS = [
+    count("A", 3), count("A", 4, location="L2"),
+    count("A", 2, state="RESERVED_FOR_SALE", location="L2"), count("A", 1, state="WASTE"),
+    count("B", -2),  # L1 sold more than it had: Square lets a count go negative
+    count("B", 5, location="L2"),
+    count("C", 3, state="IN_TRANSIT_TO", location="L2"),  # none of C is for sale
+]
+
+
+def square_store(ctx: AppContext, location: str | None = "L1") -> None:
     add_store(ctx.db, "s1", inventorySource="square", squareAccessToken=SQUARE_TOKEN,
-              squareLocationId="L1")
+              squareLocationId=location)
     add_inventory(ctx.db, "i1", "s1", squareCatalogObjectId="A", quantity=1)
     add_inventory(ctx.db, "i2", "s1", squareCatalogObjectId="B", quantity=5)
     add_inventory(ctx.db, "i3", "s1", squareCatalogObjectId="C", quantity=0)
@@ -54,6 +69,49 @@ async def test_sync_follows_cursor_and_updates_counts(
     assert event.fields["updated"] == 2  # type: ignore[attr-defined]
     logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     assert SQUARE_TOKEN not in logged
+
+
+async def test_store_without_location_sums_in_stock_over_all_locations(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx, location=None)
+    with ctx.db.transaction() as s:
+        s.get_one(Inventory, "i3").quantity = 6
+    square.counts = TWO_LOCATIONS
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"store_id": "s1"})
+    assert outcome.state == "completed", outcome.value
+    assert all("location_ids" not in r["body"] for r in square.requests)
+    # A: 3 at L1 + 4 at L2 (reserved and wasted copies are not for sale); B: L1's
+    # oversold -2 does not eat L2's 5; C: listed only in transit, so none in stock.
+    assert [get(ctx.db, Inventory, i).quantity for i in ("i1", "i2", "i3")] == [7, 5, 0]
+    assert outcome.value["updated"] == 2
+    assert outcome.value["unchanged"] == 1
+
+
+async def test_store_location_limits_the_counts(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx, location="L2")
+    square.counts = TWO_LOCATIONS
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"store_id": "s1"})
+    assert outcome.state == "completed", outcome.value
+    assert all(r["body"]["location_ids"] == ["L2"] for r in square.requests)
+    assert [get(ctx.db, Inventory, i).quantity for i in ("i1", "i2", "i3")] == [4, 5, 0]
+
+
+def test_store_quantities_rules() -> None:
+    def c(obj: str, quantity: int, state: str = "IN_STOCK", location: str = "L1"
+          ) -> InventoryCount:
+        return InventoryCount(obj, location, state, quantity)
+
+    counts = [c("A", 5), c("A", 9), c("A", 2, location="L2"), c("B", 1, location="L3"),
+              c("D", 4, state="SOLD")]
+    # Square lists newest first: a second count for the same object, location and
+    # state is older and is ignored.
+    assert store_quantities(counts, None) == {"A": 7, "B": 1, "D": 0}
+    # Counts at other locations are ignored even if Square sends them.
+    assert store_quantities(counts, {"L1"}) == {"A": 5, "D": 0}
+    assert store_quantities([], {"L1"}) == {}
 
 
 async def test_token_is_never_in_job_data(ctx: AppContext, bw_redis_url: str) -> None:

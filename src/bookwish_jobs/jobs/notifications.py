@@ -1,13 +1,49 @@
 """``notifications``: push to every token of the user; email too for critical types.
 
 Delivery is recorded per push token and per email address in
-``NotificationDelivery``, so a retry only sends to targets that did not get it yet.
-A token Expo reports as ``DeviceNotRegistered`` is deleted.
+``NotificationDelivery``, as each push request (at most 100 tokens) or the email
+succeeds, so a retry only sends to targets that did not get it yet.
+
+What Expo answers, and what the job does (see ``services/push.py``):
+
+- ticket ``DeviceNotRegistered``: the token is deleted.
+- ticket ``MessageRateExceeded``: the token is kept and the attempt fails; the retry
+  (exponential backoff) pushes only to tokens without a delivery record.
+- ticket ``MessageTooBig``, ``InvalidCredentials`` or anything else: the token is kept
+  and ``push.ticket_error`` logged (``InvalidCredentials`` at error level: the app's
+  push credentials are broken for everyone). No retry, since the same message or
+  credentials would fail again; the job completes with a ``failed`` count.
+- request answered 429, 5xx, or no answer: the attempt fails and the job's retry
+  resends to the undelivered tokens.
+- request refused with ``PUSH_TOO_MANY_EXPERIENCE_IDS`` (the user has tokens of
+  several Expo projects, e.g. an old build): one request per project.
+- request refused otherwise (any other 4xx): ``UnrecoverableError`` naming Expo's
+  error codes; retrying the same request cannot help.
+
+The email of a critical type is sent even when the pushes fail, before the job
+fails or retries; its delivery record keeps a retry from sending it twice.
+
+Expo's push receipts (``/--/api/v2/push/getReceipts``) are not polled. They are
+ready only after Expo has handed the message to Apple or Google (Expo advises
+checking about 15 minutes later), so polling inside this job would hold a worker
+slot for minutes, and a delayed follow-up job would be a job kind that the Node
+app's workers on the same ``notifications`` queue have no handler for. The cost: a
+token that only a receipt reports as ``DeviceNotRegistered`` is not deleted, and
+``NotificationDelivery`` means "accepted by Expo", not "shown on the device".
+
+The ``Notification`` row is not written. It belongs to the Node app, which creates
+it (the in-app inbox entry) before queueing the job; its columns (``type``,
+``title``, ``body``, ``orderId``, ``isRead``, ``createdAt``) describe the message
+and the user's read state, and none of them is a delivery status. What was
+delivered, where and when is in ``NotificationDelivery`` (bookwish_jobs' own
+table), keyed by ``notificationId``.
 """
 
 from __future__ import annotations
 
 import html
+import logging
+from collections import deque
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +57,11 @@ from bookwish_jobs.models import NotificationDelivery, PushToken, User
 from bookwish_jobs.services.email import build_message, paragraphs
 from bookwish_jobs.services.push import (
     DEVICE_NOT_REGISTERED,
+    INVALID_CREDENTIALS,
+    MAX_BATCH,
+    MESSAGE_RATE_EXCEEDED,
     PushMessage,
+    PushRequestRejected,
     PushServiceError,
     PushTicket,
 )
@@ -35,8 +75,8 @@ OPTIONS = JobOptions(
     remove_on_complete=True,
     remove_on_fail=False,
 )
-# Expo errors where another try may succeed; any other per-ticket error is final.
-_RETRYABLE_TICKET_ERRORS = frozenset({"MessageRateExceeded"})
+# Ticket errors where another try may succeed; any other ticket error is final.
+_RETRYABLE_TICKET_ERRORS = frozenset({MESSAGE_RATE_EXCEEDED})
 
 
 class NotificationPayload(BaseModel):
@@ -85,29 +125,52 @@ def _record(ctx: AppContext, notification_id: str, channel: str, target: str,
         pass  # a concurrent attempt recorded it first
 
 
+def _by_project(batch: list[str], projects: list[list[str]]) -> list[list[str]]:
+    """``batch`` split into one batch per Expo project (tokens Expo did not name go last)."""
+    project_of = {token: i for i, tokens in enumerate(projects) for token in tokens}
+    groups: dict[int, list[str]] = {}
+    for token in batch:
+        groups.setdefault(project_of.get(token, len(projects)), []).append(token)
+    return [groups[key] for key in sorted(groups)]
+
+
 def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[str, int]:
     data: dict[str, Any] = {"notificationId": p.notification_id, "type": p.type}
     if p.order_id:
         data["orderId"] = p.order_id
-    messages = [PushMessage(to=t, title=p.title, body=p.body, data=data) for t in tokens]
-    tickets: list[PushTicket] = ctx.push.send(messages) if messages else []
     pushed = removed = failed = 0
     retry: list[str] = []
-    for token, ticket in zip(tokens, tickets, strict=True):
-        if ticket.ok:
-            _record(ctx, p.notification_id, "push", token, ticket.id)
-            pushed += 1
-        elif ticket.error == DEVICE_NOT_REGISTERED:
-            with ctx.db.transaction() as s:
-                s.execute(delete(PushToken).where(PushToken.token == token))
-            log_event("push.token_removed", user_id=p.user_id, reason=ticket.error)
-            removed += 1
-        else:
-            failed += 1
-            log_event("push.ticket_error", user_id=p.user_id, error=ticket.error,
-                      message=ticket.message)
-            if ticket.error in _RETRYABLE_TICKET_ERRORS:
-                retry.append(token)
+    batches = deque(tokens[i : i + MAX_BATCH] for i in range(0, len(tokens), MAX_BATCH))
+    while batches:
+        batch = batches.popleft()
+        messages = [PushMessage(to=t, title=p.title, body=p.body, data=data) for t in batch]
+        try:
+            tickets: list[PushTicket] = ctx.push.send(messages)
+        except PushRequestRejected as exc:
+            groups = _by_project(batch, exc.projects) if exc.projects else [batch]
+            if len(groups) < 2:
+                raise
+            log_event("push.split_by_project", user_id=p.user_id, projects=len(groups))
+            batches.extendleft(reversed(groups))
+            continue
+        for token, ticket in zip(batch, tickets, strict=True):
+            if ticket.ok:
+                _record(ctx, p.notification_id, "push", token, ticket.id)
+                pushed += 1
+            elif ticket.error == DEVICE_NOT_REGISTERED:
+                with ctx.db.transaction() as s:
+                    s.execute(delete(PushToken).where(PushToken.token == token))
+                log_event("push.token_removed", user_id=p.user_id, reason=ticket.error)
+                removed += 1
+            else:
+                failed += 1
+                # Broken push credentials affect every user: make them loud.
+                level = logging.ERROR if ticket.error == INVALID_CREDENTIALS else logging.WARNING
+                log_event("push.ticket_error", level, user_id=p.user_id,
+                          notification_id=p.notification_id, error=ticket.error,
+                          message=ticket.message)
+                if ticket.error in _RETRYABLE_TICKET_ERRORS:
+                    retry.append(token)
     if retry:
         raise PushDeliveryError(f"{len(retry)} push ticket(s) to retry")
     return {"pushed": pushed, "removed_tokens": removed, "failed": failed}
@@ -130,6 +193,8 @@ def process(job: Job[NotificationPayload], ctx: AppContext) -> dict[str, Any]:
         result |= _push(ctx, p, todo)
     except (PushServiceError, PushDeliveryError) as exc:
         push_error = exc  # still send the email below, then retry the pushes
+    except PushRequestRejected as exc:
+        push_error = UnrecoverableError(f"{exc} (the push request is invalid: not retried)")
     if p.type in CRITICAL_TYPES and email and email not in done_email:
         text, html_body = render_email(p)
         ctx.mailer.send(build_message(sender=ctx.settings.mail_from, to=email,

@@ -1,11 +1,29 @@
 """``square-sync``: copy Square's inventory counts into one store's inventory rows.
 
+Square answers one count per (catalog object, location, state). The store's quantity
+of an object is the sum of its ``IN_STOCK`` counts over the store's locations:
+
+- **Locations**: a store with ``squareLocationId`` set asks Square for that location
+  only (and ignores any other location in the answer); a store without one counts
+  every location of its Square account.
+- **States**: only ``IN_STOCK`` is on hand and for sale. ``RESERVED_FOR_SALE``,
+  ``RETURNED_BY_CUSTOMER``, ``IN_TRANSIT_TO``, ``RECEIVED_FROM_VENDOR``, ``WASTE``,
+  ``SOLD`` and the rest are ignored; an object Square lists only in such states has 0
+  in stock.
+- **Negative counts**: Square lets a location sell more than it had; such a count
+  adds 0, so one oversold location does not hide stock held at another.
+- Square lists counts newest first, so a repeat of the same object, location and
+  state (on a later page) is older and ignored.
+
+Inventory rows whose catalog object Square does not list at all are left as they
+are (``unknown`` counts the objects Square lists that the store has no row for).
 The store's access token is read from the database when the job runs: it is never
 in the job data and never logged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +32,7 @@ from sqlalchemy import select
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.models import Inventory, Store
-from bookwish_jobs.services.square import SquareAuthError
+from bookwish_jobs.services.square import InventoryCount, SquareAuthError
 from pyqueue import Backoff, Job, JobOptions, UnrecoverableError
 
 JOB_NAME = "square-sync"
@@ -26,6 +44,7 @@ OPTIONS = JobOptions(
     remove_on_fail=False,
 )
 _IN_CHUNK = 500
+IN_STOCK = "IN_STOCK"
 
 
 class SquareSyncPayload(BaseModel):
@@ -39,21 +58,43 @@ def schedule_id(store_id: str) -> str:
     return f"square-sync-{store_id}"
 
 
-def _fetch_counts(ctx: AppContext, token: str, location_id: str | None) -> tuple[dict[str, int],
-                                                                               int]:
-    counts: dict[str, int] = {}
+def store_quantities(
+    counts: Iterable[InventoryCount], location_ids: set[str] | None
+) -> dict[str, int]:
+    """The store's quantity per catalog object, by the rules in the module docstring.
+
+    Args:
+        counts: Square's counts, in the order Square listed them (newest first).
+        location_ids: the store's locations, or None for every location.
+    """
+    totals: dict[str, int] = {}
+    seen: set[tuple[str, str | None]] = set()
+    for count in counts:
+        if location_ids is not None and count.location_id not in location_ids:
+            continue
+        totals.setdefault(count.catalog_object_id, 0)
+        key = (count.catalog_object_id, count.location_id)
+        if count.state != IN_STOCK or key in seen:
+            continue
+        seen.add(key)
+        totals[count.catalog_object_id] += max(0, count.quantity)
+    return totals
+
+
+def _fetch_quantities(
+    ctx: AppContext, token: str, location_id: str | None
+) -> tuple[dict[str, int], int]:
+    """``(quantity per catalog object, pages read)``, following Square's cursor."""
+    counts: list[InventoryCount] = []
     pages = 0
+    locations = [location_id] if location_id else None
     try:
-        for page in ctx.square.batch_retrieve_counts(token, [location_id] if location_id else None):
+        for page in ctx.square.batch_retrieve_counts(token, locations):
             pages += 1
-            for count in page:
-                if count.state == "IN_STOCK":
-                    counts[count.catalog_object_id] = (
-                        counts.get(count.catalog_object_id, 0) + count.quantity
-                    )
+            counts += page
     except SquareAuthError as exc:
         raise UnrecoverableError(f"{exc}: reconnect Square for this store") from None
-    return counts, pages
+    return store_quantities(counts, set(locations) if locations else None), pages
 
 
 def process(job: Job[SquareSyncPayload], ctx: AppContext) -> dict[str, Any]:
@@ -67,7 +108,7 @@ def process(job: Job[SquareSyncPayload], ctx: AppContext) -> dict[str, Any]:
         reason = "store not found" if source is None else "store not on Square"
         log_event("square.sync_skipped", store_id=store_id, reason=reason)
         return {"store_id": store_id, "skipped": reason}
-    counts, pages = _fetch_counts(ctx, token, location_id)
+    counts, pages = _fetch_quantities(ctx, token, location_id)
     updated = unchanged = unknown = 0
     ids = sorted(counts)
     with ctx.db.transaction() as s:

@@ -1,8 +1,20 @@
 """Push notifications: Expo's push HTTP API, or log-only (the embedded default).
 
-Expo answers ``POST /--/api/v2/push/send`` with one ticket per message, in order:
-``{"status": "ok", "id": ...}`` or ``{"status": "error", "message": ...,
-"details": {"error": "DeviceNotRegistered"}}``.
+Expo answers ``POST /--/api/v2/push/send`` (at most 100 messages) with one ticket per
+message, in order: ``{"status": "ok", "id": ...}`` or ``{"status": "error",
+"message": ..., "details": {"error": "DeviceNotRegistered"}}``. The ticket errors are
+``DeviceNotRegistered``, ``MessageTooBig``, ``MessageRateExceeded`` and
+``InvalidCredentials``; what to do about each is the caller's decision.
+
+A request Expo refuses as a whole comes back as ``{"errors": [{"code": ...,
+"message": ...}]}``:
+
+- 429 (``TOO_MANY_REQUESTS``), 5xx, an unreachable server or a malformed answer →
+  :class:`PushServiceError`: the same request may succeed later.
+- any other 4xx (``PUSH_TOO_MANY_NOTIFICATIONS``, ``VALIDATION_ERROR``, a bad access
+  token, a wrong URL, ...) → :class:`PushRequestRejected`: sending it again will not
+  help. For ``PUSH_TOO_MANY_EXPERIENCE_IDS`` (tokens of several Expo projects in one
+  request) it carries the tokens per project, so the caller can send one request each.
 """
 
 from __future__ import annotations
@@ -14,12 +26,33 @@ from bookwish_jobs.logs import log_event
 from bookwish_jobs.services._http import post_json
 
 SEND_PATH = "/--/api/v2/push/send"
-BATCH = 100  # Expo's limit per request
+MAX_BATCH = 100  # Expo's limit per request
 DEVICE_NOT_REGISTERED = "DeviceNotRegistered"
+MESSAGE_RATE_EXCEEDED = "MessageRateExceeded"
+MESSAGE_TOO_BIG = "MessageTooBig"
+INVALID_CREDENTIALS = "InvalidCredentials"
+MIXED_PROJECTS = "PUSH_TOO_MANY_EXPERIENCE_IDS"
 
 
 class PushServiceError(Exception):
-    """The push service refused or failed the whole request (worth retrying)."""
+    """The push service failed the whole request; the same request may succeed later."""
+
+
+class PushRequestRejected(Exception):
+    """The push service refused the whole request as invalid; resending it will not help.
+
+    Attributes:
+        status: the HTTP status.
+        codes: Expo's error codes, e.g. ``["PUSH_TOO_MANY_EXPERIENCE_IDS"]``.
+        projects: for ``PUSH_TOO_MANY_EXPERIENCE_IDS``, the request's tokens grouped by
+            Expo project; otherwise empty.
+    """
+
+    def __init__(self, status: int, errors: list[dict[str, Any]]) -> None:
+        self.status = status
+        self.codes = [str(e.get("code")) for e in errors]
+        self.projects = _project_groups(errors)
+        super().__init__(f"Expo push service answered {status}: {_describe(errors)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +73,16 @@ class PushTicket:
 
 class PushService(Protocol):
     def send(self, messages: list[PushMessage]) -> list[PushTicket]:
-        """One ticket per message, in order. Raises PushServiceError for the whole batch."""
+        """Send at most :data:`MAX_BATCH` messages in one request.
+
+        Returns:
+            One ticket per message, in order.
+
+        Raises:
+            PushServiceError: the request failed as a whole; worth retrying.
+            PushRequestRejected: the request was refused as a whole; not worth retrying.
+            ValueError: more than ``MAX_BATCH`` messages.
+        """
 
 
 class ExpoPushClient:
@@ -51,12 +93,8 @@ class ExpoPushClient:
         self.timeout = timeout
 
     def send(self, messages: list[PushMessage]) -> list[PushTicket]:
-        tickets: list[PushTicket] = []
-        for start in range(0, len(messages), BATCH):
-            tickets += self._send_batch(messages[start : start + BATCH])
-        return tickets
-
-    def _send_batch(self, messages: list[PushMessage]) -> list[PushTicket]:
+        """One request to Expo; see :meth:`PushService.send`."""
+        _check_batch(messages)
         headers = {"Accept-Encoding": "identity"}
         if self.access_token:
             headers["Authorization"] = f"Bearer {self.access_token}"
@@ -69,13 +107,36 @@ class ExpoPushClient:
         except OSError as exc:
             raise PushServiceError(f"Expo push service unreachable: {exc}") from exc
         body = reply.body if isinstance(reply.body, dict) else {}
-        if reply.status != 200 or "errors" in body:
+        errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+        if reply.status == 429 or reply.status >= 500:
             raise PushServiceError(f"Expo push service answered {reply.status}: "
-                                   f"{body.get('errors') or 'no details'}")
+                                   f"{_describe(errors)}")
+        if reply.status != 200:
+            raise PushRequestRejected(reply.status, errors)
         data = body.get("data")
-        if not isinstance(data, list) or len(data) != len(messages):
+        if errors or not isinstance(data, list) or len(data) != len(messages):
             raise PushServiceError("Expo push service returned a malformed ticket list")
         return [_ticket(t) for t in data]
+
+
+def _check_batch(messages: list[PushMessage]) -> None:
+    if len(messages) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} messages per request, got {len(messages)}")
+
+
+def _describe(errors: list[dict[str, Any]]) -> str:
+    # Codes and messages only: details can list push tokens.
+    parts = [f"{e.get('code')}: {str(e.get('message') or '')[:200]}" for e in errors]
+    return "; ".join(parts) or "no details"
+
+
+def _project_groups(errors: list[dict[str, Any]]) -> list[list[str]]:
+    for error in errors:
+        details = error.get("details")
+        if error.get("code") == MIXED_PROJECTS and isinstance(details, dict):
+            return [[str(t) for t in tokens] for tokens in details.values()
+                    if isinstance(tokens, list)]
+    return []
 
 
 def _ticket(raw: Any) -> PushTicket:
@@ -93,6 +154,7 @@ class LogPushService:
     """Logs each push instead of sending it."""
 
     def send(self, messages: list[PushMessage]) -> list[PushTicket]:
+        _check_batch(messages)
         for m in messages:
             log_event("push.logged", to=m.to, title=m.title, data=m.data)
         return [PushTicket(ok=True, id="logged") for _ in messages]
