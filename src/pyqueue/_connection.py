@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis.connection import parse_url
 
-from pyqueue._fastconn import FastConnection
+from pyqueue._fastconn import DEFAULT_TIMEOUT, FastConnection
 from pyqueue.errors import InvalidOptionsError
 
 _SCHEMES = ("redis", "rediss", "unix")
@@ -57,6 +58,18 @@ class ConnectionSpec:
     url: str | None
     kwargs: dict[str, Any]
     ssl: bool
+
+    @property
+    def read_timeout(self) -> float:
+        """Seconds a silent connection is given: ``socket_timeout`` if set, else 30.
+
+        Connections that wait on purpose (blocking fetch, pub/sub) do not use it
+        as a read timeout; they use it to pace their own liveness checks.
+        """
+        value = self.kwargs.get("socket_timeout")
+        if self.url is not None:
+            value = parse_url(self.url).get("socket_timeout")  # type: ignore[no-untyped-call]
+        return float(value) if value else DEFAULT_TIMEOUT
 
     @classmethod
     def from_url(cls, url: str) -> ConnectionSpec:

@@ -3,6 +3,8 @@
 Delayed promotion is event-driven: producers publish each new due time on the
 ``delayed`` channel, and the worker sleeps exactly until the earliest known due
 time (at most ``guard_interval``), as Node Bull does. Nothing polls faster.
+The subscription is checked for silence (see :mod:`pyqueue._pubsub`): a dead
+one would otherwise leave new due times unheard until the next guard run.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from pyqueue._fastconn import DEFAULT_TIMEOUT
 from pyqueue._keys import QueueKeys
+from pyqueue._pubsub import SilenceGuard
 from pyqueue._scripts import Scripts
 
 log = logging.getLogger("pyqueue.maintenance")
@@ -38,7 +42,9 @@ class DelayedPromoter:
         token: str,
         guard_interval: int,
         on_error: Callable[[BaseException], None],
+        silence_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self._silence = silence_timeout
         self._scripts = scripts
         self._pubsub_client = pubsub_client
         self._keys = keys
@@ -94,7 +100,9 @@ class DelayedPromoter:
                 # Anything published while we were not subscribed may be missed:
                 # promote once right after (re)subscribing.
                 self._wake.set()
-                async for message in pubsub.listen():
+                guard = SilenceGuard(pubsub, self._silence)
+                while True:
+                    message = await guard.next_message()
                     if message.get("type") != "message":
                         continue
                     with contextlib.suppress(ValueError):

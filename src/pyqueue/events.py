@@ -16,7 +16,10 @@ without the ``global:`` prefix::
     paused(), resumed(), drained()
     error(exc)                               connection dropped, or unreadable payload
 
-Messages published while the connection is down are lost, as in Node.
+Messages published while the connection is down are lost, as in Node. A
+connection that goes silent (no traffic, no reply to a PING) for twice the URL's
+``socket_timeout`` (default 30 s each) is dropped and resubscribed, with an
+``error`` event.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pyqueue import _wire
 from pyqueue._connection import ConnectionSpec
 from pyqueue._emitter import EventEmitter
 from pyqueue._keys import QueueKeys
+from pyqueue._pubsub import SilenceGuard
 from pyqueue.errors import InvalidOptionsError, QueueClosedError
 
 log = logging.getLogger("pyqueue.events")
@@ -216,12 +220,10 @@ class QueueEvents(EventEmitter):
             await self._reconnect()
 
     async def _listen(self) -> None:
-        pubsub = self._pubsub
-        assert pubsub is not None
+        assert self._pubsub is not None
+        guard = SilenceGuard(self._pubsub, self._spec.read_timeout)
         while not self._closed:
-            message = await pubsub.get_message(timeout=None)
-            if message is not None:
-                self._dispatch(message)
+            self._dispatch(await guard.next_message())
 
     async def _reconnect(self) -> None:
         delay, most = self._delays

@@ -176,6 +176,7 @@ class Worker:
         promoter = DelayedPromoter(
             self.queue.scripts, self._pubsub_client, self.queue.keys, self.token,
             o.guard_interval, self._error,
+            silence_timeout=self.queue.connection_spec.read_timeout,
         )
         self._tasks.append(asyncio.create_task(promoter.run(), name="pyqueue-delayed"))
         if o.stalled_interval > 0:
