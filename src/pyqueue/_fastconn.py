@@ -26,7 +26,7 @@ import functools
 import socket
 import ssl
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -61,24 +61,6 @@ def encode(args: tuple[Arg, ...]) -> bytes:
     out = [b"*%d\r\n" % len(args)]
     _encode_args(args, out)
     return b"".join(out)
-
-
-def encode_calls(head: Sequence[Arg], rows: Iterable[Sequence[Arg]]) -> tuple[bytes, int]:
-    """Commands sharing their first arguments (``EVALSHA sha n keys...``), encoded once.
-
-    Returns the bytes and the number of commands, for :meth:`FastConnection.send_encoded`.
-    """
-    head_out: list[bytes] = []
-    _encode_args(head, head_out)
-    head_bytes = b"".join(head_out)
-    out: list[bytes] = []
-    count = 0
-    for row in rows:
-        out.append(b"*%d\r\n" % (len(head) + len(row)))
-        out.append(head_bytes)
-        _encode_args(row, out)
-        count += 1
-    return b"".join(out), count
 
 
 def _reply_error(message: str) -> ResponseError:
@@ -243,28 +225,6 @@ class FastConnection:
         if proto is None or proto.lost is not None:
             proto = await self._connect()
         return await self._send(proto, args)
-
-    async def pipeline(self, commands: list[tuple[Arg, ...]]) -> list[Any]:
-        """Send many commands in one write; return every reply (errors as values)."""
-        return await self.send_encoded(b"".join(encode(cmd) for cmd in commands), len(commands))
-
-    async def send_encoded(self, payload: bytes, count: int) -> list[Any]:
-        """Send ``count`` already encoded commands in one write; every reply, errors as values."""
-        proto = self._protocol
-        if proto is None or proto.lost is not None:
-            proto = await self._connect()
-        if proto.transport is None or proto.lost is not None:
-            raise proto.lost or RedisConnectionError("not connected")
-        loop = asyncio.get_running_loop()
-        waiters: list[asyncio.Future[Any]] = []
-        if not proto.pending:
-            proto.progress = loop.time()
-        for _ in range(count):
-            waiter: asyncio.Future[Any] = loop.create_future()
-            proto.pending.append(waiter)
-            waiters.append(waiter)
-        proto.write(payload)
-        return list(await asyncio.gather(*waiters, return_exceptions=True))
 
     async def evalsha(
         self, sha: str, source: str | bytes, keys: list[str], args: list[Arg]

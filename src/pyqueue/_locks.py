@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from pyqueue import _scripts
 from pyqueue._connection import ConnectionSpec
 from pyqueue._keys import QueueKeys
+from pyqueue._lua import load_source
+from pyqueue._script_args import extend_lock_args
 
 log = logging.getLogger("pyqueue.locks")
 
@@ -37,12 +38,12 @@ def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: in
     # A renewal stuck on a silent socket would let every lock expire: time out
     # well within the lock duration and try again next period on a new socket.
     client = spec.sync_client(socket_timeout=max(duration / 2000, 0.5))
-    script = client.register_script(_scripts.load_source("extendLock-2"))
+    script = client.register_script(load_source("extendLock-2"))
 
     def renew(job_ids: Sequence[str]) -> list[bool]:
         pipe = client.pipeline(transaction=False)
         for job_id in job_ids:
-            k, a = _scripts.extend_lock_args(keys, job_id, token=token, duration=duration)
+            k, a = extend_lock_args(keys, job_id, token=token, duration=duration)
             script(keys=k, args=a, client=pipe)
         return [int(r) == 1 for r in pipe.execute()]
 

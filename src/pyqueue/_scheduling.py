@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pyqueue import _wire
-from pyqueue._scripts import AddJobSpec
+from pyqueue._script_args import AddJobSpec
 from pyqueue.errors import InvalidOptionsError
 from pyqueue.options import JobOptions
 from pyqueue.repeat import Repeat

@@ -1,15 +1,17 @@
-"""The producer and admin side of a queue."""
+"""A queue's producer side, and :class:`Queue`, which gathers the rest.
+
+Here: construction, connections, payloads and adding jobs. ``Queue`` takes its
+read-only methods from :class:`~pyqueue._queue_reads.QueueReads` and its
+management methods from :class:`~pyqueue._queue_admin.QueueAdmin` (mixins).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar, cast, overload
+from typing import Any, Self, TypeVar, cast, overload
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
@@ -19,9 +21,12 @@ from typing_extensions import Unpack
 from pyqueue import _connection, _scheduling, _wire
 from pyqueue._emitter import EventEmitter
 from pyqueue._keys import QueueKeys
-from pyqueue._scripts import AddJobSpec, Scripts
-from pyqueue.errors import InvalidOptionsError, JobFailedError, JobStateError, QueueClosedError
-from pyqueue.job import Job, JobState, now_ms
+from pyqueue._queue_admin import QueueAdmin
+from pyqueue._queue_reads import QueueReads
+from pyqueue._script_args import AddJobSpec
+from pyqueue._scripts import Scripts
+from pyqueue.errors import InvalidOptionsError, QueueClosedError
+from pyqueue.job import Job, now_ms
 from pyqueue.options import JobOptionFields, JobOptions
 from pyqueue.repeat import Repeat
 
@@ -30,12 +35,6 @@ DataT = TypeVar("DataT")
 # Payloads above this size are checked against the server's limit before sending.
 _CHECK_SIZE_ABOVE = 1024 * 1024
 _REDIS_MAX_BULK = 512 * 1024 * 1024
-
-StateName = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
-ALL_STATES: tuple[StateName, ...] = (
-    "waiting", "active", "completed", "failed", "delayed", "paused",
-)
-_LIST_STATES = frozenset({"waiting", "active", "paused"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ class BulkJob:
     options: JobOptions | None = None
 
 
-class Queue(EventEmitter, Generic[DataT]):
+class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
     """A Bull-compatible queue: add jobs, inspect and manage them.
 
     Args:
@@ -288,42 +287,6 @@ class Queue(EventEmitter, Generic[DataT]):
         )
         return None if job_id is None else await self.get_job(job_id)
 
-    async def get_repeatable_jobs(
-        self, start: int = 0, end: int = -1, *, asc: bool = False
-    ) -> list[dict[str, Any]]:
-        """Schedules in the repeat set: key, name, id, end_date, tz, cron, every, next."""
-        if asc:
-            found = await self.client.zrange(self.keys.repeat, start, end, withscores=True)
-        else:
-            found = await self.client.zrevrange(self.keys.repeat, start, end, withscores=True)
-        out = []
-        for member, score in cast("list[tuple[bytes, float]]", found):
-            entry = _scheduling.parse_repeat_key(member.decode())
-            entry["next"] = int(score)
-            out.append(entry)
-        return out
-
-    async def get_repeatable_count(self) -> int:
-        return int(await self.client.zcard(self.keys.repeat))
-
-    async def remove_repeatable(self, repeat: Repeat, *, name: str | None = None) -> None:
-        """Remove a schedule and its next delayed instance (the same ``repeat`` as added)."""
-        job_name = name or "__default__"
-        await self.scripts.remove_repeatable(
-            id_prefix=repeat.id_prefix(job_name), repeat_key=repeat.key(job_name)
-        )
-
-    async def remove_repeatable_by_key(self, key: str) -> None:
-        """Remove a schedule by its repeat key, as listed by :meth:`get_repeatable_jobs`."""
-        entry = _scheduling.parse_repeat_key(key)
-        name = entry["name"] or "__default__"
-        id_part = f"{entry['id']}:" if entry["id"] else ":"
-        digest = hashlib.md5(
-            (name + id_part + hashlib.md5(key.encode()).hexdigest()).encode(),
-            usedforsecurity=False,
-        ).hexdigest()
-        await self.scripts.remove_repeatable(id_prefix=f"repeat:{digest}:", repeat_key=key)
-
     async def add_bulk(self, jobs: Iterable[BulkJob]) -> list[Job[DataT]]:
         """Add many jobs in one round trip (one MULTI, like Bull's ``addBulk``).
 
@@ -348,283 +311,6 @@ class Queue(EventEmitter, Generic[DataT]):
             for (spec, value, wire), job_id in zip(built, ids, strict=True)
         ]
 
-    # --- reading --------------------------------------------------------------
-
-    async def get_job(self, job_id: str) -> Job[DataT] | None:
-        """The job with this id, or None when its hash does not exist.
-
-        With a ``model``, ``data`` is the validated model; data that does not
-        validate is left as stored, so corrupted jobs can still be inspected.
-        """
-        raw = await self.client.hgetall(self.keys.job(str(job_id)))
-        if not raw:
-            return None
-        job = self.job_from_raw(str(job_id), cast("dict[bytes, bytes]", raw))
-        if self.model is not None and job.record.data_error is None:
-            with contextlib.suppress(ValidationError):
-                job.data = self.decode_data(job.record.data)
-        return job
-
-    async def get_job_state(self, job_id: str) -> JobState:
-        """Bull's ``getState``: the first structure holding the id, else ``stuck``."""
-        k = self.keys
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.zscore(k.completed, job_id)
-            pipe.zscore(k.failed, job_id)
-            pipe.zscore(k.delayed, job_id)
-            pipe.lpos(k.active, job_id)
-            pipe.lpos(k.wait, job_id)
-            pipe.lpos(k.paused, job_id)
-            found = await pipe.execute()
-        states: tuple[JobState, ...] = (
-            "completed", "failed", "delayed", "active", "waiting", "paused",
-        )
-        for state, hit in zip(states, found, strict=True):
-            if hit is not None:
-                return state
-        return "stuck"
-
-    def _state_key(self, state: str) -> str:
-        if state not in ALL_STATES:
-            allowed = ", ".join(ALL_STATES)
-            raise InvalidOptionsError(f"state: must be one of {allowed}, got {state!r}")
-        return self.keys.wait if state == "waiting" else self.keys.key(state)
-
-    async def get_job_counts(self, *states: StateName) -> dict[str, int]:
-        """Counts per state, as Bull's ``getJobCounts`` (all six states by default)."""
-        wanted = states or ALL_STATES
-        async with self.client.pipeline(transaction=True) as pipe:
-            for state in wanted:
-                key = self._state_key(state)
-                if state in _LIST_STATES:
-                    pipe.llen(key)
-                else:
-                    pipe.zcard(key)
-            counts = await pipe.execute()
-        return {state: int(n) for state, n in zip(wanted, counts, strict=True)}
-
-    async def get_waiting_count(self) -> int:
-        c = await self.get_job_counts("waiting", "paused")
-        return c["waiting"] + c["paused"]
-
-    async def get_active_count(self) -> int:
-        return (await self.get_job_counts("active"))["active"]
-
-    async def get_completed_count(self) -> int:
-        return (await self.get_job_counts("completed"))["completed"]
-
-    async def get_failed_count(self) -> int:
-        return (await self.get_job_counts("failed"))["failed"]
-
-    async def get_delayed_count(self) -> int:
-        return (await self.get_job_counts("delayed"))["delayed"]
-
-    async def get_paused_count(self) -> int:
-        return (await self.get_job_counts("paused"))["paused"]
-
-    async def count(self) -> int:
-        """Jobs still to run: waiting + paused + delayed."""
-        c = await self.get_job_counts("waiting", "paused", "delayed")
-        return sum(c.values())
-
-    async def get_job_ids(
-        self, states: Sequence[StateName] | StateName, start: int = 0, end: int = -1,
-        *, asc: bool = False,
-    ) -> list[str]:
-        """Ids per state in Bull's order (lists newest first unless ``asc``)."""
-        wanted = [states] if isinstance(states, str) else list(states)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for state in wanted:
-                key = self._state_key(state)
-                if state in _LIST_STATES:
-                    if asc:
-                        pipe.lrange(key, -(end + 1), -(start + 1))
-                    else:
-                        pipe.lrange(key, start, end)
-                elif asc:
-                    pipe.zrange(key, start, end)
-                else:
-                    pipe.zrevrange(key, start, end)
-            results = await pipe.execute()
-        ids: list[str] = []
-        for state, found in zip(wanted, results, strict=True):
-            part = [i.decode() for i in found]
-            if asc and state in _LIST_STATES:
-                part.reverse()
-            ids.extend(part)
-        return ids
-
-    async def get_jobs(
-        self, states: Sequence[StateName] | StateName, start: int = 0, end: int = -1,
-        *, asc: bool = False,
-    ) -> list[Job[DataT]]:
-        """Jobs per state (missing hashes are skipped)."""
-        ids = await self.get_job_ids(states, start, end, asc=asc)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for job_id in ids:
-                pipe.hgetall(self.keys.job(job_id))
-            raws = await pipe.execute()
-        return [self.job_from_raw(i, r) for i, r in zip(ids, raws, strict=True) if r]
-
-    async def get_job_logs(
-        self, job_id: str, start: int = 0, end: int = -1, *, asc: bool = True
-    ) -> tuple[list[str], int]:
-        """``(lines, total)`` of a job's log."""
-        key = self.keys.logs(job_id)
-        async with self.client.pipeline(transaction=False) as pipe:
-            if asc:
-                pipe.lrange(key, start, end)
-            else:
-                pipe.lrange(key, -(end + 1), -(start + 1))
-            pipe.llen(key)
-            lines, total = await pipe.execute()
-        decoded = [line.decode("utf-8", "replace") for line in lines]
-        if not asc:
-            decoded.reverse()
-        return decoded, int(total)
-
-    async def get_counts_per_priority(self, priorities: Sequence[int]) -> dict[str, int]:
-        counts = await self.scripts.get_counts_per_priority(priorities)
-        return {str(p): c for p, c in zip(priorities, counts, strict=True)}
-
-    async def get_metrics(
-        self, kind: Literal["completed", "failed"], start: int = 0, end: int = -1
-    ) -> dict[str, Any]:
-        """Bull 4 metrics: ``{"meta": {...}, "data": [...], "count": n}``."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hmget(self.keys.metrics(kind), "count", "prevTS", "prevCount")
-            pipe.lrange(self.keys.metrics_data(kind), start, end)
-            pipe.llen(self.keys.metrics_data(kind))
-            meta, data, count = await pipe.execute()
-        names = ("count", "prevTS", "prevCount")
-        return {
-            "meta": {n: int(v) if v is not None else 0 for n, v in zip(names, meta, strict=True)},
-            "data": [d.decode() for d in data],
-            "count": int(count),
-        }
-
-    # --- management -----------------------------------------------------------
-
-    async def pause(self) -> None:
-        """Pause the queue globally: no worker fetches until :meth:`resume`."""
-        await self.scripts.pause(True)
-        self.emit("paused")
-
-    async def resume(self) -> None:
-        await self.scripts.pause(False)
-        self.emit("resumed")
-
-    async def is_paused(self) -> bool:
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.exists(self.keys.meta_paused)
-            pipe.hexists(self.keys.meta, "paused")
-            flag, meta = await pipe.execute()
-        return bool(flag) or bool(meta)
-
-    async def clean(
-        self,
-        grace: int,
-        state: Literal["completed", "failed", "delayed", "wait", "active", "paused"] = "completed",
-        limit: int = 0,
-    ) -> list[str]:
-        """Delete jobs in ``state`` finished (or created) more than ``grace`` ms ago."""
-        if state not in ("completed", "failed", "delayed", "wait", "active", "paused"):
-            raise InvalidOptionsError(f"state: cannot clean {state!r}")
-        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
-            raise InvalidOptionsError(f"grace: must be ms >= 0, got {grace!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise InvalidOptionsError(f"limit: must be an int >= 0, got {limit!r}")
-        ids = await self.scripts.clean_jobs_in_set(
-            state, max_timestamp=now_ms() - grace, limit=limit
-        )
-        self.emit("cleaned", ids, state)
-        return ids
-
-    async def empty(self) -> None:
-        """Drop waiting, paused and delayed jobs (Bull's ``empty``; also unpauses)."""
-        k = self.keys
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.lrange(k.wait, 0, -1)
-            pipe.lrange(k.paused, 0, -1)
-            pipe.zrange(k.delayed, 0, -1)
-            waiting, paused, delayed = await pipe.execute()
-        limited = [key async for key in self.client.scan_iter(match=k.limiter + "*:limited")]
-        ids = [i.decode() for i in (*waiting, *paused, *delayed)]
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(k.wait, k.paused, k.meta_paused, k.delayed, k.priority, k.limiter,
-                        k.limiter_index, *limited)
-            pipe.hdel(k.meta, "paused")
-            for job_id in ids:
-                pipe.delete(k.job(job_id), k.logs(job_id))
-            await pipe.execute()
-
-    async def obliterate(self, *, force: bool = False, count: int = 1000) -> None:
-        """Delete the whole queue. Pauses it first, as Bull does.
-
-        Raises:
-            JobStateError: active jobs exist and ``force`` is False.
-        """
-        await self.pause()
-        while (code := await self.scripts.obliterate(count=count, force=force)) == 1:
-            pass
-        if code == -1:
-            raise JobStateError("Cannot obliterate non-paused queue", code=code)
-        if code == -2:
-            raise JobStateError("Cannot obliterate queue with active jobs", code=code)
-        await self.client.delete(self.keys.wait, self.keys.limiter, self.keys.limiter_index)
-
-    async def remove_jobs(self, pattern: str) -> list[str]:
-        """Remove unlocked jobs whose id matches the glob ``pattern``."""
-        cursor, removed = "0", []
-        while True:
-            cursor, ids = await self.scripts.remove_jobs(pattern, cursor)
-            removed.extend(ids)
-            if cursor == "0":
-                return removed
-
-    async def retry_jobs(self, count: int = 1000) -> None:
-        """Move every failed job back to wait."""
-        while await self.scripts.retry_jobs(count=count) == 1:
-            pass
-
-    async def wait_until_finished(self, job_id: str) -> Any:
-        """Result of a job once it completes (raises :class:`JobFailedError` if it fails)."""
-        pubsub = self.client.pubsub()
-        try:
-            await pubsub.subscribe(self.keys.completed, self.keys.failed)
-            while True:
-                outcome = await self._finished_outcome(job_id)
-                if outcome is not None:
-                    return _raise_or_return(job_id, outcome)
-                # Events are the fast path; the periodic re-check covers a missed
-                # publish (Node's job.finished() also polls).
-                deadline = asyncio.get_running_loop().time() + 5.0
-                while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
-                    if msg is None:
-                        continue
-                    payload = _wire.loads(msg["data"])
-                    if payload.get("jobId") != job_id:
-                        continue
-                    # The payload carries the outcome: the job hash may already be
-                    # gone (removeOnComplete), so don't re-read it.
-                    if bytes(msg["channel"]).decode() == self.keys.failed:
-                        raise JobFailedError(job_id, str(payload.get("val")))
-                    val = payload.get("val")
-                    return _wire.loads(val) if isinstance(val, str) else None
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _finished_outcome(self, job_id: str) -> tuple[str, Any] | None:
-        state = await self.scripts.is_finished(job_id)
-        if state is None:
-            return None
-        field = b"returnvalue" if state == 1 else b"failedReason"
-        value = cast("bytes | None", await self.client.hget(self.keys.job(job_id), field))
-        if state == 1:
-            return "completed", _wire.loads(value) if value else None
-        return "failed", bytes(value or b"").decode("utf-8", "replace")
-
 
 def _group_job_id(job_id: str | None, data_json: str, path: str) -> str:
     """Bull's grouped id: the group is the text after the last ':' of the id."""
@@ -642,9 +328,3 @@ def _group_job_id(job_id: str | None, data_json: str, path: str) -> str:
         group = value if isinstance(value, str) else _wire.dumps(value)
     return f"{job_id or uuid.uuid4()}:{group}"
 
-
-def _raise_or_return(job_id: str, outcome: tuple[str, Any]) -> Any:
-    kind, value = outcome
-    if kind == "failed":
-        raise JobFailedError(job_id, value)
-    return value

@@ -19,10 +19,11 @@ import redis.asyncio as aioredis
 from typing_extensions import Unpack
 
 from pyqueue._connection import ConnectionSpec
+from pyqueue._queue_reads import StateName
 from pyqueue.errors import QueueClosedError
 from pyqueue.job import Job, JobState
 from pyqueue.options import JobOptionFields, JobOptions
-from pyqueue.queue import BulkJob, Queue, StateName
+from pyqueue.queue import BulkJob, Queue
 from pyqueue.repeat import Repeat
 
 DataT = TypeVar("DataT")

@@ -9,6 +9,11 @@ Shape of a running worker::
 One chain per concurrency slot at most. A chain ends when finishing finds no
 next job; its slot then goes back to the fetch loop, which blocks on the wait
 list (never polls).
+
+The fetch loop and its chains live in :mod:`pyqueue._fetching`, finishing in
+:mod:`pyqueue._finishing`, lock renewal in :mod:`pyqueue._locks` and the
+background duties in :mod:`pyqueue._maintenance`. This module wires them
+together and runs each job's handler.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,34 +29,23 @@ from typing import Any, Self
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pyqueue import _scheduling, _wire
-from pyqueue._backoff import BackoffStrategy, UnknownBackoffStrategy, compute_delay
+from pyqueue._backoff import BackoffStrategy
+from pyqueue._fetching import Fetcher
+from pyqueue._finishing import Finisher
 from pyqueue._locks import LockRenewer, sync_renewer
 from pyqueue._maintenance import DelayedPromoter, StalledChecker
-from pyqueue._processing import (
-    Handler,
-    error_message,
-    error_stack,
-    find_handler,
-    normalise_processors,
-    run_handler,
-    trimmed_stacktrace,
-)
+from pyqueue._processing import Handler, find_handler, normalise_processors, run_handler
 from pyqueue._sandbox import SandboxPool
-from pyqueue._scripts import delayed_score
+from pyqueue._scripts import JobReply
 from pyqueue.errors import PyQueueError, ScriptError, UnrecoverableError
 from pyqueue.job import Job, now_ms
 from pyqueue.options import WorkerOptions
 from pyqueue.queue import Queue
 
 log = logging.getLogger("pyqueue.worker")
-
-JobReply = tuple[dict[bytes, bytes], str]
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class Worker:
@@ -101,7 +94,6 @@ class Worker:
             self.queue = Queue(queue, redis_url, connection=connection, prefix=prefix)
         self.token = str(uuid.uuid4())
         self.queue.token = self.token
-        self._strategies = dict(backoff_strategies or {})
         self._executor = ThreadPoolExecutor(opts.concurrency, thread_name_prefix="pyqueue-job")
         # A read timeout past the BLMOVE wait, so a silent socket cannot stall
         # fetching for ever; none on pub/sub, which is idle by nature (the delayed
@@ -109,13 +101,9 @@ class Worker:
         self._bclient = self.queue.connection_spec.async_client(
             max_connections=1, socket_timeout=opts.drain_delay + 10
         )
-        self._bclient_id: int | None = None
         self._pubsub_client = self.queue.connection_spec.async_client(socket_timeout=None)
-        self._slots = asyncio.Semaphore(opts.concurrency)
         self._active: dict[str, asyncio.Task[Any]] = {}
-        self._chains: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._drained = True
         self._closing = False
         self._closed = asyncio.Event()
         self._running = False
@@ -124,7 +112,14 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
-        self._fetching = False
+        self._fetcher = Fetcher(
+            self.queue, self._bclient, opts, self.token, self._resumed, self._process,
+            self.emit, self._error,
+        )
+        self._finisher = Finisher(
+            self.queue.scripts, self.token, opts, dict(backoff_strategies or {}),
+            self._fetch_next, self.emit, self._error,
+        )
 
     # --- events (delegated to the queue so jobs can emit too) ----------------
 
@@ -185,7 +180,7 @@ class Worker:
                 self._stalled_result, self._error,
             )
             self._tasks.append(asyncio.create_task(checker.run(), name="pyqueue-stalled"))
-        self._tasks.append(asyncio.create_task(self._fetch_loop(), name="pyqueue-fetch"))
+        self._tasks.append(self._fetcher.start())
 
     async def run(self) -> None:
         """Start, then wait until :meth:`close` is called (e.g. from a signal handler)."""
@@ -205,9 +200,9 @@ class Worker:
             return
         self._closing = True
         grace = self.options.shutdown_grace if timeout is None else timeout
-        await self._stop_fetching()
-        if self._chains:
-            _, pending = await asyncio.wait(set(self._chains), timeout=grace)
+        await self._fetcher.stop()
+        if self._fetcher.chains:
+            _, pending = await asyncio.wait(set(self._fetcher.chains), timeout=grace)
             if pending:
                 await self._release_unfinished(pending)
         await _cancel_all(self._tasks)
@@ -222,25 +217,6 @@ class Worker:
         await self._pubsub_client.aclose()
         await self.queue.close()
         self._closed.set()
-
-    async def _unblock_fetch(self) -> None:
-        if self._fetching and self._bclient_id is not None:
-            # Wake a blocked BLMOVE cleanly instead of cancelling it mid-reply,
-            # which could strand a moved id in active without a lock.
-            with contextlib.suppress(RedisError, OSError):
-                await self.queue.client.client_unblock(self._bclient_id)
-
-    async def _stop_fetching(self) -> None:
-        self._resumed.set()
-        await self._unblock_fetch()
-        fetch = self._tasks[-1] if self._tasks else None
-        if fetch is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(fetch), 2.0)
-            except TimeoutError:
-                fetch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetch
 
     async def _release_unfinished(self, pending: set[asyncio.Task[None]]) -> None:
         ids = list(self._active)
@@ -266,7 +242,7 @@ class Worker:
         self._resumed.clear()
         self.emit("paused")
         # A fetch already blocked on the wait list would take the next job.
-        await self._unblock_fetch()
+        await self._fetcher.unblock()
         await self.when_current_jobs_finished()
 
     def resume(self) -> None:
@@ -275,79 +251,10 @@ class Worker:
 
     async def when_current_jobs_finished(self) -> None:
         """Wait until every job this worker is running has finished."""
-        while self._chains:
-            await asyncio.wait(set(self._chains))
-
-    # --- fetching ---------------------------------------------------------------
-
-    async def _fetch_loop(self) -> None:
-        failures = 0
-        while not self._closing:
-            await self._slots.acquire()
-            await self._resumed.wait()
-            if self._closing:
-                self._slots.release()
-                break
-            try:
-                reply = await self._fetch()
-                failures = 0
-            except RedisError as exc:
-                self._slots.release()
-                self._bclient_id = None
-                self._error(exc)
-                failures += 1
-                delay = min(self.options.retry_process_delay, 50 * 2 ** min(failures, 10))
-                await asyncio.sleep(delay / 1000)
-                continue
-            if reply is None:
-                self._slots.release()
-                continue
-            chain = asyncio.create_task(self._run_chain(reply))
-            self._chains.add(chain)
-            chain.add_done_callback(self._chains.discard)
-
-    async def _fetch(self) -> JobReply | None:
-        o = self.options
-        limiter = o.limiter
-        lim: dict[str, Any] = {}
-        if limiter is not None:
-            lim = {"limiter_max": limiter.max, "limiter_duration": limiter.duration,
-                   "bounce_back": limiter.bounce_back, "group_key": limiter.group_key is not None}
-        job_id = ""
-        if self._drained:
-            if self._bclient_id is None:
-                self._bclient_id = int(await self._bclient.client_id())
-            self._fetching = True
-            try:
-                moved = await self._bclient.blmove(
-                    self.queue.keys.wait, self.queue.keys.active,
-                    o.drain_delay, "RIGHT", "LEFT",  # type: ignore[arg-type]  # Redis takes float seconds
-                )
-            finally:
-                self._fetching = False
-            if moved is None:
-                return None
-            job_id = moved.decode() if isinstance(moved, bytes) else str(moved)
-        reply = await self.queue.scripts.move_to_active(
-            token=self.token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
-        )
-        if reply is None:
-            if not self._drained:
-                self._drained = True
-                self.emit("drained")
-            return None
-        self._drained = False
-        return reply
+        while self._fetcher.chains:
+            await asyncio.wait(set(self._fetcher.chains))
 
     # --- processing -------------------------------------------------------------
-
-    async def _run_chain(self, reply: JobReply | None) -> None:
-        try:
-            while reply is not None:
-                raw, job_id = reply
-                reply = await self._process(job_id, raw)
-        finally:
-            self._slots.release()
 
     async def _process(self, job_id: str, raw: dict[bytes, bytes]) -> JobReply | None:
         job = self.queue.job_from_raw(job_id, raw)
@@ -364,9 +271,9 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self._failed(job, exc)
+                await self._finisher.failed(job, exc)
                 return None
-            return await self._completed(job, result)
+            return await self._finisher.completed(job, result)
         finally:
             self._renewer.discard(job_id)
             self._active.pop(job_id, None)
@@ -397,110 +304,6 @@ class Worker:
 
     def _fetch_next(self) -> bool:
         return not (self._closing or self.options.limiter or not self._resumed.is_set())
-
-    async def _completed(self, job: Job[Any], result: Any) -> JobReply | None:
-        try:
-            result_json = _wire.encode_result(result)
-        except TypeError as exc:
-            await self._failed(job, exc)
-            return None
-        keep_count, keep_age = _wire.keep_on_complete(job.raw_opts)
-        finished_on = now_ms()
-        confirmed, reply = await self._finish(
-            job,
-            self.queue.scripts.move_to_completed,
-            job.id,
-            token=self.token,
-            finished_on=finished_on,
-            return_value=result_json,
-            keep_count=keep_count,
-            keep_age=keep_age,
-            event_payload=_wire.completed_payload(job.id, result_json),
-            fetch_next=self._fetch_next(),
-            lock_duration=self.options.lock_duration,
-            metrics_max_points=self.options.metrics_max_data_points,
-        )
-        if confirmed:
-            self.emit("completed", job, result)
-        return reply  # type: ignore[no-any-return]
-
-    async def _failed(self, job: Job[Any], exc: BaseException) -> None:
-        attempts_made = job.attempts_made + 1
-        reason = error_message(exc)
-        stack = _wire.dumps(
-            trimmed_stacktrace(job.stacktrace, error_stack(exc), job.opts.stack_trace_limit)
-        )
-        job.record.attempts_made = attempts_made
-        job.record.failed_reason = reason
-        final = (
-            isinstance(exc, UnrecoverableError) or job.discarded
-            or attempts_made >= (job.opts.attempts or 1)
-        )
-        delay: float | None = None
-        if not final:
-            try:
-                delay = await compute_delay(job.opts.backoff, attempts_made, exc, self._strategies)
-            except UnknownBackoffStrategy as unknown:
-                final, reason = True, str(unknown)
-            else:
-                final = delay == -1
-        scripts = self.queue.scripts
-        if final:
-            keep_count, keep_age = _wire.keep_spec(job.opts.remove_on_fail)
-            finished_on = now_ms()
-            confirmed, _ = await self._finish(
-                job, scripts.move_to_failed, job.id, token=self.token, finished_on=finished_on,
-                failed_reason=reason, attempts_made=attempts_made, stacktrace=stack,
-                keep_count=keep_count, keep_age=keep_age,
-                event_payload=_wire.failed_payload(job.id, reason),
-                metrics_max_points=self.options.metrics_max_data_points,
-            )
-            if confirmed:
-                # Listeners of "failed" tell a final failure by finished_on.
-                job.record.finished_on = finished_on
-        elif not delay:
-            confirmed, _ = await self._finish(
-                job, scripts.retry_job, job.id, token=self.token, lifo=bool(job.opts.lifo),
-                attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
-            )
-        else:
-            confirmed, _ = await self._finish(
-                job, scripts.move_to_delayed, job.id, token=self.token,
-                score=delayed_score(now_ms() + delay, job.id),
-                attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
-            )
-        if confirmed:
-            self.emit("failed", job, exc)
-
-    async def _finish(
-        self, job: Job[Any], command: Any, *args: Any, **kwargs: Any
-    ) -> tuple[bool, Any]:
-        """Run a finishing script, retrying across connection drops while we hold the lock.
-
-        Returns:
-            ``(confirmed, reply)``: confirmed is True only when the script's own
-            reply said it moved the job, so events fire only for real moves.
-
-        A lost reply is safe to retry: if the first call went through, the retry
-        sees the job gone from active (or our lock released) and we stop there.
-        """
-        deadline = time.monotonic() + self.options.lock_duration / 1000
-        attempt = 0
-        while True:
-            try:
-                return True, await command(*args, **kwargs)
-            except _TRANSIENT as exc:
-                attempt += 1
-                if time.monotonic() > deadline:
-                    self._error(exc)
-                    return False, None
-                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-            except ScriptError as exc:
-                # After a retry, "not active" or "lock missing" most likely means
-                # the first call went through; only a first-try refusal is an error.
-                if attempt == 0:
-                    self._error(exc)
-                return False, None
 
     # --- callbacks --------------------------------------------------------------
 

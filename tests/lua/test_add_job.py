@@ -7,7 +7,8 @@ import json
 import redis.asyncio as aioredis
 
 from pyqueue._keys import QueueKeys
-from pyqueue._scripts import AddJobSpec, Scripts
+from pyqueue._script_args import AddJobSpec
+from pyqueue._scripts import Scripts
 
 
 async def test_auto_ids_increment_and_hash_fields(

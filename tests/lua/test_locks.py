@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import redis
 import redis.asyncio as aioredis
 
+from pyqueue._connection import ConnectionSpec
 from pyqueue._keys import QueueKeys
+from pyqueue._locks import sync_renewer
 from pyqueue._scripts import Scripts
 
 
@@ -24,17 +27,25 @@ async def test_extend_lock(
     assert await raw_redis.sismember(keys.stalled, "1") == 1
 
 
-async def test_extend_locks_pipelined(
-    scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str
+def test_lock_renewer_connection_renews_in_one_pipeline(
+    sync_redis: redis.Redis, redis_url: str, keys: QueueKeys, token: str
 ) -> None:
-    await raw_redis.set(keys.lock("1"), token, px=100)
-    await raw_redis.set(keys.lock("3"), token, px=100)
-    assert await scripts.extend_locks(["1", "2", "3"], token=token, duration=5000) == [
-        True, False, True
-    ]
-    await raw_redis.script_flush()
-    assert await scripts.extend_locks(["1", "2"], token=token, duration=5000) == [True, False]
-    assert await scripts.extend_locks([], token=token, duration=5000) == []
+    renew, close, list_active = sync_renewer(
+        ConnectionSpec.from_url(redis_url), keys, token, 5000
+    )
+    try:
+        sync_redis.set(keys.lock("1"), token, px=100)
+        sync_redis.set(keys.lock("3"), token, px=100)
+        assert renew(["1", "2", "3"]) == [True, False, True]
+        assert 4000 < sync_redis.pttl(keys.lock("3")) <= 5000
+        # A flushed script cache (failover, SCRIPT FLUSH) is reloaded, not an error.
+        sync_redis.script_flush()
+        assert renew(["1", "2"]) == [True, False]
+        assert renew([]) == []
+        sync_redis.rpush(keys.active, "3", "1")
+        assert list_active() == ["3", "1"]
+    finally:
+        close()
 
 
 async def test_take_and_release_lock(

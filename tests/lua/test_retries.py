@@ -7,7 +7,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from pyqueue._keys import QueueKeys
-from pyqueue._scripts import Scripts, delayed_score
+from pyqueue._script_args import delayed_score
+from pyqueue._scripts import Scripts
 from pyqueue.errors import JobNotFound, JobStateError, LockMismatch
 
 

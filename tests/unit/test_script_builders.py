@@ -1,4 +1,4 @@
-"""The pure KEYS/ARGV builders of pyqueue._scripts and the script loader, without Redis."""
+"""The pure KEYS/ARGV builders and the script loader (pyqueue._lua), without Redis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from importlib import resources
 
 import pytest
 
-from pyqueue import _scripts as s
+from pyqueue import _lua
+from pyqueue import _script_args as s
+from pyqueue import _script_args_admin as admin
 from pyqueue._keys import QueueKeys
 
 K = QueueKeys("bull", "q")
@@ -45,21 +47,27 @@ BUILT: dict[str, Callable[[], s.ScriptArgs]] = {
     "takeLock": lambda: s.take_lock_args(K, "1", token=T, duration=1),
     "releaseLock": lambda: s.release_lock_args(K, "1", token=T),
     "updateDelaySet": lambda: s.update_delay_set_args(K, now=1, token=T),
-    "promote": lambda: s.promote_args(K, "1", token=T),
-    "pause": lambda: s.pause_args(K, paused=True),
-    "removeJob": lambda: s.remove_job_args(K, "1", token=T),
-    "removeJobs": lambda: s.remove_jobs_args(K, pattern="*", cursor="0"),
-    "removeRepeatable": lambda: s.remove_repeatable_args(K, id_prefix="repeat:x:", repeat_key="k"),
-    "updateProgress": lambda: s.update_progress_args(K, "1", progress_json="1", event_payload="{}"),
-    "updateData": lambda: s.update_data_args(K, "1", data_json="{}"),
-    "cleanJobsInSet": lambda: s.clean_jobs_in_set_args(K, "completed", max_timestamp=1, limit=0),
-    "obliterate": lambda: s.obliterate_args(K, count=1000, force=True),
-    "addLog": lambda: s.add_log_args(K, "1", line="l"),
-    "reprocessJob": lambda: s.reprocess_job_args(K, "1", lifo=False, token=T, now=1),
-    "retryJobs": lambda: s.retry_jobs_args(K, count=1000),
-    "isFinished": lambda: s.is_finished_args(K, "1"),
-    "getCountsPerPriority": lambda: s.get_counts_per_priority_args(K, [0, 1]),
-    "isJobInList": lambda: s.is_job_in_list_args(K.wait, "1"),
+    "promote": lambda: admin.promote_args(K, "1", token=T),
+    "pause": lambda: admin.pause_args(K, paused=True),
+    "removeJob": lambda: admin.remove_job_args(K, "1", token=T),
+    "removeJobs": lambda: admin.remove_jobs_args(K, pattern="*", cursor="0"),
+    "removeRepeatable": lambda: admin.remove_repeatable_args(
+        K, id_prefix="repeat:x:", repeat_key="k"
+    ),
+    "updateProgress": lambda: admin.update_progress_args(
+        K, "1", progress_json="1", event_payload="{}"
+    ),
+    "updateData": lambda: admin.update_data_args(K, "1", data_json="{}"),
+    "cleanJobsInSet": lambda: admin.clean_jobs_in_set_args(
+        K, "completed", max_timestamp=1, limit=0
+    ),
+    "obliterate": lambda: admin.obliterate_args(K, count=1000, force=True),
+    "addLog": lambda: admin.add_log_args(K, "1", line="l"),
+    "reprocessJob": lambda: admin.reprocess_job_args(K, "1", lifo=False, token=T, now=1),
+    "retryJobs": lambda: admin.retry_jobs_args(K, count=1000),
+    "isFinished": lambda: admin.is_finished_args(K, "1"),
+    "getCountsPerPriority": lambda: admin.get_counts_per_priority_args(K, [0, 1]),
+    "isJobInList": lambda: admin.is_job_in_list_args(K.wait, "1"),
 }
 
 
@@ -69,14 +77,14 @@ def test_every_script_file_is_listed() -> None:
         for p in resources.files("pyqueue").joinpath("lua").iterdir()
         if p.name.endswith(".lua")
     }
-    assert files == set(s.SCRIPT_NAMES)
-    assert len(s.SCRIPT_NAMES) == 27  # Bull's 25 commands + addJobs, addRepeatableJob
-    assert set(BUILT) == {name.rsplit("-", 1)[0] for name in s.SCRIPT_NAMES}
+    assert files == set(_lua.SCRIPT_NAMES)
+    assert len(_lua.SCRIPT_NAMES) == 27  # Bull's 25 commands + addJobs, addRepeatableJob
+    assert set(BUILT) == {name.rsplit("-", 1)[0] for name in _lua.SCRIPT_NAMES}
 
 
-@pytest.mark.parametrize("name", s.SCRIPT_NAMES)
+@pytest.mark.parametrize("name", _lua.SCRIPT_NAMES)
 def test_sources_load_with_includes_resolved(name: str) -> None:
-    source = s.load_source(name)
+    source = _lua.load_source(name)
     assert "@include" not in source
     assert source.lstrip().startswith("--[[")
     header = source.split("]]", 1)[0]
@@ -86,22 +94,22 @@ def test_sources_load_with_includes_resolved(name: str) -> None:
     # Each include is pulled in once, even when reached twice.
     for fn in re.findall(r"^local function (\w+)", source, flags=re.MULTILINE):
         assert source.count(f"local function {fn}(") == 1, fn
-    assert s.load_source(name.rsplit("-", 1)[0]) == source
+    assert _lua.load_source(name.rsplit("-", 1)[0]) == source
 
 
 @pytest.mark.parametrize("command", sorted(BUILT))
 def test_key_counts_match_file_names(command: str) -> None:
     keys, _ = BUILT[command]()
-    assert len(keys) == s.numkeys(command)
+    assert len(keys) == _lua.numkeys(command)
 
 
 def test_numkeys_and_unknown() -> None:
-    assert s.numkeys("removeJob") == 10
-    assert s.numkeys("removeJob-10") == 10
+    assert _lua.numkeys("removeJob") == 10
+    assert _lua.numkeys("removeJob-10") == 10
     with pytest.raises(KeyError):
-        s.numkeys("nope")
+        _lua.numkeys("nope")
     with pytest.raises(KeyError):
-        s.load_source("nope")
+        _lua.load_source("nope")
 
 
 def test_add_job_argument_order() -> None:
@@ -168,11 +176,11 @@ def test_failed_attempt_arguments() -> None:
 
 
 def test_pause_resume_keys() -> None:
-    keys, args = s.pause_args(K, paused=True)
+    keys, args = admin.pause_args(K, paused=True)
     assert keys == ["bull:q:wait", "bull:q:paused", "bull:q:meta-paused", "bull:q:paused",
                     "bull:q:meta"]
     assert args == ["paused"]
-    keys, args = s.pause_args(K, paused=False)
+    keys, args = admin.pause_args(K, paused=False)
     assert keys[:2] == ["bull:q:paused", "bull:q:wait"]
     assert keys[3] == "bull:q:resumed"
     assert args == ["resumed"]
@@ -185,21 +193,21 @@ def test_misc_argument_orders() -> None:
     assert s.extend_lock_args(K, "1", token=T, duration=5) == (
         ["bull:q:1:lock", "bull:q:stalled"], [T, 5, "1"]
     )
-    assert s.remove_job_args(K, "1", token=T)[0][7:] == ["bull:q:1", "bull:q:1:logs",
+    assert admin.remove_job_args(K, "1", token=T)[0][7:] == ["bull:q:1", "bull:q:1:logs",
                                                          "bull:q:limiter"]
-    assert s.remove_repeatable_args(K, id_prefix="p:", repeat_key="k") == (
+    assert admin.remove_repeatable_args(K, id_prefix="p:", repeat_key="k") == (
         ["bull:q:repeat", "bull:q:delayed"], ["p:", "k", "bull:q:"]
     )
-    assert s.clean_jobs_in_set_args(K, "wait", max_timestamp=5, limit=2) == (
+    assert admin.clean_jobs_in_set_args(K, "wait", max_timestamp=5, limit=2) == (
         ["bull:q:wait", "bull:q:priority", "bull:q:limiter"], ["bull:q:", 5, 2, "wait"]
     )
-    assert s.obliterate_args(K, count=10, force=False) == (
+    assert admin.obliterate_args(K, count=10, force=False) == (
         ["bull:q:meta-paused", "bull:q:"], [10, ""]
     )
-    assert s.add_log_args(K, "1", line="l", keep_logs=3)[1] == ["1", "l", 3]
-    assert s.reprocess_job_args(K, "1", lifo=True, token=T, now=4)[1] == ["1", "RPUSH", T, 4]
-    assert s.retry_jobs_args(K, count=7)[0][0] == "bull:q:"
-    assert s.get_counts_per_priority_args(K, [0, 3])[1] == [0, 3]
+    assert admin.add_log_args(K, "1", line="l", keep_logs=3)[1] == ["1", "l", 3]
+    assert admin.reprocess_job_args(K, "1", lifo=True, token=T, now=4)[1] == ["1", "RPUSH", T, 4]
+    assert admin.retry_jobs_args(K, count=7)[0][0] == "bull:q:"
+    assert admin.get_counts_per_priority_args(K, [0, 3])[1] == [0, 3]
 
 
 @pytest.mark.parametrize(

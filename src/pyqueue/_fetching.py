@@ -1,0 +1,164 @@
+"""The worker's fetch loop: one chain of jobs per free concurrency slot.
+
+While jobs are waiting, the loop starts the next one with moveToActive. Once
+that finds none (the queue is drained) it blocks on the wait list with BLMOVE,
+on the worker's connection for blocking commands; it never polls. Each fetched
+job starts a chain task, which runs it and then each job its finishing call
+fetched, and gives its slot back when a finish fetches nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from pyqueue.job import now_ms
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from pyqueue._scripts import JobReply
+    from pyqueue.options import WorkerOptions
+    from pyqueue.queue import Queue
+
+
+class Fetcher:
+    """Fills the worker's free concurrency slots with chains of jobs.
+
+    Args:
+        queue: The worker's queue (keys and scripts).
+        bclient: The worker's connection for blocking commands (one connection).
+        options: The worker's options.
+        token: The worker's lock token.
+        resumed: Set while the worker is not paused locally.
+        process: Runs one job and finishes it; returns the next job when the
+            finishing call fetched one.
+        emit: Emits a local event (``drained``).
+        on_error: Reports a Redis error; fetching goes on after a backoff.
+    """
+
+    def __init__(
+        self,
+        queue: Queue[Any],
+        bclient: aioredis.Redis,
+        options: WorkerOptions,
+        token: str,
+        resumed: asyncio.Event,
+        process: Callable[[str, dict[bytes, bytes]], Awaitable[JobReply | None]],
+        emit: Callable[..., None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._queue = queue
+        self._bclient = bclient
+        self._options = options
+        self._token = token
+        self._resumed = resumed
+        self._process = process
+        self._emit = emit
+        self._on_error = on_error
+        self._bclient_id: int | None = None
+        self._slots = asyncio.Semaphore(options.concurrency)
+        self._drained = True
+        self._fetching = False
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        # The running chains, one per busy slot (the worker waits for them).
+        self.chains: set[asyncio.Task[None]] = set()
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the fetch loop; returns its task."""
+        self._task = asyncio.create_task(self._loop(), name="pyqueue-fetch")
+        return self._task
+
+    async def unblock(self) -> None:
+        """Wake a fetch blocked on the wait list, which then finds nothing."""
+        if self._fetching and self._bclient_id is not None:
+            # Wake a blocked BLMOVE cleanly instead of cancelling it mid-reply,
+            # which could strand a moved id in active without a lock.
+            with contextlib.suppress(RedisError, OSError):
+                await self._queue.client.client_unblock(self._bclient_id)
+
+    async def stop(self) -> None:
+        """Stop fetching for good and wait (up to 2 s) for the loop to end."""
+        self._stopping = True
+        self._resumed.set()
+        await self.unblock()
+        fetch = self._task
+        if fetch is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(fetch), 2.0)
+            except TimeoutError:
+                fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetch
+
+    async def _loop(self) -> None:
+        failures = 0
+        while not self._stopping:
+            await self._slots.acquire()
+            await self._resumed.wait()
+            if self._stopping:
+                self._slots.release()
+                break
+            try:
+                reply = await self._fetch()
+                failures = 0
+            except RedisError as exc:
+                self._slots.release()
+                self._bclient_id = None
+                self._on_error(exc)
+                failures += 1
+                delay = min(self._options.retry_process_delay, 50 * 2 ** min(failures, 10))
+                await asyncio.sleep(delay / 1000)
+                continue
+            if reply is None:
+                self._slots.release()
+                continue
+            chain = asyncio.create_task(self._run_chain(reply))
+            self.chains.add(chain)
+            chain.add_done_callback(self.chains.discard)
+
+    async def _fetch(self) -> JobReply | None:
+        o = self._options
+        limiter = o.limiter
+        lim: dict[str, Any] = {}
+        if limiter is not None:
+            lim = {"limiter_max": limiter.max, "limiter_duration": limiter.duration,
+                   "bounce_back": limiter.bounce_back, "group_key": limiter.group_key is not None}
+        job_id = ""
+        if self._drained:
+            if self._bclient_id is None:
+                self._bclient_id = int(await self._bclient.client_id())
+            self._fetching = True
+            try:
+                moved = await self._bclient.blmove(
+                    self._queue.keys.wait, self._queue.keys.active,
+                    o.drain_delay, "RIGHT", "LEFT",  # type: ignore[arg-type]  # Redis takes float seconds
+                )
+            finally:
+                self._fetching = False
+            if moved is None:
+                return None
+            job_id = moved.decode() if isinstance(moved, bytes) else str(moved)
+        reply = await self._queue.scripts.move_to_active(
+            token=self._token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
+        )
+        if reply is None:
+            if not self._drained:
+                self._drained = True
+                self._emit("drained")
+            return None
+        self._drained = False
+        return reply
+
+    async def _run_chain(self, reply: JobReply | None) -> None:
+        try:
+            while reply is not None:
+                raw, job_id = reply
+                reply = await self._process(job_id, raw)
+        finally:
+            self._slots.release()

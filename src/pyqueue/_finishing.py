@@ -1,0 +1,167 @@
+"""Finishing a job: move it out of active once its handler returned or raised.
+
+A result completes the job (and its finishing call may fetch the next one); an
+error retries it now, parks it in ``delayed`` for its backoff, or fails it for
+good. Each finishing script is retried across connection drops while the lock
+can still be ours, and events fire only for moves the script confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from pyqueue import _wire
+from pyqueue._backoff import BackoffStrategy, UnknownBackoffStrategy, compute_delay
+from pyqueue._processing import error_message, error_stack, trimmed_stacktrace
+from pyqueue._script_args import delayed_score
+from pyqueue.errors import ScriptError, UnrecoverableError
+from pyqueue.job import Job, now_ms
+
+if TYPE_CHECKING:
+    from pyqueue._scripts import JobReply, Scripts
+    from pyqueue.options import WorkerOptions
+
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class Finisher:
+    """Records the outcome of each attempt of a worker's jobs.
+
+    Args:
+        scripts: The worker's queue scripts.
+        token: The worker's lock token.
+        options: The worker's options.
+        strategies: Custom backoff functions by ``backoff.type``.
+        fetch_next: Whether completing a job may fetch the next one now.
+        emit: Emits a local event (``completed``, ``failed``).
+        on_error: Reports an error that stopped a finishing call.
+    """
+
+    def __init__(
+        self,
+        scripts: Scripts,
+        token: str,
+        options: WorkerOptions,
+        strategies: Mapping[str, BackoffStrategy],
+        fetch_next: Callable[[], bool],
+        emit: Callable[..., None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._scripts = scripts
+        self._token = token
+        self._options = options
+        self._strategies = strategies
+        self._fetch_next = fetch_next
+        self._emit = emit
+        self._on_error = on_error
+
+    async def completed(self, job: Job[Any], result: Any) -> JobReply | None:
+        """Complete an attempt; returns the next job when the finishing call fetched one."""
+        try:
+            result_json = _wire.encode_result(result)
+        except TypeError as exc:
+            await self.failed(job, exc)
+            return None
+        keep_count, keep_age = _wire.keep_on_complete(job.raw_opts)
+        finished_on = now_ms()
+        confirmed, reply = await self._finish(
+            job,
+            self._scripts.move_to_completed,
+            job.id,
+            token=self._token,
+            finished_on=finished_on,
+            return_value=result_json,
+            keep_count=keep_count,
+            keep_age=keep_age,
+            event_payload=_wire.completed_payload(job.id, result_json),
+            fetch_next=self._fetch_next(),
+            lock_duration=self._options.lock_duration,
+            metrics_max_points=self._options.metrics_max_data_points,
+        )
+        if confirmed:
+            self._emit("completed", job, result)
+        return reply  # type: ignore[no-any-return]
+
+    async def failed(self, job: Job[Any], exc: BaseException) -> None:
+        """Record a failed attempt: retry now, delay for the backoff, or fail for good."""
+        attempts_made = job.attempts_made + 1
+        reason = error_message(exc)
+        stack = _wire.dumps(
+            trimmed_stacktrace(job.stacktrace, error_stack(exc), job.opts.stack_trace_limit)
+        )
+        job.record.attempts_made = attempts_made
+        job.record.failed_reason = reason
+        final = (
+            isinstance(exc, UnrecoverableError) or job.discarded
+            or attempts_made >= (job.opts.attempts or 1)
+        )
+        delay: float | None = None
+        if not final:
+            try:
+                delay = await compute_delay(job.opts.backoff, attempts_made, exc, self._strategies)
+            except UnknownBackoffStrategy as unknown:
+                final, reason = True, str(unknown)
+            else:
+                final = delay == -1
+        scripts = self._scripts
+        if final:
+            keep_count, keep_age = _wire.keep_spec(job.opts.remove_on_fail)
+            finished_on = now_ms()
+            confirmed, _ = await self._finish(
+                job, scripts.move_to_failed, job.id, token=self._token, finished_on=finished_on,
+                failed_reason=reason, attempts_made=attempts_made, stacktrace=stack,
+                keep_count=keep_count, keep_age=keep_age,
+                event_payload=_wire.failed_payload(job.id, reason),
+                metrics_max_points=self._options.metrics_max_data_points,
+            )
+            if confirmed:
+                # Listeners of "failed" tell a final failure by finished_on.
+                job.record.finished_on = finished_on
+        elif not delay:
+            confirmed, _ = await self._finish(
+                job, scripts.retry_job, job.id, token=self._token, lifo=bool(job.opts.lifo),
+                attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
+            )
+        else:
+            confirmed, _ = await self._finish(
+                job, scripts.move_to_delayed, job.id, token=self._token,
+                score=delayed_score(now_ms() + delay, job.id),
+                attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
+            )
+        if confirmed:
+            self._emit("failed", job, exc)
+
+    async def _finish(
+        self, job: Job[Any], command: Any, *args: Any, **kwargs: Any
+    ) -> tuple[bool, Any]:
+        """Run a finishing script, retrying across connection drops while we hold the lock.
+
+        Returns:
+            ``(confirmed, reply)``: confirmed is True only when the script's own
+            reply said it moved the job, so events fire only for real moves.
+
+        A lost reply is safe to retry: if the first call went through, the retry
+        sees the job gone from active (or our lock released) and we stop there.
+        """
+        deadline = time.monotonic() + self._options.lock_duration / 1000
+        attempt = 0
+        while True:
+            try:
+                return True, await command(*args, **kwargs)
+            except _TRANSIENT as exc:
+                attempt += 1
+                if time.monotonic() > deadline:
+                    self._on_error(exc)
+                    return False, None
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+            except ScriptError as exc:
+                # After a retry, "not active" or "lock missing" most likely means
+                # the first call went through; only a first-try refusal is an error.
+                if attempt == 0:
+                    self._on_error(exc)

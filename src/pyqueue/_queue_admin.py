@@ -1,0 +1,204 @@
+"""Managing a queue: pause, cleaning, removal, bulk retries and repeat schedules.
+
+:class:`QueueAdmin` is a mixin of :class:`pyqueue.Queue` that holds these
+methods, and :meth:`~QueueAdmin.wait_until_finished`, which waits for a job's
+result on the queue's ``completed`` and ``failed`` channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from pyqueue import _scheduling, _wire
+from pyqueue.errors import InvalidOptionsError, JobFailedError, JobStateError
+from pyqueue.job import now_ms
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from pyqueue._keys import QueueKeys
+    from pyqueue._scripts import Scripts
+    from pyqueue.repeat import Repeat
+
+
+class QueueAdmin:
+    """The management methods of :class:`pyqueue.Queue`.
+
+    A mixin: ``Queue`` sets the attributes annotated here and, through
+    :class:`~pyqueue._emitter.EventEmitter`, defines ``emit``.
+    """
+
+    client: aioredis.Redis
+    keys: QueueKeys
+    scripts: Scripts
+
+    if TYPE_CHECKING:
+
+        def emit(self, event: str, *args: Any) -> None: ...
+
+    async def pause(self) -> None:
+        """Pause the queue globally: no worker fetches until :meth:`resume`."""
+        await self.scripts.pause(True)
+        self.emit("paused")
+
+    async def resume(self) -> None:
+        await self.scripts.pause(False)
+        self.emit("resumed")
+
+    async def is_paused(self) -> bool:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.exists(self.keys.meta_paused)
+            pipe.hexists(self.keys.meta, "paused")
+            flag, meta = await pipe.execute()
+        return bool(flag) or bool(meta)
+
+    async def clean(
+        self,
+        grace: int,
+        state: Literal["completed", "failed", "delayed", "wait", "active", "paused"] = "completed",
+        limit: int = 0,
+    ) -> list[str]:
+        """Delete jobs in ``state`` finished (or created) more than ``grace`` ms ago."""
+        if state not in ("completed", "failed", "delayed", "wait", "active", "paused"):
+            raise InvalidOptionsError(f"state: cannot clean {state!r}")
+        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+            raise InvalidOptionsError(f"grace: must be ms >= 0, got {grace!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise InvalidOptionsError(f"limit: must be an int >= 0, got {limit!r}")
+        ids = await self.scripts.clean_jobs_in_set(
+            state, max_timestamp=now_ms() - grace, limit=limit
+        )
+        self.emit("cleaned", ids, state)
+        return ids
+
+    async def empty(self) -> None:
+        """Drop waiting, paused and delayed jobs (Bull's ``empty``; also unpauses)."""
+        k = self.keys
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lrange(k.wait, 0, -1)
+            pipe.lrange(k.paused, 0, -1)
+            pipe.zrange(k.delayed, 0, -1)
+            waiting, paused, delayed = await pipe.execute()
+        limited = [key async for key in self.client.scan_iter(match=k.limiter + "*:limited")]
+        ids = [i.decode() for i in (*waiting, *paused, *delayed)]
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(k.wait, k.paused, k.meta_paused, k.delayed, k.priority, k.limiter,
+                        k.limiter_index, *limited)
+            pipe.hdel(k.meta, "paused")
+            for job_id in ids:
+                pipe.delete(k.job(job_id), k.logs(job_id))
+            await pipe.execute()
+
+    async def obliterate(self, *, force: bool = False, count: int = 1000) -> None:
+        """Delete the whole queue. Pauses it first, as Bull does.
+
+        Raises:
+            JobStateError: active jobs exist and ``force`` is False.
+        """
+        await self.pause()
+        while (code := await self.scripts.obliterate(count=count, force=force)) == 1:
+            pass
+        if code == -1:
+            raise JobStateError("Cannot obliterate non-paused queue", code=code)
+        if code == -2:
+            raise JobStateError("Cannot obliterate queue with active jobs", code=code)
+        await self.client.delete(self.keys.wait, self.keys.limiter, self.keys.limiter_index)
+
+    async def remove_jobs(self, pattern: str) -> list[str]:
+        """Remove unlocked jobs whose id matches the glob ``pattern``."""
+        cursor, removed = "0", []
+        while True:
+            cursor, ids = await self.scripts.remove_jobs(pattern, cursor)
+            removed.extend(ids)
+            if cursor == "0":
+                return removed
+
+    async def retry_jobs(self, count: int = 1000) -> None:
+        """Move every failed job back to wait."""
+        while await self.scripts.retry_jobs(count=count) == 1:
+            pass
+
+    async def wait_until_finished(self, job_id: str) -> Any:
+        """Result of a job once it completes (raises :class:`JobFailedError` if it fails)."""
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(self.keys.completed, self.keys.failed)
+            while True:
+                outcome = await self._finished_outcome(job_id)
+                if outcome is not None:
+                    return _raise_or_return(job_id, outcome)
+                # Events are the fast path; the periodic re-check covers a missed
+                # publish (Node's job.finished() also polls).
+                deadline = asyncio.get_running_loop().time() + 5.0
+                while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+                    if msg is None:
+                        continue
+                    payload = _wire.loads(msg["data"])
+                    if payload.get("jobId") != job_id:
+                        continue
+                    # The payload carries the outcome: the job hash may already be
+                    # gone (removeOnComplete), so don't re-read it.
+                    if bytes(msg["channel"]).decode() == self.keys.failed:
+                        raise JobFailedError(job_id, str(payload.get("val")))
+                    val = payload.get("val")
+                    return _wire.loads(val) if isinstance(val, str) else None
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _finished_outcome(self, job_id: str) -> tuple[str, Any] | None:
+        state = await self.scripts.is_finished(job_id)
+        if state is None:
+            return None
+        field = b"returnvalue" if state == 1 else b"failedReason"
+        value = cast("bytes | None", await self.client.hget(self.keys.job(job_id), field))
+        if state == 1:
+            return "completed", _wire.loads(value) if value else None
+        return "failed", bytes(value or b"").decode("utf-8", "replace")
+
+    # --- repeat schedules ---------------------------------------------------
+
+    async def get_repeatable_jobs(
+        self, start: int = 0, end: int = -1, *, asc: bool = False
+    ) -> list[dict[str, Any]]:
+        """Schedules in the repeat set: key, name, id, end_date, tz, cron, every, next."""
+        if asc:
+            found = await self.client.zrange(self.keys.repeat, start, end, withscores=True)
+        else:
+            found = await self.client.zrevrange(self.keys.repeat, start, end, withscores=True)
+        out = []
+        for member, score in cast("list[tuple[bytes, float]]", found):
+            entry = _scheduling.parse_repeat_key(member.decode())
+            entry["next"] = int(score)
+            out.append(entry)
+        return out
+
+    async def get_repeatable_count(self) -> int:
+        return int(await self.client.zcard(self.keys.repeat))
+
+    async def remove_repeatable(self, repeat: Repeat, *, name: str | None = None) -> None:
+        """Remove a schedule and its next delayed instance (the same ``repeat`` as added)."""
+        job_name = name or "__default__"
+        await self.scripts.remove_repeatable(
+            id_prefix=repeat.id_prefix(job_name), repeat_key=repeat.key(job_name)
+        )
+
+    async def remove_repeatable_by_key(self, key: str) -> None:
+        """Remove a schedule by its repeat key, as listed by :meth:`get_repeatable_jobs`."""
+        entry = _scheduling.parse_repeat_key(key)
+        name = entry["name"] or "__default__"
+        id_part = f"{entry['id']}:" if entry["id"] else ":"
+        digest = hashlib.md5(
+            (name + id_part + hashlib.md5(key.encode()).hexdigest()).encode(),
+            usedforsecurity=False,
+        ).hexdigest()
+        await self.scripts.remove_repeatable(id_prefix=f"repeat:{digest}:", repeat_key=key)
+
+
+def _raise_or_return(job_id: str, outcome: tuple[str, Any]) -> Any:
+    kind, value = outcome
+    if kind == "failed":
+        raise JobFailedError(job_id, value)
+    return value
