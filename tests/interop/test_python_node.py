@@ -201,8 +201,10 @@ async def test_node_jobs_python_worker(
 
     runs: dict[str, list[int]] = {}
     seen: dict[str, Any] = {}
+    started: list[str] = []  # start order (ms times tie when jobs start back to back)
 
     async def plain(job: Job[Any]) -> Any:
+        started.append(job.id)
         runs.setdefault(job.id, []).append(int(time.time() * 1000))
         seen[job.id] = (job.data, job.raw_opts, job.timestamp)
         await job.progress(50)
@@ -239,8 +241,7 @@ async def test_node_jobs_python_worker(
     }
 
     # Node's order guarantees held for pyqueue: lifo first, then priority, FIFO.
-    first_runs = sorted((r[0], i) for i, r in runs.items() if i in ids[:4])
-    order = [i for _, i in first_runs]
+    order = [i for i in started if i in ids[:4]]
     assert order.index(lifo_id) < order.index(prio_id) < order.index(plain_id)
     assert seen[plain_id][0] == {"a": 1}
     assert seen["custom-1"][0] == {"c": 1}  # the duplicate add changed nothing
