@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from pyqueue.job import now_ms
 
@@ -132,7 +132,7 @@ class Fetcher:
         job_id = ""
         if self._drained:
             if self._bclient_id is None:
-                self._bclient_id = int(await self._bclient.client_id())
+                self._bclient_id = await self._identify()
             self._fetching = True
             try:
                 moved = await self._bclient.blmove(
@@ -154,6 +154,17 @@ class Fetcher:
             return None
         self._drained = False
         return reply
+
+    async def _identify(self) -> int:
+        """Name the blocking connection as Bull does; return its id for CLIENT UNBLOCK.
+
+        Runs again after every reconnection, which drops the name.
+        """
+        # Some managed Redis services disable CLIENT SETNAME: the worker still works,
+        # only Bull's getWorkers() does not list it (Bull shrugs this off too).
+        with contextlib.suppress(ResponseError):
+            await self._bclient.client_setname(self._queue.keys.worker_client_name)
+        return int(await self._bclient.client_id())
 
     async def _run_chain(self, reply: JobReply | None) -> None:
         try:

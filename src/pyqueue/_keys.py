@@ -6,6 +6,7 @@ This module is the only place that builds key strings. A queue's keys are
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 
 # Suffixes Bull uses for queue-level keys. A custom job id equal to one of these
@@ -164,3 +165,14 @@ class QueueKeys:
     def pattern(self) -> str:
         """Glob matching every key of this queue."""
         return self.base + "*"
+
+    # --- connection names -----------------------------------------------------
+
+    @property
+    def worker_client_name(self) -> str:
+        """Bull's name for a worker's blocking connection: ``<prefix>:<base64(queue)>``.
+
+        Bull's ``getWorkers()`` (and bull-board) count the connections that
+        CLIENT LIST shows with a name starting with this.
+        """
+        return f"{self.prefix}:{base64.b64encode(self.queue.encode()).decode()}"

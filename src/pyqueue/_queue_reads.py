@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from pydantic import ValidationError
+from redis.exceptions import ResponseError
 
 from pyqueue.errors import InvalidOptionsError
 
@@ -200,3 +201,23 @@ class QueueReads(Generic[DataT]):
             "data": [d.decode() for d in data],
             "count": int(count),
         }
+
+    async def get_workers(self) -> list[dict[str, str]]:
+        """Bull's ``getWorkers``: the CLIENT LIST entries of this queue's workers.
+
+        Each entry is one connection's fields (``id``, ``addr``, ``age``, ``idle``,
+        …) with ``name`` set to the queue name, for pyqueue and Node workers
+        alike. Empty where CLIENT LIST is disabled.
+        """
+        wanted = self.keys.worker_client_name
+        try:
+            clients: list[dict[str, Any]] = await self.client.client_list()
+        except ResponseError:
+            return []
+        found = []
+        for entry in clients:
+            # Exact match: a prefix match (as Bull does) would also take in the
+            # workers of a queue whose base64 name starts with this one's.
+            if entry.get("name") == wanted:
+                found.append({**{k: str(v) for k, v in entry.items()}, "name": self.keys.queue})
+        return found

@@ -411,6 +411,9 @@ class SyncQueue(Generic[DataT]):
     ) -> dict[str, Any]:
         return self._run(self._queue.get_metrics(kind, start, end))
 
+    def get_workers(self) -> list[dict[str, str]]:
+        return self._run(self._queue.get_workers())
+
     # --- management -----------------------------------------------------------
 
     def pause(self) -> None:

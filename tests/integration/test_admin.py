@@ -4,6 +4,7 @@ retry, promote, metrics and the rate limiter."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import replace
 
 import pytest
@@ -394,3 +395,28 @@ async def test_rate_limiter_groups(
         group_starts.sort()
         for first, third in zip(group_starts, group_starts[2:], strict=False):
             assert third - first >= 900, starts
+
+
+async def test_get_workers_lists_this_queues_workers_by_bulls_connection_name(
+    make_queue, make_worker, queue_name, eventually
+):
+    # Length a multiple of 3: its base64 name is a prefix of the longer queue's.
+    name = queue_name + "x" * (-len(queue_name) % 3)
+    longer = name + "d"
+    assert base64.b64encode(longer.encode()).startswith(base64.b64encode(name.encode()))
+    queue, other = make_queue(name=name), make_queue(name=longer)
+    assert await queue.get_workers() == []
+    worker = await make_worker(lambda job: None, queue=name)
+    await make_worker(lambda job: None, queue=longer)
+    await eventually(lambda: _has_workers(other, 1))
+    await eventually(lambda: _has_workers(queue, 1))
+    (entry,) = await queue.get_workers()
+    assert entry["name"] == name
+    assert int(entry["id"]) > 0
+    await worker.close()
+    await eventually(lambda: _has_workers(queue, 0))
+    assert len(await other.get_workers()) == 1
+
+
+async def _has_workers(queue, n: int) -> bool:
+    return len(await queue.get_workers()) == n
