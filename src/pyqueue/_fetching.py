@@ -48,7 +48,9 @@ class Fetcher:
         options: WorkerOptions,
         token: str,
         resumed: asyncio.Event,
-        process: Callable[[str, dict[bytes, bytes]], Awaitable[JobReply | None]],
+        process: Callable[
+            [str, dict[bytes, bytes], asyncio.Task[Any]], Awaitable[JobReply | None]
+        ],
         emit: Callable[..., None],
         on_error: Callable[[BaseException], None],
     ) -> None:
@@ -167,9 +169,12 @@ class Fetcher:
         return int(await self._bclient.client_id())
 
     async def _run_chain(self, reply: JobReply | None) -> None:
+        # Looked up once per chain, not per job: current_task() is not free.
+        task = asyncio.current_task()
+        assert task is not None
         try:
             while reply is not None:
                 raw, job_id = reply
-                reply = await self._process(job_id, raw)
+                reply = await self._process(job_id, raw, task)
         finally:
             self._slots.release()

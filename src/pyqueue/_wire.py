@@ -239,7 +239,11 @@ def _int_field(value: bytes | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value))
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return int(float(value))  # "1.5", as JavaScript may write a number
     except (ValueError, OverflowError):  # "x", "inf", "1e999"
         return None
 

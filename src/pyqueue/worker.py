@@ -256,12 +256,14 @@ class Worker:
 
     # --- processing -------------------------------------------------------------
 
-    async def _process(self, job_id: str, raw: dict[bytes, bytes]) -> JobReply | None:
+    async def _process(
+        self, job_id: str, raw: dict[bytes, bytes], task: asyncio.Task[Any]
+    ) -> JobReply | None:
         job = self.queue.job_from_raw(job_id, raw)
         job.lock_token = self.token
         assert self._renewer is not None
         self._renewer.add(job_id)
-        self._active[job_id] = asyncio.current_task()  # type: ignore[assignment]
+        self._active[job_id] = task
         try:
             if "repeat" in job.raw_opts:
                 await self._chain_repeat(job, raw)
