@@ -191,8 +191,7 @@ class JobOptions:
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Self:
         """Build from ``Queue.add`` keywords, naming any unknown keyword."""
-        known = {f.name for f in fields(cls)} - {"extra"}
-        unknown = sorted(set(kwargs) - known)
+        unknown = sorted(set(kwargs) - _OPTION_NAMES)
         if unknown:
             raise InvalidOptionsError(f"unknown job option(s): {', '.join(unknown)}")
         return cls(**kwargs)
@@ -210,6 +209,10 @@ class JobOptions:
         if defaults.extra:
             changes["extra"] = {**defaults.extra, **self.extra}
         return replace(self, **changes) if changes else self
+
+
+# The keywords Queue.add accepts, computed once (add is a hot path).
+_OPTION_NAMES = frozenset(f.name for f in fields(JobOptions)) - {"extra"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,3 +290,4 @@ class WorkerOptions:
     @property
     def renew_every(self) -> int:
         return self.lock_renew_time or max(1, self.lock_duration // 2)
+

@@ -35,6 +35,7 @@ DataT = TypeVar("DataT")
 # Payloads above this size are checked against the server's limit before sending.
 _CHECK_SIZE_ABOVE = 1024 * 1024
 _REDIS_MAX_BULK = 512 * 1024 * 1024
+_NO_OPTIONS = JobOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +238,8 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
             InvalidOptionsError: bad options, data or schedule; nothing is written.
         """
         self._check_open()
-        job_options = JobOptions.from_kwargs(options)
+        # No keywords is the common case: share one (frozen) default object.
+        job_options = JobOptions.from_kwargs(options) if options else _NO_OPTIONS
         if repeat is not None:
             return await self._add_repeatable(data, name, replace(job_options, repeat=repeat))
         spec, value, wire_opts = self._spec(data, name, job_options)
