@@ -96,8 +96,8 @@ class Worker:
         self.queue.token = self.token
         self._executor = ThreadPoolExecutor(opts.concurrency, thread_name_prefix="pyqueue-job")
         # A read timeout past the BLMOVE wait, so a silent socket cannot stall
-        # fetching for ever; none on pub/sub, which is idle by nature (the delayed
-        # promoter also wakes every guard_interval without it).
+        # fetching for ever; none on pub/sub, which is idle by nature and is
+        # checked by PING instead (pyqueue._pubsub).
         self._bclient = self.queue.connection_spec.async_client(
             max_connections=1, socket_timeout=opts.drain_delay + 10
         )
