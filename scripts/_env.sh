@@ -1,6 +1,8 @@
-# Shared set-up for scripts/test and scripts/run (sourced, not executed).
-# Creates .venv with Python >= 3.11 and installs the project with the given extras
-# whenever pyproject.toml changed since the last install.
+# Shared set-up for scripts/test, scripts/run and .ci/run (sourced, not executed).
+# Creates .venv with Python >= 3.11 (again when its interpreter is missing or broken) and
+# installs the project with the given extras whenever pyproject.toml changed since the last
+# install. Tools always run as `.venv/bin/python -m TOOL`, never through console-script
+# wrappers, whose shebangs can point at another checkout's interpreter.
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -19,17 +21,36 @@ pick_python() {
     return 1
 }
 
-ensure_install() {  # ensure_install <extras>, e.g. ensure_install test
-    local extras="$1" py stamp want log
-    if [[ ! -x .venv/bin/python ]]; then
-        py="$(pick_python)"
-        echo "creating .venv with $py" >&2
+venv_ok() {  # the venv's interpreter runs, is >= 3.11, and really is this venv's
+    [[ -x .venv/bin/python ]] || return 1
+    .venv/bin/python - "$root/.venv" <<'PY' >/dev/null 2>&1
+import os, sys
+ok = sys.version_info >= (3, 11) and os.path.realpath(sys.prefix) == os.path.realpath(sys.argv[1])
+sys.exit(0 if ok else 1)
+PY
+}
+
+ensure_venv() {
+    local py
+    if ! venv_ok; then
+        py="$(pick_python)" || return 1
+        if [[ -e .venv ]]; then
+            echo ".venv is broken or made for another Python; recreating it with $py" >&2
+            rm -rf .venv
+        else
+            echo "creating .venv with $py" >&2
+        fi
         "$py" -m venv .venv
     fi
+}
+
+ensure_install() {  # ensure_install <extras>, e.g. ensure_install test
+    local extras="$1" stamp want log
+    ensure_venv || return 1
     stamp=".venv/.pyqueue-install-$extras"
     want="$(.venv/bin/python -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')"
     if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]] \
-        || ! .venv/bin/python -c 'import pyqueue' >/dev/null 2>&1; then
+        || ! .venv/bin/python -c 'import pyqueue, sys; sys.exit(not pyqueue.__file__.startswith(sys.argv[1]))' "$root/src/" >/dev/null 2>&1; then
         echo "pip install -e '.[$extras]'" >&2
         log="$(mktemp)"
         if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".[$extras]" >"$log" 2>&1; then
@@ -45,8 +66,7 @@ ensure_install() {  # ensure_install <extras>, e.g. ensure_install test
 ensure_node_bull() {  # npm ci for the interop tests, when missing or stale
     local node_dir=tests/interop/node
     [[ "${PYQUEUE_SKIP_INTEROP:-}" != 1 ]] || return 0
-    if [[ ! -f $node_dir/node_modules/bull/package.json \
-        || ! -f $node_dir/node_modules/bull412/package.json \
+    if [[ ! -f $node_dir/node_modules/.package-lock.json \
         || $node_dir/package-lock.json -nt $node_dir/node_modules/.package-lock.json ]]; then
         if command -v npm >/dev/null 2>&1; then
             echo "npm ci --prefix $node_dir" >&2

@@ -1,5 +1,6 @@
 """pyqueue: an asyncio Redis job queue with Node Bull 4.x semantics and wire format."""
 
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from pyqueue._emitter import Event
@@ -20,7 +21,10 @@ from pyqueue.repeat import Repeat
 from pyqueue.sync import SyncJob, SyncQueue
 from pyqueue.worker import Worker
 
-__version__ = _version("pyqueue")
+try:
+    __version__ = _version("pyqueue")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "Backoff",
