@@ -11,15 +11,16 @@ import asyncio
 import hashlib
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pyqueue import _scheduling, _wire
+from pyqueue import _scheduling
+from pyqueue._protocol import wire
 from pyqueue.errors import InvalidOptionsError, JobFailedError, JobStateError
 from pyqueue.job import now_ms
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from pyqueue._keys import QueueKeys
-    from pyqueue._scripts import Scripts
+    from pyqueue._protocol.keys import QueueKeys
+    from pyqueue._protocol.scripts import Scripts
     from pyqueue.repeat import Repeat
 
 
@@ -136,7 +137,7 @@ class QueueAdmin:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
                     if msg is None:
                         continue
-                    payload = _wire.loads(msg["data"])
+                    payload = wire.loads(msg["data"])
                     if payload.get("jobId") != job_id:
                         continue
                     # The payload carries the outcome: the job hash may already be
@@ -144,7 +145,7 @@ class QueueAdmin:
                     if bytes(msg["channel"]).decode() == self.keys.failed:
                         raise JobFailedError(job_id, str(payload.get("val")))
                     val = payload.get("val")
-                    return _wire.loads(val) if isinstance(val, str) else None
+                    return wire.loads(val) if isinstance(val, str) else None
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
@@ -155,7 +156,7 @@ class QueueAdmin:
         field = b"returnvalue" if state == 1 else b"failedReason"
         value = cast("bytes | None", await self.client.hget(self.keys.job(job_id), field))
         if state == 1:
-            return "completed", _wire.loads(value) if value else None
+            return "completed", wire.loads(value) if value else None
         return "failed", bytes(value or b"").decode("utf-8", "replace")
 
     # --- repeat schedules ---------------------------------------------------

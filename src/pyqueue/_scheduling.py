@@ -10,16 +10,16 @@ older than the one the repeat set already points at.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pyqueue import _wire
-from pyqueue._script_args import AddJobSpec
+from pyqueue._protocol import wire
+from pyqueue._protocol.script_args import AddJobSpec
 from pyqueue.errors import InvalidOptionsError
 from pyqueue.options import JobOptions
 from pyqueue.repeat import Repeat
 
 if TYPE_CHECKING:
-    from pyqueue.queue import Queue
+    from pyqueue._protocol.scripts import Scripts
 
 _INSTANCE_ONLY = ("jobId", "delay", "timestamp", "prevMillis", "repeat")
 
@@ -48,7 +48,7 @@ def instance_spec(
         job_id=opts["jobId"],
         name=name,
         data=data_json,
-        opts=_wire.dumps(opts),
+        opts=wire.dumps(opts),
         timestamp=now,
         delay=opts["delay"],
         priority=priority if isinstance(priority, int) and priority > 0 else 0,
@@ -56,8 +56,15 @@ def instance_spec(
     )
 
 
+class Scheduler(Protocol):
+    """What scheduling needs of a queue (a Queue is one; no import of ``queue`` here)."""
+
+    token: str
+    scripts: Scripts
+
+
 async def schedule_next(
-    queue: Queue[Any],
+    queue: Scheduler,
     name: str,
     data_json: str,
     base_opts: dict[str, Any],
@@ -99,7 +106,7 @@ def declared_repeat(options: JobOptions) -> Repeat:
 
 
 async def add_repeatable(
-    queue: Queue[Any], data_json: str, name: str, options: JobOptions, now: int
+    queue: Scheduler, data_json: str, name: str, options: JobOptions, now: int
 ) -> str | None:
     """Declare a schedule (idempotent) and make sure its next instance exists.
 
@@ -113,13 +120,13 @@ async def add_repeatable(
         raise InvalidOptionsError(f"repeat.end_date: {repeat.end_date!r} is in the past")
     if repeat.next_millis(now) is None:
         raise InvalidOptionsError("repeat: the schedule has no future fire time")
-    base = _wire.options_to_wire(replace(options, repeat=None, job_id=None), timestamp=now)
+    base = wire.options_to_wire(replace(options, repeat=None, job_id=None), timestamp=now)
     return await schedule_next(
         queue, name, data_json, base, repeat, prev_millis=0, now=now, chain=False
     )
 
 
-async def chain_from(queue: Queue[Any], job_name: str, data_json: str,
+async def chain_from(queue: Scheduler, job_name: str, data_json: str,
                      raw_opts: dict[str, Any], now: int) -> str | None:
     """Schedule the instance after a repeat instance that just became active."""
     raw_repeat = raw_opts.get("repeat")

@@ -87,3 +87,16 @@ def script_error(code: int, job_id: str, command: str) -> ScriptError:
         )
     return JobStateError(f"Command {command} failed for job {job_id}: code {code}",
                          job_id=job_id, code=code)
+
+
+class JobTimeoutError(PyQueueError):
+    """An attempt ran longer than the job's ``timeout`` option."""
+
+
+class MissingHandlerError(PyQueueError):
+    """No handler is registered for the job's name and there is no ``*`` handler."""
+
+
+def error_message(exc: BaseException) -> str:
+    """The text Bull stores as ``failedReason`` (an Error's ``message``)."""
+    return str(exc) if str(exc) else type(exc).__name__

@@ -37,11 +37,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from pyqueue import _wire
-from pyqueue._connection import ConnectionSpec
 from pyqueue._emitter import EventEmitter
-from pyqueue._keys import QueueKeys
-from pyqueue._pubsub import SilenceGuard
+from pyqueue._protocol import wire
+from pyqueue._protocol.connection import ConnectionSpec
+from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.pubsub import SilenceGuard
 from pyqueue.errors import InvalidOptionsError, QueueClosedError
 
 log = logging.getLogger("pyqueue.events")
@@ -283,7 +283,7 @@ def _text(value: bytes | str) -> str:
 
 
 def _payload(data: str) -> dict[str, Any]:
-    obj = _wire.loads(data)
+    obj = wire.loads(data)
     if not isinstance(obj, dict) or "jobId" not in obj:
         raise ValueError("expected a JSON object with jobId")
     return obj
@@ -297,7 +297,7 @@ def _parse_progress(data: str) -> tuple[str, Any]:
         job_id, comma, progress = data.partition(",")
         if not comma:
             raise
-        return job_id, _wire.loads(progress)
+        return job_id, wire.loads(progress)
     return str(obj["jobId"]), obj.get("progress")
 
 
@@ -308,7 +308,7 @@ def _parse_completed(data: str) -> tuple[str, Any]:
     if isinstance(val, str):
         # A client that did not double-encode the value: keep the text.
         with contextlib.suppress(ValueError):
-            val = _wire.loads(val)
+            val = wire.loads(val)
     return str(obj["jobId"]), val
 
 

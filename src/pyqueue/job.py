@@ -4,18 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
-from pyqueue import _wire
+from pyqueue._protocol import wire
 from pyqueue.errors import JobStateError, script_error
 from pyqueue.options import JobOptions
 
 if TYPE_CHECKING:
-    from pyqueue.queue import Queue
+    import redis.asyncio as aioredis
+
+    from pyqueue._protocol.scripts import Scripts
 
 DataT = TypeVar("DataT")
 
 JobState = Literal["completed", "failed", "delayed", "active", "waiting", "paused", "stuck"]
+
+
+class JobOwner(Protocol):
+    """What a Job needs of its queue. :class:`~pyqueue.Queue` is one; the protocol keeps
+    this module free of an import of ``queue``, which imports it."""
+
+    name: str
+    token: str
+    client: aioredis.Redis
+    scripts: Scripts
+
+    def emit(self, event: str, *args: Any) -> None: ...
+    def encode_data(self, data: Any) -> str: ...
+    def decode_data(self, data: Any) -> Any: ...
+    async def get_job(self, job_id: str) -> Job[Any] | None: ...
+    async def get_job_state(self, job_id: str) -> JobState: ...
+    async def wait_until_finished(self, job_id: str) -> Any: ...
 
 
 def now_ms() -> int:
@@ -42,7 +61,7 @@ class Job(Generic[DataT]):
         "name",
     )
 
-    def __init__(self, queue: Queue[Any], record: _wire.JobRecord, data: DataT) -> None:
+    def __init__(self, queue: JobOwner, record: wire.JobRecord, data: DataT) -> None:
         self._queue = queue
         self._record = record
         self._opts: JobOptions | None = None
@@ -58,14 +77,14 @@ class Job(Generic[DataT]):
     # --- fields -------------------------------------------------------------
 
     @property
-    def queue(self) -> Queue[Any]:
+    def queue(self) -> JobOwner:
         return self._queue
 
     @property
     def opts(self) -> JobOptions:
         """The job's options, decoded from Bull's ``opts`` JSON on first use."""
         if self._opts is None:
-            self._opts = _wire.options_from_wire(self._record.raw_opts)
+            self._opts = wire.options_from_wire(self._record.raw_opts)
         return self._opts
 
     @property
@@ -118,20 +137,20 @@ class Job(Generic[DataT]):
         return self._record.processed_on
 
     @property
-    def record(self) -> _wire.JobRecord:
+    def record(self) -> wire.JobRecord:
         return self._record
 
     def to_json(self) -> dict[str, Any]:
         """The fields Node's ``Job#toJSON()`` returns, camelCase, as UIs show them."""
-        return _wire.job_to_json(self._record)
+        return wire.job_to_json(self._record)
 
     # --- operations ---------------------------------------------------------
 
     async def progress(self, value: Any) -> None:
         """Store progress (a number or any JSON value) and publish a progress event."""
-        text = _wire.dumps(value)
+        text = wire.dumps(value)
         await self._queue.scripts.update_progress(
-            self.id, progress_json=text, event_payload=_wire.progress_payload(self.id, text)
+            self.id, progress_json=text, event_payload=wire.progress_payload(self.id, text)
         )
         self._record.progress = value
         self._queue.emit("progress", self, value)
@@ -144,7 +163,7 @@ class Job(Generic[DataT]):
         """Replace the job's data."""
         text = self._queue.encode_data(data)
         await self._queue.scripts.update_data(self.id, data_json=text)
-        stored = _wire.loads(text)
+        stored = wire.loads(text)
         self._record.data = stored
         self.data = self._queue.decode_data(stored)
 

@@ -2,7 +2,7 @@
 
 Every option object validates itself in ``__post_init__`` and raises
 :class:`~pyqueue.errors.InvalidOptionsError` naming the bad field. Conversion to
-and from Bull's camelCase ``opts`` JSON lives in :mod:`pyqueue._wire`, not here.
+and from Bull's camelCase ``opts`` JSON lives in :mod:`pyqueue._protocol.wire`, not here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Self, TypedDict
 
-from pyqueue._keys import RESERVED_IDS
+from pyqueue._protocol.keys import RESERVED_IDS
 from pyqueue.errors import InvalidOptionsError
 
 # Bull's priority field is stored as a zset score and compared with ZCOUNT; it
@@ -254,7 +254,7 @@ class WorkerOptions:
         shutdown_grace: Seconds ``close()`` waits for active jobs before releasing them.
         sandbox: Run handlers in child processes, one per concurrency slot (Bull's
             sandboxed processors). Handlers must be importable module-level functions;
-            they get a :class:`pyqueue._sandbox.SandboxedJob`, and a crash fails only
+            they get a :class:`pyqueue._engine.sandbox.SandboxedJob`, and a crash fails only
             the job that was running.
     """
 

@@ -18,13 +18,15 @@ from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 from typing_extensions import Unpack
 
-from pyqueue import _connection, _scheduling, _wire
+from pyqueue import _scheduling
 from pyqueue._emitter import EventEmitter
-from pyqueue._keys import QueueKeys
+from pyqueue._protocol import connection as _connection
+from pyqueue._protocol import wire as _wire
+from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.script_args import AddJobSpec
+from pyqueue._protocol.scripts import Scripts
 from pyqueue._queue_admin import QueueAdmin
 from pyqueue._queue_reads import QueueReads
-from pyqueue._script_args import AddJobSpec
-from pyqueue._scripts import Scripts
 from pyqueue.errors import InvalidOptionsError, QueueClosedError
 from pyqueue.job import Job, now_ms
 from pyqueue.options import JobOptionFields, JobOptions

@@ -18,7 +18,7 @@ from typing import Any, Generic, Literal, Self, TypeVar, overload
 import redis.asyncio as aioredis
 from typing_extensions import Unpack
 
-from pyqueue._connection import ConnectionSpec
+from pyqueue._protocol.connection import ConnectionSpec
 from pyqueue._queue_reads import StateName
 from pyqueue.errors import QueueClosedError
 from pyqueue.job import Job, JobState

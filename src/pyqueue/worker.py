@@ -10,9 +10,9 @@ One chain per concurrency slot at most. A chain ends when finishing finds no
 next job; its slot then goes back to the fetch loop, which blocks on the wait
 list (never polls).
 
-The fetch loop and its chains live in :mod:`pyqueue._fetching`, finishing in
-:mod:`pyqueue._finishing`, lock renewal in :mod:`pyqueue._locks` and the
-background duties in :mod:`pyqueue._maintenance`. This module wires them
+The fetch loop and its chains live in :mod:`pyqueue._engine.fetching`, finishing in
+:mod:`pyqueue._engine.finishing`, lock renewal in :mod:`pyqueue._engine.locks` and the
+background duties in :mod:`pyqueue._engine.maintenance`. This module wires them
 together and runs each job's handler.
 """
 
@@ -31,15 +31,16 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from pyqueue import _scheduling, _wire
-from pyqueue._backoff import BackoffStrategy
-from pyqueue._fetching import Fetcher
-from pyqueue._finishing import Finisher
-from pyqueue._locks import LockRenewer, sync_renewer
-from pyqueue._maintenance import DelayedPromoter, StalledChecker
-from pyqueue._processing import Handler, find_handler, normalise_processors, run_handler
-from pyqueue._sandbox import SandboxPool
-from pyqueue._scripts import JobReply
+from pyqueue import _scheduling
+from pyqueue._engine.backoff import BackoffStrategy
+from pyqueue._engine.fetching import Fetcher
+from pyqueue._engine.finishing import Finisher
+from pyqueue._engine.locks import LockRenewer, sync_renewer
+from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
+from pyqueue._engine.processing import Handler, find_handler, normalise_processors, run_handler
+from pyqueue._engine.sandbox import SandboxPool
+from pyqueue._protocol import wire
+from pyqueue._protocol.scripts import JobReply
 from pyqueue.errors import PyQueueError, ScriptError, UnrecoverableError
 from pyqueue.job import Job, now_ms
 from pyqueue.options import WorkerOptions
@@ -97,7 +98,7 @@ class Worker:
         self._executor = ThreadPoolExecutor(opts.concurrency, thread_name_prefix="pyqueue-job")
         # A read timeout past the BLMOVE wait, so a silent socket cannot stall
         # fetching for ever; none on pub/sub, which is idle by nature and is
-        # checked by PING instead (pyqueue._pubsub).
+        # checked by PING instead (pyqueue._protocol.pubsub).
         self._bclient = self.queue.connection_spec.async_client(
             max_connections=1, socket_timeout=opts.drain_delay + 10
         )
@@ -301,7 +302,7 @@ class Worker:
                 name = self.queue.model.__name__
                 raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
         handler = find_handler(self._processors, job.name)
-        timeout = _wire.timeout_of(job.raw_opts)
+        timeout = wire.timeout_of(job.raw_opts)
         return await run_handler(handler, job, self._executor, timeout, self._sandbox)
 
     def _fetch_next(self) -> bool:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from pyqueue._fastconn import FastConnection
-from pyqueue._locks import LockRenewer
+from pyqueue._engine.locks import LockRenewer
+from pyqueue._protocol.fastconn import FastConnection
 
 
 async def test_fastconn_fails_pending_requests_on_a_silent_socket() -> None:

@@ -2,7 +2,7 @@
 
 * No module of pyqueue imports pickle, marshal, shelve or dill. The one place
   that unpickles is multiprocessing's private pipe between a worker and its own
-  sandbox children (``_sandbox.py``): it carries values already decoded from
+  sandbox children (``sandbox.py``): it carries values already decoded from
   JSON and handler results, never bytes read from Redis.
 * A queue and a worker run end to end as an ACL user on a server whose default
   user may only PING, and over TLS (``rediss://``) with a self-signed CA made

@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from tests.chaos.proxy import ChaosProxy
 
 from pyqueue import Job, Queue, QueueEvents, Worker, WorkerOptions
-from pyqueue._pubsub import SilenceGuard
+from pyqueue._protocol.pubsub import SilenceGuard
 from pyqueue.embedded import RedisServer
 
 

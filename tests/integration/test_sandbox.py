@@ -12,7 +12,7 @@ import pytest
 from tests.integration import sandbox_handlers as h
 
 from pyqueue import JobFailedError, Queue, Worker, WorkerOptions
-from pyqueue._sandbox import SandboxError, SandboxPool
+from pyqueue._engine.sandbox import SandboxError, SandboxPool
 
 ROOT = Path(__file__).resolve().parents[2]
 MakeWorker = Callable[..., Worker]

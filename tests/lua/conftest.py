@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import pytest
 import redis.asyncio as aioredis
 
-from pyqueue._keys import QueueKeys
-from pyqueue._scripts import Scripts
+from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.scripts import Scripts
 
 TOKEN = "11111111-1111-4111-8111-111111111111"
 OTHER = "22222222-2222-4222-8222-222222222222"

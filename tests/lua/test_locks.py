@@ -5,10 +5,10 @@ from __future__ import annotations
 import redis
 import redis.asyncio as aioredis
 
-from pyqueue._connection import ConnectionSpec
-from pyqueue._keys import QueueKeys
-from pyqueue._locks import sync_renewer
-from pyqueue._scripts import Scripts
+from pyqueue._engine.locks import sync_renewer
+from pyqueue._protocol.connection import ConnectionSpec
+from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.scripts import Scripts
 
 
 async def test_extend_lock(

@@ -8,8 +8,8 @@ import json
 import pytest
 import redis.asyncio as aioredis
 
-from pyqueue._keys import QueueKeys
-from pyqueue._scripts import Scripts
+from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.scripts import Scripts
 from pyqueue.errors import JobNotFound, JobStateError, LockMismatch
 
 LOCK = 30000

@@ -1,4 +1,4 @@
-"""The pure KEYS/ARGV builders and the script loader (pyqueue._lua), without Redis."""
+"""The pure KEYS/ARGV builders and the script loader (pyqueue._protocol.lua), without Redis."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from importlib import resources
 
 import pytest
 
-from pyqueue import _lua
-from pyqueue import _script_args as s
-from pyqueue import _script_args_admin as admin
-from pyqueue._keys import QueueKeys
+from pyqueue._protocol import lua
+from pyqueue._protocol import script_args as s
+from pyqueue._protocol import script_args_admin as admin
+from pyqueue._protocol.keys import QueueKeys
 
 K = QueueKeys("bull", "q")
 T = "tok"
@@ -74,17 +74,17 @@ BUILT: dict[str, Callable[[], s.ScriptArgs]] = {
 def test_every_script_file_is_listed() -> None:
     files = {
         p.name[: -len(".lua")]
-        for p in resources.files("pyqueue").joinpath("lua").iterdir()
+        for p in resources.files("pyqueue._protocol").joinpath("commands").iterdir()
         if p.name.endswith(".lua")
     }
-    assert files == set(_lua.SCRIPT_NAMES)
-    assert len(_lua.SCRIPT_NAMES) == 27  # Bull's 25 commands + addJobs, addRepeatableJob
-    assert set(BUILT) == {name.rsplit("-", 1)[0] for name in _lua.SCRIPT_NAMES}
+    assert files == set(lua.SCRIPT_NAMES)
+    assert len(lua.SCRIPT_NAMES) == 27  # Bull's 25 commands + addJobs, addRepeatableJob
+    assert set(BUILT) == {name.rsplit("-", 1)[0] for name in lua.SCRIPT_NAMES}
 
 
-@pytest.mark.parametrize("name", _lua.SCRIPT_NAMES)
+@pytest.mark.parametrize("name", lua.SCRIPT_NAMES)
 def test_sources_load_with_includes_resolved(name: str) -> None:
-    source = _lua.load_source(name)
+    source = lua.load_source(name)
     assert "@include" not in source
     assert source.lstrip().startswith("--[[")
     header = source.split("]]", 1)[0]
@@ -94,22 +94,22 @@ def test_sources_load_with_includes_resolved(name: str) -> None:
     # Each include is pulled in once, even when reached twice.
     for fn in re.findall(r"^local function (\w+)", source, flags=re.MULTILINE):
         assert source.count(f"local function {fn}(") == 1, fn
-    assert _lua.load_source(name.rsplit("-", 1)[0]) == source
+    assert lua.load_source(name.rsplit("-", 1)[0]) == source
 
 
 @pytest.mark.parametrize("command", sorted(BUILT))
 def test_key_counts_match_file_names(command: str) -> None:
     keys, _ = BUILT[command]()
-    assert len(keys) == _lua.numkeys(command)
+    assert len(keys) == lua.numkeys(command)
 
 
 def test_numkeys_and_unknown() -> None:
-    assert _lua.numkeys("removeJob") == 10
-    assert _lua.numkeys("removeJob-10") == 10
+    assert lua.numkeys("removeJob") == 10
+    assert lua.numkeys("removeJob-10") == 10
     with pytest.raises(KeyError):
-        _lua.numkeys("nope")
+        lua.numkeys("nope")
     with pytest.raises(KeyError):
-        _lua.load_source("nope")
+        lua.load_source("nope")
 
 
 def test_add_job_argument_order() -> None:

@@ -22,6 +22,7 @@ def _check_repo() -> ModuleType:
 
 # Built from parts so this file does not trip the check it tests.
 SIBLING = ".." + "/shared"
+HERE = "Path(__file__)"
 
 
 def test_check_repo_passes_on_this_tree() -> None:
@@ -36,16 +37,16 @@ def test_check_repo_flags_paths_outside_the_root() -> None:
     check = _check_repo()
     assert check.problems_in("README.md", f"see `{SIBLING}/bull-protocol.md`")
     assert check.problems_in(
-        "tests/unit/t.py", 'V = Path(__file__).resolve().parents[2].parent / "x.json"'
+        "tests/unit/t.py", HERE + '.resolve().parents[2].parent / "x.json"'
     )
-    assert check.problems_in("tests/unit/t.py", "V = Path(__file__).parent.parent.parent.parent")
+    assert check.problems_in("tests/unit/t.py", HERE + ".parent.parent.parent.parent")
     assert check.problems_in("scripts/x.sh", 'cat "../../etc/passwd"')
 
 
 def test_check_repo_allows_paths_inside_the_root() -> None:
     check = _check_repo()
-    assert not check.problems_in("tests/unit/t.py", 'V = Path(__file__).resolve().parents[1] / "d"')
-    assert not check.problems_in("tests/unit/t.py", "V = Path(__file__).parent.parent.parent")
+    assert not check.problems_in("tests/unit/t.py", HERE + '.resolve().parents[1] / "d"')
+    assert not check.problems_in("tests/unit/t.py", HERE + ".parent.parent.parent")
     assert not check.problems_in("tests/interop/node/x.js", "require('../bull.js')")
     assert not check.problems_in("docs/x.md", "the steering repo's shared folder")
 

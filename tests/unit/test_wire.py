@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyqueue import Backoff, JobOptions, KeepJobs
-from pyqueue._wire import (
+from pyqueue._protocol.wire import (
     _OPT_NAMES,
     decode_job,
     dumps,

@@ -11,20 +11,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from pyqueue.errors import JobTimeoutError, MissingHandlerError
 from pyqueue.job import Job
 
 if TYPE_CHECKING:
-    from pyqueue._sandbox import SandboxPool
+    from pyqueue._engine.sandbox import SandboxPool
 
 Handler: TypeAlias = Callable[[Job[Any]], Any]
-
-
-class JobTimeoutError(Exception):
-    """An attempt ran longer than the job's ``timeout`` option."""
-
-
-class MissingHandlerError(Exception):
-    """No handler is registered for the job's name and there is no ``*`` handler."""
 
 
 def normalise_processors(processor: Handler | Mapping[str, Handler]) -> dict[str, Handler]:
@@ -90,11 +83,6 @@ async def run_handler(
         # A sync function that returned a coroutine (e.g. a lambda around one).
         result = await result
     return result
-
-
-def error_message(exc: BaseException) -> str:
-    """The text Bull stores as ``failedReason`` (an Error's ``message``)."""
-    return str(exc) if str(exc) else type(exc).__name__
 
 
 def error_stack(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -21,10 +21,18 @@ from pyqueue.job import now_ms
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from pyqueue._scripts import JobReply
+    from pyqueue._protocol.keys import QueueKeys
+    from pyqueue._protocol.scripts import JobReply, Scripts
     from pyqueue.options import WorkerOptions
-    from pyqueue.queue import Queue
 
+
+
+class FetchSource(Protocol):
+    """What the fetch loop needs of a queue (a Queue is one; no import of ``queue`` here)."""
+
+    client: aioredis.Redis
+    keys: QueueKeys
+    scripts: Scripts
 
 class Fetcher:
     """Fills the worker's free concurrency slots with chains of jobs.
@@ -43,7 +51,7 @@ class Fetcher:
 
     def __init__(
         self,
-        queue: Queue[Any],
+        queue: FetchSource,
         bclient: aioredis.Redis,
         options: WorkerOptions,
         token: str,

@@ -1,7 +1,7 @@
 """Redis connections: created once, with bytes responses, from a URL or a client.
 
 Responses are always bytes (``decode_responses=False``): job data may hold any
-bytes, and decoding happens once in :mod:`pyqueue._wire`.
+bytes, and decoding happens once in :mod:`pyqueue._protocol.wire`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.connection import parse_url
 
-from pyqueue._fastconn import DEFAULT_TIMEOUT, FastConnection
+from pyqueue._protocol.fastconn import DEFAULT_TIMEOUT, FastConnection
 from pyqueue.errors import InvalidOptionsError
 
 _SCHEMES = ("redis", "rediss", "unix")

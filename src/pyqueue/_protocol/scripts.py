@@ -1,9 +1,9 @@
 """The one module that calls pyqueue's Lua scripts.
 
-:class:`Scripts` offers one typed async method per script (``lua/``, loaded
-and registered by :mod:`pyqueue._lua`). Each method builds its ``(KEYS, ARGV)``
-with a pure builder of :mod:`pyqueue._script_args` or
-:mod:`pyqueue._script_args_admin`, runs the script on one client and maps
+:class:`Scripts` offers one typed async method per script (``commands/``, loaded
+and registered by :mod:`pyqueue._protocol.lua`). Each method builds its ``(KEYS, ARGV)``
+with a pure builder of :mod:`pyqueue._protocol.script_args` or
+:mod:`pyqueue._protocol.script_args_admin`, runs the script on one client and maps
 negative return codes to :mod:`pyqueue.errors` exceptions.
 
 Responses are bytes (clients are created with ``decode_responses=False``); ids
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from pyqueue._lua import registered
-from pyqueue._script_args import (
+from pyqueue._protocol.lua import registered
+from pyqueue._protocol.script_args import (
     AddJobSpec,
     Arg,
     ScriptArgs,
@@ -35,7 +35,7 @@ from pyqueue._script_args import (
     take_lock_args,
     update_delay_set_args,
 )
-from pyqueue._script_args_admin import (
+from pyqueue._protocol.script_args_admin import (
     add_log_args,
     clean_jobs_in_set_args,
     get_counts_per_priority_args,
@@ -59,8 +59,8 @@ if TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
-    from pyqueue._fastconn import FastConnection
-    from pyqueue._keys import QueueKeys
+    from pyqueue._protocol.fastconn import FastConnection
+    from pyqueue._protocol.keys import QueueKeys
 
 JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
 
@@ -290,7 +290,7 @@ class Scripts:
     ) -> None:
         """Park an active job in ``delayed`` (moveToDelayed-4).
 
-        ``score`` comes from :func:`~pyqueue._script_args.delayed_score`.
+        ``score`` comes from :func:`~pyqueue._protocol.script_args.delayed_score`.
 
         Raises:
             JobNotFound, LockMismatch, JobStateError: codes -1, -2/-6, -3.

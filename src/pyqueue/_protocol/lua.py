@@ -1,10 +1,10 @@
 """The Lua script files: their names, key counts and sources, and registration.
 
-Each Bull command lives in ``lua/<command>-<numkeys>.lua`` (fragments in
-``lua/includes/``, pulled in with ``-- @include <name>`` lines). This module
+Each Bull command lives in ``commands/<command>-<numkeys>.lua`` (fragments in
+``commands/includes/``, pulled in with ``-- @include <name>`` lines). This module
 reads them with :mod:`importlib.resources`, resolves includes once, and
 registers every script once per asyncio client. Calling the scripts is
-:class:`pyqueue._scripts.Scripts`'s job.
+:class:`pyqueue._protocol.scripts.Scripts`'s job.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def numkeys(command: str) -> int:
 
 
 def _read(*parts: str) -> str:
-    return resources.files("pyqueue").joinpath("lua", *parts).read_text(encoding="utf-8")
+    commands = resources.files("pyqueue._protocol").joinpath("commands", *parts)
+    return commands.read_text(encoding="utf-8")
 
 
 def _resolve(text: str, seen: set[str]) -> str:

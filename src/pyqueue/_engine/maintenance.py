@@ -3,7 +3,7 @@
 Delayed promotion is event-driven: producers publish each new due time on the
 ``delayed`` channel, and the worker sleeps exactly until the earliest known due
 time (at most ``guard_interval``), as Node Bull does. Nothing polls faster.
-The subscription is checked for silence (see :mod:`pyqueue._pubsub`): a dead
+The subscription is checked for silence (see :mod:`pyqueue._protocol.pubsub`): a dead
 one would otherwise leave new due times unheard until the next guard run.
 """
 
@@ -19,10 +19,10 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from pyqueue._fastconn import DEFAULT_TIMEOUT
-from pyqueue._keys import QueueKeys
-from pyqueue._pubsub import SilenceGuard
-from pyqueue._scripts import Scripts
+from pyqueue._protocol.fastconn import DEFAULT_TIMEOUT
+from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.pubsub import SilenceGuard
+from pyqueue._protocol.scripts import Scripts
 
 log = logging.getLogger("pyqueue.maintenance")
 

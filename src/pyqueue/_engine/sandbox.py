@@ -31,8 +31,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
-from pyqueue._processing import JobTimeoutError, error_message
-from pyqueue.errors import UnrecoverableError
+from pyqueue.errors import JobTimeoutError, UnrecoverableError, error_message
 
 if TYPE_CHECKING:
     from pyqueue.job import Job

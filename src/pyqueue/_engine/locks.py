@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from pyqueue._connection import ConnectionSpec
-from pyqueue._keys import QueueKeys
-from pyqueue._lua import load_source
-from pyqueue._script_args import extend_lock_args
+from pyqueue._protocol.connection import ConnectionSpec
+from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.lua import load_source
+from pyqueue._protocol.script_args import extend_lock_args
 
 log = logging.getLogger("pyqueue.locks")
 

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from pyqueue import _wire
-from pyqueue._backoff import BackoffStrategy, UnknownBackoffStrategy, compute_delay
-from pyqueue._processing import error_message, error_stack, trimmed_stacktrace
-from pyqueue._script_args import delayed_score
-from pyqueue.errors import ScriptError, UnrecoverableError
+from pyqueue._engine.backoff import BackoffStrategy, UnknownBackoffStrategy, compute_delay
+from pyqueue._engine.processing import error_stack, trimmed_stacktrace
+from pyqueue._protocol import wire
+from pyqueue._protocol.script_args import delayed_score
+from pyqueue.errors import ScriptError, UnrecoverableError, error_message
 from pyqueue.job import Job, now_ms
 
 if TYPE_CHECKING:
-    from pyqueue._scripts import JobReply, Scripts
+    from pyqueue._protocol.scripts import JobReply, Scripts
     from pyqueue.options import WorkerOptions
 
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -64,11 +64,11 @@ class Finisher:
     async def completed(self, job: Job[Any], result: Any) -> JobReply | None:
         """Complete an attempt; returns the next job when the finishing call fetched one."""
         try:
-            result_json = _wire.encode_result(result)
+            result_json = wire.encode_result(result)
         except TypeError as exc:
             await self.failed(job, exc)
             return None
-        keep_count, keep_age = _wire.keep_on_complete(job.raw_opts)
+        keep_count, keep_age = wire.keep_on_complete(job.raw_opts)
         finished_on = now_ms()
         confirmed, reply = await self._finish(
             job,
@@ -79,7 +79,7 @@ class Finisher:
             return_value=result_json,
             keep_count=keep_count,
             keep_age=keep_age,
-            event_payload=_wire.completed_payload(job.id, result_json),
+            event_payload=wire.completed_payload(job.id, result_json),
             fetch_next=self._fetch_next(),
             lock_duration=self._options.lock_duration,
             metrics_max_points=self._options.metrics_max_data_points,
@@ -92,7 +92,7 @@ class Finisher:
         """Record a failed attempt: retry now, delay for the backoff, or fail for good."""
         attempts_made = job.attempts_made + 1
         reason = error_message(exc)
-        stack = _wire.dumps(
+        stack = wire.dumps(
             trimmed_stacktrace(job.stacktrace, error_stack(exc), job.opts.stack_trace_limit)
         )
         job.record.attempts_made = attempts_made
@@ -111,13 +111,13 @@ class Finisher:
                 final = delay == -1
         scripts = self._scripts
         if final:
-            keep_count, keep_age = _wire.keep_spec(job.opts.remove_on_fail)
+            keep_count, keep_age = wire.keep_spec(job.opts.remove_on_fail)
             finished_on = now_ms()
             confirmed, _ = await self._finish(
                 job, scripts.move_to_failed, job.id, token=self._token, finished_on=finished_on,
                 failed_reason=reason, attempts_made=attempts_made, stacktrace=stack,
                 keep_count=keep_count, keep_age=keep_age,
-                event_payload=_wire.failed_payload(job.id, reason),
+                event_payload=wire.failed_payload(job.id, reason),
                 metrics_max_points=self._options.metrics_max_data_points,
             )
             if confirmed:

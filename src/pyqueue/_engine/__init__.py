@@ -1,0 +1,1 @@
+"""The worker engine: fetching, finishing, locks, maintenance, processing, sandbox."""
