@@ -38,7 +38,7 @@ async def test_kill9_workers_lose_nothing(queue_name: str) -> None:
         client = aioredis.Redis.from_url(server.url)
         cfg = {"url": server.url, "queue": queue_name, "concurrency": CONCURRENCY,
                "lock_duration": LOCK, "stalled_interval": 500, "ms": 10}
-        procs = [spawn_worker(cfg) for _ in range(4)]
+        procs = [spawn_worker(cfg, ready_pipe=True) for _ in range(4)]
         acked: list[str] = []
         kills = 0
         try:
@@ -51,9 +51,14 @@ async def test_kill9_workers_lose_nothing(queue_name: str) -> None:
                 if waiter.done():
                     break
                 victim = rng.randrange(len(procs))
+                # Kill only a worker that is up: on a loaded machine a fresh process can take
+                # seconds to import, and killing it before then tests nothing.
+                assert procs[victim].stdout is not None
+                await asyncio.to_thread(procs[victim].stdout.readline)
                 procs[victim].kill()
                 procs[victim].wait()
-                procs[victim] = spawn_worker(cfg)
+                procs[victim].stdout.close()
+                procs[victim] = spawn_worker(cfg, ready_pipe=True)
                 kills += 1
             await producer
             await waiter
