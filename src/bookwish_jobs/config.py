@@ -9,7 +9,7 @@ SMTP_URL               --smtp-url             .eml files in ./var/outbox
 EXPO_PUSH_URL          --expo-push-url        pushes are only logged
 EXPO_ACCESS_TOKEN      (env only: a secret)   none
 SQUARE_BASE_URL        --square-base-url      https://connect.squareup.com
-DIGEST_TZ              --digest-tz            UTC
+DIGEST_TZ              --digest-tz            the process's TZ (see below)
 OPS_DIGEST_EMAIL       --ops-digest-email     none (no ops digest is sent)
 ALERT_EMAIL            --alert-email          OPS_DIGEST_EMAIL
 MAIL_FROM              --mail-from            BookWish <no-reply@bookwish.local>
@@ -23,6 +23,11 @@ BOOKWISH_VAR_DIR       (env only)             ./var (embedded Redis, SQLite, out
 ``?starttls=require`` or ``?starttls=off``), ``smtps://user:pass@host:465``
 (implicit TLS), ``file:///path/to/outbox``. Add ``?verify=off`` for a
 self-signed certificate.
+
+``DIGEST_TZ``: the schedules carry no ``tz`` (the Node app's don't), so their cron
+fires in the local zone of the process that schedules each next instance. Setting
+``DIGEST_TZ`` sets this process's ``TZ`` to it at start-up; give the Node process the
+same ``TZ`` so both compute the same 06:00.
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ class Settings(BaseModel):
     expo_access_token: str | None = Field(default=None, repr=False)
     square_base_url: str = "https://connect.squareup.com"
     square_version: str = "2024-10-17"
-    digest_tz: str = "UTC"
+    digest_tz: str | None = None
     ops_digest_email: str | None = None
     alert_email: str | None = None
     mail_from: str = "BookWish <no-reply@bookwish.local>"
@@ -140,7 +145,9 @@ class Settings(BaseModel):
 
     @field_validator("digest_tz")
     @classmethod
-    def _tz(cls, value: str) -> str:
+    def _tz(cls, value: str | None) -> str | None:
+        if not value:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

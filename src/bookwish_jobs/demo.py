@@ -10,7 +10,6 @@ from typing import Any
 from bookwish_jobs import names
 from bookwish_jobs.db import Database
 from bookwish_jobs.fakes import FakeSquare
-from bookwish_jobs.jobs import order_digest, reservation_cleanup
 from bookwish_jobs.models import Inventory, Order, OrderItem, PushToken, Store, User, utcnow
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service, is_final_failure
@@ -109,11 +108,8 @@ async def run_demo(producers: Producers, db: Database, service: Service,
             body="Pick it up at The Book Nook & enjoy!", order_id=seeded["paid_order"],
             order_number=seeded["paid_number"]),
         names.SQUARE_SYNC: await producers.trigger_store_sync(SQUARE_STORE),
-        names.RESERVATION_CLEANUP: (await producers.queue(names.RESERVATION_CLEANUP).add(
-            reservation_cleanup.ReservationCleanupPayload(), name=reservation_cleanup.JOB_NAME,
-        )).id,
-        names.ORDER_DIGEST: (await producers.queue(names.ORDER_DIGEST).add(
-            order_digest.OrderDigestPayload(), name=order_digest.JOB_NAME)).id,
+        names.RESERVATION_CLEANUP: await producers.run_reservation_cleanup(),
+        names.ORDER_DIGEST: await producers.run_order_digest(),
     }
     results: dict[str, Any] = {}
     for queue_name, job_id in job_ids.items():

@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -57,7 +58,7 @@ async def serve(settings: Settings, redis_url: str, *, demo: bool = False,
     The database must be ready (:func:`bookwish_jobs.schema.prepare`).
     """
     ctx = build_context(settings)
-    producers = Producers(redis_url, ctx.db, digest_tz=settings.digest_tz)
+    producers = Producers(redis_url, ctx.db)
     service = Service(ctx, redis_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
+    if settings.digest_tz:
+        _use_time_zone(settings.digest_tz)
     try:
         if args.create_tables:
             return _create_tables(settings.database_url)
@@ -156,6 +159,14 @@ def _create_tables(url: str) -> int:
     else:
         print("bookwish_jobs: nothing to create, every table and column exists")
     return 0
+
+
+def _use_time_zone(tz: str) -> None:
+    # Cron schedules without tz fire in the process's local zone (as in Node), which
+    # pyqueue reads from TZ.
+    os.environ["TZ"] = tz
+    time.tzset()
+    log_event("worker.time_zone", tz=tz)
 
 
 def _mkdir(path: os.PathLike[str] | str) -> str:

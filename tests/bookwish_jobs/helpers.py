@@ -54,3 +54,14 @@ def add_order(db: Database, order_id: str, store_id: str, *, age_minutes: float 
 def get(db: Database, model: Any, key: str) -> Any:
     with db.transaction() as s:
         return s.get(model, key)
+
+
+def job_hash(redis_url: str, queue: str, job_id: str) -> dict[str, str]:
+    """A job's hash exactly as stored in Redis (what a Node worker reads)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return client.hgetall(f"bull:{queue}:{job_id}")  # type: ignore[return-value]
+    finally:
+        client.close()

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.fakes import FakeExpo
-from bookwish_jobs.jobs import notifications
 from bookwish_jobs.models import Notification, NotificationDelivery, PushToken
 from bookwish_jobs.producers import Producers
 from pyqueue import Backoff, Queue, UnrecoverableError
@@ -243,7 +242,7 @@ async def test_payload_validated_at_enqueue_and_at_processing(
         await producers.close()
     # A job written without the model (say, by another client) fails at processing.
     async with Queue(names.NOTIFICATIONS, bw_redis_url) as raw:
-        await raw.add({"user_id": "u1"}, name=notifications.JOB_NAME)
+        await raw.add({"userId": "u1"})
     add_user(ctx.db, "u1", "reader@example.com")
     outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload(user_id="u1"))
     assert outcome.state == "completed"

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.jobs import order_digest
-from bookwish_jobs.jobs.order_digest import OrderDigestPayload
 from bookwish_jobs.models import OpsDigestQueue, StoreDigestQueue, User
+from bookwish_jobs.payloads import OrderDigestPayload
 from bookwish_jobs.producers import SyncProducers
 from pyqueue import Backoff
 
@@ -84,7 +84,7 @@ def test_store_without_owner_uses_store_address(
         owner = s.get(User, "owner")
         assert owner is not None
         owner.email = ""
-    order_digest.process(FakeJob(OrderDigestPayload(include_ops=False)), ctx)  # type: ignore[arg-type]
+    order_digest.process(FakeJob(OrderDigestPayload()), ctx)  # type: ignore[arg-type]
     assert "shop@nook.example" in by_recipient(smtp[0])
 
 

@@ -46,7 +46,6 @@ import logging
 from collections import deque
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -54,6 +53,7 @@ from sqlalchemy.orm import Session
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.models import NotificationDelivery, PushToken, User
+from bookwish_jobs.payloads import NotificationPayload
 from bookwish_jobs.services.email import build_message, paragraphs
 from bookwish_jobs.services.push import (
     DEVICE_NOT_REGISTERED,
@@ -67,28 +67,16 @@ from bookwish_jobs.services.push import (
 )
 from pyqueue import Backoff, Job, JobOptions, UnrecoverableError
 
-JOB_NAME = "send-notification"
 CRITICAL_TYPES = frozenset({"order_update", "payment_issue", "premium_subscription_expiring"})
 OPTIONS = JobOptions(
     attempts=3,
     backoff=Backoff(type="exponential", delay=2_000),
     remove_on_complete=True,
     remove_on_fail=False,
+    timeout=30_000,
 )
 # Ticket errors where another try may succeed; any other ticket error is final.
 _RETRYABLE_TICKET_ERRORS = frozenset({MESSAGE_RATE_EXCEEDED})
-
-
-class NotificationPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    notification_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(max_length=4000)
-    order_id: str | None = None
-    order_number: str | None = None
 
 
 class PushDeliveryError(Exception):

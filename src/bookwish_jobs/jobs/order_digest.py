@@ -23,32 +23,24 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import and_, or_, select, update
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.models import OpsDigestQueue, Order, Store, StoreDigestQueue, User, utcnow
+from bookwish_jobs.payloads import OrderDigestPayload
 from bookwish_jobs.services.email import build_message
 from pyqueue import Backoff, Job, JobOptions
 
-JOB_NAME = "order-digest"
-SCHEDULE_ID = "order-digest"
-CRON = "0 6 * * *"
 STALE_CLAIM = timedelta(hours=2)
 OPTIONS = JobOptions(
     attempts=3,
     backoff=Backoff(type="exponential", delay=60_000),
     remove_on_complete=True,
     remove_on_fail=False,
+    timeout=600_000,
 )
 Table = type[StoreDigestQueue] | type[OpsDigestQueue]
-
-
-class OrderDigestPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    include_ops: bool = True
 
 
 def claim(ctx: AppContext, table: Table, claim_id: str) -> None:
@@ -162,7 +154,7 @@ def process(job: Job[OrderDigestPayload], ctx: AppContext) -> dict[str, Any]:
         totals["store_entries"] += done["sent"]
         totals["uncertain"] += done["uncertain"]
     ops_to = ctx.settings.ops_digest_email
-    if job.data.include_ops and ops_to:
+    if ops_to:
         claim(ctx, OpsDigestQueue, claim_id)
         entries = _claimed(ctx, OpsDigestQueue, claim_id)
         if entries:

@@ -12,29 +12,23 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import CursorResult, case, select, update
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.models import Inventory, Order, OrderItem, utcnow
+from bookwish_jobs.payloads import ReservationCleanupPayload
 from pyqueue import Backoff, Job, JobOptions
 
-JOB_NAME = "reservation-cleanup"
-SCHEDULE_ID = "reservation-cleanup"
-EVERY_MS = 15 * 60 * 1000
+# Orders still pending this long after creation have been abandoned at checkout.
+PENDING_TTL = timedelta(minutes=30)
 OPTIONS = JobOptions(
     attempts=3,
     backoff=Backoff(type="exponential", delay=30_000),
     remove_on_complete=True,
     remove_on_fail=False,
+    timeout=120_000,
 )
-
-
-class ReservationCleanupPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    older_than_minutes: int = Field(default=30, ge=1)
 
 
 def release_order(ctx: AppContext, order_id: str) -> int | None:
@@ -69,7 +63,7 @@ def release_order(ctx: AppContext, order_id: str) -> int | None:
 
 
 def process(job: Job[ReservationCleanupPayload], ctx: AppContext) -> dict[str, int]:
-    cutoff = utcnow() - timedelta(minutes=job.data.older_than_minutes)
+    cutoff = utcnow() - PENDING_TTL
     with ctx.db.transaction() as s:
         candidates = list(s.scalars(
             select(Order.id).where(Order.status == "pending", Order.createdAt < cutoff)

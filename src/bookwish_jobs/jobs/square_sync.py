@@ -26,36 +26,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.models import Inventory, Store
+from bookwish_jobs.payloads import SquareSyncPayload
 from bookwish_jobs.services.square import InventoryCount, SquareAuthError
 from pyqueue import Backoff, Job, JobOptions, UnrecoverableError
 
-JOB_NAME = "square-sync"
-HOURLY_MS = 3_600_000
 OPTIONS = JobOptions(
     attempts=3,
     backoff=Backoff(type="exponential", delay=60_000),
     remove_on_complete=True,
     remove_on_fail=False,
+    timeout=300_000,
 )
 _IN_CHUNK = 500
 IN_STOCK = "IN_STOCK"
-
-
-class SquareSyncPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    store_id: str = Field(min_length=1)
-
-
-def schedule_id(store_id: str) -> str:
-    """The job id of a store's hourly sync (dedupes the schedule)."""
-    return f"square-sync-{store_id}"
 
 
 def store_quantities(
