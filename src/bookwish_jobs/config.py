@@ -17,6 +17,7 @@ BOOKWISH_QUEUES        --queues               all four ("notifications=5,square-
 SHUTDOWN_GRACE         --shutdown-grace       25 (seconds)
 METRICS_INTERVAL       --metrics-interval     60 (seconds)
 BOOKWISH_VAR_DIR       (env only)             ./var (embedded Redis, SQLite, outbox)
+BOOKWISH_JOBS_SCHEMA   --own-schema           bookwish_jobs (PostgreSQL schema of our tables)
 =====================  =====================  ======================================
 
 ``SMTP_URL`` forms: ``smtp://user:pass@host:587`` (STARTTLS when offered;
@@ -120,6 +121,7 @@ class Settings(BaseModel):
     shutdown_grace: float = Field(default=25.0, ge=0)
     metrics_interval: float = Field(default=60.0, gt=0)
     var_dir: Path = Path("var")
+    own_schema: str = Field(default="bookwish_jobs", min_length=1, max_length=63)
 
     @field_validator("redis_url")
     @classmethod
@@ -199,6 +201,7 @@ _SIMPLE = (
     ("square_base_url", "SQUARE_BASE_URL", "--square-base-url"),
     ("digest_tz", "DIGEST_TZ", "--digest-tz"),
     ("ops_digest_email", "OPS_DIGEST_EMAIL", "--ops-digest-email"),
+    ("own_schema", "BOOKWISH_JOBS_SCHEMA", "--own-schema"),
     ("alert_email", "ALERT_EMAIL", "--alert-email"),
     ("mail_from", "MAIL_FROM", "--mail-from"),
     ("shutdown_grace", "SHUTDOWN_GRACE", "--shutdown-grace"),

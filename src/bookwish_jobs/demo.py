@@ -44,8 +44,8 @@ def seed(db: Database) -> dict[str, Any]:
     with db.transaction() as s:
         if s.get(User, CUSTOMER) is None:
             s.add_all([
-                User(id=CUSTOMER, email="alice@example.com", name="Alice"),
-                User(id="demo-owner", email="owner@booknook.example", name="Nook Owner"),
+                User(id=CUSTOMER, email="alice@example.com"),
+                User(id="demo-owner", email="owner@booknook.example"),
             ])
             s.flush()
             s.add_all([
@@ -63,11 +63,12 @@ def seed(db: Database) -> dict[str, Any]:
                 for i in range(4)
             ] + [Inventory(id="demo-nook-1", storeId=BOOK_STORE, title="Dune", quantity=3)])
         stale = Order(orderNumber=f"BW-{run}-1", storeId=BOOK_STORE, userId=CUSTOMER,
-                      totalCents=1899, createdAt=utcnow() - timedelta(minutes=45))
+                      createdAt=utcnow() - timedelta(minutes=45))
         fresh = Order(orderNumber=f"BW-{run}-2", storeId=BOOK_STORE, userId=CUSTOMER,
-                      totalCents=2450, status="paid", paymentStatus="paid")
+                      status="paid", paymentStatus="paid")
         s.add_all([stale, fresh])
         s.flush()
+        s.add(OrderItem(orderId=fresh.id, inventoryId="demo-nook-1", title="Dune", quantity=2))
         s.add(OrderItem(orderId=stale.id, inventoryId="demo-nook-1", title="Dune", quantity=1))
         inventory = s.get(Inventory, "demo-nook-1")
         assert inventory is not None

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bookwish_jobs import names, schedules
 from bookwish_jobs.db import Database
 from bookwish_jobs.logs import log_event
-from bookwish_jobs.models import OpsDigestQueue, Store, StoreDigestQueue
+from bookwish_jobs.models import BookwishOpsDigestQueue, OrderDigestQueue, Store, utcnow
 from bookwish_jobs.payloads import (
     NotificationPayload,
     OrderDigestPayload,
@@ -41,9 +41,10 @@ def _notification(**fields: Any) -> NotificationPayload:
 
 def add_store_digest_entry(db: Database, store_id: str, order_id: str,
                            is_special_order: bool) -> str:
+    """A row of the Node app's ``OrderDigestQueue``, with the id Prisma's client would make."""
     with db.transaction() as s:
-        entry = StoreDigestQueue(storeId=store_id, orderId=order_id,
-                                 isSpecialOrder=is_special_order)
+        entry = OrderDigestQueue(storeId=store_id, orderId=order_id,
+                                 isSpecialOrder=is_special_order, createdAt=utcnow())
         s.add(entry)
         s.flush()
         return entry.id
@@ -51,7 +52,7 @@ def add_store_digest_entry(db: Database, store_id: str, order_id: str,
 
 def add_ops_digest_entry(db: Database, order_id: str) -> str:
     with db.transaction() as s:
-        entry = OpsDigestQueue(orderId=order_id)
+        entry = BookwishOpsDigestQueue(orderId=order_id, createdAt=utcnow())
         s.add(entry)
         s.flush()
         return entry.id

@@ -17,6 +17,7 @@ older bookwish_jobs versions queued). All remove on complete and keep failed job
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from pydantic import BaseModel
 from bookwish_jobs import names, payloads
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.jobs import notifications, order_digest, reservation_cleanup, square_sync
+from bookwish_jobs.progress import JobReport, Report
 from pyqueue import Job, JobOptions, Queue, SyncQueue, Worker, WorkerOptions
 
 
@@ -34,12 +36,16 @@ class QueueSpec:
     name: str
     model: type[BaseModel]
     options: JobOptions
-    process: Callable[[Job[Any], AppContext], Any]
-    # Whether a final failure of this job should alert someone.
-    critical: Callable[[Job[Any]], bool]
+    process: Callable[[Job[Any], AppContext, Report], Any]
+    # Whether a final failure of this job (with this error) should alert someone.
+    critical: Callable[[Job[Any], BaseException], bool]
 
 
-def _critical_notification(job: Job[Any]) -> bool:
+def _always(_job: Job[Any], _exc: BaseException) -> bool:
+    return True
+
+
+def _critical_notification(job: Job[Any], _exc: BaseException) -> bool:
     data = job.data
     kind = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
     return kind in notifications.CRITICAL_TYPES
@@ -50,11 +56,12 @@ QUEUES: dict[str, QueueSpec] = {
         QueueSpec(names.NOTIFICATIONS, payloads.NotificationPayload, notifications.OPTIONS,
                   notifications.process, _critical_notification),
         QueueSpec(names.SQUARE_SYNC, payloads.SquareSyncPayload, square_sync.OPTIONS,
-                  square_sync.process, lambda _job: False),
+                  square_sync.process,
+                  lambda _job, exc: isinstance(exc, square_sync.SquareTokenRevokedError)),
         QueueSpec(names.RESERVATION_CLEANUP, payloads.ReservationCleanupPayload,
-                  reservation_cleanup.OPTIONS, reservation_cleanup.process, lambda _job: True),
+                  reservation_cleanup.OPTIONS, reservation_cleanup.process, _always),
         QueueSpec(names.ORDER_DIGEST, payloads.OrderDigestPayload, order_digest.OPTIONS,
-                  order_digest.process, lambda _job: True),
+                  order_digest.process, _always),
     )
 }
 
@@ -93,9 +100,10 @@ def make_worker(
     """
     spec = QUEUES[name]
     queue = open_queue(name, redis_url)
+    loop = asyncio.get_running_loop()
 
     def handler(job: Job[Any]) -> Any:
-        return spec.process(job, ctx)
+        return spec.process(job, ctx, JobReport(job, loop))
 
     worker = Worker(
         queue, {"*": handler},

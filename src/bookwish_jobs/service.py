@@ -65,7 +65,7 @@ class Service:
                       queue=spec.name, job_id=job.id, name=job.name,
                       attempts_made=job.attempts_made, attempts=job.opts.attempts or 1,
                       final=final, reason=str(exc) or type(exc).__name__)
-            if final and spec.critical(job):
+            if final and spec.critical(job, exc):
                 for hook in self.alert_hooks:
                     try:
                         await hook(spec.name, job, exc)

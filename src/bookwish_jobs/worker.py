@@ -113,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _use_time_zone(settings.digest_tz)
     try:
         if args.create_tables:
-            return _create_tables(settings.database_url)
-        _with_database(settings.database_url, schema.prepare)
+            return _create_tables(settings)
+        _with_database(settings, schema.prepare)
     except schema.SchemaError as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
@@ -144,16 +144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             fake_square.close()
 
 
-def _with_database(url: str, action: Callable[[Database], _T]) -> _T:
-    db = Database(url)
+def _with_database(settings: Settings, action: Callable[[Database], _T]) -> _T:
+    db = Database(settings.database_url, settings.own_schema)
     try:
         return action(db)
     finally:
         db.dispose()
 
 
-def _create_tables(url: str) -> int:
-    created = _with_database(url, schema.create)
+def _create_tables(settings: Settings) -> int:
+    created = _with_database(settings, schema.create)
     if created:
         print("bookwish_jobs: created " + ", ".join(created))
     else:
