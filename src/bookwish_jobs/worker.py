@@ -23,6 +23,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
+from urllib.parse import urlsplit
+
+import redis
+from sqlalchemy.exc import SQLAlchemyError
 
 from bookwish_jobs import logs, schema
 from bookwish_jobs.config import ConfigError, Settings, add_arguments, load_settings
@@ -118,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except schema.SchemaError as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
+    except SQLAlchemyError as exc:
+        print(f"bookwish_jobs: cannot reach the database at DATABASE_URL "
+              f"({_where(settings.database_url)}): {_first_line(exc)}", file=sys.stderr)
+        return 2
     fake_square = None
     if args.demo:
         updates: dict[str, object] = {}
@@ -129,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings.model_copy(update=updates)
     redis_server = None
     redis_url = settings.redis_url
+    if redis_url is not None and (problem := _redis_problem(redis_url)) is not None:
+        print(f"bookwish_jobs: cannot reach Redis at REDIS_URL ({_where(redis_url)}): "
+              f"{problem}", file=sys.stderr)
+        return 2
     if redis_url is None:
         redis_server = RedisServer(data_dir=_mkdir(settings.var_dir / "redis"), appendonly=True)
         redis_server.start()
@@ -159,6 +171,33 @@ def _create_tables(settings: Settings) -> int:
     else:
         print("bookwish_jobs: nothing to create, every table and column exists")
     return 0
+
+
+def _where(url: str) -> str:
+    """``host:port/db`` of a URL, never its user or password."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return url
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _redis_problem(url: str) -> str | None:
+    """Why Redis at ``url`` cannot be used (None when it answers PING)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return _first_line(exc)
+    finally:
+        client.close()
+    return None
 
 
 def _use_time_zone(tz: str) -> None:
