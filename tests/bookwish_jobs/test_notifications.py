@@ -16,6 +16,7 @@ from bookwish_jobs.fakes import FakeExpo
 from bookwish_jobs.models import PushToken
 from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.producers import Producers
+from bookwish_jobs.services.push import ExpoPushClient, LogPushService
 from pyqueue import Backoff, Queue, UnrecoverableError
 
 from .conftest import SmtpSink, run_job
@@ -260,3 +261,22 @@ async def test_job_options(bw_redis_url: str) -> None:
         assert job.raw_opts["removeOnFail"] is False
     finally:
         await producers.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_without_a_push_service_nothing_is_recorded_so_a_later_retry_sends(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA", "tokB"])
+    ctx.push = LogPushService()  # no EXPO_PUSH_URL
+    first = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                          payload(type="wishlist_match"))
+    assert first.state == "completed"
+    assert first.value["not_sent"] == 2
+    assert deliveries(ctx, "push") == []
+    ctx.push = ExpoPushClient(expo.url)  # configured now; the same notification again
+    second = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                           payload(type="wishlist_match"))
+    assert second.value["pushed"] == 2
+    assert sorted(m["to"] for m in expo.messages) == ["tokA", "tokB"]
+    assert deliveries(ctx, "push") == ["tokA", "tokB"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 from email.message import EmailMessage
 from typing import Any
 
@@ -165,3 +166,28 @@ async def test_failed_send_is_retried_and_sent_once(
     assert outcome.attempts_made == 1
     assert len(smtp[0].messages) == 3
     assert unprocessed(ctx, OrderDigestQueue) == []
+
+
+async def test_a_refused_store_email_blocks_neither_other_stores_nor_ops(
+    ctx: AppContext, bw_redis_url: str, smtp: tuple[SmtpSink, int]
+) -> None:
+    seed(ctx)
+    real_send = ctx.mailer.send
+    refusals: list[str] = []
+
+    def refuse_nook_once(message: EmailMessage) -> None:
+        if message["To"] == "owner@nook.example" and not refusals:
+            refusals.append(message["To"])
+            raise smtplib.SMTPRecipientsRefused({message["To"]: (550, b"mailbox full")})
+        real_send(message)
+
+    ctx.mailer.send = refuse_nook_once  # type: ignore[method-assign]
+    outcome = await run_job(ctx, bw_redis_url, names.ORDER_DIGEST, {"type": "daily"},
+                            backoff=Backoff(type="fixed", delay=50))
+    assert outcome.state == "completed"
+    assert outcome.attempts_made == 1  # the first attempt failed, for the nook only
+    # The first attempt still mailed the corner store and ops; the retry mailed the nook.
+    assert [m["To"] for m in smtp[0].messages] == [
+        "corner@example.com", "ops@bookwish.test", "owner@nook.example"]
+    assert unprocessed(ctx, OrderDigestQueue) == []
+    assert unprocessed(ctx, BookwishOpsDigestQueue) == []
