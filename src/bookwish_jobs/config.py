@@ -16,6 +16,7 @@ MAIL_FROM              --mail-from            BookWish <no-reply@bookwish.local>
 BOOKWISH_QUEUES        --queues               all four ("notifications=5,square-sync=1")
 SHUTDOWN_GRACE         --shutdown-grace       25 (seconds)
 METRICS_INTERVAL       --metrics-interval     60 (seconds)
+FAILED_RETENTION_HOURS --failed-retention-hours  168 (failed jobs older are cleaned hourly)
 BOOKWISH_VAR_DIR       (env only)             ./var (embedded Redis, SQLite, outbox)
 BOOKWISH_JOBS_SCHEMA   --own-schema           bookwish_jobs (PostgreSQL schema of our tables)
 =====================  =====================  ======================================
@@ -122,6 +123,9 @@ class Settings(BaseModel):
     metrics_interval: float = Field(default=60.0, gt=0)
     var_dir: Path = Path("var")
     own_schema: str = Field(default="bookwish_jobs", min_length=1, max_length=63)
+    # Failed jobs are kept (removeOnFail: false) for this long, then queue.clean removes them.
+    failed_retention_hours: float = Field(default=7 * 24.0, ge=0)
+    clean_interval: float = Field(default=3600.0, gt=0)
 
     @field_validator("redis_url")
     @classmethod
@@ -206,6 +210,7 @@ _SIMPLE = (
     ("mail_from", "MAIL_FROM", "--mail-from"),
     ("shutdown_grace", "SHUTDOWN_GRACE", "--shutdown-grace"),
     ("metrics_interval", "METRICS_INTERVAL", "--metrics-interval"),
+    ("failed_retention_hours", "FAILED_RETENTION_HOURS", "--failed-retention-hours"),
 )
 _NAMES = {field: env for field, env, _ in _SIMPLE} | {
     "smtp": "SMTP_URL/--smtp-url", "queues": "BOOKWISH_QUEUES/--queues",

@@ -16,9 +16,10 @@ from bookwish_jobs.jobs.square_sync import store_quantities
 from bookwish_jobs.logs import JsonFormatter
 from bookwish_jobs.models import Inventory
 from bookwish_jobs.producers import Producers
+from bookwish_jobs.registry import QUEUES
 from bookwish_jobs.service import Service
 from bookwish_jobs.services.square import InventoryCount
-from pyqueue import Backoff, UnrecoverableError
+from pyqueue import Backoff, Queue, UnrecoverableError
 
 from .conftest import SQUARE_TOKEN, run_job
 from .helpers import add_inventory, add_store, get
@@ -254,3 +255,27 @@ async def test_a_revoked_token_raises_an_alert(
     [mail] = smtp[0].messages
     assert mail["To"] == "ops@bookwish.test"
     assert SQUARE_TOKEN not in mail.as_string()
+
+
+@sqlite_only
+async def test_sync_reports_progress_and_job_log_lines(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx)
+    square.counts = [count("A", 4), count("B", 5), count("C", 2)]
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"storeId": "s1"},
+                            remove_on_complete=False)
+    assert outcome.state == "completed"
+    async with Queue(names.SQUARE_SYNC, bw_redis_url) as queue:
+        [job] = await queue.get_jobs("completed")
+        lines, count_ = await queue.get_job_logs(job.id)
+        assert job.progress_value == 100
+    assert count_ == 3
+    assert lines == ["fetching inventory counts from Square",
+                     "3 catalog objects in 2 pages; updating inventory",
+                     "updated 2, unchanged 1, unknown 0"]
+
+
+def test_every_job_has_a_timeout() -> None:
+    for spec in QUEUES.values():
+        assert spec.options.timeout, spec.name
