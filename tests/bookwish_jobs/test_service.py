@@ -38,7 +38,8 @@ async def test_last_failure_of_critical_job_alerts_and_metrics_are_logged(
         job_id = await producers.queue_notification(
             notification_id="n1", user_id="ghost", type="payment_issue", title="t", body="b")
         for _ in range(200):
-            if events(caplog, "job.alert") and events(caplog, "queue.metrics"):
+            if events(caplog, "job.alert") and events(caplog, "queue.metrics") \
+                    and smtp[0].messages:
                 break
             await asyncio.sleep(0.05)
     finally:
