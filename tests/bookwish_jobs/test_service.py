@@ -8,15 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
+from bookwish_jobs.db import Database
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service
+from pyqueue import Backoff, Queue
 from pyqueue.embedded import RedisServer
 
 from .conftest import SmtpSink
 from .helpers import add_user
+from .tcp_proxy import TcpProxy
 
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
@@ -126,3 +130,34 @@ async def test_a_redis_outage_is_logged_once_and_recovered_without_restart(
     assert len(events(caplog, "redis.unavailable")) == 1
     [recovered] = events(caplog, "redis.recovered")
     assert recovered["failures"] >= 1
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_a_database_outage_is_logged_once_and_the_job_recovers_without_restart(
+    ctx: AppContext, database: Database, bw_redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    add_user(database, "u1", "reader@example.com")
+    url = make_url(database.url)
+    with TcpProxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
+        proxied = Database(url.set(port=proxy.port).render_as_string(hide_password=False),
+                           own_schema=str(database.own_schema))
+        ctx.db = proxied
+        ctx.settings = ctx.settings.model_copy(update={"queues": {names.NOTIFICATIONS: 1}})
+        service = Service(ctx, bw_redis_url)
+        await service.start()
+        try:
+            proxy.cut()
+            async with Queue(names.NOTIFICATIONS, bw_redis_url) as queue:
+                await queue.add({"notificationId": "n1", "userId": "u1", "type": "x",
+                                 "title": "t", "body": "b"},
+                                attempts=50, backoff=Backoff(type="fixed", delay=100))
+            await until(lambda: len(events(caplog, "job.failed")) >= 3)
+            proxy.restore()
+            await until(lambda: events(caplog, "notification.sent"))
+        finally:
+            await service.close()
+            proxied.dispose()
+    assert len(events(caplog, "database.unavailable")) == 1
+    [recovered] = events(caplog, "database.recovered")
+    assert recovered["failures"] == len(events(caplog, "job.failed")) >= 3
