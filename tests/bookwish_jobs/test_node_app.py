@@ -13,7 +13,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -265,3 +267,29 @@ async def test_node_and_python_workers_at_once_lose_and_double_nothing(
     pushed = sorted(m["data"]["notificationId"] for m in expo.messages)
     assert len(pushed) == len(set(pushed)) == len(by_python)
     assert repeat_keys(bw_redis_url) == ONE_SCHEDULE_EACH
+
+
+@pytest.mark.parametrize(("node_tz", "python_tz", "instances"), [
+    ("America/New_York", "America/New_York", 1),  # same TZ: one digest a day
+    ("America/New_York", "UTC", 2),  # different TZ: two 06:00s, the digest twice
+])
+async def test_the_digest_schedule_needs_the_same_tz_on_both_sides(
+    bw_redis_url: str, monkeypatch: pytest.MonkeyPatch, node_tz: str, python_tz: str,
+    instances: int,
+) -> None:
+    monkeypatch.setenv("TZ", node_tz)  # the Node process inherits it
+    run_node({"action": "produce", "redisUrl": bw_redis_url, "schedule": True})
+    monkeypatch.setenv("TZ", python_tz)  # pyqueue reads TZ when it computes the next tick
+    producers = Producers(bw_redis_url)
+    try:
+        await producers.schedule_order_digest()
+        queue = producers.queue(names.ORDER_DIGEST)
+        assert [s["key"] for s in await queue.get_repeatable_jobs()] == [
+            "__default__::::0 6 * * *"]
+        delayed = await queue.get_jobs("delayed")
+    finally:
+        await producers.close()
+    assert len(delayed) == instances
+    fire_hours = {datetime.fromtimestamp((j.timestamp + j.delay) / 1000,
+                                         ZoneInfo("America/New_York")).hour for j in delayed}
+    assert 6 in fire_hours
