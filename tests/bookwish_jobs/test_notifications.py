@@ -280,3 +280,15 @@ async def test_without_a_push_service_nothing_is_recorded_so_a_later_retry_sends
     assert second.value["pushed"] == 2
     assert sorted(m["to"] for m in expo.messages) == ["tokA", "tokB"]
     assert deliveries(ctx, "push") == ["tokA", "tokB"]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_job_queued_by_an_older_version_still_runs(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    """Older bookwish_jobs named the job and wrote snake_case; such jobs may still wait."""
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA"])
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"), name="send-notification")
+    assert outcome.state == "completed", outcome.value
+    assert [m["to"] for m in expo.messages] == ["tokA"]
