@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
+from bookwish_jobs import sqlite_upgrade
 from bookwish_jobs.db import Database
 from bookwish_jobs.models import Base
 from bookwish_jobs.own_models import OwnBase
@@ -103,6 +104,8 @@ def create(db: Database) -> list[str]:
         Base.metadata.create_all(db.engine)
         created = [_name(t.name) for t in Base.metadata.sorted_tables if t.name not in before]
     created += create_own(db)
+    if db.is_sqlite:
+        created += sqlite_upgrade.upgrade(db)  # a file an older version made
     check(db)
     return created
 

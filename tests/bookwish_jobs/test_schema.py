@@ -5,15 +5,22 @@ everything at start-up."""
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bookwish_jobs.db import Database
+from bookwish_jobs.models import OrderDigestQueue, User
+from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.schema import SchemaError, check, create_own, missing_own, prepare
 from bookwish_jobs.worker import main
 
+from .helpers import add_user, get
+
+OLD_SQLITE = Path(__file__).with_name("old_sqlite_0_1.sql")
 OWN_CREATED = ['table "digest_claim"', 'table "notification_delivery"']
 postgres_only = pytest.mark.parametrize("database", ["postgresql", "postgresql-text"],
                                         indirect=True)
@@ -134,3 +141,38 @@ def test_postgres_without_the_node_tables_is_refused(
     assert 'table "User"' in err
     assert main(["--create-tables", *url]) == 2
     assert "Node app" in capsys.readouterr().err
+
+
+def test_an_sqlite_file_of_version_0_1_is_upgraded_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "bookwish.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_SQLITE.read_text())
+        conn.executescript("""
+            INSERT INTO "User" VALUES ('u1', 'reader@example.com', 'Reader', '2024-01-01');
+            INSERT INTO "Store" (id, name, "inventorySource", "createdAt")
+                VALUES ('s1', 'Nook', 'manual', '2024-01-01');
+            INSERT INTO "Order" (id, "orderNumber", "storeId", status, "paymentStatus",
+                "totalCents", "createdAt", "updatedAt")
+                VALUES ('o1', 'N-1', 's1', 'paid', 'paid', 100, '2024-01-01', '2024-01-01');
+            INSERT INTO "StoreDigestQueue" (id, processed, "createdAt", "storeId", "orderId",
+                "isSpecialOrder") VALUES ('d1', 0, '2024-01-01', 's1', 'o1', 1),
+                                         ('d2', 1, '2024-01-01', 's1', 'o1', 0);
+            INSERT INTO "NotificationDelivery" VALUES
+                ('x1', 'n1', 'push', 'tokA', 'ticket-1', '2024-01-01');
+        """)
+    db = Database(f"sqlite:///{path}")
+    try:
+        prepare(db)
+        # The current models can write again (0.1's User.createdAt was NOT NULL).
+        add_user(db, "u2", "second@example.com", ["tokB"])
+        assert get(db, User, "u1").email == "reader@example.com"
+        with db.transaction() as s:
+            assert [(e.id, e.isSpecialOrder) for e in s.scalars(select(OrderDigestQueue))] == [
+                ("d1", True)]  # the unprocessed entry, carried over
+            assert [(d.notification_id, d.target) for d in
+                    s.scalars(select(NotificationDelivery))] == [("n1", "tokA")]
+        prepare(db)  # again: nothing more to do, nothing carried twice
+        with db.transaction() as s:
+            assert len(list(s.scalars(select(OrderDigestQueue)))) == 1
+    finally:
+        db.dispose()
