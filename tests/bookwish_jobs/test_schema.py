@@ -176,3 +176,20 @@ def test_an_sqlite_file_of_version_0_1_is_upgraded_keeping_its_rows(tmp_path: Pa
             assert len(list(s.scalars(select(OrderDigestQueue)))) == 1
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize(("database", "status_type"), [
+    ("postgresql", "OrderStatus"), ("postgresql-text", "text")], indirect=["database"])
+def test_the_fixtures_are_what_they_claim(database: Database, status_type: str) -> None:
+    """The enum variant really has native enums (the ``::VARCHAR`` bug shows only there)."""
+    with database.engine.connect() as conn:
+        found = dict(conn.execute(text(
+            "SELECT column_name, udt_name FROM information_schema.columns WHERE "
+            "table_schema = current_schema() AND table_name = 'Order' "
+            "AND column_name IN ('status', 'updatedAt', 'id')")).all())
+        precision = conn.execute(text(
+            "SELECT datetime_precision, column_default FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'Order' "
+            "AND column_name = 'updatedAt'")).one()
+    assert found == {"id": "text", "status": status_type, "updatedAt": "timestamp"}
+    assert tuple(precision) == (3, None)  # TIMESTAMP(3), @updatedAt without a default
