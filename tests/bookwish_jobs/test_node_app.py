@@ -131,6 +131,9 @@ async def test_node_app_jobs_and_schedules_complete_on_the_python_worker(
         names.ORDER_DIGEST: 1}
     added = {(e["queue"], e["jobId"]) for e in events if e["event"] == "added"}
     assert len(added) == 4
+    before = {"stale": get(ctx.db, Order, "stale").updatedAt,
+              "i1": get(ctx.db, Inventory, "i1").updatedAt,
+              "dune": get(ctx.db, Inventory, "dune").updatedAt}
     async with python_workers(ctx, bw_redis_url) as finished:
         await finished.until(lambda: added <= set(finished.completed) or finished.failed)
     assert finished.failed == []
@@ -150,6 +153,10 @@ async def test_node_app_jobs_and_schedules_complete_on_the_python_worker(
     assert (stale.status, stale.paymentStatus) == ("cancelled", "failed")
     assert get(ctx.db, Order, "paid").status == "paid"
     assert get(ctx.db, Inventory, "dune").reservedQuantity == 0
+    # Each row Python changed got a new updatedAt, as Prisma's client sets it.
+    assert get(ctx.db, Order, "stale").updatedAt > before["stale"]
+    assert get(ctx.db, Inventory, "i1").updatedAt > before["i1"]
+    assert get(ctx.db, Inventory, "dune").updatedAt > before["dune"]
     # order-digest: the entries Node inserted were mailed and marked processed.
     assert "[SPECIAL ORDER]" in mails["owner@nook.example"].as_string()
     assert "ops@bookwish.test" in mails
