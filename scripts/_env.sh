@@ -76,4 +76,20 @@ ensure_node_bull() {  # npm ci for the interop tests, when missing or stale
                 "(install Node.js >= 18, or set PYQUEUE_SKIP_INTEROP=1)" >&2
         fi
     fi
+    ensure_bookwish_node
+}
+
+ensure_bookwish_node() {  # npm ci for bookwish_jobs' Node-app tests, when missing or stale
+    local node_dir=tests/bookwish_jobs/node
+    [[ "${PYQUEUE_SKIP_INTEROP:-}" != 1 ]] || return 0
+    if [[ ! -f $node_dir/node_modules/.package-lock.json \
+        || $node_dir/package-lock.json -nt $node_dir/node_modules/.package-lock.json ]]; then
+        if command -v npm >/dev/null 2>&1; then
+            echo "npm ci --prefix $node_dir" >&2
+            npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >&2
+        else
+            echo "npm not found; bookwish_jobs' Node-app tests will fail" \
+                "(install Node.js >= 18, or set PYQUEUE_SKIP_INTEROP=1)" >&2
+        fi
+    fi
 }

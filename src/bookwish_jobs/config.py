@@ -9,20 +9,27 @@ SMTP_URL               --smtp-url             .eml files in ./var/outbox
 EXPO_PUSH_URL          --expo-push-url        pushes are only logged
 EXPO_ACCESS_TOKEN      (env only: a secret)   none
 SQUARE_BASE_URL        --square-base-url      https://connect.squareup.com
-DIGEST_TZ              --digest-tz            UTC
+DIGEST_TZ              --digest-tz            the process's TZ (see below)
 OPS_DIGEST_EMAIL       --ops-digest-email     none (no ops digest is sent)
 ALERT_EMAIL            --alert-email          OPS_DIGEST_EMAIL
 MAIL_FROM              --mail-from            BookWish <no-reply@bookwish.local>
 BOOKWISH_QUEUES        --queues               all four ("notifications=5,square-sync=1")
 SHUTDOWN_GRACE         --shutdown-grace       25 (seconds)
 METRICS_INTERVAL       --metrics-interval     60 (seconds)
+FAILED_RETENTION_HOURS --failed-retention-hours  168 (failed jobs older are cleaned hourly)
 BOOKWISH_VAR_DIR       (env only)             ./var (embedded Redis, SQLite, outbox)
+BOOKWISH_JOBS_SCHEMA   --own-schema           bookwish_jobs (PostgreSQL schema of our tables)
 =====================  =====================  ======================================
 
 ``SMTP_URL`` forms: ``smtp://user:pass@host:587`` (STARTTLS when offered;
 ``?starttls=require`` or ``?starttls=off``), ``smtps://user:pass@host:465``
 (implicit TLS), ``file:///path/to/outbox``. Add ``?verify=off`` for a
 self-signed certificate.
+
+``DIGEST_TZ``: the schedules carry no ``tz`` (the Node app's don't), so their cron
+fires in the local zone of the process that schedules each next instance. Setting
+``DIGEST_TZ`` sets this process's ``TZ`` to it at start-up; give the Node process the
+same ``TZ`` so both compute the same 06:00.
 """
 
 from __future__ import annotations
@@ -107,7 +114,7 @@ class Settings(BaseModel):
     expo_access_token: str | None = Field(default=None, repr=False)
     square_base_url: str = "https://connect.squareup.com"
     square_version: str = "2024-10-17"
-    digest_tz: str = "UTC"
+    digest_tz: str | None = None
     ops_digest_email: str | None = None
     alert_email: str | None = None
     mail_from: str = "BookWish <no-reply@bookwish.local>"
@@ -115,6 +122,10 @@ class Settings(BaseModel):
     shutdown_grace: float = Field(default=25.0, ge=0)
     metrics_interval: float = Field(default=60.0, gt=0)
     var_dir: Path = Path("var")
+    own_schema: str = Field(default="bookwish_jobs", min_length=1, max_length=63)
+    # Failed jobs are kept (removeOnFail: false) for this long, then queue.clean removes them.
+    failed_retention_hours: float = Field(default=7 * 24.0, ge=0)
+    clean_interval: float = Field(default=3600.0, gt=0)
 
     @field_validator("redis_url")
     @classmethod
@@ -140,7 +151,9 @@ class Settings(BaseModel):
 
     @field_validator("digest_tz")
     @classmethod
-    def _tz(cls, value: str) -> str:
+    def _tz(cls, value: str | None) -> str | None:
+        if not value:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -192,10 +205,12 @@ _SIMPLE = (
     ("square_base_url", "SQUARE_BASE_URL", "--square-base-url"),
     ("digest_tz", "DIGEST_TZ", "--digest-tz"),
     ("ops_digest_email", "OPS_DIGEST_EMAIL", "--ops-digest-email"),
+    ("own_schema", "BOOKWISH_JOBS_SCHEMA", "--own-schema"),
     ("alert_email", "ALERT_EMAIL", "--alert-email"),
     ("mail_from", "MAIL_FROM", "--mail-from"),
     ("shutdown_grace", "SHUTDOWN_GRACE", "--shutdown-grace"),
     ("metrics_interval", "METRICS_INTERVAL", "--metrics-interval"),
+    ("failed_retention_hours", "FAILED_RETENTION_HOURS", "--failed-retention-hours"),
 )
 _NAMES = {field: env for field, env, _ in _SIMPLE} | {
     "smtp": "SMTP_URL/--smtp-url", "queues": "BOOKWISH_QUEUES/--queues",

@@ -1,7 +1,9 @@
 """The database: one engine and session factory for SQLite or PostgreSQL.
 
 ``DATABASE_URL`` takes Prisma's form too: ``postgresql://user@host/db?schema=name``
-sets the search path, as Prisma does. SQLite runs in WAL mode and every
+sets the search path, as Prisma does. bookwish_jobs' own tables (``own_models.py``) are
+in their own schema on PostgreSQL (``own_schema``, default ``bookwish_jobs``) and in
+the main file on SQLite. SQLite runs in WAL mode and every
 transaction starts with ``BEGIN IMMEDIATE``, so two writers queue up on the busy
 timeout instead of failing on a stale snapshot.
 """
@@ -18,6 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bookwish_jobs.models import Base
+from bookwish_jobs.own_models import OWN_SCHEMA, OwnBase
+
+DEFAULT_OWN_SCHEMA = "bookwish_jobs"
 
 
 def make_engine(url: str) -> Engine:
@@ -56,9 +61,13 @@ def make_engine(url: str) -> Engine:
 class Database:
     """An engine plus a session factory. ``with db.transaction() as s:`` commits or rolls back."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, own_schema: str = DEFAULT_OWN_SCHEMA) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.raw_engine = make_engine(url)
+        sqlite = self.raw_engine.dialect.name == "sqlite"
+        self.own_schema: str | None = None if sqlite else own_schema
+        self.engine = self.raw_engine.execution_options(
+            schema_translate_map={OWN_SCHEMA: self.own_schema})
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -67,10 +76,19 @@ class Database:
 
     def create_schema(self) -> None:
         """Create every missing table, the Node app's included (existing ones are left as
-        they are). For SQLite and fresh test databases; the worker goes through
-        :mod:`bookwish_jobs.schema`, which never creates the Node app's tables on PostgreSQL.
+        they are). For SQLite; the worker goes through :mod:`bookwish_jobs.schema`, which
+        never creates the Node app's tables on PostgreSQL.
         """
         Base.metadata.create_all(self.engine)
+        self.create_own_tables()
+
+    def create_own_tables(self) -> None:
+        """bookwish_jobs' own schema (PostgreSQL) and tables, where missing."""
+        with self.engine.begin() as conn:
+            if self.own_schema is not None:
+                quoted = conn.dialect.identifier_preparer.quote(self.own_schema)
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            OwnBase.metadata.create_all(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -78,4 +96,4 @@ class Database:
             yield session
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        self.raw_engine.dispose()

@@ -10,7 +10,6 @@ from typing import Any
 from bookwish_jobs import names
 from bookwish_jobs.db import Database
 from bookwish_jobs.fakes import FakeSquare
-from bookwish_jobs.jobs import order_digest, reservation_cleanup
 from bookwish_jobs.models import Inventory, Order, OrderItem, PushToken, Store, User, utcnow
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service, is_final_failure
@@ -45,8 +44,8 @@ def seed(db: Database) -> dict[str, Any]:
     with db.transaction() as s:
         if s.get(User, CUSTOMER) is None:
             s.add_all([
-                User(id=CUSTOMER, email="alice@example.com", name="Alice"),
-                User(id="demo-owner", email="owner@booknook.example", name="Nook Owner"),
+                User(id=CUSTOMER, email="alice@example.com"),
+                User(id="demo-owner", email="owner@booknook.example"),
             ])
             s.flush()
             s.add_all([
@@ -64,11 +63,12 @@ def seed(db: Database) -> dict[str, Any]:
                 for i in range(4)
             ] + [Inventory(id="demo-nook-1", storeId=BOOK_STORE, title="Dune", quantity=3)])
         stale = Order(orderNumber=f"BW-{run}-1", storeId=BOOK_STORE, userId=CUSTOMER,
-                      totalCents=1899, createdAt=utcnow() - timedelta(minutes=45))
+                      createdAt=utcnow() - timedelta(minutes=45))
         fresh = Order(orderNumber=f"BW-{run}-2", storeId=BOOK_STORE, userId=CUSTOMER,
-                      totalCents=2450, status="paid", paymentStatus="paid")
+                      status="paid", paymentStatus="paid")
         s.add_all([stale, fresh])
         s.flush()
+        s.add(OrderItem(orderId=fresh.id, inventoryId="demo-nook-1", title="Dune", quantity=2))
         s.add(OrderItem(orderId=stale.id, inventoryId="demo-nook-1", title="Dune", quantity=1))
         inventory = s.get(Inventory, "demo-nook-1")
         assert inventory is not None
@@ -109,11 +109,8 @@ async def run_demo(producers: Producers, db: Database, service: Service,
             body="Pick it up at The Book Nook & enjoy!", order_id=seeded["paid_order"],
             order_number=seeded["paid_number"]),
         names.SQUARE_SYNC: await producers.trigger_store_sync(SQUARE_STORE),
-        names.RESERVATION_CLEANUP: (await producers.queue(names.RESERVATION_CLEANUP).add(
-            reservation_cleanup.ReservationCleanupPayload(), name=reservation_cleanup.JOB_NAME,
-        )).id,
-        names.ORDER_DIGEST: (await producers.queue(names.ORDER_DIGEST).add(
-            order_digest.OrderDigestPayload(), name=order_digest.JOB_NAME)).id,
+        names.RESERVATION_CLEANUP: await producers.run_reservation_cleanup(),
+        names.ORDER_DIGEST: await producers.run_order_digest(),
     }
     results: dict[str, Any] = {}
     for queue_name, job_id in job_ids.items():

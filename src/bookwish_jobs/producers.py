@@ -1,8 +1,13 @@
 """Producers (async :class:`Producers`, blocking :class:`SyncProducers`) and start-up scheduling.
 
+Jobs are added as the Node app adds them: Bull's default job name, the Node
+interfaces' camelCase data (``payloads.py``), the queue's job options. Schedules use
+the Node app's repeat keys (``schedules.py``), so Node and Python declaring them
+leaves one schedule per job.
+
 Every call is safe to make from every worker at once: adding a schedule is
-idempotent in pyqueue (same repeat key, deterministic instance ids), digest entries
-are plain inserts, and removing a schedule that is already gone is a no-op.
+idempotent (same repeat key, deterministic instance ids), digest entries are plain
+inserts, and removing a schedule that is already gone is a no-op.
 """
 
 from __future__ import annotations
@@ -12,25 +17,34 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bookwish_jobs import names
+from bookwish_jobs import names, schedules
 from bookwish_jobs.db import Database
-from bookwish_jobs.jobs import notifications, order_digest, reservation_cleanup, square_sync
 from bookwish_jobs.logs import log_event
-from bookwish_jobs.models import OpsDigestQueue, Store, StoreDigestQueue
+from bookwish_jobs.models import BookwishOpsDigestQueue, OrderDigestQueue, Store, utcnow
+from bookwish_jobs.payloads import (
+    NotificationPayload,
+    OrderDigestPayload,
+    ReservationCleanupPayload,
+    SquareSyncPayload,
+)
 from bookwish_jobs.registry import open_queue, open_sync_queue
-from pyqueue import Queue, Repeat, SyncQueue
+from pyqueue import Queue, SyncQueue
+
+# A manual Square sync is tried once: the hourly schedule is the retry.
+TRIGGER_ATTEMPTS = 1
 
 
-def _notification(**fields: Any) -> notifications.NotificationPayload:
+def _notification(**fields: Any) -> NotificationPayload:
     # Validates at enqueue, before anything reaches Redis.
-    return notifications.NotificationPayload.model_validate(fields)
+    return NotificationPayload.model_validate(fields)
 
 
 def add_store_digest_entry(db: Database, store_id: str, order_id: str,
                            is_special_order: bool) -> str:
+    """A row of the Node app's ``OrderDigestQueue``, with the id Prisma's client would make."""
     with db.transaction() as s:
-        entry = StoreDigestQueue(storeId=store_id, orderId=order_id,
-                                 isSpecialOrder=is_special_order)
+        entry = OrderDigestQueue(storeId=store_id, orderId=order_id,
+                                 isSpecialOrder=is_special_order, createdAt=utcnow())
         s.add(entry)
         s.flush()
         return entry.id
@@ -38,7 +52,7 @@ def add_store_digest_entry(db: Database, store_id: str, order_id: str,
 
 def add_ops_digest_entry(db: Database, order_id: str) -> str:
     with db.transaction() as s:
-        entry = OpsDigestQueue(orderId=order_id)
+        entry = BookwishOpsDigestQueue(orderId=order_id, createdAt=utcnow())
         s.add(entry)
         s.flush()
         return entry.id
@@ -56,11 +70,9 @@ def square_store_ids(db: Database) -> list[str]:
 class Producers:
     """Async producers. ``db`` is needed for the digest entries and Square scheduling."""
 
-    def __init__(self, redis_url: str | None, db: Database | None = None, *,
-                 digest_tz: str = "UTC") -> None:
+    def __init__(self, redis_url: str | None, db: Database | None = None) -> None:
         self.redis_url = redis_url
         self.db = db
-        self.digest_tz = digest_tz
         self._queues: dict[str, Queue[Any]] = {}
 
     def queue(self, name: str) -> Queue[Any]:
@@ -86,15 +98,22 @@ class Producers:
         payload = _notification(notification_id=notification_id, user_id=user_id, type=type,
                                 title=title, body=body, order_id=order_id,
                                 order_number=order_number)
-        job = await self.queue(names.NOTIFICATIONS).add(payload, name=notifications.JOB_NAME)
+        job = await self.queue(names.NOTIFICATIONS).add(payload)
         return job.id
 
     async def trigger_store_sync(self, store_id: str) -> str:
         """A one-off Square sync of one store, tried once."""
-        payload = square_sync.SquareSyncPayload(store_id=store_id)
-        job = await self.queue(names.SQUARE_SYNC).add(payload, name=square_sync.JOB_NAME,
-                                                      attempts=1)
+        job = await self.queue(names.SQUARE_SYNC).add(SquareSyncPayload(store_id=store_id),
+                                                      attempts=TRIGGER_ATTEMPTS)
         return job.id
+
+    async def run_reservation_cleanup(self) -> str:
+        """A one-off cleanup run now (the schedule runs it every 15 minutes)."""
+        return (await self.queue(names.RESERVATION_CLEANUP).add(ReservationCleanupPayload())).id
+
+    async def run_order_digest(self) -> str:
+        """A one-off digest now, with the schedule's data ``{type: 'daily'}``."""
+        return (await self.queue(names.ORDER_DIGEST).add(OrderDigestPayload())).id
 
     async def queue_store_order_for_digest(self, store_id: str, order_id: str,
                                            is_special_order: bool) -> str:
@@ -110,43 +129,37 @@ class Producers:
         """Hourly sync per Square store; drops the schedules of stores no longer on Square."""
         store_ids = await asyncio.to_thread(square_store_ids, self._db())
         queue = self.queue(names.SQUARE_SYNC)
-        wanted = {square_sync.schedule_id(s) for s in store_ids}
+        wanted = {schedules.square_sync(s).key: schedules.square_sync_id(s) for s in store_ids}
         for store_id in store_ids:
-            await queue.add(square_sync.SquareSyncPayload(store_id=store_id),
-                            name=square_sync.JOB_NAME,
-                            job_id=square_sync.schedule_id(store_id),
-                            repeat=Repeat(every=square_sync.HOURLY_MS))
+            await queue.add(SquareSyncPayload(store_id=store_id),
+                            repeat=schedules.square_sync(store_id).repeat)
         for entry in await queue.get_repeatable_jobs():
             job_id = entry.get("id") or ""
-            if job_id.startswith("square-sync-") and job_id not in wanted:
-                await queue.remove_repeatable_by_key(entry["key"])
-                log_event("square.schedule_removed", schedule=job_id)
-        return sorted(wanted)
+            if entry["key"] in wanted or not job_id.startswith(schedules.SQUARE_SYNC_ID_PREFIX):
+                continue
+            await queue.remove_repeatable_by_key(entry["key"])
+            event = ("schedule.legacy_removed" if schedules.is_legacy(queue.name, entry)
+                     else "square.schedule_removed")
+            log_event(event, queue=queue.name, key=entry["key"], schedule=job_id)
+        return sorted(wanted.values())
 
     async def schedule_reservation_cleanup(self) -> None:
-        await self._schedule_single(
-            names.RESERVATION_CLEANUP, reservation_cleanup.JOB_NAME,
-            reservation_cleanup.SCHEDULE_ID, Repeat(every=reservation_cleanup.EVERY_MS),
-            reservation_cleanup.ReservationCleanupPayload(),
-        )
+        await self._schedule_single(schedules.RESERVATION_CLEANUP, ReservationCleanupPayload())
 
     async def schedule_order_digest(self) -> None:
-        await self._schedule_single(
-            names.ORDER_DIGEST, order_digest.JOB_NAME, order_digest.SCHEDULE_ID,
-            Repeat(cron=order_digest.CRON, tz=self.digest_tz),
-            order_digest.OrderDigestPayload(),
-        )
+        await self._schedule_single(schedules.ORDER_DIGEST, OrderDigestPayload())
 
-    async def _schedule_single(self, queue_name: str, job_name: str, schedule_id: str,
-                               repeat: Repeat, payload: Any) -> None:
-        """Declare one schedule and remove older variants of it (say, another DIGEST_TZ)."""
-        queue = self.queue(queue_name)
-        await queue.add(payload, name=job_name, job_id=schedule_id, repeat=repeat)
-        current = Repeat(cron=repeat.cron, every=repeat.every, tz=repeat.tz,
-                         job_id=schedule_id).key(job_name)
+    async def _schedule_single(self, schedule: schedules.Schedule, payload: Any) -> None:
+        queue = self.queue(schedule.queue)
+        await queue.add(payload, repeat=schedule.repeat)
+        await self._remove_legacy(queue)
+
+    async def _remove_legacy(self, queue: Queue[Any]) -> None:
+        """Remove the schedules older bookwish_jobs versions declared under other keys."""
         for entry in await queue.get_repeatable_jobs():
-            if entry.get("id") == schedule_id and entry["key"] != current:
+            if schedules.is_legacy(queue.name, entry):
                 await queue.remove_repeatable_by_key(entry["key"])
+                log_event("schedule.legacy_removed", queue=queue.name, key=entry["key"])
 
     async def schedule_all(self) -> None:
         await self.schedule_square_syncs()
@@ -179,12 +192,11 @@ class SyncProducers:
         payload = _notification(notification_id=notification_id, user_id=user_id, type=type,
                                 title=title, body=body, order_id=order_id,
                                 order_number=order_number)
-        return self.queue(names.NOTIFICATIONS).add(payload, name=notifications.JOB_NAME).id
+        return self.queue(names.NOTIFICATIONS).add(payload).id
 
     def trigger_store_sync(self, store_id: str) -> str:
-        payload = square_sync.SquareSyncPayload(store_id=store_id)
-        return self.queue(names.SQUARE_SYNC).add(payload, name=square_sync.JOB_NAME,
-                                                 attempts=1).id
+        return self.queue(names.SQUARE_SYNC).add(SquareSyncPayload(store_id=store_id),
+                                                 attempts=TRIGGER_ATTEMPTS).id
 
     def queue_store_order_for_digest(self, store_id: str, order_id: str,
                                      is_special_order: bool) -> str:

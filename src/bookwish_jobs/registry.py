@@ -1,41 +1,51 @@
 """The whole service on one screen: four queues, their payloads, options and processors.
 
-=====================  ===================  ==============================  ============
-queue                  payload              schedule                        attempts
-=====================  ===================  ==============================  ============
-notifications          NotificationPayload  on demand                       3, exp. 2 s
-square-sync            SquareSyncPayload    hourly per Square store         3, exp. 60 s
-reservation-cleanup    (older_than_min.)    every 15 minutes                3, exp. 30 s
-order-digest           (include_ops)        06:00 daily in DIGEST_TZ        3, exp. 60 s
-=====================  ===================  ==============================  ============
+=====================  ===================  =====================  ============  =======
+queue                  payload              schedule (cron)        attempts      timeout
+=====================  ===================  =====================  ============  =======
+notifications          NotificationPayload  on demand              3, exp. 2 s   30 s
+square-sync            SquareSyncPayload    ``0 * * * *``/store    3, exp. 60 s  5 min
+reservation-cleanup    ``{}``               ``*/15 * * * *``       3, exp. 30 s  2 min
+order-digest           ``{type: 'daily'}``  ``0 6 * * *``          3, exp. 60 s  10 min
+=====================  ===================  =====================  ============  =======
+
+Every job is added under Bull's default name ``__default__``, as the Node app's
+``queue.add(data, opts)`` does, so a Node worker's ``queue.process(fn)`` takes the jobs
+Python producers make; the Python workers take jobs of any name (also the named jobs
+older bookwish_jobs versions queued). All remove on complete and keep failed jobs.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
-from bookwish_jobs import names
+from bookwish_jobs import names, payloads
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.jobs import notifications, order_digest, reservation_cleanup, square_sync
+from bookwish_jobs.progress import JobReport, Report
 from pyqueue import Job, JobOptions, Queue, SyncQueue, Worker, WorkerOptions
 
 
 @dataclass(frozen=True, slots=True)
 class QueueSpec:
     name: str
-    job_name: str
     model: type[BaseModel]
     options: JobOptions
-    process: Callable[[Job[Any], AppContext], Any]
-    # Whether a final failure of this job should alert someone.
-    critical: Callable[[Job[Any]], bool]
+    process: Callable[[Job[Any], AppContext, Report], Any]
+    # Whether a final failure of this job (with this error) should alert someone.
+    critical: Callable[[Job[Any], BaseException], bool]
 
 
-def _critical_notification(job: Job[Any]) -> bool:
+def _always(_job: Job[Any], _exc: BaseException) -> bool:
+    return True
+
+
+def _critical_notification(job: Job[Any], _exc: BaseException) -> bool:
     data = job.data
     kind = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
     return kind in notifications.CRITICAL_TYPES
@@ -43,16 +53,15 @@ def _critical_notification(job: Job[Any]) -> bool:
 
 QUEUES: dict[str, QueueSpec] = {
     spec.name: spec for spec in (
-        QueueSpec(names.NOTIFICATIONS, notifications.JOB_NAME,
-                  notifications.NotificationPayload, notifications.OPTIONS,
+        QueueSpec(names.NOTIFICATIONS, payloads.NotificationPayload, notifications.OPTIONS,
                   notifications.process, _critical_notification),
-        QueueSpec(names.SQUARE_SYNC, square_sync.JOB_NAME, square_sync.SquareSyncPayload,
-                  square_sync.OPTIONS, square_sync.process, lambda _job: False),
-        QueueSpec(names.RESERVATION_CLEANUP, reservation_cleanup.JOB_NAME,
-                  reservation_cleanup.ReservationCleanupPayload, reservation_cleanup.OPTIONS,
-                  reservation_cleanup.process, lambda _job: True),
-        QueueSpec(names.ORDER_DIGEST, order_digest.JOB_NAME, order_digest.OrderDigestPayload,
-                  order_digest.OPTIONS, order_digest.process, lambda _job: True),
+        QueueSpec(names.SQUARE_SYNC, payloads.SquareSyncPayload, square_sync.OPTIONS,
+                  square_sync.process,
+                  lambda _job, exc: isinstance(exc, square_sync.SquareTokenRevokedError)),
+        QueueSpec(names.RESERVATION_CLEANUP, payloads.ReservationCleanupPayload,
+                  reservation_cleanup.OPTIONS, reservation_cleanup.process, _always),
+        QueueSpec(names.ORDER_DIGEST, payloads.OrderDigestPayload, order_digest.OPTIONS,
+                  order_digest.process, _always),
     )
 }
 
@@ -91,9 +100,10 @@ def make_worker(
     """
     spec = QUEUES[name]
     queue = open_queue(name, redis_url)
+    loop = asyncio.get_running_loop()
 
     def handler(job: Job[Any]) -> Any:
-        return spec.process(job, ctx)
+        return spec.process(job, ctx, JobReport(job, loop))
 
     worker = Worker(
         queue, {"*": handler},

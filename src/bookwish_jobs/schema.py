@@ -1,35 +1,27 @@
 """Which tables the worker creates, and when.
 
 - **SQLite** (the embedded default) is bookwish_jobs' own database: at start-up the
-  worker creates every missing table and column (:func:`prepare`).
+  worker creates every missing table (:func:`prepare`).
 - **PostgreSQL** is the Node app's database. Its tables (``User``, ``Order``, ...) are
   the Node app's, made by its Prisma migrations: the worker never creates or alters
-  them. bookwish_jobs' own objects are the table ``NotificationDelivery`` and, on
-  both digest queues, the columns ``claimId``, ``claimedAt``, ``sendStartedAt`` with
-  the ``claimId`` index. One explicit command creates whichever of them are missing
-  and nothing else: ``python -m bookwish_jobs.worker --create-tables``
-  (:func:`create_own`). It is idempotent and safe to run from several places at
-  once. At start-up the worker only checks: when a table or column it uses is
-  missing, it stops (exit code 2) with a message that names what is missing and
-  what to run, rather than failing job after job on SQL errors.
+  them. bookwish_jobs' own tables (``own_models.py``) live in their own schema, which
+  one explicit command creates where missing: ``python -m bookwish_jobs.worker
+  --create-tables`` (:func:`create_own`). It is idempotent and safe to run from several
+  places at once. At start-up the worker only checks: when a table or column the jobs
+  use is missing, it stops (exit code 2) with a message that names what is missing
+  and what to do, rather than failing job after job on SQL errors. Only the columns
+  the jobs read or write are checked (those mapped in ``models.py``).
 """
 
 from __future__ import annotations
 
-from typing import cast
+from sqlalchemy import inspect, text
 
-from sqlalchemy import Connection, Table, inspect, text
-
+from bookwish_jobs import sqlite_upgrade
 from bookwish_jobs.db import Database
-from bookwish_jobs.models import Base, NotificationDelivery, OpsDigestQueue, StoreDigestQueue
+from bookwish_jobs.models import Base
+from bookwish_jobs.own_models import OwnBase
 
-OWN_TABLES: tuple[Table, ...] = (cast("Table", NotificationDelivery.__table__),)
-_CLAIM_COLUMNS = ("claimId", "claimedAt", "sendStartedAt")
-# Our columns on the Node app's tables.
-OWN_COLUMNS: tuple[tuple[Table, tuple[str, ...]], ...] = (
-    (cast("Table", StoreDigestQueue.__table__), _CLAIM_COLUMNS),
-    (cast("Table", OpsDigestQueue.__table__), _CLAIM_COLUMNS),
-)
 CREATE_COMMAND = "python -m bookwish_jobs.worker --create-tables"
 # Serialises concurrent --create-tables runs on PostgreSQL (any fixed 64-bit number).
 _LOCK_KEY = 0x626F6F6B77697368
@@ -39,14 +31,9 @@ class SchemaError(RuntimeError):
     """The database lacks tables or columns the jobs use; the message says what to do."""
 
 
-def _is_own(table: str, column: str | None = None) -> bool:
-    return any(t.name == table for t in OWN_TABLES) or any(
-        t.name == table and column in columns for t, columns in OWN_COLUMNS)
-
-
-def missing(db: Database) -> list[tuple[str, str | None]]:
-    """What the models use that the database lacks: ``(table, None)`` for a whole table,
-    ``(table, column)`` for a column of an existing table."""
+def missing_node(db: Database) -> list[tuple[str, str | None]]:
+    """What the jobs use of the Node app's tables that the database lacks:
+    ``(table, None)`` for a whole table, ``(table, column)`` for a column."""
     inspector = inspect(db.engine)
     tables = set(inspector.get_table_names())
     out: list[tuple[str, str | None]] = []
@@ -59,87 +46,54 @@ def missing(db: Database) -> list[tuple[str, str | None]]:
     return out
 
 
+def missing_own(db: Database) -> list[str]:
+    """bookwish_jobs' own tables that do not exist yet."""
+    have = set(inspect(db.engine).get_table_names(schema=db.own_schema))
+    return [t.name for t in OwnBase.metadata.sorted_tables if t.name not in have]
+
+
 def check(db: Database) -> None:
     """Raise :class:`SchemaError` unless every table and column the jobs use exists."""
-    gaps = missing(db)
-    if not gaps:
-        return
-    node = [_name(*gap) for gap in gaps if not _is_own(*gap)]
-    own = [_name(*gap) for gap in gaps if _is_own(*gap)]
+    node = [_name(*gap) for gap in missing_node(db)]
     if node:
         raise SchemaError(
             f"the database at DATABASE_URL lacks the Node app's {', '.join(node)}. "
             "Point DATABASE_URL at the BookWish database (with ?schema=... if Prisma "
             "uses one) and apply the Node app's migrations; bookwish_jobs never creates "
-            "the Node app's tables on PostgreSQL."
+            "or alters the Node app's tables on PostgreSQL."
         )
-    raise SchemaError(
-        f"bookwish_jobs' own {', '.join(own)} are missing. Create them once with "
-        f"`{CREATE_COMMAND}` (it adds only these, and is safe to rerun)."
-    )
+    own = missing_own(db)
+    if own:
+        where = f" in schema {_quote(db.own_schema)}" if db.own_schema else ""
+        raise SchemaError(
+            f"bookwish_jobs' own tables {', '.join(map(_quote, own))}{where} are missing. "
+            f"Create them once with `{CREATE_COMMAND}` (it creates only these, in "
+            "bookwish_jobs' own schema, and is safe to rerun)."
+        )
 
 
 def create_own(db: Database) -> list[str]:
-    """Create bookwish_jobs' own table, columns and index where missing.
+    """Create bookwish_jobs' own schema and tables where missing.
 
     Returns:
-        What was created, e.g. ``['table "NotificationDelivery"']``; empty when nothing
-        was missing.
-
-    Raises:
-        SchemaError: the digest queue tables (the Node app's) do not exist.
+        What was created, e.g. ``['table "digest_claim"']``; empty when nothing was.
     """
-    created: list[str] = []
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            # DDL is transactional on PostgreSQL: a second run waits here, then sees
+            # DDL is transactional on PostgreSQL: a second run waits here, then finds
             # what the first one created.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        inspector = inspect(conn)
-        tables = set(inspector.get_table_names())
-        absent = [t.name for t, _ in OWN_COLUMNS if t.name not in tables]
-        if absent:
-            raise SchemaError(
-                f"the database at DATABASE_URL lacks the Node app's "
-                f"{', '.join(map(_name, absent))}: point DATABASE_URL at the Node app's "
-                "database (with ?schema=... if Prisma uses one); nothing was created"
-            )
-        for table in OWN_TABLES:
-            if table.name not in tables:
-                table.create(conn)
-                created.append(_name(table.name))
-            else:  # made by an older version: add what this one has since gained
-                created += _add_columns(conn, table, tuple(table.c.keys()))
-        for table, columns in OWN_COLUMNS:
-            created += _add_columns(conn, table, columns)
-    return created
-
-
-def _add_columns(conn: Connection, table: Table, columns: tuple[str, ...]) -> list[str]:
-    inspector = inspect(conn)
-    have = {c["name"] for c in inspector.get_columns(table.name)}
-    quote = conn.dialect.identifier_preparer.quote
-    created: list[str] = []
-    for name in columns:
-        if name not in have:
-            column_type = table.c[name].type.compile(dialect=conn.dialect)
-            conn.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} "
-                              f"{column_type}"))
-            created.append(_name(table.name, name))
-    indexes = {i["name"] for i in inspector.get_indexes(table.name)}
-    for index in table.indexes:
-        if index.name not in indexes and set(index.columns.keys()) <= set(columns):
-            index.create(conn)
-            created.append(f"index {_quote(str(index.name))}")
-    return created
+            if db.own_schema is not None:
+                quoted = conn.dialect.identifier_preparer.quote(db.own_schema)
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        have = set(inspect(conn).get_table_names(schema=db.own_schema))
+        OwnBase.metadata.create_all(conn)
+    return [_name(t.name) for t in OwnBase.metadata.sorted_tables if t.name not in have]
 
 
 def create(db: Database) -> list[str]:
     """``--create-tables``: on SQLite every missing table; then bookwish_jobs' own
-    objects (:func:`create_own`); then :func:`check` the rest.
-
-    Returns:
-        What was created.
+    (:func:`create_own`); then :func:`check` the rest.
 
     Raises:
         SchemaError: something the jobs use is still missing (the Node app's).
@@ -147,9 +101,11 @@ def create(db: Database) -> list[str]:
     created: list[str] = []
     if db.is_sqlite:
         before = set(inspect(db.engine).get_table_names())
-        db.create_schema()
+        Base.metadata.create_all(db.engine)
         created = [_name(t.name) for t in Base.metadata.sorted_tables if t.name not in before]
     created += create_own(db)
+    if db.is_sqlite:
+        created += sqlite_upgrade.upgrade(db)  # a file an older version made
     check(db)
     return created
 
@@ -161,12 +117,12 @@ def prepare(db: Database) -> None:
         SchemaError: on PostgreSQL, something the jobs use is missing.
     """
     if db.is_sqlite:
-        create(db)  # also adds columns a file made by an older version lacks
+        create(db)
     else:
         check(db)
 
 
-def _quote(name: str) -> str:
+def _quote(name: str | None) -> str:
     return f'"{name}"'
 
 

@@ -1,5 +1,10 @@
-"""The running service: one pyqueue Worker per configured queue, the failed-job hook
-and the periodic ``queue.metrics`` log."""
+"""The running service: one pyqueue Worker per configured queue, the failed-job hook,
+the periodic ``queue.metrics`` log and the hourly clean of old failed jobs.
+
+Every failure is logged as ``job.failed`` with its stack trace; a job found stalled
+(its worker died or blocked past the lock) as ``job.stalled``, and one that stalled
+too often as ``job.stalled_failed``. Redis and database outages are logged once per
+outage (``outages.py``)."""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ import asyncio
 import contextlib
 import html
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
+from bookwish_jobs.outages import Outage, is_database_outage
 from bookwish_jobs.registry import QUEUES, QueueSpec, QueueWorker, make_worker
 from bookwish_jobs.services.email import build_message
 from pyqueue import Job, UnrecoverableError
@@ -32,7 +39,9 @@ class Service:
         self.redis_url = redis_url
         self.alert_hooks: list[AlertHook] = [self.email_alert, *(alert_hooks or [])]
         self.workers: dict[str, QueueWorker] = {}
-        self._metrics: asyncio.Task[None] | None = None
+        self.redis_outage = Outage("redis")
+        self.database_outage = Outage("database")
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         settings = self.ctx.settings
@@ -40,32 +49,43 @@ class Service:
             qw = make_worker(name, self.ctx, self.redis_url, concurrency=concurrency,
                              shutdown_grace=settings.shutdown_grace)
             qw.worker.on("failed", self._failed_listener(QUEUES[name]))
-            qw.worker.on("error", lambda exc, name=name: log_event(
-                "worker.error", logging.WARNING, queue=name, error=str(exc)))
+            qw.worker.on("completed", self._completed)
+            qw.worker.on("error", self.redis_outage.failed)
+            qw.worker.on("stalled", lambda job_id, name=name: log_event(
+                "job.stalled", logging.WARNING, queue=name, job_id=job_id,
+                note="its worker stopped renewing the lock; the job is retried"))
+            qw.worker.on("stalled-failed", lambda job_id, name=name: log_event(
+                "job.stalled_failed", logging.ERROR, queue=name, job_id=job_id))
             self.workers[name] = qw
         for qw in self.workers.values():
             await qw.worker.start()
-        self._metrics = asyncio.create_task(self._metrics_loop(settings.metrics_interval))
+        self._tasks = [
+            asyncio.create_task(self._metrics_loop(settings.metrics_interval)),
+            asyncio.create_task(self._clean_loop(settings.clean_interval)),
+        ]
         log_event("worker.started", queues=settings.queues)
 
     async def close(self) -> None:
         """Stop taking jobs, let active ones finish within the grace period, requeue the rest."""
         log_event("worker.stopping", grace=self.ctx.settings.shutdown_grace)
-        if self._metrics is not None:
-            self._metrics.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._metrics
+                await task
         await asyncio.gather(*(qw.close() for qw in self.workers.values()))
         log_event("worker.stopped")
 
     def _failed_listener(self, spec: QueueSpec) -> Callable[[Job[Any], BaseException], Any]:
         async def on_failed(job: Job[Any], exc: BaseException) -> None:
             final = is_final_failure(job, exc)
+            if is_database_outage(exc):
+                self.database_outage.failed(exc)
             log_event("job.failed", logging.ERROR if final else logging.WARNING,
                       queue=spec.name, job_id=job.id, name=job.name,
                       attempts_made=job.attempts_made, attempts=job.opts.attempts or 1,
-                      final=final, reason=str(exc) or type(exc).__name__)
-            if final and spec.critical(job):
+                      final=final, reason=str(exc) or type(exc).__name__,
+                      stack="".join(traceback.format_exception(exc)))
+            if final and spec.critical(job, exc):
                 for hook in self.alert_hooks:
                     try:
                         await hook(spec.name, job, exc)
@@ -73,6 +93,29 @@ class Service:
                         log_event("job.alert_failed", logging.ERROR, queue=spec.name,
                                   job_id=job.id, error=str(hook_exc))
         return on_failed
+
+    def _completed(self, _job: Job[Any], _result: Any) -> None:
+        # A job finished: Redis answered, and the database did if the job used it.
+        self.redis_outage.ok()
+        self.database_outage.ok()
+
+    async def clean_failed(self) -> dict[str, int]:
+        """Remove failed jobs older than ``failed_retention_hours`` (``queue.clean``)."""
+        grace = int(self.ctx.settings.failed_retention_hours * 3_600_000)
+        removed = {}
+        for name, qw in self.workers.items():
+            removed[name] = len(await qw.queue.clean(grace, "failed"))
+            if removed[name]:
+                log_event("queue.cleaned", queue=name, state="failed", removed=removed[name])
+        return removed
+
+    async def _clean_loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.clean_failed()
+            except Exception as exc:
+                log_event("queue.clean_failed", logging.WARNING, error=str(exc))
+            await asyncio.sleep(interval)
 
     async def email_alert(self, queue: str, job: Job[Any], exc: BaseException) -> None:
         """The default alert: a log event, and an email when ALERT_EMAIL/OPS_DIGEST_EMAIL is set."""
@@ -100,5 +143,7 @@ class Service:
                 for name, counts in (await self.metrics()).items():
                     log_event("queue.metrics", queue=name, **counts)
             except Exception as exc:
-                log_event("queue.metrics_failed", logging.WARNING, error=str(exc))
+                self.redis_outage.failed(exc)
+            else:
+                self.redis_outage.ok()
 

@@ -20,8 +20,13 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
+from urllib.parse import urlsplit
+
+import redis
+from sqlalchemy.exc import SQLAlchemyError
 
 from bookwish_jobs import logs, schema
 from bookwish_jobs.config import ConfigError, Settings, add_arguments, load_settings
@@ -57,7 +62,7 @@ async def serve(settings: Settings, redis_url: str, *, demo: bool = False,
     The database must be ready (:func:`bookwish_jobs.schema.prepare`).
     """
     ctx = build_context(settings)
-    producers = Producers(redis_url, ctx.db, digest_tz=settings.digest_tz)
+    producers = Producers(redis_url, ctx.db)
     service = Service(ctx, redis_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,12 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
+    if settings.digest_tz:
+        _use_time_zone(settings.digest_tz)
     try:
         if args.create_tables:
-            return _create_tables(settings.database_url)
-        _with_database(settings.database_url, schema.prepare)
+            return _create_tables(settings)
+        _with_database(settings, schema.prepare)
     except schema.SchemaError as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"bookwish_jobs: cannot reach the database at DATABASE_URL "
+              f"({_where(settings.database_url)}): {_first_line(exc)}", file=sys.stderr)
         return 2
     fake_square = None
     if args.demo:
@@ -126,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings.model_copy(update=updates)
     redis_server = None
     redis_url = settings.redis_url
+    if redis_url is not None and (problem := _redis_problem(redis_url)) is not None:
+        print(f"bookwish_jobs: cannot reach Redis at REDIS_URL ({_where(redis_url)}): "
+              f"{problem}", file=sys.stderr)
+        return 2
     if redis_url is None:
         redis_server = RedisServer(data_dir=_mkdir(settings.var_dir / "redis"), appendonly=True)
         redis_server.start()
@@ -141,21 +156,56 @@ def main(argv: Sequence[str] | None = None) -> int:
             fake_square.close()
 
 
-def _with_database(url: str, action: Callable[[Database], _T]) -> _T:
-    db = Database(url)
+def _with_database(settings: Settings, action: Callable[[Database], _T]) -> _T:
+    db = Database(settings.database_url, settings.own_schema)
     try:
         return action(db)
     finally:
         db.dispose()
 
 
-def _create_tables(url: str) -> int:
-    created = _with_database(url, schema.create)
+def _create_tables(settings: Settings) -> int:
+    created = _with_database(settings, schema.create)
     if created:
         print("bookwish_jobs: created " + ", ".join(created))
     else:
         print("bookwish_jobs: nothing to create, every table and column exists")
     return 0
+
+
+def _where(url: str) -> str:
+    """``host:port/db`` of a URL, never its user or password."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return url
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _redis_problem(url: str) -> str | None:
+    """Why Redis at ``url`` cannot be used (None when it answers PING)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return _first_line(exc)
+    finally:
+        client.close()
+    return None
+
+
+def _use_time_zone(tz: str) -> None:
+    # Cron schedules without tz fire in the process's local zone (as in Node), which
+    # pyqueue reads from TZ.
+    os.environ["TZ"] = tz
+    time.tzset()
+    log_event("worker.time_zone", tz=tz)
 
 
 def _mkdir(path: os.PathLike[str] | str) -> str:

@@ -1,8 +1,11 @@
 """Fixtures for bookwish_jobs: both databases, a local SMTP server, local Expo and Square.
 
 PostgreSQL: postgresql://postgres@127.0.0.1:5432/test (override with BOOKWISH_TEST_PG_URL);
-each test gets its own schema, dropped afterwards. When the server is unreachable
-the PostgreSQL half fails with a message, unless BOOKWISH_SKIP_POSTGRES=1.
+each test gets its own schema holding the Node app's tables as Prisma's migration makes
+them (``prisma/migration.sql``: native enums; the ``postgresql-text`` variant has text
+columns instead), plus its own schema for bookwish_jobs' tables; both are dropped
+afterwards. When the server is unreachable the PostgreSQL tests fail with a message,
+unless BOOKWISH_SKIP_POSTGRES=1.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ import redis
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
+from bookwish_jobs import schema
 from bookwish_jobs.config import Settings, SmtpSettings
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.db import Database
@@ -30,6 +35,8 @@ from bookwish_jobs.services.email import SmtpMailer
 from bookwish_jobs.services.push import ExpoPushClient
 from bookwish_jobs.services.square import SquareClient
 from pyqueue.embedded import free_port
+
+from .prisma import migration_sql
 
 PG_URL = os.environ.get("BOOKWISH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SQUARE_TOKEN = "sq0atp-SECRET-token-value"
@@ -53,28 +60,42 @@ def _pg_admin() -> Any:
     return engine
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@contextmanager
+def prisma_database(variant: str = "enums") -> Iterator[Database]:
+    """A fresh PostgreSQL schema with the Node app's Prisma tables and bookwish_jobs' own
+    tables (as ``--create-tables`` makes them), in per-test schemas."""
+    admin = _pg_admin()
+    tag = uuid.uuid4().hex[:12]
+    node_schema, own_schema = f"bw_test_{tag}", f"bw_own_{tag}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{node_schema}"'))
+        conn.execute(text(f'SET search_path TO "{node_schema}"'))
+        conn.exec_driver_sql(migration_sql(variant))
+        conn.execute(text("SET search_path TO DEFAULT"))
+    db = Database(f"{PG_URL}?schema={node_schema}", own_schema=own_schema)
+    try:
+        schema.create_own(db)
+        yield db
+    finally:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{node_schema}" CASCADE'))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{own_schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-text"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A fresh, empty database with the schema created: SQLite file or a PostgreSQL schema."""
+    """A fresh database: a SQLite file with every table, or the Prisma-made PostgreSQL
+    schema with native enums (``postgresql``) or text columns (``postgresql-text``)."""
     if request.param == "sqlite":
         db = Database(f"sqlite:///{tmp_path / 'bookwish.db'}")
         db.create_schema()
         yield db
         db.dispose()
         return
-    admin = _pg_admin()
-    schema = f"bw_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(f"{PG_URL}?schema={schema}")
-    try:
-        db.create_schema()
+    with prisma_database("text" if request.param == "postgresql-text" else "enums") as db:
         yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ def test_embedded_defaults() -> None:
     assert s.database_url == "sqlite:///var/bookwish.db"
     assert s.smtp.outbox == Path("var/outbox")
     assert s.expo_push_url is None
-    assert s.digest_tz == "UTC"
+    assert s.digest_tz is None
     assert set(s.queues) == {"notifications", "square-sync", "reservation-cleanup",
                              "order-digest"}
 

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.fakes import FakeExpo
-from bookwish_jobs.jobs import notifications
-from bookwish_jobs.models import Notification, NotificationDelivery, PushToken
+from bookwish_jobs.models import PushToken
+from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.producers import Producers
+from bookwish_jobs.services.push import ExpoPushClient, LogPushService
 from pyqueue import Backoff, Queue, UnrecoverableError
 
 from .conftest import SmtpSink, run_job
@@ -58,8 +59,6 @@ async def test_critical_pushes_every_token_and_emails_escaped_html(
     ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int]
 ) -> None:
     add_user(ctx.db, "u1", "reader@example.com", ["tokA", "tokB"])
-    with ctx.db.transaction() as s:
-        s.add(Notification(id="n1", userId="u1", type="order_update", title="t", body="b"))
     outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload())
     assert outcome.state == "completed", outcome.value
     assert sorted(m["to"] for m in expo.messages) == ["tokA", "tokB"]
@@ -75,10 +74,6 @@ async def test_critical_pushes_every_token_and_emails_escaped_html(
     assert "BW-&lt;1&gt;" in html
     assert deliveries(ctx, "push") == ["tokA", "tokB"]
     assert deliveries(ctx, "email") == ["reader@example.com"]
-    # The Node app's row is left as it was: delivery lives in NotificationDelivery.
-    with ctx.db.transaction() as s:
-        row = s.get_one(Notification, "n1")
-        assert (row.title, row.body, row.isRead) == ("t", "b", False)
 
 
 async def test_non_critical_type_sends_no_email(
@@ -243,7 +238,7 @@ async def test_payload_validated_at_enqueue_and_at_processing(
         await producers.close()
     # A job written without the model (say, by another client) fails at processing.
     async with Queue(names.NOTIFICATIONS, bw_redis_url) as raw:
-        await raw.add({"user_id": "u1"}, name=notifications.JOB_NAME)
+        await raw.add({"userId": "u1"})
     add_user(ctx.db, "u1", "reader@example.com")
     outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload(user_id="u1"))
     assert outcome.state == "completed"
@@ -266,3 +261,34 @@ async def test_job_options(bw_redis_url: str) -> None:
         assert job.raw_opts["removeOnFail"] is False
     finally:
         await producers.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_without_a_push_service_nothing_is_recorded_so_a_later_retry_sends(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA", "tokB"])
+    ctx.push = LogPushService()  # no EXPO_PUSH_URL
+    first = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                          payload(type="wishlist_match"))
+    assert first.state == "completed"
+    assert first.value["not_sent"] == 2
+    assert deliveries(ctx, "push") == []
+    ctx.push = ExpoPushClient(expo.url)  # configured now; the same notification again
+    second = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                           payload(type="wishlist_match"))
+    assert second.value["pushed"] == 2
+    assert sorted(m["to"] for m in expo.messages) == ["tokA", "tokB"]
+    assert deliveries(ctx, "push") == ["tokA", "tokB"]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_a_job_queued_by_an_older_version_still_runs(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    """Older bookwish_jobs named the job and wrote snake_case; such jobs may still wait."""
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA"])
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
+                            payload(type="wishlist_match"), name="send-notification")
+    assert outcome.state == "completed", outcome.value
+    assert [m["to"] for m in expo.messages] == ["tokA"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy import update
 
@@ -10,9 +11,9 @@ from bookwish_jobs import names
 from bookwish_jobs.db import Database
 from bookwish_jobs.models import Store
 from bookwish_jobs.producers import Producers, SyncProducers
-from pyqueue import Backoff
+from pyqueue import Backoff, Queue, Repeat
 
-from .helpers import add_store
+from .helpers import add_store, job_hash
 
 
 def stores(db: Database) -> None:
@@ -22,28 +23,67 @@ def stores(db: Database) -> None:
     add_store(db, "d", inventorySource="manual", squareAccessToken="t-d")
 
 
-async def test_schedules_are_idempotent_across_workers(
+async def test_schedules_use_the_node_apps_repeat_keys_once_across_workers(
     database: Database, bw_redis_url: str
 ) -> None:
     stores(database)
-    many = [Producers(bw_redis_url, database, digest_tz="Europe/London") for _ in range(4)]
+    many = [Producers(bw_redis_url, database) for _ in range(4)]
     try:
         await asyncio.gather(*(p.schedule_all() for p in many))
         await asyncio.gather(*(p.schedule_all() for p in many))
         sync_q = many[0].queue(names.SQUARE_SYNC)
-        schedules = await sync_q.get_repeatable_jobs()
-        assert sorted(s["id"] for s in schedules) == ["square-sync-a", "square-sync-b"]
-        assert all(s["every"] == 3_600_000 for s in schedules)
+        assert sorted(s["key"] for s in await sync_q.get_repeatable_jobs()) == [
+            "__default__:square-sync-a:::0 * * * *", "__default__:square-sync-b:::0 * * * *"]
         assert await sync_q.get_delayed_count() == 2
-        cleanup = await many[0].queue(names.RESERVATION_CLEANUP).get_repeatable_jobs()
-        assert [(s["id"], s["every"]) for s in cleanup] == [("reservation-cleanup", 900_000)]
-        digest = await many[0].queue(names.ORDER_DIGEST).get_repeatable_jobs()
-        assert [(s["id"], s["cron"], s["tz"]) for s in digest] == [
-            ("order-digest", "0 6 * * *", "Europe/London")]
-        assert await many[0].queue(names.ORDER_DIGEST).get_delayed_count() == 1
+        cleanup = many[0].queue(names.RESERVATION_CLEANUP)
+        assert [s["key"] for s in await cleanup.get_repeatable_jobs()] == [
+            "__default__:reservation-cleanup-recurring:::*/15 * * * *"]
+        digest = many[0].queue(names.ORDER_DIGEST)
+        assert [s["key"] for s in await digest.get_repeatable_jobs()] == [
+            "__default__::::0 6 * * *"]
+        delayed = await digest.get_job_ids("delayed")
+        assert len(delayed) == 1
+        stored = job_hash(bw_redis_url, names.ORDER_DIGEST, delayed[0])
+        assert (stored["name"], stored["data"]) == ("__default__", '{"type":"daily"}')
     finally:
         for p in many:
             await p.close()
+
+
+async def test_start_up_removes_the_schedules_of_older_versions(
+    database: Database, bw_redis_url: str
+) -> None:
+    """The keys bookwish_jobs <= 0.1 wrote, as found on a real deployment."""
+    stores(database)
+    producers = Producers(bw_redis_url, database)
+    try:
+        old = [
+            (names.RESERVATION_CLEANUP, "reservation-cleanup",
+             Repeat(every=900_000, job_id="reservation-cleanup"), {"olderThanMinutes": 30}),
+            (names.ORDER_DIGEST, "order-digest",
+             Repeat(cron="0 6 * * *", tz="UTC", job_id="order-digest"), {"include_ops": True}),
+            (names.SQUARE_SYNC, "square-sync",
+             Repeat(every=3_600_000, job_id="square-sync-a"), {"store_id": "a"}),
+        ]
+        for queue_name, job_name, repeat, data in old:
+            raw: Queue[Any] = Queue(queue_name, bw_redis_url)
+            await raw.add(data, name=job_name, repeat=repeat)
+            await raw.close()
+        assert [s["key"] for s in await producers.queue(names.ORDER_DIGEST)
+                .get_repeatable_jobs()] == ["order-digest:order-digest::UTC:0 6 * * *"]
+        await producers.schedule_all()
+        for queue_name, keys in {
+            names.RESERVATION_CLEANUP: ["__default__:reservation-cleanup-recurring:::*/15 * * * *"],
+            names.ORDER_DIGEST: ["__default__::::0 6 * * *"],
+            names.SQUARE_SYNC: ["__default__:square-sync-a:::0 * * * *",
+                                "__default__:square-sync-b:::0 * * * *"],
+        }.items():
+            queue = producers.queue(queue_name)
+            assert sorted(s["key"] for s in await queue.get_repeatable_jobs()) == keys
+            # The old schedules' pending instances went with them.
+            assert len(await queue.get_job_ids("delayed")) == len(keys), queue_name
+    finally:
+        await producers.close()
 
 
 async def test_store_leaving_square_loses_its_schedule(
@@ -63,21 +103,6 @@ async def test_store_leaving_square_loses_its_schedule(
         await producers.close()
 
 
-async def test_changing_digest_tz_replaces_the_schedule(bw_redis_url: str) -> None:
-    for tz in ("UTC", "America/New_York"):
-        producers = Producers(bw_redis_url, digest_tz=tz)
-        try:
-            await producers.schedule_order_digest()
-        finally:
-            await producers.close()
-    producers = Producers(bw_redis_url)
-    try:
-        digest = await producers.queue(names.ORDER_DIGEST).get_repeatable_jobs()
-        assert [s["tz"] for s in digest] == ["America/New_York"]
-    finally:
-        await producers.close()
-
-
 def test_sync_producers_use_the_queue_options(bw_redis_url: str) -> None:
     producers = SyncProducers(bw_redis_url)
     try:
@@ -88,9 +113,18 @@ def test_sync_producers_use_the_queue_options(bw_redis_url: str) -> None:
         assert job.opts.attempts == 3
         assert job.opts.backoff == Backoff(type="exponential", delay=2000)
         assert job.data.notification_id == "n1"  # get_job validates against the model
+        stored = job_hash(bw_redis_url, names.NOTIFICATIONS, job_id)
+        assert stored["name"] == "__default__"
+        assert stored["data"] == (
+            '{"notificationId":"n1","userId":"u1","type":"payment_issue","title":"t","body":"b"}')
+        assert job.opts.remove_on_complete is True
+        assert job.opts.remove_on_fail is False
+        assert job.opts.timeout == 30_000
         sync_id = producers.trigger_store_sync("s1")
         sync_job = producers.queue(names.SQUARE_SYNC).get_job(sync_id)
         assert sync_job is not None
         assert sync_job.opts.attempts == 1
+        stored = job_hash(bw_redis_url, names.SQUARE_SYNC, sync_id)
+        assert (stored["name"], stored["data"]) == ("__default__", '{"storeId":"s1"}')
     finally:
         producers.close()

@@ -10,8 +10,9 @@ from sqlalchemy import update
 from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.jobs import reservation_cleanup
-from bookwish_jobs.jobs.reservation_cleanup import ReservationCleanupPayload, release_order
+from bookwish_jobs.jobs.reservation_cleanup import release_order
 from bookwish_jobs.models import Inventory, Order
+from bookwish_jobs.payloads import ReservationCleanupPayload
 
 from .conftest import run_job
 from .helpers import FakeJob, add_inventory, add_order, add_store, get

@@ -1,44 +1,54 @@
-"""Schema: on PostgreSQL (the Node app's database) the worker creates nothing by itself;
-``--create-tables`` adds only bookwish_jobs' own table and columns, idempotently. SQLite
-gets everything at start-up."""
+"""Schema: on PostgreSQL (the Node app's database) the worker never creates or alters the
+Prisma tables; ``--create-tables`` makes only bookwish_jobs' own schema and tables,
+idempotently. The start-up check asks only for the columns the jobs use. SQLite gets
+everything at start-up."""
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import select, text
 
 from bookwish_jobs.db import Database
-from bookwish_jobs.models import Base, User
-from bookwish_jobs.schema import create_own, missing, prepare
+from bookwish_jobs.models import OrderDigestQueue, User
+from bookwish_jobs.own_models import NotificationDelivery
+from bookwish_jobs.schema import SchemaError, check, create_own, missing_own, prepare
 from bookwish_jobs.worker import main
 
-from .helpers import get
+from .helpers import add_user, get
 
-DIGEST_TABLES = ("StoreDigestQueue", "OpsDigestQueue")
-CLAIM_COLUMNS = ("claimId", "claimedAt", "sendStartedAt")
-OWN_MISSING = {("NotificationDelivery", None)} | {
-    (table, column) for table in DIGEST_TABLES for column in CLAIM_COLUMNS}
-CREATED = ['table "NotificationDelivery"'] + [
-    item for table in DIGEST_TABLES for item in
-    [f'column "{table}"."{column}"' for column in CLAIM_COLUMNS] + [f'index "ix_{table}_claimId"']
-]
-postgres_only = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+OLD_SQLITE = Path(__file__).with_name("old_sqlite_0_1.sql")
+OWN_CREATED = ['table "digest_claim"', 'table "notification_delivery"']
+postgres_only = pytest.mark.parametrize("database", ["postgresql", "postgresql-text"],
+                                        indirect=True)
 
 
-def as_node_database(db: Database) -> None:
-    """Reduce a full schema to what the Node app's own migrations make."""
+def drop_own(db: Database) -> None:
     with db.engine.begin() as conn:
-        conn.execute(text('DROP TABLE "NotificationDelivery"'))
-        for table in DIGEST_TABLES:
-            conn.execute(text(f'DROP INDEX "ix_{table}_claimId"'))
-            for column in CLAIM_COLUMNS:
-                conn.execute(text(f'ALTER TABLE "{table}" DROP COLUMN "{column}"'))
+        if db.own_schema is None:
+            conn.execute(text("DROP TABLE notification_delivery"))
+            conn.execute(text("DROP TABLE digest_claim"))
+        else:
+            conn.execute(text(f'DROP SCHEMA "{db.own_schema}" CASCADE'))
 
 
-def indexes(db: Database, table: str) -> set[str | None]:
-    return {i["name"] for i in inspect(db.engine).get_indexes(table)}
+def node_structure(db: Database) -> list[tuple[object, ...]]:
+    """Every column, type, default and constraint of the Prisma tables."""
+    with db.engine.connect() as conn:
+        columns = conn.execute(text(
+            "SELECT table_name, column_name, data_type, udt_name, column_default, is_nullable "
+            "FROM information_schema.columns WHERE table_schema = current_schema() "
+            "ORDER BY 1, 2")).all()
+        constraints = conn.execute(text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE connamespace = current_schema()::regnamespace ORDER BY 1")).all()
+        indexes = conn.execute(text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            "ORDER BY 1")).all()
+    return [tuple(r) for r in (*columns, *constraints, *indexes)]
 
 
 @pytest.fixture
@@ -47,31 +57,53 @@ def quiet_main(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bookwish_jobs.worker.logs.configure", lambda: None)
 
 
-def test_create_own_adds_only_our_objects_and_is_idempotent(database: Database) -> None:
-    as_node_database(database)
-    with database.transaction() as s:
-        s.add(User(id="u1", email="reader@example.com"))
-    assert set(missing(database)) == OWN_MISSING
-    assert create_own(database) == CREATED
-    assert missing(database) == []
-    assert all(f"ix_{t}_claimId" in indexes(database, t) for t in DIGEST_TABLES)
+@postgres_only
+def test_create_own_makes_only_our_schema_and_never_alters_prisma_tables(
+    database: Database
+) -> None:
+    drop_own(database)
+    before = node_structure(database)
+    assert missing_own(database) == ["digest_claim", "notification_delivery"]
+    assert create_own(database) == OWN_CREATED
     assert create_own(database) == []
-    assert get(database, User, "u1").email == "reader@example.com"
+    assert missing_own(database) == []
+    assert node_structure(database) == before
+    with database.engine.connect() as conn:
+        schema = conn.execute(text(
+            "SELECT table_schema FROM information_schema.tables "
+            "WHERE table_name = 'digest_claim'")).scalar_one()
+    assert schema == database.own_schema
 
 
+@postgres_only
 def test_create_own_from_two_processes_at_once(database: Database) -> None:
-    as_node_database(database)
+    drop_own(database)
     with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda _: create_own(database), range(2)))
-    assert sorted(runs[0] + runs[1]) == sorted(CREATED)  # each object made exactly once
-    assert missing(database) == []
+    assert sorted(runs[0] + runs[1]) == sorted(OWN_CREATED)  # each made exactly once
+    assert missing_own(database) == []
+
+
+@postgres_only
+def test_check_asks_only_for_the_columns_the_jobs_use(database: Database) -> None:
+    with database.engine.begin() as conn:
+        # Columns of the Node schema that no job touches: their absence is fine.
+        conn.execute(text('ALTER TABLE "User" DROP COLUMN "name"'))
+        conn.execute(text('ALTER TABLE "Order" DROP COLUMN "total"'))
+        conn.execute(text('ALTER TABLE "Inventory" DROP COLUMN "sku"'))
+        conn.execute(text('DROP TABLE "Notification"'))
+    check(database)
+    with database.engine.begin() as conn:
+        conn.execute(text('ALTER TABLE "Order" DROP COLUMN "paymentStatus"'))
+    with pytest.raises(SchemaError, match=r'column "Order"\."paymentStatus"'):
+        check(database)
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_sqlite_is_prepared_at_start_up(database: Database) -> None:
-    as_node_database(database)  # e.g. a file an older version made
+    drop_own(database)
     prepare(database)
-    assert missing(database) == []
+    assert missing_own(database) == []
 
 
 @postgres_only
@@ -79,16 +111,16 @@ def test_sqlite_is_prepared_at_start_up(database: Database) -> None:
 def test_postgres_worker_creates_nothing_and_says_what_to_run(
     database: Database, bw_redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    as_node_database(database)
-    url = ["--database-url", database.url]
+    drop_own(database)
+    url = ["--database-url", database.url, "--own-schema", str(database.own_schema)]
     assert main([*url, "--redis-url", bw_redis_url, "--no-schedule"]) == 2
     err = capsys.readouterr().err
     assert "--create-tables" in err
-    assert '"NotificationDelivery"' in err
-    assert set(missing(database)) == OWN_MISSING  # nothing created behind our back
+    assert '"digest_claim"' in err
+    assert missing_own(database) == ["digest_claim", "notification_delivery"]
     assert main(["--create-tables", *url]) == 0
-    assert 'table "NotificationDelivery"' in capsys.readouterr().out
-    assert missing(database) == []
+    assert 'table "digest_claim"' in capsys.readouterr().out
+    assert missing_own(database) == []
     assert main(["--create-tables", *url]) == 0
     assert "nothing to create" in capsys.readouterr().out
 
@@ -98,12 +130,66 @@ def test_postgres_worker_creates_nothing_and_says_what_to_run(
 def test_postgres_without_the_node_tables_is_refused(
     database: Database, bw_redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    Base.metadata.drop_all(database.engine)  # DATABASE_URL names the wrong schema
-    url = ["--database-url", database.url]
+    with database.engine.begin() as conn:  # DATABASE_URL names the wrong schema
+        conn.execute(text("DROP SCHEMA current_schema() CASCADE".replace(
+            "current_schema()", f'"{database.url.rsplit("=", 1)[1]}"')))
+        conn.execute(text(f'CREATE SCHEMA "{database.url.rsplit("=", 1)[1]}"'))
+    url = ["--database-url", database.url, "--own-schema", str(database.own_schema)]
     assert main([*url, "--redis-url", bw_redis_url, "--no-schedule"]) == 2
     err = capsys.readouterr().err
     assert "Node app" in err
     assert 'table "User"' in err
     assert main(["--create-tables", *url]) == 2
     assert "Node app" in capsys.readouterr().err
-    assert inspect(database.engine).get_table_names() == []
+
+
+def test_an_sqlite_file_of_version_0_1_is_upgraded_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "bookwish.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_SQLITE.read_text())
+        conn.executescript("""
+            INSERT INTO "User" VALUES ('u1', 'reader@example.com', 'Reader', '2024-01-01');
+            INSERT INTO "Store" (id, name, "inventorySource", "createdAt")
+                VALUES ('s1', 'Nook', 'manual', '2024-01-01');
+            INSERT INTO "Order" (id, "orderNumber", "storeId", status, "paymentStatus",
+                "totalCents", "createdAt", "updatedAt")
+                VALUES ('o1', 'N-1', 's1', 'paid', 'paid', 100, '2024-01-01', '2024-01-01');
+            INSERT INTO "StoreDigestQueue" (id, processed, "createdAt", "storeId", "orderId",
+                "isSpecialOrder") VALUES ('d1', 0, '2024-01-01', 's1', 'o1', 1),
+                                         ('d2', 1, '2024-01-01', 's1', 'o1', 0);
+            INSERT INTO "NotificationDelivery" VALUES
+                ('x1', 'n1', 'push', 'tokA', 'ticket-1', '2024-01-01');
+        """)
+    db = Database(f"sqlite:///{path}")
+    try:
+        prepare(db)
+        # The current models can write again (0.1's User.createdAt was NOT NULL).
+        add_user(db, "u2", "second@example.com", ["tokB"])
+        assert get(db, User, "u1").email == "reader@example.com"
+        with db.transaction() as s:
+            assert [(e.id, e.isSpecialOrder) for e in s.scalars(select(OrderDigestQueue))] == [
+                ("d1", True)]  # the unprocessed entry, carried over
+            assert [(d.notification_id, d.target) for d in
+                    s.scalars(select(NotificationDelivery))] == [("n1", "tokA")]
+        prepare(db)  # again: nothing more to do, nothing carried twice
+        with db.transaction() as s:
+            assert len(list(s.scalars(select(OrderDigestQueue)))) == 1
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize(("database", "status_type"), [
+    ("postgresql", "OrderStatus"), ("postgresql-text", "text")], indirect=["database"])
+def test_the_fixtures_are_what_they_claim(database: Database, status_type: str) -> None:
+    """The enum variant really has native enums (the ``::VARCHAR`` bug shows only there)."""
+    with database.engine.connect() as conn:
+        found = dict(conn.execute(text(
+            "SELECT column_name, udt_name FROM information_schema.columns WHERE "
+            "table_schema = current_schema() AND table_name = 'Order' "
+            "AND column_name IN ('status', 'updatedAt', 'id')")).all())
+        precision = conn.execute(text(
+            "SELECT datetime_precision, column_default FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = 'Order' "
+            "AND column_name = 'updatedAt'")).one()
+    assert found == {"id": "text", "status": status_type, "updatedAt": "timestamp"}
+    assert tuple(precision) == (3, None)  # TIMESTAMP(3), @updatedAt without a default

@@ -3,6 +3,7 @@ token never leaked."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -15,8 +16,10 @@ from bookwish_jobs.jobs.square_sync import store_quantities
 from bookwish_jobs.logs import JsonFormatter
 from bookwish_jobs.models import Inventory
 from bookwish_jobs.producers import Producers
+from bookwish_jobs.registry import QUEUES
+from bookwish_jobs.service import Service
 from bookwish_jobs.services.square import InventoryCount
-from pyqueue import Backoff, UnrecoverableError
+from pyqueue import Backoff, Queue, UnrecoverableError
 
 from .conftest import SQUARE_TOKEN, run_job
 from .helpers import add_inventory, add_store, get
@@ -179,3 +182,100 @@ async def test_store_no_longer_on_square_is_skipped(
     assert outcome.state == "completed"
     assert outcome.value["skipped"] == "store not on Square"
     assert square.requests == []
+
+
+sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+
+
+@sqlite_only
+async def test_a_200_that_is_not_json_fails_the_run_clearly(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx)
+    square.script.append((200, {}, b"<html>upstream proxy error</html>"))
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"storeId": "s1"},
+                            attempts=1)
+    assert outcome.state == "failed"
+    assert "not a JSON object" in str(outcome.value)
+    assert get(ctx.db, Inventory, "i1").quantity == 1
+
+
+@sqlite_only
+async def test_a_non_numeric_quantity_fails_the_run_and_changes_nothing(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx)
+    square.counts = [count("B", 9), count("A", "lots")]
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"storeId": "s1"},
+                            attempts=1)
+    assert outcome.state == "failed"
+    assert "non-numeric quantity 'lots' for catalog object A" in str(outcome.value)
+    assert get(ctx.db, Inventory, "i2").quantity == 5  # not half-applied
+
+
+@sqlite_only
+async def test_a_repeated_cursor_ends_the_run_with_an_error(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx)
+    page = {"counts": [count("A", 2)], "cursor": "same"}
+    square.script += [(200, {}, page)] * 5
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"storeId": "s1"},
+                            attempts=1)
+    assert outcome.state == "failed"
+    assert "repeated a pagination cursor after 2 pages" in str(outcome.value)
+    assert len(square.requests) == 2
+    assert get(ctx.db, Inventory, "i1").quantity == 1
+
+
+@sqlite_only
+async def test_a_revoked_token_raises_an_alert(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare, smtp: tuple[Any, int]
+) -> None:
+    square_store(ctx)
+    square.tokens.clear()
+    alerts: list[tuple[str, str]] = []
+    seen = asyncio.Event()
+
+    async def hook(queue: str, job: Any, exc: BaseException) -> None:
+        alerts.append((queue, str(exc)))
+        seen.set()
+
+    service = Service(ctx, bw_redis_url, alert_hooks=[hook])
+    await service.start()
+    producers = Producers(bw_redis_url, ctx.db)
+    try:
+        await producers.trigger_store_sync("s1")
+        await asyncio.wait_for(seen.wait(), 20)
+    finally:
+        await producers.close()
+        await service.close()
+    assert alerts == [(names.SQUARE_SYNC,
+                       "Square rejected the access token (401): reconnect Square for this store")]
+    [mail] = smtp[0].messages
+    assert mail["To"] == "ops@bookwish.test"
+    assert SQUARE_TOKEN not in mail.as_string()
+
+
+@sqlite_only
+async def test_sync_reports_progress_and_job_log_lines(
+    ctx: AppContext, bw_redis_url: str, square: FakeSquare
+) -> None:
+    square_store(ctx)
+    square.counts = [count("A", 4), count("B", 5), count("C", 2)]
+    outcome = await run_job(ctx, bw_redis_url, names.SQUARE_SYNC, {"storeId": "s1"},
+                            remove_on_complete=False)
+    assert outcome.state == "completed"
+    async with Queue(names.SQUARE_SYNC, bw_redis_url) as queue:
+        [job] = await queue.get_jobs("completed")
+        lines, count_ = await queue.get_job_logs(job.id)
+        assert job.progress_value == 100
+    assert count_ == 3
+    assert lines == ["fetching inventory counts from Square",
+                     "3 catalog objects in 2 pages; updating inventory",
+                     "updated 2, unchanged 1, unknown 0"]
+
+
+def test_every_job_has_a_timeout() -> None:
+    for spec in QUEUES.values():
+        assert spec.options.timeout, spec.name

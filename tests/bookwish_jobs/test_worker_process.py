@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bookwish_jobs import names
 from bookwish_jobs.db import Database
 from bookwish_jobs.fakes import FakeExpo
-from bookwish_jobs.models import NotificationDelivery
+from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.producers import SyncProducers
 from pyqueue import SyncQueue
 

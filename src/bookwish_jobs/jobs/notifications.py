@@ -1,7 +1,7 @@
 """``notifications``: push to every token of the user; email too for critical types.
 
-Delivery is recorded per push token and per email address in
-``NotificationDelivery``, as each push request (at most 100 tokens) or the email
+Delivery is recorded per push token and per email address in bookwish_jobs' own
+``notification_delivery`` table, as each push request (at most 100 tokens) or the email
 succeeds, so a retry only sends to targets that did not get it yet.
 
 What Expo answers, and what the job does (see ``services/push.py``):
@@ -29,14 +29,17 @@ checking about 15 minutes later), so polling inside this job would hold a worker
 slot for minutes, and a delayed follow-up job would be a job kind that the Node
 app's workers on the same ``notifications`` queue have no handler for. The cost: a
 token that only a receipt reports as ``DeviceNotRegistered`` is not deleted, and
-``NotificationDelivery`` means "accepted by Expo", not "shown on the device".
+a delivery record means "accepted by Expo", not "shown on the device".
 
 The ``Notification`` row is not written. It belongs to the Node app, which creates
 it (the in-app inbox entry) before queueing the job; its columns (``type``,
 ``title``, ``body``, ``orderId``, ``isRead``, ``createdAt``) describe the message
 and the user's read state, and none of them is a delivery status. What was
-delivered, where and when is in ``NotificationDelivery`` (bookwish_jobs' own
+delivered, where and when is in ``notification_delivery`` (bookwish_jobs' own
 table), keyed by ``notificationId``.
+
+With no push service configured (no ``EXPO_PUSH_URL``), nothing is pushed and no
+push delivery is recorded, so a retry after the service is configured still sends.
 """
 
 from __future__ import annotations
@@ -46,14 +49,16 @@ import logging
 from collections import deque
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
-from bookwish_jobs.models import NotificationDelivery, PushToken, User
+from bookwish_jobs.models import PushToken, User
+from bookwish_jobs.own_models import NotificationDelivery
+from bookwish_jobs.payloads import NotificationPayload
+from bookwish_jobs.progress import NO_REPORT, Report
 from bookwish_jobs.services.email import build_message, paragraphs
 from bookwish_jobs.services.push import (
     DEVICE_NOT_REGISTERED,
@@ -67,28 +72,16 @@ from bookwish_jobs.services.push import (
 )
 from pyqueue import Backoff, Job, JobOptions, UnrecoverableError
 
-JOB_NAME = "send-notification"
 CRITICAL_TYPES = frozenset({"order_update", "payment_issue", "premium_subscription_expiring"})
 OPTIONS = JobOptions(
     attempts=3,
     backoff=Backoff(type="exponential", delay=2_000),
     remove_on_complete=True,
     remove_on_fail=False,
+    timeout=30_000,
 )
 # Ticket errors where another try may succeed; any other ticket error is final.
 _RETRYABLE_TICKET_ERRORS = frozenset({MESSAGE_RATE_EXCEEDED})
-
-
-class NotificationPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    notification_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(max_length=4000)
-    order_id: str | None = None
-    order_number: str | None = None
 
 
 class PushDeliveryError(Exception):
@@ -108,7 +101,7 @@ def render_email(p: NotificationPayload) -> tuple[str, str]:
 def _delivered(session: Session, notification_id: str, channel: str) -> set[str]:
     rows = session.scalars(
         select(NotificationDelivery.target).where(
-            NotificationDelivery.notificationId == notification_id,
+            NotificationDelivery.notification_id == notification_id,
             NotificationDelivery.channel == channel,
         )
     )
@@ -119,8 +112,8 @@ def _record(ctx: AppContext, notification_id: str, channel: str, target: str,
             provider_id: str | None = None) -> None:
     try:
         with ctx.db.transaction() as s:
-            s.add(NotificationDelivery(notificationId=notification_id, channel=channel,
-                                       target=target, providerId=provider_id))
+            s.add(NotificationDelivery(notification_id=notification_id, channel=channel,
+                                       target=target, provider_id=provider_id))
     except IntegrityError:
         pass  # a concurrent attempt recorded it first
 
@@ -138,7 +131,7 @@ def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[st
     data: dict[str, Any] = {"notificationId": p.notification_id, "type": p.type}
     if p.order_id:
         data["orderId"] = p.order_id
-    pushed = removed = failed = 0
+    pushed = removed = failed = not_sent = 0
     retry: list[str] = []
     batches = deque(tokens[i : i + MAX_BATCH] for i in range(0, len(tokens), MAX_BATCH))
     while batches:
@@ -154,7 +147,9 @@ def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[st
             batches.extendleft(reversed(groups))
             continue
         for token, ticket in zip(batch, tickets, strict=True):
-            if ticket.ok:
+            if ticket.ok and not ticket.delivered:
+                not_sent += 1
+            elif ticket.ok:
                 _record(ctx, p.notification_id, "push", token, ticket.id)
                 pushed += 1
             elif ticket.error == DEVICE_NOT_REGISTERED:
@@ -173,10 +168,16 @@ def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[st
                     retry.append(token)
     if retry:
         raise PushDeliveryError(f"{len(retry)} push ticket(s) to retry")
-    return {"pushed": pushed, "removed_tokens": removed, "failed": failed}
+    out = {"pushed": pushed, "removed_tokens": removed, "failed": failed}
+    if not_sent:
+        log_event("push.not_configured", logging.WARNING, notification_id=p.notification_id,
+                  tokens=not_sent)
+        out["not_sent"] = not_sent
+    return out
 
 
-def process(job: Job[NotificationPayload], ctx: AppContext) -> dict[str, Any]:
+def process(job: Job[NotificationPayload], ctx: AppContext,
+            report: Report = NO_REPORT) -> dict[str, Any]:
     p = job.data
     with ctx.db.transaction() as s:
         user = s.get(User, p.user_id)
@@ -187,6 +188,7 @@ def process(job: Job[NotificationPayload], ctx: AppContext) -> dict[str, Any]:
         done_push = _delivered(s, p.notification_id, "push")
         done_email = _delivered(s, p.notification_id, "email")
     todo = [t for t in tokens if t not in done_push]
+    report.log(f"{len(todo)} of {len(tokens)} push tokens to send to")
     result: dict[str, Any] = {"skipped": len(tokens) - len(todo), "emailed": False}
     push_error: Exception | None = None
     try:
@@ -203,5 +205,6 @@ def process(job: Job[NotificationPayload], ctx: AppContext) -> dict[str, Any]:
         result["emailed"] = True
     if push_error is not None:
         raise push_error
+    report.log(f"done: {result}")
     log_event("notification.sent", notification_id=p.notification_id, **result)
     return result

@@ -12,29 +12,24 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import CursorResult, case, select, update
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.models import Inventory, Order, OrderItem, utcnow
+from bookwish_jobs.payloads import ReservationCleanupPayload
+from bookwish_jobs.progress import NO_REPORT, Report
 from pyqueue import Backoff, Job, JobOptions
 
-JOB_NAME = "reservation-cleanup"
-SCHEDULE_ID = "reservation-cleanup"
-EVERY_MS = 15 * 60 * 1000
+# Orders still pending this long after creation have been abandoned at checkout.
+PENDING_TTL = timedelta(minutes=30)
 OPTIONS = JobOptions(
     attempts=3,
     backoff=Backoff(type="exponential", delay=30_000),
     remove_on_complete=True,
     remove_on_fail=False,
+    timeout=120_000,
 )
-
-
-class ReservationCleanupPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    older_than_minutes: int = Field(default=30, ge=1)
 
 
 def release_order(ctx: AppContext, order_id: str) -> int | None:
@@ -68,20 +63,26 @@ def release_order(ctx: AppContext, order_id: str) -> int | None:
         return released
 
 
-def process(job: Job[ReservationCleanupPayload], ctx: AppContext) -> dict[str, int]:
-    cutoff = utcnow() - timedelta(minutes=job.data.older_than_minutes)
+def process(job: Job[ReservationCleanupPayload], ctx: AppContext,
+            report: Report = NO_REPORT) -> dict[str, int]:
+    cutoff = utcnow() - PENDING_TTL
     with ctx.db.transaction() as s:
         candidates = list(s.scalars(
             select(Order.id).where(Order.status == "pending", Order.createdAt < cutoff)
             .order_by(Order.createdAt)
         ))
+    report.log(f"{len(candidates)} pending orders older than {PENDING_TTL}")
     released_orders = released_items = 0
-    for order_id in candidates:
+    for done, order_id in enumerate(candidates, start=1):
         items = release_order(ctx, order_id)
         if items is not None:
             released_orders += 1
             released_items += items
+        if done % 50 == 0:
+            report.progress(int(100 * done / len(candidates)))
     result = {"released_orders": released_orders, "released_items": released_items}
+    report.progress(100)
+    report.log(f"released {released_orders} orders, {released_items} items")
     log_event("reservation.cleanup_completed", job_id=job.id, candidates=len(candidates),
               **result)
     return result

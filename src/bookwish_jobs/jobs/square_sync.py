@@ -26,36 +26,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.models import Inventory, Store
+from bookwish_jobs.payloads import SquareSyncPayload
+from bookwish_jobs.progress import NO_REPORT, Report
 from bookwish_jobs.services.square import InventoryCount, SquareAuthError
 from pyqueue import Backoff, Job, JobOptions, UnrecoverableError
 
-JOB_NAME = "square-sync"
-HOURLY_MS = 3_600_000
 OPTIONS = JobOptions(
     attempts=3,
     backoff=Backoff(type="exponential", delay=60_000),
     remove_on_complete=True,
     remove_on_fail=False,
+    timeout=300_000,
 )
 _IN_CHUNK = 500
 IN_STOCK = "IN_STOCK"
 
 
-class SquareSyncPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    store_id: str = Field(min_length=1)
-
-
-def schedule_id(store_id: str) -> str:
-    """The job id of a store's hourly sync (dedupes the schedule)."""
-    return f"square-sync-{store_id}"
+class SquareTokenRevokedError(UnrecoverableError):
+    """Square refused the store's token (401): not retried, and ops are alerted."""
 
 
 def store_quantities(
@@ -93,11 +86,12 @@ def _fetch_quantities(
             pages += 1
             counts += page
     except SquareAuthError as exc:
-        raise UnrecoverableError(f"{exc}: reconnect Square for this store") from None
+        raise SquareTokenRevokedError(f"{exc}: reconnect Square for this store") from None
     return store_quantities(counts, set(locations) if locations else None), pages
 
 
-def process(job: Job[SquareSyncPayload], ctx: AppContext) -> dict[str, Any]:
+def process(job: Job[SquareSyncPayload], ctx: AppContext,
+            report: Report = NO_REPORT) -> dict[str, Any]:
     store_id = job.data.store_id
     with ctx.db.transaction() as s:
         store = s.get(Store, store_id)
@@ -108,7 +102,10 @@ def process(job: Job[SquareSyncPayload], ctx: AppContext) -> dict[str, Any]:
         reason = "store not found" if source is None else "store not on Square"
         log_event("square.sync_skipped", store_id=store_id, reason=reason)
         return {"store_id": store_id, "skipped": reason}
+    report.log("fetching inventory counts from Square")
     counts, pages = _fetch_quantities(ctx, token, location_id)
+    report.progress(50)
+    report.log(f"{len(counts)} catalog objects in {pages} pages; updating inventory")
     updated = unchanged = unknown = 0
     ids = sorted(counts)
     with ctx.db.transaction() as s:
@@ -131,5 +128,7 @@ def process(job: Job[SquareSyncPayload], ctx: AppContext) -> dict[str, Any]:
                     unchanged += 1
     result: dict[str, Any] = {"store_id": store_id, "updated": updated, "unchanged": unchanged,
               "unknown": unknown, "pages": pages}
+    report.progress(100)
+    report.log(f"updated {updated}, unchanged {unchanged}, unknown {unknown}")
     log_event("square.sync_completed", job_id=job.id, **result)
     return result

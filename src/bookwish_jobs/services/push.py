@@ -69,6 +69,9 @@ class PushTicket:
     id: str | None = None
     error: str | None = None  # Expo's details.error, e.g. "DeviceNotRegistered"
     message: str | None = None
+    # False when nothing really went out (no push service configured): such a push
+    # must not be recorded as delivered, or a retry with a real service would skip it.
+    delivered: bool = True
 
 
 class PushService(Protocol):
@@ -151,10 +154,10 @@ def _ticket(raw: Any) -> PushTicket:
 
 
 class LogPushService:
-    """Logs each push instead of sending it."""
+    """Logs each push instead of sending it (no ``EXPO_PUSH_URL``); nothing is delivered."""
 
     def send(self, messages: list[PushMessage]) -> list[PushTicket]:
         _check_batch(messages)
         for m in messages:
             log_event("push.logged", to=m.to, title=m.title, data=m.data)
-        return [PushTicket(ok=True, id="logged") for _ in messages]
+        return [PushTicket(ok=True, id=None, delivered=False) for _ in messages]

@@ -20,6 +20,8 @@ from bookwish_jobs.logs import log_event
 from bookwish_jobs.services._http import HttpResponse, post_json
 
 COUNTS_PATH = "/v2/inventory/counts/batch-retrieve"
+# At 1,000 counts a page, far more than a bookstore's catalog: a bound, not a limit.
+MAX_PAGES = 10_000
 
 
 class SquareError(Exception):
@@ -32,6 +34,11 @@ class SquareAuthError(SquareError):
 
 class SquareRateLimited(SquareError):
     """429 persisted after waiting as told."""
+
+
+class SquareBadResponse(SquareError):
+    """Square answered 200 with something that is not a valid page (not JSON, a count
+    that is not a number, a pagination cursor it already gave)."""
 
 
 class SquareServerError(SquareError):
@@ -62,20 +69,38 @@ class SquareClient:
     def batch_retrieve_counts(
         self, access_token: str, location_ids: list[str] | None = None
     ) -> Iterator[list[InventoryCount]]:
-        """Yield each page of counts until Square returns no cursor."""
+        """Yield each page of counts until Square returns no cursor.
+
+        Raises:
+            SquareBadResponse: a page is not JSON, holds a non-numeric quantity, or
+                repeats an earlier cursor (or there are more than ``MAX_PAGES``).
+        """
         cursor: str | None = None
-        while True:
+        seen: set[str] = set()
+        for _page in range(MAX_PAGES):
             body: dict[str, Any] = {"limit": 1000}
             if location_ids:
                 body["location_ids"] = location_ids
             if cursor:
                 body["cursor"] = cursor
             reply = self._post(COUNTS_PATH, body, access_token)
-            data = reply.body if isinstance(reply.body, dict) else {}
-            yield [c for c in map(_count, data.get("counts") or []) if c is not None]
-            cursor = data.get("cursor") or None
+            if not isinstance(reply.body, dict):
+                raise SquareBadResponse(
+                    "Square answered 200 with a body that is not a JSON object "
+                    f"(page {len(seen) + 1}); no inventory was changed")
+            counts = reply.body.get("counts") or []
+            if not isinstance(counts, list):
+                raise SquareBadResponse("Square's counts is not a list; no inventory was changed")
+            yield [c for c in map(_count, counts) if c is not None]
+            cursor = reply.body.get("cursor") or None
             if cursor is None:
                 return
+            if cursor in seen:
+                raise SquareBadResponse(
+                    f"Square repeated a pagination cursor after {len(seen) + 1} pages; "
+                    "stopped so as not to loop for ever")
+            seen.add(cursor)
+        raise SquareBadResponse(f"Square returned more than {MAX_PAGES} pages; stopped")
 
     def _post(self, path: str, body: dict[str, Any], access_token: str) -> HttpResponse:
         headers = {"Authorization": f"Bearer {access_token}", "Square-Version": self.version}
@@ -127,8 +152,11 @@ def _count(raw: Any) -> InventoryCount | None:
         return None
     try:
         quantity = int(Decimal(str(raw.get("quantity", "0"))))
-    except InvalidOperation:
-        return None
+    except (InvalidOperation, ValueError, OverflowError):
+        # "NaN"/"Infinity" parse as Decimal but have no int.
+        raise SquareBadResponse(
+            f"Square gave a non-numeric quantity {raw.get('quantity')!r} for catalog object "
+            f"{raw['catalog_object_id']}; no inventory was changed") from None
     return InventoryCount(
         catalog_object_id=str(raw["catalog_object_id"]),
         location_id=raw.get("location_id"),

@@ -1,0 +1,302 @@
+"""With the real other side: the BookWish Node app's job code (``node/app.js``, real Node
+Bull 4.16.5) on the same Redis and the Prisma-made PostgreSQL as bookwish_jobs.
+
+- Jobs, schedules and digest entries made by the Node app complete on the Python
+  worker with the right database effects, and both sides' schedules are one.
+- Jobs made by the Python producers are taken by Node's ``queue.process(fn)``.
+- Node and Python workers on the same queues at once lose and double nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bookwish_jobs import names
+from bookwish_jobs.context import AppContext
+from bookwish_jobs.fakes import FakeExpo, FakeSquare
+from bookwish_jobs.models import BookwishOpsDigestQueue, Inventory, Order, OrderDigestQueue
+from bookwish_jobs.producers import Producers
+from bookwish_jobs.service import Service
+from pyqueue import Queue
+
+from .conftest import SQUARE_TOKEN, SmtpSink
+from .helpers import add_inventory, add_order, add_store, add_user, get
+from .node_app import NodeWorker, repeat_keys, run_node
+
+pg_only = pytest.mark.parametrize("database", ["postgresql", "postgresql-text"], indirect=True)
+ONE_SCHEDULE_EACH = {
+    names.NOTIFICATIONS: [],
+    names.SQUARE_SYNC: ["__default__:square-sync-sq:::0 * * * *"],
+    names.RESERVATION_CLEANUP: ["__default__:reservation-cleanup-recurring:::*/15 * * * *"],
+    names.ORDER_DIGEST: ["__default__::::0 6 * * *"],
+}
+NODE_NOTIFICATION = {"notificationId": "n1", "userId": "u1", "type": "order_update",
+                     "title": "Your order is ready", "body": "Pick it up <today>",
+                     "orderId": "paid", "orderNumber": "N-paid"}
+
+
+@dataclass
+class Finished:
+    completed: dict[tuple[str, str], Any] = field(default_factory=dict)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def until(self, predicate: Any, timeout: float = 30.0) -> None:
+        async def wait() -> None:
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+        await asyncio.wait_for(wait(), timeout)
+
+
+@asynccontextmanager
+async def python_workers(ctx: AppContext, redis_url: str) -> AsyncIterator[Finished]:
+    """The bookwish_jobs service (all four queues), recording what it finished."""
+    service = Service(ctx, redis_url)
+    finished = Finished()
+    await service.start()
+    for name, qw in service.workers.items():
+        def done(job: Any, result: Any, name: str = name) -> None:
+            finished.completed[(name, job.id)] = result
+            finished.changed.set()
+
+        def fail(job: Any, exc: BaseException, name: str = name) -> None:
+            finished.failed.append((name, job.id, str(exc)))
+            finished.changed.set()
+        qw.worker.on("completed", done)
+        qw.worker.on("failed", fail)
+    try:
+        yield finished
+    finally:
+        await service.close()
+
+
+def seed(ctx: AppContext) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA", "tokB"])
+    add_user(ctx.db, "owner", "owner@nook.example")
+    add_store(ctx.db, "nook", name="The Nook", ownerId="owner")
+    add_store(ctx.db, "sq", name="Square Books", inventorySource="square",
+              squareAccessToken=SQUARE_TOKEN, squareLocationId="L1")
+    add_store(ctx.db, "plain", name="Manual Books", inventorySource="manual")
+    add_inventory(ctx.db, "i1", "sq", squareCatalogObjectId="A", quantity=1)
+    add_inventory(ctx.db, "dune", "nook", title="Dune", quantity=3, reservedQuantity=2)
+    add_order(ctx.db, "stale", "nook", age_minutes=45, items=[("dune", 2)], user_id="u1")
+    add_order(ctx.db, "paid", "nook", status="paid", user_id="u1")
+
+
+async def delayed_counts(redis_url: str) -> dict[str, int]:
+    out = {}
+    for name in names.QUEUE_NAMES:
+        async with Queue(name, redis_url) as queue:
+            out[name] = await queue.get_delayed_count()
+    return out
+
+
+@pg_only
+async def test_node_app_jobs_and_schedules_complete_on_the_python_worker(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int],
+    square: FakeSquare,
+) -> None:
+    seed(ctx)
+    square.counts = [{"catalog_object_id": "A", "location_id": "L1", "state": "IN_STOCK",
+                      "quantity": "7"}]
+    producers = Producers(bw_redis_url, ctx.db)
+    try:
+        # Start-up on both sides, Node first (the app is already running), then Python.
+        events = run_node({
+            "action": "produce", "redisUrl": bw_redis_url, "databaseUrl": ctx.db.url,
+            "schedule": True, "notifications": [NODE_NOTIFICATION], "syncStores": ["sq"],
+            "storeDigest": [["nook", "paid", True]], "opsDigest": ["paid"],
+            "cleanup": True, "digest": True,
+        })
+        await producers.schedule_all()
+        run_node({"action": "produce", "redisUrl": bw_redis_url, "databaseUrl": ctx.db.url,
+                  "schedule": True})
+        await producers.schedule_all()
+    finally:
+        await producers.close()
+    assert repeat_keys(bw_redis_url) == ONE_SCHEDULE_EACH
+    # One pending instance per schedule, plus nothing else delayed: no doubled ticks.
+    assert await delayed_counts(bw_redis_url) == {
+        names.NOTIFICATIONS: 0, names.SQUARE_SYNC: 1, names.RESERVATION_CLEANUP: 1,
+        names.ORDER_DIGEST: 1}
+    added = {(e["queue"], e["jobId"]) for e in events if e["event"] == "added"}
+    assert len(added) == 4
+    before = {"stale": get(ctx.db, Order, "stale").updatedAt,
+              "i1": get(ctx.db, Inventory, "i1").updatedAt,
+              "dune": get(ctx.db, Inventory, "dune").updatedAt}
+    async with python_workers(ctx, bw_redis_url) as finished:
+        await finished.until(lambda: added <= set(finished.completed) or finished.failed)
+    assert finished.failed == []
+    results = {queue: finished.completed[(queue, job_id)] for queue, job_id in added}
+    # notifications: both devices and, for a critical type, the email.
+    assert sorted(m["to"] for m in expo.messages) == ["tokA", "tokB"]
+    assert expo.messages[0]["data"] == {"notificationId": "n1", "type": "order_update",
+                                        "orderId": "paid"}
+    mails = {m["To"]: m for m in smtp[0].messages}
+    assert mails["reader@example.com"]["Subject"] == "Your order is ready"
+    # square-sync: Square's count written to the store's row.
+    assert results[names.SQUARE_SYNC]["updated"] == 1
+    assert get(ctx.db, Inventory, "i1").quantity == 7
+    # reservation-cleanup: the stale order cancelled and its reservation released.
+    assert results[names.RESERVATION_CLEANUP] == {"released_orders": 1, "released_items": 1}
+    stale = get(ctx.db, Order, "stale")
+    assert (stale.status, stale.paymentStatus) == ("cancelled", "failed")
+    assert get(ctx.db, Order, "paid").status == "paid"
+    assert get(ctx.db, Inventory, "dune").reservedQuantity == 0
+    # Each row Python changed got a new updatedAt, as Prisma's client sets it.
+    assert get(ctx.db, Order, "stale").updatedAt > before["stale"]
+    assert get(ctx.db, Inventory, "i1").updatedAt > before["i1"]
+    assert get(ctx.db, Inventory, "dune").updatedAt > before["dune"]
+    # order-digest: the entries Node inserted were mailed and marked processed.
+    assert "[SPECIAL ORDER]" in mails["owner@nook.example"].as_string()
+    assert "ops@bookwish.test" in mails
+    with ctx.db.transaction() as s:
+        assert list(s.scalars(select(OrderDigestQueue.processed))) == [True]
+        assert list(s.scalars(select(BookwishOpsDigestQueue.processed))) == [True]
+
+
+async def test_node_worker_takes_the_python_producers_jobs(bw_redis_url: str) -> None:
+    producers = Producers(bw_redis_url)
+    try:
+        python_ids = {
+            names.NOTIFICATIONS: await producers.queue_notification(
+                notification_id="n1", user_id="u1", type="order_update", title="Ready",
+                body="b", order_id="o1"),
+            names.SQUARE_SYNC: await producers.trigger_store_sync("sq"),
+            names.RESERVATION_CLEANUP: await producers.run_reservation_cleanup(),
+            names.ORDER_DIGEST: await producers.run_order_digest(),
+        }
+    finally:
+        await producers.close()
+    node_made = run_node({"action": "produce", "redisUrl": bw_redis_url,
+                          "notifications": [NODE_NOTIFICATION], "syncStores": ["sq"],
+                          "cleanup": True, "digest": True})
+    node_ids = {e["queue"]: e["jobId"] for e in node_made if e["event"] == "added"}
+    worker = NodeWorker(bw_redis_url, expect=8)
+    try:
+        completed = worker.wait_for("completed", 8)
+    finally:
+        worker.stop()
+    assert worker.of("failed") == []
+    assert {(e["queue"], e["jobId"]) for e in completed} == \
+        set(python_ids.items()) | set(node_ids.items())
+    processed = {(e["queue"], e["jobId"]): e for e in worker.of("processed")}
+    for queue, job_id in python_ids.items():
+        ours, theirs = processed[(queue, job_id)], processed[(queue, node_ids[queue])]
+        assert ours["name"] == theirs["name"] == "__default__"
+
+        def comparable(opts: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in opts.items() if k not in ("timestamp", "jobId")}
+        assert comparable(ours["opts"]) == comparable(theirs["opts"]), queue
+    assert processed[(names.NOTIFICATIONS, python_ids[names.NOTIFICATIONS])]["data"] == {
+        "notificationId": "n1", "userId": "u1", "type": "order_update", "title": "Ready",
+        "body": "b", "orderId": "o1"}
+    assert processed[(names.SQUARE_SYNC, python_ids[names.SQUARE_SYNC])]["data"] == \
+        {"storeId": "sq"}
+    assert processed[(names.SQUARE_SYNC, python_ids[names.SQUARE_SYNC])]["opts"]["attempts"] == 1
+    assert processed[(names.RESERVATION_CLEANUP,
+                      python_ids[names.RESERVATION_CLEANUP])]["data"] == {}
+    assert processed[(names.ORDER_DIGEST, python_ids[names.ORDER_DIGEST])]["data"] == \
+        {"type": "daily"}
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_node_and_python_workers_at_once_lose_and_double_nothing(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo
+) -> None:
+    users = 60
+    for i in range(users):
+        add_user(ctx.db, f"u{i}", f"reader{i}@example.com", [f"tok{i}"])
+    add_store(ctx.db, "sq", name="Square Books", inventorySource="square",
+              squareAccessToken=SQUARE_TOKEN)
+
+    def notification(i: int) -> dict[str, Any]:
+        return {"notificationId": f"n{i}", "userId": f"u{i % users}", "type": "wishlist_match",
+                "title": "In stock", "body": f"book {i}"}
+
+    node_worker = NodeWorker(bw_redis_url, workMs=15, maxSeconds=90)
+    node_worker.wait_for("ready")
+    producers = Producers(bw_redis_url, ctx.db)
+    try:
+        async with python_workers(ctx, bw_redis_url) as finished:
+            node_side = asyncio.to_thread(run_node, {
+                "action": "produce", "redisUrl": bw_redis_url, "databaseUrl": ctx.db.url,
+                "schedule": True, "notifications": [notification(i) for i in range(0, 120, 2)]})
+
+            async def python_side() -> list[str]:
+                await producers.schedule_all()
+                ids = []
+                for i in range(1, 120, 2):
+                    data = notification(i)
+                    ids.append(await producers.queue_notification(
+                        notification_id=data["notificationId"], user_id=data["userId"],
+                        type=data["type"], title=data["title"], body=data["body"]))
+                return ids
+
+            node_events, python_ids = await asyncio.gather(node_side, python_side())
+            node_ids = [e["jobId"] for e in node_events if e["event"] == "added"]
+            every = set(node_ids) | set(python_ids)
+            assert len(every) == 120
+
+            def python_done() -> set[str]:
+                return {j for q, j in finished.completed if q == names.NOTIFICATIONS}
+
+            def all_done() -> bool:
+                node_done = {e["jobId"] for e in node_worker.of("completed")}
+                return every <= node_done | python_done()
+
+            while not all_done():  # the Node worker's progress arrives by pipe, not event
+                await asyncio.sleep(0.1)
+                assert not finished.failed
+    finally:
+        await producers.close()
+        node_worker.stop()
+    by_node = [e["jobId"] for e in node_worker.of("completed")]
+    by_python = [j for q, j in finished.completed if q == names.NOTIFICATIONS]
+    assert node_worker.of("failed") == []
+    assert finished.failed == []
+    assert len(by_node) == len(set(by_node))
+    assert set(by_node).isdisjoint(by_python)  # no job ran on both sides
+    assert set(by_node) | set(by_python) == every  # none lost
+    assert by_node, "the Node worker took no job"
+    assert by_python, "the Python worker took no job"
+    # Each Python-processed notification pushed exactly once to its user's device.
+    pushed = sorted(m["data"]["notificationId"] for m in expo.messages)
+    assert len(pushed) == len(set(pushed)) == len(by_python)
+    assert repeat_keys(bw_redis_url) == ONE_SCHEDULE_EACH
+
+
+@pytest.mark.parametrize(("node_tz", "python_tz", "instances"), [
+    ("America/New_York", "America/New_York", 1),  # same TZ: one digest a day
+    ("America/New_York", "UTC", 2),  # different TZ: two 06:00s, the digest twice
+])
+async def test_the_digest_schedule_needs_the_same_tz_on_both_sides(
+    bw_redis_url: str, monkeypatch: pytest.MonkeyPatch, node_tz: str, python_tz: str,
+    instances: int,
+) -> None:
+    monkeypatch.setenv("TZ", node_tz)  # the Node process inherits it
+    run_node({"action": "produce", "redisUrl": bw_redis_url, "schedule": True})
+    monkeypatch.setenv("TZ", python_tz)  # pyqueue reads TZ when it computes the next tick
+    producers = Producers(bw_redis_url)
+    try:
+        await producers.schedule_order_digest()
+        queue = producers.queue(names.ORDER_DIGEST)
+        assert [s["key"] for s in await queue.get_repeatable_jobs()] == [
+            "__default__::::0 6 * * *"]
+        delayed = await queue.get_jobs("delayed")
+    finally:
+        await producers.close()
+    assert len(delayed) == instances
+    fire_hours = {datetime.fromtimestamp((j.timestamp + j.delay) / 1000,
+                                         ZoneInfo("America/New_York")).hour for j in delayed}
+    assert 6 in fire_hours
