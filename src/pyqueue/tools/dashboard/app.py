@@ -1,0 +1,322 @@
+"""The dashboard's ASGI app: pages, the JSON feeds behind the live parts, actions.
+
+Queue names and job ids travel in query strings and form fields, never in URL
+paths, so any Bull name (slashes, colons, spaces) round-trips unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlencode
+
+import jinja2
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from pyqueue.errors import PyQueueError
+from pyqueue.tools.dashboard import actions, data, search_view
+from pyqueue.tools.dashboard.actions import FLASH_COOKIE
+from pyqueue.tools.dashboard.security import (
+    CSRF_SCOPE_KEY,
+    AuthConfig,
+    Guard,
+    csrf_for,
+    route_path,
+    session_cookie,
+)
+
+_HERE = Path(__file__).resolve().parent
+STATE_KEY = "pyqueue_dashboard"
+
+
+class Dashboard:
+    """Settings and shared objects of one dashboard app."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str,
+        auth: AuthConfig,
+        *,
+        read_only: bool,
+        queues: Sequence[str] | None,
+    ) -> None:
+        self.client = aioredis.Redis.from_url(redis_url)
+        self.repo = data.Repository(self.client, prefix, list(queues) if queues else None)
+        self.prefix = prefix
+        self.auth = auth
+        self.read_only = read_only
+        self.csrf_secret = secrets.token_bytes(32)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(_HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.env.filters["ms"] = data.format_ms
+        self.env.filters["pretty"] = data.pretty_json
+        self.env.filters["preview"] = data.preview_json
+
+    def render(
+        self, request: Request | None, template: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        response = HTMLResponse(
+            self.render_bytes(request, template, **context), status_code=status
+        )
+        if request is not None and FLASH_COOKIE in request.cookies:
+            response.delete_cookie(FLASH_COOKIE, path=request.scope.get("root_path") or "/")
+        return response
+
+    def render_bytes(self, request: Request | None, template: str, **context: Any) -> bytes:
+        root = request.scope.get("root_path", "") if request is not None else ""
+        nonce = request.scope.get(CSRF_SCOPE_KEY) if request is not None else None
+        base = {
+            "root": root,
+            "prefix": self.prefix,
+            "read_only": self.read_only,
+            "auth_enabled": self.auth.enabled,
+            "token_auth": self.auth.token is not None,
+            "csrf": csrf_for(self.csrf_secret, nonce) if nonce else "",
+            "states": data.STATES,
+            "flash": unquote(request.cookies.get(FLASH_COOKIE, "")) if request is not None else "",
+            "url": lambda path, **q: _url(root, path, **q),
+            "here": _here(request) if request is not None else root + "/",
+        }
+        return self.env.get_template(template).render(**base, **context).encode()
+
+    def refusal(self, status: int, message: str, login: bool) -> bytes:
+        return self.render_bytes(None, "message.html", title=f"{status}", message=message,
+                                 login=login)
+
+
+def _url(root: str, path: str, **query: Any) -> str:
+    clean = {k: v for k, v in query.items() if v is not None and v != ""}
+    return root + path + ("?" + urlencode(clean) if clean else "")
+
+
+def _here(request: Request) -> str:
+    """This page's own URL, for forms that come back to it."""
+    query = bytes(request.scope.get("query_string", b"")).decode("latin-1")
+    here = str(request.scope.get("root_path", "")) + route_path(request.scope)
+    return here + ("?" + query if query else "")
+
+
+def dashboard_of(request: Request) -> Dashboard:
+    found: Dashboard = getattr(request.app.state, STATE_KEY)
+    return found
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        page = int(raw or "1")
+    except ValueError:
+        return 1
+    return max(1, min(page, 1_000_000))
+
+
+async def overview(request: Request) -> Response:
+    dash = dashboard_of(request)
+    summaries = await dash.repo.summaries()
+    return dash.render(request, "overview.html", queues=summaries)
+
+
+async def queue_page(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.query_params.get("name", "")
+    state = request.query_params.get("state", "waiting")
+    if state not in data.STATES:
+        return dash.render(request, "message.html", 400, title="Bad request",
+                           message=f"state must be one of {', '.join(data.STATES)}", login=False)
+    page = _page_number(request.query_params.get("page"))
+    summary = await _summary_or_none(dash, name)
+    if summary is None:
+        return _no_queue(dash, request, name)
+    jobs, total = await dash.repo.jobs_page(name, state, page)
+    pages = max(1, -(-total // data.PAGE_SIZE))
+    return dash.render(
+        request, "queue.html", queue=summary, state=state, jobs=jobs, page=page, pages=pages,
+        total=total, page_size=data.PAGE_SIZE, clean_states=list(data.CLEAN_STATES),
+    )
+
+
+async def job_page(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.query_params.get("queue", "")
+    job_id = request.query_params.get("id", "").strip()
+    if await _summary_or_none(dash, name) is None:
+        return _no_queue(dash, request, name)
+    queue = dash.repo.queue(name)
+    job = await queue.get_job(job_id) if job_id else None
+    if job is None:
+        return dash.render(request, "message.html", 404, title="No such job",
+                           message=f"Queue {name!r} has no job {job_id!r}.", login=False,
+                           back=_url(request.scope.get("root_path", ""), "/queue", name=name))
+    state, (logs, log_total) = await _gather(
+        queue.get_job_state(job_id), queue.get_job_logs(job_id, 0, data.LOG_LINES - 1)
+    )
+    return dash.render(request, "job.html", queue_name=name, job=job, state=state, logs=logs,
+                       log_total=log_total)
+
+
+async def repeatable_page(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.query_params.get("name", "")
+    summary = await _summary_or_none(dash, name)
+    if summary is None:
+        return _no_queue(dash, request, name)
+    page = _page_number(request.query_params.get("page"))
+    start = (page - 1) * data.PAGE_SIZE
+    # Ascending by next run: the soonest schedule first.
+    entries = await dash.repo.queue(name).get_repeatable_jobs(
+        start, start + data.PAGE_SIZE - 1, asc=True
+    )
+    pages = max(1, -(-summary.repeatable // data.PAGE_SIZE))
+    return dash.render(request, "repeatable.html", queue=summary, entries=entries, page=page,
+                       pages=pages)
+
+
+async def search_page(request: Request) -> Response:
+    return await search_view.search_page(dashboard_of(request), request)
+
+
+async def api_overview(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.query_params.get("queue")
+    if name:
+        summary = await _summary_or_none(dash, name)
+        if summary is None:
+            return JSONResponse({"error": f"no queue {name!r}"}, status_code=404)
+        summaries = [summary]
+    else:
+        summaries = await dash.repo.summaries()
+    throughput = await dash.repo.throughput([s.name for s in summaries])
+    return JSONResponse(
+        {"queues": [s.to_json() for s in summaries], "throughput": throughput.to_json()},
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def login(request: Request) -> Response:
+    dash = dashboard_of(request)
+    next_url = _safe_next(request, request.query_params.get("next"))
+    if request.method == "GET" or dash.auth.token is None:
+        return dash.render(request, "login.html", next=next_url, error="")
+    form = await request.form()
+    token = str(form.get("token", ""))
+    next_url = _safe_next(request, str(form.get("next", "")))
+    if not dash.auth.token_ok(token):
+        return dash.render(request, "login.html", 401, next=next_url, error="Wrong token.")
+    response = RedirectResponse(next_url, status_code=303)
+    name, value = session_cookie(dash.auth, request.scope)
+    response.headers.append(name, value)
+    return response
+
+
+def _safe_next(request: Request, raw: str | None) -> str:
+    """A same-app path to go back to; anything else becomes the overview."""
+    root = str(request.scope.get("root_path", ""))
+    if raw and raw.startswith(root + "/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return root + "/"
+
+
+async def action(request: Request) -> Response:
+    return await actions.handle(dashboard_of(request), request, _safe_next)
+
+
+async def _summary_or_none(dash: Dashboard, name: str) -> data.QueueSummary | None:
+    if not name:
+        return None
+    if name not in await dash.repo.queue_names() and not await _exists(dash, name):
+        return None
+    try:
+        return await dash.repo.summary(name)
+    except PyQueueError:
+        return None
+
+
+async def _exists(dash: Dashboard, name: str) -> bool:
+    """A queue made since the last discovery scan: its id counter or repeat set exists."""
+    try:
+        queue = dash.repo.queue(name)
+    except PyQueueError:
+        return False
+    return bool(await dash.client.exists(queue.keys.id, queue.keys.repeat, queue.keys.meta_paused))
+
+
+def _no_queue(dash: Dashboard, request: Request, name: str) -> Response:
+    return dash.render(request, "message.html", 404, title="No such queue",
+                       message=f"There is no queue {name!r} under prefix {dash.prefix!r}.",
+                       login=False)
+
+
+async def _gather(*aws: Any) -> list[Any]:
+    return list(await asyncio.gather(*aws))
+
+
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    dash = dashboard_of(request)
+    return dash.render(request, "message.html", 503, title="Redis unavailable",
+                       message=f"Redis error: {exc}", login=False)
+
+
+def create_app(
+    redis_url: str,
+    prefix: str = "bull",
+    *,
+    token: str | None = None,
+    basic_auth: tuple[str, str] | None = None,
+    read_only: bool = False,
+    queues: Sequence[str] | None = None,
+) -> DashboardApp:
+    """The dashboard as an ASGI app.
+
+    Args:
+        redis_url: The Redis holding the queues.
+        prefix: Bull's key prefix (``bull`` by default).
+        token: Sign-in token (at least 8 characters).
+        basic_auth: ``(user, password)`` for HTTP basic auth.
+        read_only: Hide and refuse every action.
+        queues: Show these queues instead of scanning for the prefix's queues.
+
+    With neither ``token`` nor ``basic_auth`` the app answers loopback clients only.
+    """
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"prefix: must be a non-empty string, got {prefix!r}")
+    auth = AuthConfig(token=token, basic_auth=basic_auth)
+    dash = Dashboard(redis_url, prefix, auth, read_only=read_only, queues=queues)
+    routes = [
+        Route("/", overview),
+        Route("/queue", queue_page),
+        Route("/job", job_page),
+        Route("/repeatable", repeatable_page),
+        Route("/search", search_page),
+        Route("/api/overview", api_overview),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/action", action, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={RedisError: _redis_down})
+    setattr(app.state, STATE_KEY, dash)
+    return DashboardApp(app, dash)
+
+
+class DashboardApp(Guard):
+    """The ASGI app :func:`create_app` returns; ``dashboard`` holds its settings."""
+
+    def __init__(self, app: Starlette, dashboard: Dashboard) -> None:
+        super().__init__(app, dashboard.auth, dashboard.refusal)
+        self.dashboard = dashboard
+
+    async def aclose(self) -> None:
+        """Close the Redis connections (the host app's shutdown should call this)."""
+        await self.dashboard.repo.close()
+        await self.dashboard.client.aclose()
