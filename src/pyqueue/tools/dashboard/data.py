@@ -32,6 +32,8 @@ LOG_LINES = 200
 MAX_FIELD_CHARS = 100_000
 _DISCOVERY_TTL = 30.0
 _SCAN_COUNT = 10_000
+# Keys that exist only per queue, with their Redis type.
+_QUEUE_SUFFIXES: dict[str, str] = {":id": "string", ":meta-paused": "string", ":repeat": "zset"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class Repository:
     _open: dict[str, Queue[Any]] = field(default_factory=dict)
     _found: tuple[float, list[str]] | None = None
     _lock: asyncio.Lock | None = None
+    _refreshing: asyncio.Future[list[str]] | None = None
 
     def queue(self, name: str) -> Queue[Any]:
         """The (cached) Queue object for ``name``; raises InvalidOptionsError for a bad name."""
@@ -91,22 +94,39 @@ class Repository:
         return found
 
     async def close(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
         for queue in self._open.values():
             await queue.close()
         self._open.clear()
 
     async def queue_names(self, *, refresh: bool = False) -> list[str]:
+        """The queues, from a cache refreshed in the background once it is stale.
+
+        Only the first call (or ``refresh``) waits for the SCAN; later ones get
+        the last result at once, so the keyspace walk never delays a page twice.
+        """
         if self.queues is not None:
             return list(self.queues)
-        now = time.monotonic()
-        if not refresh and self._found is not None and now - self._found[0] < _DISCOVERY_TTL:
-            return self._found[1]
+        if refresh or self._found is None:
+            return await self._rescan()
+        if time.monotonic() - self._found[0] > _DISCOVERY_TTL and self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(self._rescan())
+            self._refreshing.add_done_callback(self._refreshed)
+        return self._found[1]
+
+    async def _rescan(self) -> list[str]:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
             names = await discover_queues(self.client, self.prefix)
             self._found = (time.monotonic(), names)
         return names
+
+    def _refreshed(self, task: asyncio.Future[list[str]]) -> None:
+        self._refreshing = None
+        if not task.cancelled():
+            task.exception()  # a failed refresh is retried on the next stale read
 
     async def summaries(self) -> list[QueueSummary]:
         names = await self.queue_names()
@@ -199,23 +219,32 @@ async def _finished_per_minute(queue: Queue[Any], start: int, out: Throughput) -
 
 
 async def discover_queues(client: aioredis.Redis, prefix: str) -> list[str]:
-    """Names of the queues under ``prefix``: every ``<prefix>:<name>:id`` counter.
+    """Names of the queues under ``prefix``, from one SCAN of the keyspace.
 
-    Bull's addJob increments that counter for every job, custom id or not; the
-    TYPE filter leaves out job hashes whose id happens to end in ``:id``.
-    Paused-only or repeat-only queues are found by their ``meta-paused`` or
-    ``repeat`` keys.
+    A queue is known by its ``id`` counter (Bull's addJob increments it for every
+    job, custom id or not), its ``meta-paused`` flag or its ``repeat`` set. The
+    glob keeps Redis from sending back the job hashes, logs and locks; a job hash
+    whose id ends in ``:id`` is told from a counter by its type.
     """
     head = f"{prefix}:"
+    candidates: dict[str, str] = {}
+    pattern = _glob_escape(head) + "*:[imr][de]*"
+    async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT):
+        text = key.decode() if isinstance(key, bytes) else str(key)
+        for suffix in _QUEUE_SUFFIXES:
+            if text.endswith(suffix) and len(text) > len(head) + len(suffix):
+                candidates[text] = text[len(head):-len(suffix)]
+                break
     names: set[str] = set()
-    for suffix, kind in ((":id", "string"), (":repeat", "zset"), (":meta-paused", "string")):
-        async for key in client.scan_iter(
-            match=_glob_escape(head) + "*" + suffix, count=_SCAN_COUNT, _type=kind
-        ):
-            text = key.decode() if isinstance(key, bytes) else str(key)
-            name = text[len(head):-len(suffix)]
-            if name:
-                names.add(name)
+    keys = list(candidates)
+    async with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.type(key)
+        kinds = await pipe.execute()
+    for key, kind in zip(keys, kinds, strict=True):
+        kind_text = kind.decode() if isinstance(kind, bytes) else str(kind)
+        if kind_text == _QUEUE_SUFFIXES[key[key.rindex(":"):]]:
+            names.add(candidates[key])
     return sorted(names)
 
 
