@@ -281,3 +281,27 @@ async def test_throughput_from_bull_metrics_and_from_finished_sets(
         assert (sum(both.completed), sum(both.failed), both.source) == (7, 3, "finished+metrics")
         # All of it in the current minute, the last point.
         assert both.completed[-1] + both.completed[-2] == 7
+
+
+async def test_queue_page_shows_latency_of_recent_completed_jobs(
+    redis_url: str, prefix: str, queue: Queue[Any]
+) -> None:
+    # Exact finishing fields, written as a worker leaves them, so the figures are known.
+    base = 1_700_000_000_000
+    for n, (wait, run) in enumerate([(100, 50), (300, 10), (200, 30), (5000, 900)]):
+        job = await queue.add({"n": n}, timestamp=base, delay=1000 if n == 3 else 0)
+        started = base + wait + (1000 if n == 3 else 0)
+        await queue.client.hset(queue.keys.job(job.id), mapping={
+            "processedOn": started, "finishedOn": started + run,
+        })
+        await queue.client.lrem(queue.keys.wait, 0, job.id)
+        await queue.client.zrem(queue.keys.delayed, job.id)
+        await queue.client.zadd(queue.keys.completed, {job.id: started + run})
+    app = create_app(redis_url, prefix)
+    async with _client(app) as client:
+        page = (await client.get("/queue?name=jobs")).text
+    await app.aclose()
+    shown = dict(re.findall(r'data-field="([a-z0-9-]+)">(\d+) ms', page))
+    # Medians of [100, 200, 300, 5000] and [10, 30, 50, 900] (upper middle), p95 the largest.
+    assert shown == {"wait-p50": "300", "wait-p95": "5000", "run-p50": "50", "run-p95": "900"}
+    assert "Latency of the 4 newest completed jobs" in page

@@ -139,11 +139,14 @@ async def queue_page(request: Request) -> Response:
     summary = await _summary_or_none(dash, name)
     if summary is None:
         return _no_queue(dash, request, name)
-    jobs, total = await dash.repo.jobs_page(name, state, page)
+    (jobs, total), latency = await _gather(
+        dash.repo.jobs_page(name, state, page), dash.repo.latency(name)
+    )
     pages = max(1, -(-total // data.PAGE_SIZE))
     return dash.render(
         request, "queue.html", queue=summary, state=state, jobs=jobs, page=page, pages=pages,
         total=total, page_size=data.PAGE_SIZE, clean_states=list(data.CLEAN_STATES),
+        latency=latency,
     )
 
 

@@ -28,6 +28,8 @@ CLEAN_STATES: dict[str, str] = {
 MINUTES = 60
 PAGE_SIZE = 20
 LOG_LINES = 200
+# Latency figures come from this many of the newest completed jobs.
+LATENCY_SAMPLE = 100
 # Longest JSON shown for one field; a job's data can be megabytes.
 MAX_FIELD_CHARS = 100_000
 _DISCOVERY_TTL = 30.0
@@ -169,6 +171,10 @@ class Repository:
         await _finished_per_minute(queue, start, out)
         return out
 
+    async def latency(self, name: str) -> Latency:
+        recent = await self.queue(name).get_jobs("completed", 0, LATENCY_SAMPLE - 1)
+        return latency_of(recent)
+
     async def jobs_page(self, name: str, state: str, page: int) -> tuple[list[Job[Any]], int]:
         """One page of a state, in Bull's getter order, and that state's count."""
         queue = self.queue(name)
@@ -178,6 +184,38 @@ class Repository:
             queue.get_job_counts(state),  # type: ignore[arg-type]
         )
         return jobs, counts[state]
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Wait (created to started) and run (started to finished) times, in ms."""
+
+    jobs: int
+    wait_p50: int | None
+    wait_p95: int | None
+    run_p50: int | None
+    run_p95: int | None
+
+
+def _percentile(values: list[int], fraction: float) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def latency_of(jobs: Sequence[Job[Any]]) -> Latency:
+    waits, runs = [], []
+    for job in jobs:
+        started = job.processed_on
+        if started is None:
+            continue
+        # A delayed job waits from when it became due, not from when it was added.
+        waits.append(max(0, started - job.timestamp - job.delay))
+        if job.finished_on is not None:
+            runs.append(max(0, job.finished_on - started))
+    return Latency(len(waits), _percentile(waits, 0.5), _percentile(waits, 0.95),
+                   _percentile(runs, 0.5), _percentile(runs, 0.95))
 
 
 def _place_metrics(metrics: dict[str, Any], start: int, series: list[int]) -> None:
