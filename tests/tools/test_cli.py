@@ -135,7 +135,8 @@ async def test_retry_remove_promote_pause_clean(redis_url: str, queue_name: str)
 
         assert cli(redis_url, "pause", queue_name).returncode == 0
         assert await queue.is_paused()
-        assert cli_json(redis_url, "queues")[0]["paused"] is True
+        listed = {q["name"]: q for q in cli_json(redis_url, "queues")}
+        assert listed[queue_name]["paused"] is True
         assert cli(redis_url, "resume", queue_name).returncode == 0
         assert not await queue.is_paused()
 

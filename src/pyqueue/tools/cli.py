@@ -489,3 +489,40 @@ def main() -> None:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
 
+
+
+@cli.command("worker", epilog=EXIT_CODES_HELP)
+@click.argument("settings_ref", metavar="MODULE:SETTINGS")
+@click.option("--redis-url", envvar="REDIS_URL", default=None,
+              help="Redis URL (env REDIS_URL); default: the settings' redis_url.")
+@click.option("--prefix", default=None, help="Bull key prefix; default: the settings' or bull.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs at once, per queue.")
+@click.option("--burst", is_flag=True, help="Exit once every queue is empty.")
+@click.option("--log-format", type=click.Choice(["human", "json"]), default="human",
+              show_default=True)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve /metrics, /healthz and /readyz here (needs pyqueue[metrics]).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def worker_command(settings_ref: str, redis_url: str | None, prefix: str | None,
+                   concurrency: int | None, burst: bool, log_format: str, log_level: str,
+                   metrics_port: int | None, metrics_host: str) -> None:
+    """Run workers for the queues of a settings object (see pyqueue.tools.cli_worker)."""
+    import asyncio  # noqa: PLC0415 - only this command runs a loop of its own
+
+    from pyqueue.tools import cli_worker  # noqa: PLC0415
+
+    try:
+        settings = cli_worker.load_settings(settings_ref)
+        url = redis_url or settings.redis_url or cli_worker.DEFAULT_URL
+        workers = cli_worker.build_workers(settings, url, prefix or settings.prefix or "bull",
+                                           concurrency)
+    except cli_worker.SettingsError as exc:
+        fail(str(exc), EXIT_USAGE)
+    cli_worker.configure_logging(log_format, log_level)
+    metrics = (metrics_host, metrics_port) if metrics_port is not None else None
+    probe = Settings(url, prefix or "bull", json=False)
+    # Check Redis first, so a wrong URL is one clear line rather than worker errors.
+    run(probe, lambda client: client.ping())
+    asyncio.run(cli_worker.run_workers(workers, burst=burst, metrics=metrics))
