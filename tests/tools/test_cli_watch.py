@@ -68,29 +68,30 @@ async def test_watch_refreshes_in_place_and_ctrl_c_restores(
     redis_url: str, queue_name: str
 ) -> None:
     async with Queue(queue_name, redis_url) as queue:
-        await queue.add_bulk(BulkJob({"n": n}) for n in range(30))
+        await queue.add_bulk(BulkJob({"n": n}) for n in range(6000))
         await queue.add({"late": True}, delay=3_600_000)
         env = {**os.environ, "REDIS_URL": redis_url, "TERM": "xterm-256color",
                "COLUMNS": "160", "LINES": "40"}
         term = Terminal([str(PYQUEUE), "watch", queue_name, "--interval", "0.3"], env)
         try:
             term.wait_for(queue_name.encode())
-            # The first frame: 30 waiting, 1 delayed, no throughput yet.
-            term.wait_for(b"30")
+            # The first frame: 6000 waiting, 1 delayed, no throughput yet.
+            term.wait_for(b"6000")
             assert b"\x1b[?1049h" in term.output  # on the alternate screen
             processed = asyncio.Event()
 
-            async def slow(job: Any) -> None:
-                await asyncio.sleep(0.05)
+            async def quick(job: Any) -> None:
+                await asyncio.sleep(0.001)
 
-            async with Worker(queue, slow, options=FAST) as worker:
+            async with Worker(queue, quick, options=FAST, concurrency=20) as worker:
                 worker.on("drained", lambda *_: processed.set())
-                await asyncio.wait_for(processed.wait(), 20)
-                # The worker is shown while it runs, and the counts moved.
-                await asyncio.to_thread(term.wait_for, b"running")
+                # While a busy queue streams completion events, frames keep coming.
                 frames_before = term.output.count(b"pyqueue watch")
                 await asyncio.to_thread(term.read_for, 1.5)
-                assert term.output.count(b"pyqueue watch") > frames_before  # refreshed
+                assert term.output.count(b"pyqueue watch") >= frames_before + 2
+                await asyncio.wait_for(processed.wait(), 60)
+                # The worker is shown while it runs, and the counts moved.
+                await asyncio.to_thread(term.wait_for, b"running")
             text = ANSI.sub(b"", term.output).decode("utf-8", "replace")
             rates = [float(r) for r in re.findall(r"│\s+(\d+\.\d)\s+│", text)]
             assert any(r > 0 for r in rates), text[-3000:]
@@ -104,3 +105,29 @@ async def test_watch_refreshes_in_place_and_ctrl_c_restores(
             assert b"Traceback" not in term.output
         finally:
             term.close()
+
+
+async def test_throughput_counts_every_finished_job(redis_url: str, queue_name: str) -> None:
+    """A burst of completions arriving in one socket read is counted whole, not in part."""
+    import redis.asyncio as aioredis
+
+    from pyqueue.tools.cli_watch import _Finished
+
+    client = aioredis.Redis.from_url(redis_url)
+    finished = _Finished(client, "bull")
+    try:
+        await finished.start()
+        async with client.pipeline(transaction=False) as pipe:
+            for n in range(500):
+                pipe.publish(f"bull:{queue_name}:completed", f'{{"jobId":"{n}"}}')
+            for n in range(20):
+                pipe.publish(f"bull:{queue_name}:failed", f'{{"jobId":"f{n}"}}')
+            await pipe.execute()
+        for _ in range(100):
+            if finished.counts[queue_name] == 520:
+                break
+            await asyncio.sleep(0.05)
+        assert finished.counts[queue_name] == 520
+    finally:
+        await finished.close()
+        await client.aclose()

@@ -35,23 +35,39 @@ class _Finished:
         self._pubsub = client.pubsub()
         self._prefix = prefix
         self.counts: Counter[str] = Counter()
+        self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         glob = overview.glob_escape(self._prefix)
         await self._pubsub.psubscribe(f"{glob}:*:completed", f"{glob}:*:failed")
+        self._reader = asyncio.create_task(self._read())
 
-    async def drain(self) -> None:
+    async def _read(self) -> None:
+        # A reader that waits on the socket: polling with timeout=0 leaves messages
+        # that arrived in one read buffered (and uncounted) until more data comes.
         while True:
-            msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+            msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if msg is None:
-                return
+                continue
             channel = bytes(msg["channel"]).decode("utf-8", "replace")
             queue = channel[len(self._prefix) + 1:].rsplit(":", 1)[0]
             self.counts[queue] += 1
+            # Buffered messages are parsed without suspending: yield, or a busy
+            # queue's stream of events would starve the refresh loop.
+            await asyncio.sleep(0)
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def _rate(value: float | None) -> str:
+    # None until two frames exist: no rate is known yet, which is not a rate of 0.
+    return "-" if value is None else f"{value:.1f}"
 
 
 def render(stats: list[overview.QueueStats], rates: dict[str, float], prefix: str,
@@ -62,7 +78,7 @@ def render(stats: list[overview.QueueStats], rates: dict[str, float], prefix: st
         c = s.counts
         table.add_row(s.name, str(c["waiting"]), str(c["active"]), str(c["delayed"]),
                       str(c["failed"]), str(c["completed"]), str(c["paused"]),
-                      f"{rates.get(s.name, 0.0):.1f}", format_age(s.oldest_waiting_age),
+                      _rate(rates.get(s.name)), format_age(s.oldest_waiting_age),
                       str(s.workers), "paused" if s.paused else "running")
     clock = time.strftime("%H:%M:%S")
     head = Text(f"pyqueue watch  prefix={prefix}  every {interval:g}s  {clock}  (Ctrl-C quits)")
@@ -95,7 +111,6 @@ async def _loop(client: aioredis.Redis, settings: Settings, named: list[str], in
                 frame += 1
                 if not named and frame % REDISCOVER_EVERY == 0:
                     names = await overview.discover_queues(client, settings.prefix)
-                await finished.drain()
                 now = time.monotonic()
                 elapsed = max(now - last_time, 1e-6)
                 rates = {q: (finished.counts[q] - last_counts[q]) / elapsed for q in names}
