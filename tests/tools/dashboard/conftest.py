@@ -173,7 +173,9 @@ def harness(bg: BackgroundLoop, redis_url: str, prefix: str) -> Iterator[Harness
         h.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an event loop marked running in this
+# thread while it is started, which the async tests of other modules cannot share.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
         pytest.fail(f"the dashboard's browser tests need Chromium at {CHROMIUM}: {INSTALL_HINT}",
@@ -204,13 +206,13 @@ def page(chromium: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def screenshot(tmp_path: Path) -> Callable[[Page, str], Path]:
+def screenshot(tmp_path: Path) -> Callable[..., Path]:
     target = Path(os.environ.get("PYQUEUE_SCREENSHOTS") or tmp_path)
 
-    def shoot(page: Page, name: str) -> Path:
+    def shoot(page: Page, name: str, *, full_page: bool = False) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         path = target / f"{name}.png"
-        page.screenshot(path=str(path), full_page=False)
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
     return shoot

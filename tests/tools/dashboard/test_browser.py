@@ -17,7 +17,7 @@ from pyqueue import Repeat
 STATES = ("waiting", "active", "completed", "failed", "delayed", "paused")
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
-Shoot = Callable[[Page, str], Path]
+Shoot = Callable[..., Path]
 
 
 def _fail_when_asked(job: Any) -> Any:
@@ -138,7 +138,7 @@ def test_retrying_a_failed_job_from_its_page_makes_it_complete(
     assert "payment service down" in page.locator("#job-failed-reason").inner_text()
     assert "ValueError" in page.locator("#job-stacktrace").inner_text()
     assert page.locator("#job-attempts").inner_text().startswith("1")
-    screenshot(page, "dashboard-job-failed")
+    screenshot(page, "dashboard-job-failed", full_page=True)
 
     broken["on"] = False
     page.click('#job-actions button[data-op="retry"]')

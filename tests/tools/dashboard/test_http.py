@@ -305,3 +305,28 @@ async def test_queue_page_shows_latency_of_recent_completed_jobs(
     # Medians of [100, 200, 300, 5000] and [10, 30, 50, 900] (upper middle), p95 the largest.
     assert shown == {"wait-p50": "300", "wait-p95": "5000", "run-p50": "50", "run-p95": "900"}
     assert "Latency of the 4 newest completed jobs" in page
+
+
+async def test_overview_does_not_wait_for_a_long_scan(
+    redis_url: str, prefix: str, queue: Queue[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyqueue.tools.dashboard import app as app_module
+
+    await queue.add({"n": 1})
+    # No waiting at all: the first page must answer before the SCAN's first reply.
+    monkeypatch.setattr(app_module, "FIRST_SCAN_WAIT", 0)
+    app = create_app(redis_url, prefix)
+    async with _client(app) as client:
+        first = await client.get("/")
+        assert first.status_code == 200
+        assert "Scanning the keyspace for queues" in first.text
+        assert '<meta http-equiv="refresh"' in first.text
+        assert (await client.get("/api/overview")).json()["scanning"] is True
+        # Queue pages need no scan: the queue's own keys say it exists.
+        assert (await client.get("/queue?name=jobs")).status_code == 200
+        assert (await client.get("/queue?name=nope")).status_code == 404
+        names = await app.dashboard.repo.queue_names(wait=None)
+        assert names == ["jobs"]
+        again = await client.get("/")
+        assert 'data-queue="jobs"' in again.text
+    await app.aclose()

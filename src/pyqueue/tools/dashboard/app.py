@@ -22,7 +22,6 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pyqueue.errors import PyQueueError
 from pyqueue.tools.dashboard import actions, data, search_view
 from pyqueue.tools.dashboard.actions import FLASH_COOKIE
 from pyqueue.tools.dashboard.security import (
@@ -36,6 +35,8 @@ from pyqueue.tools.dashboard.security import (
 
 _HERE = Path(__file__).resolve().parent
 STATE_KEY = "pyqueue_dashboard"
+# How long a page waits for the first scan for queues before saying it is scanning.
+FIRST_SCAN_WAIT = 0.5
 
 
 class Dashboard:
@@ -124,7 +125,9 @@ def _page_number(raw: str | None) -> int:
 
 async def overview(request: Request) -> Response:
     dash = dashboard_of(request)
-    summaries = await dash.repo.summaries()
+    summaries = await dash.repo.summaries(wait=FIRST_SCAN_WAIT)
+    if summaries is None:
+        return dash.render(request, "scanning.html")
     return dash.render(request, "overview.html", queues=summaries)
 
 
@@ -199,7 +202,11 @@ async def api_overview(request: Request) -> Response:
             return JSONResponse({"error": f"no queue {name!r}"}, status_code=404)
         summaries = [summary]
     else:
-        summaries = await dash.repo.summaries()
+        found = await dash.repo.summaries(wait=FIRST_SCAN_WAIT)
+        if found is None:
+            return JSONResponse({"scanning": True, "queues": [], "throughput": None},
+                                headers={"cache-control": "no-store"})
+        summaries = found
     throughput = await dash.repo.throughput([s.name for s in summaries])
     return JSONResponse(
         {"queues": [s.to_json() for s in summaries], "throughput": throughput.to_json()},
@@ -236,23 +243,9 @@ async def action(request: Request) -> Response:
 
 
 async def _summary_or_none(dash: Dashboard, name: str) -> data.QueueSummary | None:
-    if not name:
+    if not name or not await dash.repo.knows(name):
         return None
-    if name not in await dash.repo.queue_names() and not await _exists(dash, name):
-        return None
-    try:
-        return await dash.repo.summary(name)
-    except PyQueueError:
-        return None
-
-
-async def _exists(dash: Dashboard, name: str) -> bool:
-    """A queue made since the last discovery scan: its id counter or repeat set exists."""
-    try:
-        queue = dash.repo.queue(name)
-    except PyQueueError:
-        return False
-    return bool(await dash.client.exists(queue.keys.id, queue.keys.repeat, queue.keys.meta_paused))
+    return await dash.repo.summary(name)
 
 
 def _no_queue(dash: Dashboard, request: Request, name: str) -> Response:

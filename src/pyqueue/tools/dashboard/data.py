@@ -17,7 +17,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from pyqueue import Job, Queue
+from pyqueue import Job, PyQueueError, Queue
 
 STATES: tuple[str, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
 # Bull's clean() names the waiting list "wait".
@@ -84,7 +84,6 @@ class Repository:
     queues: Sequence[str] | None = None
     _open: dict[str, Queue[Any]] = field(default_factory=dict)
     _found: tuple[float, list[str]] | None = None
-    _lock: asyncio.Lock | None = None
     _refreshing: asyncio.Future[list[str]] | None = None
 
     def queue(self, name: str) -> Queue[Any]:
@@ -102,36 +101,58 @@ class Repository:
             await queue.close()
         self._open.clear()
 
-    async def queue_names(self, *, refresh: bool = False) -> list[str]:
-        """The queues, from a cache refreshed in the background once it is stale.
+    async def queue_names(self, wait: float | None = None) -> list[str] | None:
+        """The queues, or None while the first scan has run longer than ``wait`` s.
 
-        Only the first call (or ``refresh``) waits for the SCAN; later ones get
-        the last result at once, so the keyspace walk never delays a page twice.
+        The SCAN walks the whole keyspace (seconds on millions of keys), so it
+        runs as a background task: pages wait for it at most ``wait`` seconds
+        (None: until done), and once a list exists it is served at once and
+        refreshed in the background when older than ``_DISCOVERY_TTL``.
         """
         if self.queues is not None:
             return list(self.queues)
-        if refresh or self._found is None:
-            return await self._rescan()
-        if time.monotonic() - self._found[0] > _DISCOVERY_TTL and self._refreshing is None:
+        if self._found is not None:
+            if time.monotonic() - self._found[0] > _DISCOVERY_TTL:
+                self._start_scan()
+            return self._found[1]
+        task = self._start_scan()
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), wait)
+        except TimeoutError:
+            return None
+
+    def _start_scan(self) -> asyncio.Future[list[str]]:
+        if self._refreshing is None:
             self._refreshing = asyncio.ensure_future(self._rescan())
             self._refreshing.add_done_callback(self._refreshed)
-        return self._found[1]
+        return self._refreshing
 
     async def _rescan(self) -> list[str]:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            names = await discover_queues(self.client, self.prefix)
-            self._found = (time.monotonic(), names)
+        names = await discover_queues(self.client, self.prefix)
+        self._found = (time.monotonic(), names)
         return names
 
     def _refreshed(self, task: asyncio.Future[list[str]]) -> None:
         self._refreshing = None
         if not task.cancelled():
-            task.exception()  # a failed refresh is retried on the next stale read
+            task.exception()  # a failed scan is started again by the next read
 
-    async def summaries(self) -> list[QueueSummary]:
-        names = await self.queue_names()
+    async def knows(self, name: str) -> bool:
+        """Whether ``name`` is a queue here: listed, or its keys exist (made since the scan)."""
+        if self.queues is not None and name not in self.queues:
+            return False
+        if self._found is not None and name in self._found[1]:
+            return True
+        try:
+            keys = self.queue(name).keys
+        except PyQueueError:
+            return False
+        return bool(await self.client.exists(keys.id, keys.repeat, keys.meta_paused, keys.wait))
+
+    async def summaries(self, wait: float | None = None) -> list[QueueSummary] | None:
+        names = await self.queue_names(wait)
+        if names is None:
+            return None
         return list(await asyncio.gather(*(self.summary(n) for n in names)))
 
     async def summary(self, name: str) -> QueueSummary:

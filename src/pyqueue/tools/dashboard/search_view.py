@@ -38,7 +38,9 @@ def parse_value(raw: str) -> Any:
 async def search_page(dash: Dashboard, request: Request) -> Response:
     params = {k: request.query_params.get(k, "").strip() for k in FIELDS}
     cursor = request.query_params.get("cursor", "0") or "0"
-    names = await dash.repo.queue_names()
+    names = await dash.repo.queue_names(wait=0.5) or []
+    if params["queue"] and params["queue"] not in names and await dash.repo.knows(params["queue"]):
+        names = [*names, params["queue"]]
     context: dict[str, Any] = {
         "params": params, "queue_names": names, "search_states": SEARCH_STATES,
         "jobs": [], "cursor": "0", "examined": 0, "error": "", "searched": False,

@@ -19,7 +19,8 @@
     const w = canvas.width, h = canvas.height, pad = 28;
     ctx.clearRect(0, 0, w, h);
     const all = series.completed.concat(series.failed);
-    const top = Math.max(1, ...all);
+    // A multiple of 4, so the four gridlines get whole-number labels.
+    const top = Math.max(4, Math.ceil(Math.max(...all) / 4) * 4);
     ctx.strokeStyle = "#d0d4da";
     ctx.fillStyle = "#666";
     ctx.font = "11px sans-serif";
@@ -27,7 +28,7 @@
     for (let i = 0; i <= 4; i++) {
       const y = h - pad - ((h - 2 * pad) * i) / 4;
       ctx.beginPath(); ctx.moveTo(pad, y); ctx.lineTo(w - 6, y); ctx.stroke();
-      ctx.fillText(String(Math.round((top * i) / 4)), 2, y + 4);
+      ctx.fillText(String((top * i) / 4), 2, y + 4);
     }
     const n = series.completed.length;
     const x = function (i) { return pad + ((w - pad - 6) * i) / Math.max(1, n - 1); };
@@ -72,7 +73,7 @@
     fetch(canvas.dataset.feed, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (body) {
-        if (!body) return;
+        if (!body || !body.throughput) return;
         drawChart(canvas, body.throughput);
         canvas.dataset.updated = String(Date.now());
         canvas.dataset.completedTotal = String(body.throughput.completed.reduce(function (a, b) { return a + b; }, 0));
