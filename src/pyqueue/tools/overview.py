@@ -127,17 +127,22 @@ async def queue_stats(
         oldest_ids.append(bytes(tail).decode() if tail else None)
     async with client.pipeline(transaction=False) as pipe:
         for k, job_id in zip(all_keys, oldest_ids, strict=True):
-            pipe.hmget(k.job(job_id or "-"), "timestamp", "delay")
-        stamps = await pipe.execute()
+            if job_id is not None:
+                pipe.hmget(k.job(job_id), "timestamp", "delay")
+        found = iter(await pipe.execute())
+    stamps: list[list[Any]] = [
+        next(found) if job_id is not None else [None, None] for job_id in oldest_ids
+    ]
     now = time.time()
     out = []
     for i, k in enumerate(all_keys):
         r = replies[i * per: (i + 1) * per]
         counts = dict(zip(STATES, (int(x) for x in r[:6]), strict=True))
         due: int | None = None
-        if oldest_ids[i] is not None and stamps[i][0] is not None:
+        created, delay = stamps[i]
+        if created is not None:
             # Due = created + delay: a promoted delayed job has waited since it was due.
-            due = int(stamps[i][0]) + int(stamps[i][1] or 0)
+            due = int(created) + int(delay or 0)
         out.append(QueueStats(k.queue, counts, bool(r[6]) or bool(r[7]), workers[k.queue],
                               due, now))
     return out
