@@ -55,18 +55,19 @@ async def _fill(queue: Any, n: int) -> None:
             await pipe.execute()
 
 
-async def _time_full(queue: Any, **filters: Any) -> tuple[float, int, int]:
+async def _time_full(queue: Any, **filters: Any) -> tuple[float, int, int, int]:
     from pyqueue.tools.search import search_jobs
 
     started = time.perf_counter()
-    cursor, found, pages = "0", 0, 0
+    cursor, found, pages, examined = "0", 0, 0, 0
     while True:
         page = await search_jobs(queue, cursor=cursor, count=50, **filters)
         found += len(page.jobs)
+        examined += page.examined
         pages += 1
         cursor = page.cursor
         if cursor == "0":
-            return time.perf_counter() - started, found, pages
+            return time.perf_counter() - started, found, pages, examined
 
 
 async def _main(n: int) -> None:
@@ -78,7 +79,7 @@ async def _main(n: int) -> None:
         async with Queue("bench-search", server.url) as queue:
             started = time.perf_counter()
             await _fill(queue, n)
-            print(f"filled {n:,} jobs in {time.perf_counter() - started:.1f} s")
+            print(f"filled {n:,} jobs in {time.perf_counter() - started:.1f} s", flush=True)
             queries: list[tuple[str, dict[str, Any]]] = [
                 ("id (direct lookup)", {"id": str(n // 2)}),
                 ("name == charge", {"name": "charge"}),
@@ -88,9 +89,10 @@ async def _main(n: int) -> None:
                 ("no match, state=completed", {"state": "completed", "name": "nope"}),
             ]
             for label, filters in queries:
-                seconds, found, pages = await _time_full(queue, **filters)
+                seconds, found, pages, examined = await _time_full(queue, **filters)
                 print(f"{label:32} {seconds * 1000:10.1f} ms  {found:8,} found  {pages:6,} pages"
-                      f"  {n / seconds / 1e6 if seconds else 0:6.2f} M jobs/s examined")
+                      f"  {examined:10,} examined  {examined / seconds / 1000:8.1f} k/s",
+                      flush=True)
             started = time.perf_counter()
             page = await search_jobs(queue, name="email", count=50)
             print(f"{'first page, name == email':32} "

@@ -185,3 +185,22 @@ async def test_node_bull_queue(node_bull: NodeBull, redis_url: str, queue_name: 
         assert sorted(orders) == sorted(["pay-42", (await _all(queue, text="yan@"))[0]])
         assert len(await _all(queue, name="email", state="completed")) == 2
         assert [j.name for j in (await search_jobs(queue, state="delayed")).jobs] == ["later"]
+
+
+def test_the_benchmark_script_runs() -> None:
+    """benchmarks/search.py on a small queue, so the script cannot rot (no timing asserted)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "search.py"
+    done = subprocess.run([sys.executable, str(script), "--n", "2000"], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "filled 2,000 jobs" in done.stdout
+    lines = {line.split("  ")[0] for line in done.stdout.splitlines()}
+    assert "name == charge" in lines
+    assert "failed reason 'code 9)'" in lines
+    found = {line.split("  ")[0]: line for line in done.stdout.splitlines()}
+    # Jobs 9, 59, 109, ...: one in 50 failed with "code 9)".
+    assert "      40 found" in found["failed reason 'code 9)'"]
