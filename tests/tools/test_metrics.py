@@ -190,3 +190,29 @@ async def test_exporter_serves_queue_figures(redis_url: str, queue_name: str) ->
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+async def test_lock_renewal_failure_is_counted(
+    redis_url: str, queue_name: str, sync_redis: Any
+) -> None:
+    options = WorkerOptions(drain_delay=1, guard_interval=200, stalled_interval=0,
+                            shutdown_grace=5, lock_duration=1000, lock_renew_time=200)
+    release = asyncio.Event()
+
+    async def handler(job: Any) -> None:
+        await release.wait()
+
+    async with Queue(queue_name, redis_url) as queue:
+        job = await queue.add({})
+        worker = Worker(queue, handler, options=options)
+        lost = asyncio.Event()
+        worker.on("lock-extension-failed", lambda *_: lost.set())
+        async with worker, serve_worker(worker, port=0) as server:
+            await _until(lambda: sync_redis.exists(f"bull:{queue_name}:{job.id}:lock") == 1)
+            # Another party takes the lock over: the next renewal must fail.
+            sync_redis.set(f"bull:{queue_name}:{job.id}:lock", "someone-else", px=60_000)
+            await asyncio.wait_for(lost.wait(), 10)
+            _, _, text = await asyncio.to_thread(get, f"http://127.0.0.1:{server.port}/metrics")
+            release.set()
+    got = samples(text)
+    assert got[("pyqueue_lock_renewal_failures_total", (("queue", queue_name),))] >= 1
