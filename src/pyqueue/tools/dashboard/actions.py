@@ -16,17 +16,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from pyqueue.errors import PyQueueError
-from pyqueue.tools.dashboard import data
-from pyqueue.tools.dashboard.security import CSRF_COOKIE, csrf_ok, origin_ok
+from pyqueue.tools.dashboard.data import CLEAN_STATES
+from pyqueue.tools.dashboard.security import CSRF_COOKIE, FLASH_COOKIE, csrf_ok, origin_ok
 
 if TYPE_CHECKING:
-    from pyqueue.tools.dashboard.app import Dashboard
+    from pyqueue.tools.dashboard.core import Dashboard
 
 JOB_OPS = ("retry", "remove", "promote")
 QUEUE_OPS = ("pause", "resume", "retry_all", "clean")
 BULK_OPS = ("retry_all", "clean")
 _UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-FLASH_COOKIE = "pqd_flash"
 
 
 class ActionError(ValueError):
@@ -126,8 +125,8 @@ def _queue_name(dash: Dashboard, form: Any) -> str:
 
 def _clean_state(form: Any) -> str:
     state = _field(form, "state")
-    if state not in data.CLEAN_STATES:
-        raise ActionError(f"state: must be one of {', '.join(data.CLEAN_STATES)}, got {state!r}")
+    if state not in CLEAN_STATES:
+        raise ActionError(f"state: must be one of {', '.join(CLEAN_STATES)}, got {state!r}")
     return state
 
 
@@ -165,6 +164,6 @@ async def _run(dash: Dashboard, form: Any) -> str:
         state = _clean_state(form)
         grace = parse_grace(_field(form, "age"), _field(form, "unit") or "m")
         limit = parse_limit(_field(form, "limit"))
-        removed = await queue.clean(grace, data.CLEAN_STATES[state], limit)  # type: ignore[arg-type]
+        removed = await queue.clean(grace, CLEAN_STATES[state], limit)  # type: ignore[arg-type]
         return f"Cleaned {len(removed)} {state} job(s) of {name}."
     raise ActionError(f"op: unknown action {op!r}")

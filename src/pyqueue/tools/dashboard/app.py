@@ -7,107 +7,33 @@ paths, so any Bull name (slashes, colons, spaces) round-trips unchanged.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlencode
 
-import jinja2
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pyqueue.tools.dashboard import actions, data, search_view
-from pyqueue.tools.dashboard.actions import FLASH_COOKIE
-from pyqueue.tools.dashboard.security import (
-    CSRF_SCOPE_KEY,
-    AuthConfig,
-    Guard,
-    csrf_for,
-    route_path,
-    session_cookie,
+from pyqueue.tools.dashboard.actions import handle as handle_action
+from pyqueue.tools.dashboard.core import Dashboard, page_url
+from pyqueue.tools.dashboard.data import (
+    CLEAN_STATES,
+    LOG_LINES,
+    PAGE_SIZE,
+    STATES,
+    QueueSummary,
 )
+from pyqueue.tools.dashboard.search_view import search_page as search_view_page
+from pyqueue.tools.dashboard.security import AuthConfig, Guard, session_cookie
 
 _HERE = Path(__file__).resolve().parent
 STATE_KEY = "pyqueue_dashboard"
 # How long a page waits for the first scan for queues before saying it is scanning.
 FIRST_SCAN_WAIT = 0.5
-
-
-class Dashboard:
-    """Settings and shared objects of one dashboard app."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        prefix: str,
-        auth: AuthConfig,
-        *,
-        read_only: bool,
-        queues: Sequence[str] | None,
-    ) -> None:
-        self.client = aioredis.Redis.from_url(redis_url)
-        self.repo = data.Repository(self.client, prefix, list(queues) if queues else None)
-        self.prefix = prefix
-        self.auth = auth
-        self.read_only = read_only
-        self.csrf_secret = secrets.token_bytes(32)
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(_HERE / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        self.env.filters["ms"] = data.format_ms
-        self.env.filters["pretty"] = data.pretty_json
-        self.env.filters["preview"] = data.preview_json
-
-    def render(
-        self, request: Request | None, template: str, status: int = 200, **context: Any
-    ) -> HTMLResponse:
-        response = HTMLResponse(
-            self.render_bytes(request, template, **context), status_code=status
-        )
-        if request is not None and FLASH_COOKIE in request.cookies:
-            response.delete_cookie(FLASH_COOKIE, path=request.scope.get("root_path") or "/")
-        return response
-
-    def render_bytes(self, request: Request | None, template: str, **context: Any) -> bytes:
-        root = request.scope.get("root_path", "") if request is not None else ""
-        nonce = request.scope.get(CSRF_SCOPE_KEY) if request is not None else None
-        base = {
-            "root": root,
-            "prefix": self.prefix,
-            "read_only": self.read_only,
-            "auth_enabled": self.auth.enabled,
-            "token_auth": self.auth.token is not None,
-            "csrf": csrf_for(self.csrf_secret, nonce) if nonce else "",
-            "states": data.STATES,
-            "flash": unquote(request.cookies.get(FLASH_COOKIE, "")) if request is not None else "",
-            "url": lambda path, **q: _url(root, path, **q),
-            "here": _here(request) if request is not None else root + "/",
-        }
-        return self.env.get_template(template).render(**base, **context).encode()
-
-    def refusal(self, status: int, message: str, login: bool) -> bytes:
-        return self.render_bytes(None, "message.html", title=f"{status}", message=message,
-                                 login=login)
-
-
-def _url(root: str, path: str, **query: Any) -> str:
-    clean = {k: v for k, v in query.items() if v is not None and v != ""}
-    return root + path + ("?" + urlencode(clean) if clean else "")
-
-
-def _here(request: Request) -> str:
-    """This page's own URL, for forms that come back to it."""
-    query = bytes(request.scope.get("query_string", b"")).decode("latin-1")
-    here = str(request.scope.get("root_path", "")) + route_path(request.scope)
-    return here + ("?" + query if query else "")
 
 
 def dashboard_of(request: Request) -> Dashboard:
@@ -135,9 +61,9 @@ async def queue_page(request: Request) -> Response:
     dash = dashboard_of(request)
     name = request.query_params.get("name", "")
     state = request.query_params.get("state", "waiting")
-    if state not in data.STATES:
+    if state not in STATES:
         return dash.render(request, "message.html", 400, title="Bad request",
-                           message=f"state must be one of {', '.join(data.STATES)}", login=False)
+                           message=f"state must be one of {', '.join(STATES)}", login=False)
     page = _page_number(request.query_params.get("page"))
     summary = await _summary_or_none(dash, name)
     if summary is None:
@@ -145,10 +71,10 @@ async def queue_page(request: Request) -> Response:
     (jobs, total), latency = await _gather(
         dash.repo.jobs_page(name, state, page), dash.repo.latency(name)
     )
-    pages = max(1, -(-total // data.PAGE_SIZE))
+    pages = max(1, -(-total // PAGE_SIZE))
     return dash.render(
         request, "queue.html", queue=summary, state=state, jobs=jobs, page=page, pages=pages,
-        total=total, page_size=data.PAGE_SIZE, clean_states=list(data.CLEAN_STATES),
+        total=total, page_size=PAGE_SIZE, clean_states=list(CLEAN_STATES),
         latency=latency,
     )
 
@@ -164,9 +90,9 @@ async def job_page(request: Request) -> Response:
     if job is None:
         return dash.render(request, "message.html", 404, title="No such job",
                            message=f"Queue {name!r} has no job {job_id!r}.", login=False,
-                           back=_url(request.scope.get("root_path", ""), "/queue", name=name))
+                           back=page_url(request.scope.get("root_path", ""), "/queue", name=name))
     state, (logs, log_total) = await _gather(
-        queue.get_job_state(job_id), queue.get_job_logs(job_id, 0, data.LOG_LINES - 1)
+        queue.get_job_state(job_id), queue.get_job_logs(job_id, 0, LOG_LINES - 1)
     )
     return dash.render(request, "job.html", queue_name=name, job=job, state=state, logs=logs,
                        log_total=log_total)
@@ -179,18 +105,18 @@ async def repeatable_page(request: Request) -> Response:
     if summary is None:
         return _no_queue(dash, request, name)
     page = _page_number(request.query_params.get("page"))
-    start = (page - 1) * data.PAGE_SIZE
+    start = (page - 1) * PAGE_SIZE
     # Ascending by next run: the soonest schedule first.
     entries = await dash.repo.queue(name).get_repeatable_jobs(
-        start, start + data.PAGE_SIZE - 1, asc=True
+        start, start + PAGE_SIZE - 1, asc=True
     )
-    pages = max(1, -(-summary.repeatable // data.PAGE_SIZE))
+    pages = max(1, -(-summary.repeatable // PAGE_SIZE))
     return dash.render(request, "repeatable.html", queue=summary, entries=entries, page=page,
                        pages=pages)
 
 
 async def search_page(request: Request) -> Response:
-    return await search_view.search_page(dashboard_of(request), request)
+    return await search_view_page(dashboard_of(request), request)
 
 
 async def api_overview(request: Request) -> Response:
@@ -239,10 +165,10 @@ def _safe_next(request: Request, raw: str | None) -> str:
 
 
 async def action(request: Request) -> Response:
-    return await actions.handle(dashboard_of(request), request, _safe_next)
+    return await handle_action(dashboard_of(request), request, _safe_next)
 
 
-async def _summary_or_none(dash: Dashboard, name: str) -> data.QueueSummary | None:
+async def _summary_or_none(dash: Dashboard, name: str) -> QueueSummary | None:
     if not name or not await dash.repo.knows(name):
         return None
     return await dash.repo.summary(name)

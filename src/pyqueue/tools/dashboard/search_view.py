@@ -16,7 +16,7 @@ from pyqueue.errors import InvalidOptionsError
 from pyqueue.tools.search import SEARCH_STATES, search_jobs
 
 if TYPE_CHECKING:
-    from pyqueue.tools.dashboard.app import Dashboard
+    from pyqueue.tools.dashboard.core import Dashboard
 
 PAGE = 50
 # Entries one page may examine: keeps a page on a huge queue with rare matches

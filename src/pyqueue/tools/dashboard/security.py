@@ -32,6 +32,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SESSION_COOKIE = "pqd_session"
 CSRF_COOKIE = "pqd_csrf"
+# The outcome of an action, shown once on the page it returns to.
+FLASH_COOKIE = "pqd_flash"
 CSRF_SCOPE_KEY = "pyqueue.dashboard.csrf_nonce"
 # Defence in depth only: every value is escaped in the templates whatever this says.
 CSP = (
