@@ -57,7 +57,9 @@ def serve(
         )
     print(f"pyqueue dashboard: http://{_url_host(host)}:{port}/ (prefix {prefix!r}"
           f"{', read-only' if read_only else ''})", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="off")
+    # No access log: a first visit's URL can hold ?token=, which must not land in logs.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="off",
+                access_log=False)
 
 
 def _url_host(host: str) -> str:
