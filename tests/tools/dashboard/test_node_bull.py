@@ -17,7 +17,7 @@ def node(node_available: None, redis_url: str, prefix: str) -> NodeBull:
 
 
 def test_pages_show_node_made_jobs(
-    node: NodeBull, harness: Harness, page: Page, screenshot: Callable[[Page, str], Path]
+    node: NodeBull, harness: Harness, page: Page, screenshot: Callable[..., Path]
 ) -> None:
     books = [{"name": "ok", "data": {"isbn": f"978-{n}", "n": n}} for n in range(3)]
     failing = [{"name": "bad", "data": {"isbn": f"979-{n}"}} for n in range(2)]
@@ -58,12 +58,12 @@ def test_pages_show_node_made_jobs(
     assert page.locator("#job-progress").inner_text() == "50"
     assert '"sent": true' in page.locator("#job-return").inner_text()
     assert '"attempts": 1' in page.locator("#job-opts").inner_text()
+    screenshot(page, "dashboard-node-job", full_page=True)
 
     page.goto(url + "/job?queue=orders&id=4")
     expect(page.locator("#job-state")).to_have_text("failed")
     assert page.locator("#job-failed-reason").inner_text() == "card declined"
     assert "Error: card declined" in page.locator("#job-stacktrace").inner_text()
-    screenshot(page, "dashboard-node-job")
 
     page.goto(url + "/search?queue=orders&data_path=isbn&data_value=979-1")
     assert page.locator("#results tbody tr").evaluate_all(
