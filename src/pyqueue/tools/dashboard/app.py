@@ -119,6 +119,24 @@ async def search_page(request: Request) -> Response:
     return await search_view_page(dashboard_of(request), request)
 
 
+async def api_job(request: Request) -> Response:
+    """A job's state and counters, which its page polls while the job is unfinished."""
+    dash = dashboard_of(request)
+    name = request.query_params.get("queue", "")
+    job_id = request.query_params.get("id", "")
+    if not await dash.repo.knows(name):
+        return JSONResponse({"error": f"no queue {name!r}"}, status_code=404)
+    queue = dash.repo.queue(name)
+    job = await queue.get_job(job_id) if job_id else None
+    if job is None:
+        return JSONResponse({"error": f"no job {job_id!r}"}, status_code=404)
+    return JSONResponse(
+        {"state": await queue.get_job_state(job_id), "attemptsMade": job.attempts_made,
+         "finishedOn": job.finished_on, "processedOn": job.processed_on},
+        headers={"cache-control": "no-store"},
+    )
+
+
 async def api_overview(request: Request) -> Response:
     dash = dashboard_of(request)
     name = request.query_params.get("queue")
@@ -222,6 +240,7 @@ def create_app(
         Route("/repeatable", repeatable_page),
         Route("/search", search_page),
         Route("/api/overview", api_overview),
+        Route("/api/job", api_job),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/action", action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),

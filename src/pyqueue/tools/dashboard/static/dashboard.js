@@ -85,8 +85,28 @@
       .finally(function () { setTimeout(function () { poll(canvas); }, POLL_MS); });
   }
 
+  // A job page whose job is still to finish reloads itself once its state changes,
+  // so a retried job is seen completing without touching the page.
+  const UNFINISHED = ["waiting", "active", "delayed", "paused", "stuck"];
+
+  function watchJob(badge) {
+    if (UNFINISHED.indexOf(badge.dataset.state) < 0) return;
+    fetch(badge.dataset.feed, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        if (body && body.state !== badge.dataset.state) {
+          window.location.replace(window.location.href);
+          return;
+        }
+        setTimeout(function () { watchJob(badge); }, 1000);
+      })
+      .catch(function () { setTimeout(function () { watchJob(badge); }, POLL_MS); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const canvas = document.getElementById("throughput");
     if (canvas && canvas.dataset.feed) poll(canvas);
+    const badge = document.getElementById("job-state");
+    if (badge && badge.dataset.feed) watchJob(badge);
   });
 })();
