@@ -216,3 +216,32 @@ async def test_lock_renewal_failure_is_counted(
             release.set()
     got = samples(text)
     assert got[("pyqueue_lock_renewal_failures_total", (("queue", queue_name),))] >= 1
+
+
+async def test_readyz_fails_when_redis_goes_away(queue_name: str) -> None:
+    from pyqueue.embedded import RedisServer
+
+    with RedisServer() as server:
+        async with Queue(queue_name, server.url) as queue:
+            worker = Worker(queue, lambda job: None, options=FAST)
+            await worker.start()
+            try:
+                async with serve_worker(worker, port=0) as probes:
+                    base = f"http://127.0.0.1:{probes.port}"
+                    assert (await asyncio.to_thread(get, base + "/readyz"))[0] == 200
+                    server.stop()
+                    status, _, body = await asyncio.to_thread(get, base + "/readyz")
+                    assert status == 503, body
+                    assert "redis unreachable" in body or "not running" in body
+                    # Liveness is about this process's loop, not Redis: still 200.
+                    assert (await asyncio.to_thread(get, base + "/healthz"))[0] == 200
+                    # The worker's failed Redis calls are counted.
+                    key = ("pyqueue_redis_errors_total", (("queue", queue_name),))
+                    for _ in range(100):
+                        _, _, text = await asyncio.to_thread(get, base + "/metrics")
+                        if samples(text)[key] >= 1:
+                            break
+                        await asyncio.sleep(0.1)
+                    assert samples(text)[key] >= 1
+            finally:
+                await worker.close(timeout=1)
