@@ -115,6 +115,10 @@ def test_search_finds_a_job_by_a_field_of_its_data(harness: Harness, page: Page)
     expect(page.locator("#results tbody tr")).to_have_count(1)
     page.goto(url + '/search?queue=signups&data_path=user.n&data_value="17"')
     expect(page.locator("#results tbody tr")).to_have_count(0)
+    page.goto(url + "/search?queue=signups&name=welcome")
+    expect(page.locator("#results tbody tr")).to_have_count(30)
+    page.goto(url + "/search?queue=signups&name=goodbye")
+    expect(page.locator("#results tbody tr")).to_have_count(0)
     page.goto(url + "/search?queue=signups&id=3")
     assert page.locator("#results tbody tr").evaluate_all("r => r.map(x => x.dataset.job)") == ["3"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -329,4 +330,18 @@ async def test_overview_does_not_wait_for_a_long_scan(
         assert names == ["jobs"]
         again = await client.get("/")
         assert 'data-queue="jobs"' in again.text
+    await app.aclose()
+
+
+async def test_redis_down_is_a_clear_503() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on the port now.
+    app = create_app(f"redis://127.0.0.1:{port}/0", "bull")
+    async with _client(app) as client:
+        for path in ("/", "/queue?name=jobs", "/api/overview"):
+            shown = await client.get(path)
+            assert shown.status_code == 503, path
+            assert "Redis error" in shown.text, path
     await app.aclose()
