@@ -16,6 +16,8 @@ MAIL_FROM              --mail-from            BookWish <no-reply@bookwish.local>
 BOOKWISH_QUEUES        --queues               all four ("notifications=5,square-sync=1")
 SHUTDOWN_GRACE         --shutdown-grace       25 (seconds)
 METRICS_INTERVAL       --metrics-interval     60 (seconds)
+METRICS_PORT           --metrics-port         none (no /metrics, /healthz, /readyz)
+METRICS_HOST           --metrics-host         127.0.0.1
 BOOKWISH_VAR_DIR       (env only)             ./var (embedded Redis, SQLite, outbox)
 =====================  =====================  ======================================
 
@@ -114,6 +116,8 @@ class Settings(BaseModel):
     queues: dict[str, int] = Field(default_factory=lambda: dict(names.DEFAULT_CONCURRENCY))
     shutdown_grace: float = Field(default=25.0, ge=0)
     metrics_interval: float = Field(default=60.0, gt=0)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     var_dir: Path = Path("var")
 
     @field_validator("redis_url")
@@ -196,6 +200,8 @@ _SIMPLE = (
     ("mail_from", "MAIL_FROM", "--mail-from"),
     ("shutdown_grace", "SHUTDOWN_GRACE", "--shutdown-grace"),
     ("metrics_interval", "METRICS_INTERVAL", "--metrics-interval"),
+    ("metrics_port", "METRICS_PORT", "--metrics-port"),
+    ("metrics_host", "METRICS_HOST", "--metrics-host"),
 )
 _NAMES = {field: env for field, env, _ in _SIMPLE} | {
     "smtp": "SMTP_URL/--smtp-url", "queues": "BOOKWISH_QUEUES/--queues",
