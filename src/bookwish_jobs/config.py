@@ -17,6 +17,8 @@ BOOKWISH_QUEUES        --queues               all four ("notifications=5,square-
 SHUTDOWN_GRACE         --shutdown-grace       25 (seconds)
 METRICS_INTERVAL       --metrics-interval     60 (seconds)
 FAILED_RETENTION_HOURS --failed-retention-hours  168 (failed jobs older are cleaned hourly)
+METRICS_PORT           --metrics-port         none (no /metrics, /healthz, /readyz)
+METRICS_HOST           --metrics-host         127.0.0.1
 BOOKWISH_VAR_DIR       (env only)             ./var (embedded Redis, SQLite, outbox)
 BOOKWISH_JOBS_SCHEMA   --own-schema           bookwish_jobs (PostgreSQL schema of our tables)
 =====================  =====================  ======================================
@@ -121,6 +123,8 @@ class Settings(BaseModel):
     queues: dict[str, int] = Field(default_factory=lambda: dict(names.DEFAULT_CONCURRENCY))
     shutdown_grace: float = Field(default=25.0, ge=0)
     metrics_interval: float = Field(default=60.0, gt=0)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     var_dir: Path = Path("var")
     own_schema: str = Field(default="bookwish_jobs", min_length=1, max_length=63)
     # Failed jobs are kept (removeOnFail: false) for this long, then queue.clean removes them.
@@ -211,6 +215,8 @@ _SIMPLE = (
     ("shutdown_grace", "SHUTDOWN_GRACE", "--shutdown-grace"),
     ("metrics_interval", "METRICS_INTERVAL", "--metrics-interval"),
     ("failed_retention_hours", "FAILED_RETENTION_HOURS", "--failed-retention-hours"),
+    ("metrics_port", "METRICS_PORT", "--metrics-port"),
+    ("metrics_host", "METRICS_HOST", "--metrics-host"),
 )
 _NAMES = {field: env for field, env, _ in _SIMPLE} | {
     "smtp": "SMTP_URL/--smtp-url", "queues": "BOOKWISH_QUEUES/--queues",

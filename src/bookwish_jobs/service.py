@@ -42,6 +42,7 @@ class Service:
         self.redis_outage = Outage("redis")
         self.database_outage = Outage("database")
         self._tasks: list[asyncio.Task[None]] = []
+        self._probes = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
         settings = self.ctx.settings
@@ -63,11 +64,20 @@ class Service:
             asyncio.create_task(self._metrics_loop(settings.metrics_interval)),
             asyncio.create_task(self._clean_loop(settings.clean_interval)),
         ]
+        if settings.metrics_port is not None:
+            # Optional extra (pyqueue[metrics]), imported only when a port is configured.
+            from pyqueue.tools.metrics import serve_worker  # noqa: PLC0415
+
+            server = await self._probes.enter_async_context(serve_worker(
+                [qw.worker for qw in self.workers.values()], host=settings.metrics_host,
+                port=settings.metrics_port))
+            log_event("worker.metrics", host=settings.metrics_host, port=server.port)
         log_event("worker.started", queues=settings.queues)
 
     async def close(self) -> None:
         """Stop taking jobs, let active ones finish within the grace period, requeue the rest."""
         log_event("worker.stopping", grace=self.ctx.settings.shutdown_grace)
+        await self._probes.aclose()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,7 +143,8 @@ class Service:
     async def metrics(self) -> dict[str, dict[str, int]]:
         out = {}
         for name, qw in self.workers.items():
-            out[name] = await qw.queue.get_job_counts("waiting", "active", "delayed", "failed")
+            out[name] = await qw.queue.get_job_counts(
+                "waiting", "paused", "active", "delayed", "failed")
         return out
 
     async def _metrics_loop(self, interval: float) -> None:

@@ -183,6 +183,15 @@ class Worker:
             self._tasks.append(asyncio.create_task(checker.run(), name="pyqueue-stalled"))
         self._tasks.append(self._fetcher.start())
 
+    @property
+    def running(self) -> bool:
+        """True from :meth:`start` until :meth:`close` begins, while its background tasks live.
+
+        For readiness probes: False before start, once closing, or when a fetch or
+        maintenance task has died.
+        """
+        return self._running and not self._closing and not any(t.done() for t in self._tasks)
+
     async def run(self) -> None:
         """Start, then wait until :meth:`close` is called (e.g. from a signal handler)."""
         await self.start()

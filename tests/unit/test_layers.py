@@ -87,3 +87,23 @@ def test_layers_import_only_downwards(layer: str, may_not_import: tuple[str, ...
         for target in targets if target.startswith(may_not_import) and target not in LEAVES
     )
     assert not wrong, wrong
+
+
+def test_nothing_below_tools_imports_tools() -> None:
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, targets in _graph().items() if not name.startswith("pyqueue.tools")
+        for target in targets if target.startswith("pyqueue.tools")
+    )
+    assert not wrong, wrong
+
+
+def test_tools_use_only_the_public_api_and_keys_and_wire() -> None:
+    allowed = ("pyqueue._protocol.keys", "pyqueue._protocol.wire")
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, targets in _graph().items() if name.startswith("pyqueue.tools")
+        for target in targets
+        if target.split(".")[1].startswith("_") and not target.startswith(allowed)
+    )
+    assert not wrong, wrong

@@ -1,0 +1,263 @@
+"""The dashboard's ASGI app: pages, the JSON feeds behind the live parts, actions.
+
+Queue names and job ids travel in query strings and form fields, never in URL
+paths, so any Bull name (slashes, colons, spaces) round-trips unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from pyqueue.tools.dashboard.actions import handle as handle_action
+from pyqueue.tools.dashboard.core import Dashboard, page_url
+from pyqueue.tools.dashboard.data import (
+    CLEAN_STATES,
+    LOG_LINES,
+    PAGE_SIZE,
+    STATES,
+    QueueSummary,
+)
+from pyqueue.tools.dashboard.search_view import search_page as search_view_page
+from pyqueue.tools.dashboard.security import AuthConfig, Guard, session_cookie
+
+_HERE = Path(__file__).resolve().parent
+STATE_KEY = "pyqueue_dashboard"
+# How long a page waits for the first scan for queues before saying it is scanning.
+FIRST_SCAN_WAIT = 0.5
+
+
+def dashboard_of(request: Request) -> Dashboard:
+    found: Dashboard = getattr(request.app.state, STATE_KEY)
+    return found
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        page = int(raw or "1")
+    except ValueError:
+        return 1
+    return max(1, min(page, 1_000_000))
+
+
+async def overview(request: Request) -> Response:
+    dash = dashboard_of(request)
+    summaries = await dash.repo.summaries(wait=FIRST_SCAN_WAIT)
+    if summaries is None:
+        return dash.render(request, "scanning.html")
+    return dash.render(request, "overview.html", queues=summaries)
+
+
+async def queue_page(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.query_params.get("name", "")
+    state = request.query_params.get("state", "waiting")
+    if state not in STATES:
+        return dash.render(request, "message.html", 400, title="Bad request",
+                           message=f"state must be one of {', '.join(STATES)}", login=False)
+    page = _page_number(request.query_params.get("page"))
+    summary = await _summary_or_none(dash, name)
+    if summary is None:
+        return _no_queue(dash, request, name)
+    (jobs, total), latency = await _gather(
+        dash.repo.jobs_page(name, state, page), dash.repo.latency(name)
+    )
+    pages = max(1, -(-total // PAGE_SIZE))
+    return dash.render(
+        request, "queue.html", queue=summary, state=state, jobs=jobs, page=page, pages=pages,
+        total=total, page_size=PAGE_SIZE, clean_states=list(CLEAN_STATES),
+        latency=latency,
+    )
+
+
+async def job_page(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.query_params.get("queue", "")
+    job_id = request.query_params.get("id", "").strip()
+    if await _summary_or_none(dash, name) is None:
+        return _no_queue(dash, request, name)
+    queue = dash.repo.queue(name)
+    job = await queue.get_job(job_id) if job_id else None
+    if job is None:
+        return dash.render(request, "message.html", 404, title="No such job",
+                           message=f"Queue {name!r} has no job {job_id!r}.", login=False,
+                           back=page_url(request.scope.get("root_path", ""), "/queue", name=name))
+    state, (logs, log_total) = await _gather(
+        queue.get_job_state(job_id), queue.get_job_logs(job_id, 0, LOG_LINES - 1)
+    )
+    return dash.render(request, "job.html", queue_name=name, job=job, state=state, logs=logs,
+                       log_total=log_total)
+
+
+async def repeatable_page(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.query_params.get("name", "")
+    summary = await _summary_or_none(dash, name)
+    if summary is None:
+        return _no_queue(dash, request, name)
+    page = _page_number(request.query_params.get("page"))
+    start = (page - 1) * PAGE_SIZE
+    # Ascending by next run: the soonest schedule first.
+    entries = await dash.repo.queue(name).get_repeatable_jobs(
+        start, start + PAGE_SIZE - 1, asc=True
+    )
+    pages = max(1, -(-summary.repeatable // PAGE_SIZE))
+    return dash.render(request, "repeatable.html", queue=summary, entries=entries, page=page,
+                       pages=pages)
+
+
+async def search_page(request: Request) -> Response:
+    return await search_view_page(dashboard_of(request), request)
+
+
+async def api_job(request: Request) -> Response:
+    """A job's state and counters, which its page polls while the job is unfinished."""
+    dash = dashboard_of(request)
+    name = request.query_params.get("queue", "")
+    job_id = request.query_params.get("id", "")
+    if not await dash.repo.knows(name):
+        return JSONResponse({"error": f"no queue {name!r}"}, status_code=404)
+    queue = dash.repo.queue(name)
+    job = await queue.get_job(job_id) if job_id else None
+    if job is None:
+        return JSONResponse({"error": f"no job {job_id!r}"}, status_code=404)
+    return JSONResponse(
+        {"state": await queue.get_job_state(job_id), "attemptsMade": job.attempts_made,
+         "finishedOn": job.finished_on, "processedOn": job.processed_on},
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def api_overview(request: Request) -> Response:
+    dash = dashboard_of(request)
+    name = request.query_params.get("queue")
+    if name:
+        summary = await _summary_or_none(dash, name)
+        if summary is None:
+            return JSONResponse({"error": f"no queue {name!r}"}, status_code=404)
+        summaries = [summary]
+    else:
+        found = await dash.repo.summaries(wait=FIRST_SCAN_WAIT)
+        if found is None:
+            return JSONResponse({"scanning": True, "queues": [], "throughput": None},
+                                headers={"cache-control": "no-store"})
+        summaries = found
+    throughput = await dash.repo.throughput([s.name for s in summaries])
+    return JSONResponse(
+        {"queues": [s.to_json() for s in summaries], "throughput": throughput.to_json()},
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def login(request: Request) -> Response:
+    dash = dashboard_of(request)
+    next_url = _safe_next(request, request.query_params.get("next"))
+    if request.method == "GET" or dash.auth.token is None:
+        return dash.render(request, "login.html", next=next_url, error="")
+    form = await request.form()
+    token = str(form.get("token", ""))
+    next_url = _safe_next(request, str(form.get("next", "")))
+    if not dash.auth.token_ok(token):
+        return dash.render(request, "login.html", 401, next=next_url, error="Wrong token.")
+    response = RedirectResponse(next_url, status_code=303)
+    name, value = session_cookie(dash.auth, request.scope)
+    response.headers.append(name, value)
+    return response
+
+
+def _safe_next(request: Request, raw: str | None) -> str:
+    """A same-app path to go back to; anything else becomes the overview."""
+    root = str(request.scope.get("root_path", ""))
+    if raw and raw.startswith(root + "/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return root + "/"
+
+
+async def action(request: Request) -> Response:
+    return await handle_action(dashboard_of(request), request, _safe_next)
+
+
+async def _summary_or_none(dash: Dashboard, name: str) -> QueueSummary | None:
+    if not name or not await dash.repo.knows(name):
+        return None
+    return await dash.repo.summary(name)
+
+
+def _no_queue(dash: Dashboard, request: Request, name: str) -> Response:
+    return dash.render(request, "message.html", 404, title="No such queue",
+                       message=f"There is no queue {name!r} under prefix {dash.prefix!r}.",
+                       login=False)
+
+
+async def _gather(*aws: Any) -> list[Any]:
+    return list(await asyncio.gather(*aws))
+
+
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    dash = dashboard_of(request)
+    return dash.render(request, "message.html", 503, title="Redis unavailable",
+                       message=f"Redis error: {exc}", login=False)
+
+
+def create_app(
+    redis_url: str,
+    prefix: str = "bull",
+    *,
+    token: str | None = None,
+    basic_auth: tuple[str, str] | None = None,
+    read_only: bool = False,
+    queues: Sequence[str] | None = None,
+) -> DashboardApp:
+    """The dashboard as an ASGI app.
+
+    Args:
+        redis_url: The Redis holding the queues.
+        prefix: Bull's key prefix (``bull`` by default).
+        token: Sign-in token (at least 8 characters).
+        basic_auth: ``(user, password)`` for HTTP basic auth.
+        read_only: Hide and refuse every action.
+        queues: Show these queues instead of scanning for the prefix's queues.
+
+    With neither ``token`` nor ``basic_auth`` the app answers loopback clients only.
+    """
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"prefix: must be a non-empty string, got {prefix!r}")
+    auth = AuthConfig(token=token, basic_auth=basic_auth)
+    dash = Dashboard(redis_url, prefix, auth, read_only=read_only, queues=queues)
+    routes = [
+        Route("/", overview),
+        Route("/queue", queue_page),
+        Route("/job", job_page),
+        Route("/repeatable", repeatable_page),
+        Route("/search", search_page),
+        Route("/api/overview", api_overview),
+        Route("/api/job", api_job),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/action", action, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={RedisError: _redis_down})
+    setattr(app.state, STATE_KEY, dash)
+    return DashboardApp(app, dash)
+
+
+class DashboardApp(Guard):
+    """The ASGI app :func:`create_app` returns; ``dashboard`` holds its settings."""
+
+    def __init__(self, app: Starlette, dashboard: Dashboard) -> None:
+        super().__init__(app, dashboard.auth, dashboard.refusal)
+        self.dashboard = dashboard
+
+    async def aclose(self) -> None:
+        """Close the Redis connections (the host app's shutdown should call this)."""
+        await self.dashboard.repo.close()
+        await self.dashboard.client.aclose()

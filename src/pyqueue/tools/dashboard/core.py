@@ -1,0 +1,102 @@
+"""What every page shares: the dashboard's settings, its Redis client and templates."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlencode
+
+import jinja2
+import redis.asyncio as aioredis
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from pyqueue.tools.dashboard.data import (
+    STATES,
+    Repository,
+    format_ms,
+    pretty_json,
+    preview_json,
+)
+from pyqueue.tools.dashboard.security import (
+    CSRF_SCOPE_KEY,
+    FLASH_COOKIE,
+    AuthConfig,
+    csrf_for,
+    route_path,
+)
+
+_HERE = Path(__file__).resolve().parent
+
+
+class Dashboard:
+    """Settings and shared objects of one dashboard app."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str,
+        auth: AuthConfig,
+        *,
+        read_only: bool,
+        queues: Sequence[str] | None,
+    ) -> None:
+        self.client = aioredis.Redis.from_url(redis_url)
+        self.repo = Repository(self.client, prefix, list(queues) if queues else None)
+        self.prefix = prefix
+        self.auth = auth
+        self.read_only = read_only
+        self.csrf_secret = secrets.token_bytes(32)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(_HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.env.filters["ms"] = format_ms
+        self.env.filters["pretty"] = pretty_json
+        self.env.filters["preview"] = preview_json
+
+    def render(
+        self, request: Request | None, template: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        response = HTMLResponse(
+            self.render_bytes(request, template, **context), status_code=status
+        )
+        if request is not None and FLASH_COOKIE in request.cookies:
+            response.delete_cookie(FLASH_COOKIE, path=request.scope.get("root_path") or "/")
+        return response
+
+    def render_bytes(self, request: Request | None, template: str, **context: Any) -> bytes:
+        root = request.scope.get("root_path", "") if request is not None else ""
+        nonce = request.scope.get(CSRF_SCOPE_KEY) if request is not None else None
+        base = {
+            "root": root,
+            "prefix": self.prefix,
+            "read_only": self.read_only,
+            "auth_enabled": self.auth.enabled,
+            "token_auth": self.auth.token is not None,
+            "csrf": csrf_for(self.csrf_secret, nonce) if nonce else "",
+            "states": STATES,
+            "flash": unquote(request.cookies.get(FLASH_COOKIE, "")) if request is not None else "",
+            "url": lambda path, **q: page_url(root, path, **q),
+            "here": _here(request) if request is not None else root + "/",
+        }
+        return self.env.get_template(template).render(**base, **context).encode()
+
+    def refusal(self, status: int, message: str, login: bool) -> bytes:
+        return self.render_bytes(None, "message.html", title=f"{status}", message=message,
+                                 login=login)
+
+
+def page_url(root: str, path: str, **query: Any) -> str:
+    clean = {k: v for k, v in query.items() if v is not None and v != ""}
+    return root + path + ("?" + urlencode(clean) if clean else "")
+
+
+def _here(request: Request) -> str:
+    """This page's own URL, for forms that come back to it."""
+    query = bytes(request.scope.get("query_string", b"")).decode("latin-1")
+    here = str(request.scope.get("root_path", "")) + route_path(request.scope)
+    return here + ("?" + query if query else "")

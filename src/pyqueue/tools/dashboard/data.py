@@ -1,0 +1,331 @@
+"""What the dashboard reads from Redis, through pyqueue's public API.
+
+Every read here is bounded: counts are LLEN/ZCARD, listings are one page of a
+range read, throughput is at most ``MINUTES`` points per queue. The one
+unbounded walk, finding the queues under a prefix, is a SCAN whose result is
+cached (and skipped entirely when the app is given its queue names).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from pyqueue import Job, PyQueueError, Queue
+
+STATES: tuple[str, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
+# Bull's clean() names the waiting list "wait".
+CLEAN_STATES: dict[str, str] = {
+    "completed": "completed", "failed": "failed", "delayed": "delayed",
+    "waiting": "wait", "active": "active", "paused": "paused",
+}
+MINUTES = 60
+PAGE_SIZE = 20
+LOG_LINES = 200
+# Latency figures come from this many of the newest completed jobs.
+LATENCY_SAMPLE = 100
+# Longest JSON shown for one field; a job's data can be megabytes.
+MAX_FIELD_CHARS = 100_000
+_DISCOVERY_TTL = 30.0
+_SCAN_COUNT = 10_000
+# Keys that exist only per queue, with their Redis type.
+_QUEUE_SUFFIXES: dict[str, str] = {":id": "string", ":meta-paused": "string", ":repeat": "zset"}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    name: str
+    counts: dict[str, int]
+    paused: bool
+    workers: int
+    repeatable: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "counts": self.counts, "paused": self.paused,
+            "workers": self.workers, "repeatable": self.repeatable,
+        }
+
+
+@dataclass(slots=True)
+class Throughput:
+    """Completed and failed jobs per minute, oldest minute first."""
+
+    start_ms: int
+    completed: list[int]
+    failed: list[int]
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start_ms, "completed": self.completed,
+            "failed": self.failed, "source": self.source,
+        }
+
+
+@dataclass(slots=True)
+class Repository:
+    """Queues under one prefix on one Redis, with the dashboard's reads.
+
+    Args:
+        client: The Redis client every :class:`Queue` here shares.
+        prefix: Bull's key prefix.
+        queues: Fixed queue names; None finds them by scanning for ``<prefix>:*:id``.
+    """
+
+    client: aioredis.Redis
+    prefix: str
+    queues: Sequence[str] | None = None
+    _open: dict[str, Queue[Any]] = field(default_factory=dict)
+    _found: tuple[float, list[str]] | None = None
+    _refreshing: asyncio.Future[list[str]] | None = None
+
+    def queue(self, name: str) -> Queue[Any]:
+        """The (cached) Queue object for ``name``; raises InvalidOptionsError for a bad name."""
+        found = self._open.get(name)
+        if found is None:
+            found = Queue(name, connection=self.client, prefix=self.prefix)
+            self._open[name] = found
+        return found
+
+    async def close(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+        for queue in self._open.values():
+            await queue.close()
+        self._open.clear()
+
+    async def queue_names(self, wait: float | None = None) -> list[str] | None:
+        """The queues, or None while the first scan has run longer than ``wait`` s.
+
+        The SCAN walks the whole keyspace (seconds on millions of keys), so it
+        runs as a background task: pages wait for it at most ``wait`` seconds
+        (None: until done), and once a list exists it is served at once and
+        refreshed in the background when older than ``_DISCOVERY_TTL``.
+        """
+        if self.queues is not None:
+            return list(self.queues)
+        if self._found is not None:
+            if time.monotonic() - self._found[0] > _DISCOVERY_TTL:
+                self._start_scan()
+            return self._found[1]
+        task = self._start_scan()
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), wait)
+        except TimeoutError:
+            return None
+
+    def _start_scan(self) -> asyncio.Future[list[str]]:
+        if self._refreshing is None:
+            self._refreshing = asyncio.ensure_future(self._rescan())
+            self._refreshing.add_done_callback(self._refreshed)
+        return self._refreshing
+
+    async def _rescan(self) -> list[str]:
+        names = await discover_queues(self.client, self.prefix)
+        self._found = (time.monotonic(), names)
+        return names
+
+    def _refreshed(self, task: asyncio.Future[list[str]]) -> None:
+        self._refreshing = None
+        if not task.cancelled():
+            task.exception()  # a failed scan is started again by the next read
+
+    async def knows(self, name: str) -> bool:
+        """Whether ``name`` is a queue here: listed, or its keys exist (made since the scan)."""
+        if self.queues is not None and name not in self.queues:
+            return False
+        if self._found is not None and name in self._found[1]:
+            return True
+        try:
+            keys = self.queue(name).keys
+        except PyQueueError:
+            return False
+        return bool(await self.client.exists(keys.id, keys.repeat, keys.meta_paused, keys.wait))
+
+    async def summaries(self, wait: float | None = None) -> list[QueueSummary] | None:
+        names = await self.queue_names(wait)
+        if names is None:
+            return None
+        return list(await asyncio.gather(*(self.summary(n) for n in names)))
+
+    async def summary(self, name: str) -> QueueSummary:
+        queue = self.queue(name)
+        counts, paused, workers, repeatable = await asyncio.gather(
+            queue.get_job_counts(), queue.is_paused(), queue.get_workers(),
+            queue.get_repeatable_count(),
+        )
+        return QueueSummary(name, counts, paused, len(workers), repeatable)
+
+    async def throughput(self, names: Sequence[str], now_ms: int | None = None) -> Throughput:
+        """Per-minute completed/failed over the last ``MINUTES`` minutes, summed over queues."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        start = (now // 60_000 - (MINUTES - 1)) * 60_000
+        total = Throughput(start, [0] * MINUTES, [0] * MINUTES, "none")
+        sources: set[str] = set()
+        for series in await asyncio.gather(*(self._queue_throughput(n, start) for n in names)):
+            sources.add(series.source)
+            for i in range(MINUTES):
+                total.completed[i] += series.completed[i]
+                total.failed[i] += series.failed[i]
+        total.source = "+".join(sorted(sources)) if sources else "none"
+        return total
+
+    async def _queue_throughput(self, name: str, start: int) -> Throughput:
+        queue = self.queue(name)
+        out = Throughput(start, [0] * MINUTES, [0] * MINUTES, "metrics")
+        have_metrics = False
+        for kind, series in (("completed", out.completed), ("failed", out.failed)):
+            metrics = await queue.get_metrics(kind, 0, MINUTES - 1)  # type: ignore[arg-type]
+            if metrics["meta"]["prevTS"]:
+                have_metrics = True
+                _place_metrics(metrics, start, series)
+        if have_metrics:
+            return out
+        out.source = "finished"
+        await _finished_per_minute(queue, start, out)
+        return out
+
+    async def latency(self, name: str) -> Latency:
+        recent = await self.queue(name).get_jobs("completed", 0, LATENCY_SAMPLE - 1)
+        return latency_of(recent)
+
+    async def jobs_page(self, name: str, state: str, page: int) -> tuple[list[Job[Any]], int]:
+        """One page of a state, in Bull's getter order, and that state's count."""
+        queue = self.queue(name)
+        start = (page - 1) * PAGE_SIZE
+        jobs, counts = await asyncio.gather(
+            queue.get_jobs(state, start, start + PAGE_SIZE - 1),  # type: ignore[arg-type]
+            queue.get_job_counts(state),  # type: ignore[arg-type]
+        )
+        return jobs, counts[state]
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Wait (created to started) and run (started to finished) times, in ms."""
+
+    jobs: int
+    wait_p50: int | None
+    wait_p95: int | None
+    run_p50: int | None
+    run_p95: int | None
+
+
+def _percentile(values: list[int], fraction: float) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def latency_of(jobs: Sequence[Job[Any]]) -> Latency:
+    waits, runs = [], []
+    for job in jobs:
+        started = job.processed_on
+        if started is None:
+            continue
+        # A delayed job waits from when it became due, not from when it was added.
+        waits.append(max(0, started - job.timestamp - job.delay))
+        if job.finished_on is not None:
+            runs.append(max(0, job.finished_on - started))
+    return Latency(len(waits), _percentile(waits, 0.5), _percentile(waits, 0.95),
+                   _percentile(runs, 0.5), _percentile(runs, 0.95))
+
+
+def _place_metrics(metrics: dict[str, Any], start: int, series: list[int]) -> None:
+    """Put Bull's metrics points into minute buckets starting at ``start``.
+
+    Bull LPUSHes one point per whole minute since ``prevTS``, so ``data[i]`` is
+    the minute ending ``i`` minutes before ``prevTS``; the jobs counted since
+    ``prevTS`` are ``count - prevCount``.
+    """
+    meta = metrics["meta"]
+    prev_ts = int(meta["prevTS"])
+    current = int(meta["count"]) - int(meta["prevCount"])
+    _add_at(series, start, prev_ts, current)
+    for i, point in enumerate(metrics["data"]):
+        try:
+            value = int(point)
+        except ValueError:
+            continue
+        _add_at(series, start, prev_ts - (i + 1) * 60_000, value)
+
+
+def _add_at(series: list[int], start: int, at_ms: int, value: int) -> None:
+    index = (at_ms - start) // 60_000
+    if 0 <= index < len(series):
+        series[index] += value
+
+
+async def _finished_per_minute(queue: Queue[Any], start: int, out: Throughput) -> None:
+    """ZCOUNT per minute over the finished sets, whose scores are finishing times."""
+    async with queue.client.pipeline(transaction=False) as pipe:
+        for kind in ("completed", "failed"):
+            key = queue.keys.finished_set(kind)
+            for i in range(MINUTES):
+                low = start + i * 60_000
+                pipe.zcount(key, low, f"({low + 60_000}")
+        found = await pipe.execute()
+    out.completed[:] = [int(n) for n in found[:MINUTES]]
+    out.failed[:] = [int(n) for n in found[MINUTES:]]
+
+
+async def discover_queues(client: aioredis.Redis, prefix: str) -> list[str]:
+    """Names of the queues under ``prefix``, from one SCAN of the keyspace.
+
+    A queue is known by its ``id`` counter (Bull's addJob increments it for every
+    job, custom id or not), its ``meta-paused`` flag or its ``repeat`` set. The
+    glob keeps Redis from sending back the job hashes, logs and locks; a job hash
+    whose id ends in ``:id`` is told from a counter by its type.
+    """
+    head = f"{prefix}:"
+    candidates: dict[str, str] = {}
+    pattern = _glob_escape(head) + "*:[imr][de]*"
+    async for key in client.scan_iter(match=pattern, count=_SCAN_COUNT):
+        text = key.decode() if isinstance(key, bytes) else str(key)
+        for suffix in _QUEUE_SUFFIXES:
+            if text.endswith(suffix) and len(text) > len(head) + len(suffix):
+                candidates[text] = text[len(head):-len(suffix)]
+                break
+    names: set[str] = set()
+    keys = list(candidates)
+    async with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.type(key)
+        kinds = await pipe.execute()
+    for key, kind in zip(keys, kinds, strict=True):
+        kind_text = kind.decode() if isinstance(kind, bytes) else str(kind)
+        if kind_text == _QUEUE_SUFFIXES[key[key.rindex(":"):]]:
+            names.add(candidates[key])
+    return sorted(names)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON for display, cut at ``MAX_FIELD_CHARS``."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
+    if len(text) > MAX_FIELD_CHARS:
+        return text[:MAX_FIELD_CHARS] + f"\n… ({len(text) - MAX_FIELD_CHARS} more characters)"
+    return text
+
+
+def preview_json(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_ms(value: int | None) -> str:
+    if not value:
+        return "—"
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(value / 1000))
+    return f"{stamp}.{value % 1000:03d} UTC"

@@ -1,0 +1,153 @@
+"""What an operator sees first: the queues under a prefix and one line of figures each.
+
+Shared by ``pyqueue queues``, ``pyqueue watch`` and the Prometheus queue collector.
+Everything here is a handful of commands per queue (no job is loaded), so it can
+run every second against a queue of millions of jobs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from pyqueue import Queue
+from pyqueue._protocol.keys import QueueKeys
+
+STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")
+# Keys whose presence says "a queue lives here". ``id`` is Bull's job counter,
+# incremented by every add (custom ids too), so it finds almost every queue;
+# the others find queues that were only paused or only given a schedule.
+_MARKER_SUFFIXES = ("id", "meta", "meta-paused", "repeat", "wait", "failed", "completed")
+_GLOB_SPECIAL = {ord(c): f"\\{c}" for c in "*?[]\\"}
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with SCAN/PSUBSCRIBE glob characters escaped."""
+    return text.translate(_GLOB_SPECIAL)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """One queue's figures at one moment."""
+
+    name: str
+    counts: dict[str, int]
+    paused: bool
+    workers: int
+    oldest_waiting_ms: int | None
+    taken_at: float = field(default_factory=time.time)
+
+    @property
+    def oldest_waiting_age(self) -> float | None:
+        """Seconds since the oldest waiting (or paused) job became due; None when none."""
+        if self.oldest_waiting_ms is None:
+            return None
+        return max(0.0, self.taken_at - self.oldest_waiting_ms / 1000)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "counts": self.counts,
+            "paused": self.paused,
+            "workers": self.workers,
+            "oldestWaitingAgeSeconds": self.oldest_waiting_age,
+        }
+
+
+async def discover_queues(client: aioredis.Redis, prefix: str) -> list[str]:
+    """Names of every queue under ``prefix``, sorted, by SCAN (never KEYS)."""
+    head = f"{prefix}:"
+    found: set[str] = set()
+    for suffix in _MARKER_SUFFIXES:
+        pattern = f"{glob_escape(prefix)}:*:{suffix}"
+        async for raw in client.scan_iter(match=pattern, count=1000):
+            key = bytes(raw).decode("utf-8", "replace")
+            name = key[len(head):-(len(suffix) + 1)]
+            # A job hash of a queue "a" whose id ends in ":meta" must not invent
+            # queue "a:x": keep the shortest name that has a marker.
+            if name:
+                found.add(name)
+    return sorted(_shortest(found))
+
+
+def _shortest(names: set[str]) -> set[str]:
+    return {n for n in names if not any(n.startswith(f"{o}:") for o in names if o != n)}
+
+
+async def queue_exists(client: aioredis.Redis, keys: QueueKeys) -> bool:
+    """True when any of the queue's marker keys exists."""
+    found = await client.exists(*(keys.key(s) for s in _MARKER_SUFFIXES), keys.active,
+                                keys.delayed, keys.paused)
+    return int(found) > 0
+
+
+async def worker_counts(client: aioredis.Redis, keys: list[QueueKeys]) -> dict[str, int]:
+    """Workers per queue from one CLIENT LIST (0 for all where CLIENT is forbidden)."""
+    counts = {k.queue: 0 for k in keys}
+    try:
+        clients = cast("list[dict[str, Any]]", await client.client_list())
+    except ResponseError:
+        return counts
+    by_name = {k.worker_client_name: k.queue for k in keys}
+    for entry in clients:
+        queue = by_name.get(str(entry.get("name", "")))
+        if queue is not None:
+            counts[queue] += 1
+    return counts
+
+
+async def queue_stats(
+    client: aioredis.Redis, prefix: str, names: list[str]
+) -> list[QueueStats]:
+    """Figures for each queue: counts per state, paused, workers, oldest waiting job."""
+    all_keys = [QueueKeys(prefix, n) for n in names]
+    workers = await worker_counts(client, all_keys)
+    async with client.pipeline(transaction=False) as pipe:
+        for k in all_keys:
+            pipe.llen(k.wait)
+            pipe.llen(k.active)
+            pipe.zcard(k.delayed)
+            pipe.zcard(k.failed)
+            pipe.zcard(k.completed)
+            pipe.llen(k.paused)
+            pipe.exists(k.meta_paused)
+            pipe.hexists(k.meta, "paused")
+            # The oldest waiting job is the tail of the list (workers take from there).
+            pipe.lindex(k.wait, -1)
+            pipe.lindex(k.paused, -1)
+        replies = await pipe.execute()
+    per = 10
+    oldest_ids: list[str | None] = []
+    for i in range(len(all_keys)):
+        tail = replies[i * per + 8] or replies[i * per + 9]
+        oldest_ids.append(bytes(tail).decode() if tail else None)
+    async with client.pipeline(transaction=False) as pipe:
+        for k, job_id in zip(all_keys, oldest_ids, strict=True):
+            if job_id is not None:
+                pipe.hmget(k.job(job_id), "timestamp", "delay")
+        found = iter(await pipe.execute())
+    stamps: list[list[Any]] = [
+        next(found) if job_id is not None else [None, None] for job_id in oldest_ids
+    ]
+    now = time.time()
+    out = []
+    for i, k in enumerate(all_keys):
+        r = replies[i * per: (i + 1) * per]
+        counts = dict(zip(STATES, (int(x) for x in r[:6]), strict=True))
+        due: int | None = None
+        created, delay = stamps[i]
+        if created is not None:
+            # Due = created + delay: a promoted delayed job has waited since it was due.
+            due = int(created) + int(delay or 0)
+        out.append(QueueStats(k.queue, counts, bool(r[6]) or bool(r[7]), workers[k.queue],
+                              due, now))
+    return out
+
+
+def open_queue(client: aioredis.Redis, prefix: str, name: str) -> Queue[Any]:
+    """A :class:`Queue` on an existing client (closing it leaves the client open)."""
+    return Queue(name, connection=client, prefix=prefix)
