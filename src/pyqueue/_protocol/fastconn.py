@@ -130,6 +130,10 @@ class _Protocol(asyncio.Protocol):
             else:
                 waiter.set_result(reply)
 
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -200,13 +204,32 @@ class FastConnection:
                         )
             except (OSError, TimeoutError) as exc:
                 raise RedisConnectionError(f"cannot connect to Redis: {exc!r}") from exc
+            await self._handshake(proto)
+            # Published only now: a caller that found this socket earlier could
+            # run its command before AUTH or SELECT (in db 0, or refused).
             self._protocol = proto
-            if self._password is not None:
-                auth = (self._username, self._password) if self._username else (self._password,)
-                await self._send(proto, ("AUTH", *auth))
-            if self._db:
-                await self._send(proto, ("SELECT", self._db))
             return proto
+
+    async def _handshake(self, proto: _Protocol) -> None:
+        """AUTH and SELECT, pipelined; the socket is closed if either is refused."""
+        replies: list[asyncio.Future[Any]] = []
+        if self._password is not None:
+            auth = (self._username, self._password) if self._username else (self._password,)
+            replies.append(self._send(proto, ("AUTH", *auth)))
+        if self._db:
+            replies.append(self._send(proto, ("SELECT", self._db)))
+        if not replies:
+            return
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                results = await asyncio.gather(*replies, return_exceptions=True)
+        except TimeoutError as exc:
+            proto.abort()
+            raise RedisConnectionError("Redis did not answer AUTH/SELECT in time") from exc
+        for result in results:
+            if isinstance(result, BaseException):
+                proto.abort()
+                raise result
 
     @staticmethod
     def _send(proto: _Protocol, args: tuple[Arg, ...]) -> asyncio.Future[Any]:
