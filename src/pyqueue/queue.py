@@ -100,7 +100,7 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
             )
         self.limiter_group_key = limiter_group_key
         self.client, self.connection_spec, self._owns_client = _connection.resolve(
-            redis_url, connection
+            redis_url, connection, self.keys.base
         )
         self._fast = self.connection_spec.fast_connection()
         self.scripts = Scripts(self.client, self.keys, self._fast)
