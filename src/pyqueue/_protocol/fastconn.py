@@ -79,7 +79,16 @@ _REDIRECTS = 5
 
 
 def _reply_error(message: str) -> ResponseError:
-    return _REPLY_ERRORS.get(message.split(" ", 1)[0], ResponseError)(message)
+    code, _, rest = message.partition(" ")
+    kind = _REPLY_ERRORS.get(code)
+    if kind is None:
+        return ResponseError(message)
+    if issubclass(kind, AskError):  # redis-py's MOVED/ASK take "<slot> <host>:<port>"
+        try:
+            return kind(rest)
+        except ValueError:
+            return ResponseError(message)
+    return kind(message)
 
 
 class Locator(Protocol):
@@ -330,7 +339,7 @@ class FastConnection:
         if not self._cluster or self._locator is None:
             if isinstance(exc, AskError):  # MOVED or ASK from a cluster node
                 raise ResponseError(
-                    f"{exc}: this server is a Redis Cluster node; connect with a "
+                    f"MOVED {exc}: this server is a Redis Cluster node; connect with a "
                     "redis+cluster:// URL or a RedisCluster client, and a hash-tag prefix"
                 ) from exc
             raise exc
