@@ -28,7 +28,7 @@ from typing import Any
 import redis
 from redis.exceptions import RedisError
 
-from pyqueue import Queue, Worker, WorkerOptions
+from pyqueue import Queue, ReplicationError, Worker, WorkerOptions
 
 OPTIONS = WorkerOptions(
     lock_duration=2000, stalled_interval=1000, guard_interval=500, drain_delay=0.5,
@@ -47,6 +47,7 @@ class Figures:
     resume_adding_s: float
     cpu_share: float
     errors: int
+    error_kinds: str = ""
 
     def row(self, label: str) -> str:
         return (
@@ -60,9 +61,11 @@ async def run_failover(
     url: str,
     prefix: str,
     name: str,
-    kill: Callable[[], None],
+    kill: Callable[[], float | None],
     *,
     jobs: int = 1200,
+    handler_ms: float = 5,
+    kill_after_acked: int | None = None,
     producers: int = 2,
     workers: int = 2,
     queue_kwargs: dict[str, Any] | None = None,
@@ -72,11 +75,11 @@ async def run_failover(
     acked: list[str] = []
     errors: list[BaseException] = []
     killed_at: list[float] = []
-    first_add_after: list[float] = []
+    acked_at: list[float] = []
 
     async def handler(job: Any) -> None:
         runs[job.id] += 1
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(handler_ms / 1000)
 
     def completed(job: Any, result: Any) -> None:
         finished_at.setdefault(job.id, time.monotonic())
@@ -93,26 +96,33 @@ async def run_failover(
                 try:
                     await queue.add({"n": n}, job_id=job_id)
                     break
-                except (RedisError, OSError):
+                except (RedisError, OSError, ReplicationError):
+                    # Not acknowledged: the producer tries again, as an app would.
                     await asyncio.sleep(0.05)
             acked.append(job_id)
-            if killed_at and not first_add_after:
-                first_add_after.append(time.monotonic())
+            acked_at.append(time.monotonic())
             await asyncio.sleep(0.002)
 
     tasks = [asyncio.create_task(produce(p, q)) for p, q in enumerate(queues)]
     try:
-        while len(finished_at) < jobs // 3:  # noqa: ASYNC110
+        # Polling: the trigger is a count, there is no event to wait on.
+        while (  # noqa: ASYNC110
+            len(finished_at) < jobs // 3 if kill_after_acked is None
+            else len(acked) < kill_after_acked
+        ):
             await asyncio.sleep(0.01)
         cpu0 = time.process_time()
         killed_at.append(time.monotonic())
-        await asyncio.to_thread(kill)
+        # ``kill`` may do more first (freeze a replica); it returns when the master died.
+        died = await asyncio.to_thread(kill)
+        if died is not None:
+            killed_at[0] = died
         while not any(t > killed_at[0] for t in finished_at.values()):
             if time.monotonic() - killed_at[0] > 60:
                 raise AssertionError("processing did not resume within 60 s of the kill")
             await asyncio.sleep(0.01)
         resumed = min(t for t in finished_at.values() if t > killed_at[0])
-        cpu = (time.process_time() - cpu0) / max(resumed - killed_at[0], 1e-3)
+        cpu = (time.process_time() - cpu0) / max(resumed - killed_at[0], 0.1)
         await asyncio.gather(*tasks)
         missing, present = await _unprocessed(queues[0], acked, runs, finished_at)
     finally:
@@ -128,9 +138,16 @@ async def run_failover(
         stuck=len(present),
         run_twice=sum(1 for n in runs.values() if n > 1),
         resume_processing_s=resumed - killed_at[0],
-        resume_adding_s=(first_add_after[0] - killed_at[0]) if first_add_after else float("nan"),
+        resume_adding_s=min(
+            (t for t in acked_at if t > killed_at[0]), default=float("nan")
+        ) - killed_at[0],
         cpu_share=cpu,
         errors=len(errors),
+        error_kinds=", ".join(
+            f"{kind} x{n}" for kind, n in Counter(
+                f"{type(e).__name__}: {str(e)[:60]}" for e in errors
+            ).most_common(4)
+        ),
     )
 
 

@@ -52,6 +52,14 @@ def _wait(check: object, what: str, timeout: float = 20.0) -> None:
     raise TimeoutError(f"{what} within {timeout}s (last error: {last})")
 
 
+def _wait_link_up(port: int) -> None:
+    """Until the replica on ``port`` has finished its initial sync."""
+    def up() -> bool:
+        with contextlib.closing(redis.Redis(port=port, socket_timeout=2)) as c:
+            return c.info("replication").get("master_link_status") == "up"
+    _wait(up, f"replica on {port} did not finish its sync")
+
+
 class Cluster:
     """``masters`` masters with ``replicas`` replicas each, slots split evenly."""
 
@@ -66,6 +74,7 @@ class Cluster:
                 # kill masters on purpose and want the failover to happen.
                 "--cluster-replica-validity-factor", "0",
                 "--appendonly", "no",
+                "--repl-diskless-sync-delay", "0",
             ])
             for _ in range(masters * (1 + replicas))
         ]
@@ -102,6 +111,8 @@ class Cluster:
                     replica = clients[self.masters_count * (1 + r) + m]
                     replica.execute_command("CLUSTER REPLICATE", ids[m])
             self.wait_ok()
+            for replica in self.nodes[self.masters_count:]:
+                _wait_link_up(replica.port)
         finally:
             for c in clients:
                 c.close()
@@ -193,8 +204,9 @@ class SentinelDeployment:
     SERVICE = "pyqueue-master"
 
     def __init__(self, replicas: int = 1, *, extra_args: list[str] | None = None) -> None:
-        self.master = RedisServer(extra_args=list(extra_args or []))
-        self.replicas = [RedisServer(extra_args=list(extra_args or [])) for _ in range(replicas)]
+        args = ["--repl-diskless-sync-delay", "0", *(extra_args or [])]
+        self.master = RedisServer(extra_args=args)
+        self.replicas = [RedisServer(extra_args=list(args)) for _ in range(replicas)]
         self.sentinels: list[SentinelProcess] = []
 
     @property
@@ -211,11 +223,8 @@ class SentinelDeployment:
             replica.start()
             with contextlib.closing(redis.Redis(port=replica.port)) as c:
                 c.execute_command("REPLICAOF", "127.0.0.1", self.master.port)
-        def synced() -> bool:
-            with contextlib.closing(redis.Redis(port=self.master.port)) as c:
-                info = c.info("replication")
-                return int(info.get("connected_slaves", 0)) == len(self.replicas)
-        _wait(synced, "replicas did not attach")
+        for replica in self.replicas:
+            _wait_link_up(replica.port)
         self.sentinels = [SentinelProcess(self.SERVICE, self.master.port) for _ in range(3)]
         for sentinel in self.sentinels:
             sentinel.start()
