@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -282,3 +283,41 @@ def _migrate_slot(key: str, source: int, target: int) -> None:
     finally:
         src.close()
         dst.close()
+
+
+@pytest.mark.interop
+async def test_node_bull_and_pyqueue_share_a_clustered_queue(
+    cluster: Cluster, tag: str, made: list[Any]
+) -> None:
+    """Node Bull (ioredis Cluster) adds, pyqueue processes; pyqueue adds, Node processes."""
+    from tests.interop.bull import NodeBull, check_node_modules
+
+    if os.environ.get("PYQUEUE_SKIP_INTEROP") == "1":  # as tests/interop/conftest.py does
+        pytest.skip("PYQUEUE_SKIP_INTEROP=1: Node Bull interop tests skipped")
+    check_node_modules()
+    nodes = [{"host": "127.0.0.1", "port": n.port} for n in cluster.nodes[:3]]
+    node = NodeBull("bull", "redis://unused", prefix=tag)
+    ids = await asyncio.to_thread(node.run, {
+        "queue": "shared", "action": "addBulk", "clusterNodes": nodes,
+        "jobs": [{"data": {"n": n}} for n in range(5)],
+    })
+    added = next(e for e in ids if e["event"] == "added")["ids"]
+    queue: Queue[Any] = Queue("shared", cluster.url, prefix=tag)
+    made.append(queue)
+    seen: list[int] = []
+    worker = Worker(queue, lambda job: seen.append(job.data["n"]) or job.data["n"], options=FAST)
+    made.append(worker)
+    await worker.start()
+    await _eventually(lambda: _completed(queue, 5))
+    await worker.close()
+    assert sorted(seen) == list(range(5))
+    for n in range(3):
+        await queue.add({"n": 100 + n}, name="from-python")
+    events = await asyncio.to_thread(node.run, {
+        "queue": "shared", "action": "process", "clusterNodes": nodes, "until": 3,
+        "timeoutMs": 20000, "behaviour": {"*": {"return": "ok"}},
+    }, 40.0)
+    done = [e for e in events if e["event"] == "completed"]
+    assert sorted(e["id"] for e in done) == ["6", "7", "8"]
+    assert len(added) == 5
+    assert (await queue.get_job_counts())["completed"] == 8
