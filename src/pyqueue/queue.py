@@ -54,8 +54,13 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
 
     Args:
         name: The queue name (the ``Q`` of ``bull:Q:wait``).
-        redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL. Defaults to localhost.
-        connection: An existing ``redis.asyncio.Redis`` client to use instead.
+        redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL, or
+            ``redis+sentinel://h:p[,h:p]/<master>[/db]`` or
+            ``redis+cluster://h:p[,h:p]`` (README, "Deploying at scale").
+            Defaults to localhost.
+        connection: An existing ``redis.asyncio.Redis`` client (TCP, TLS, unix
+            socket, credential provider, or Sentinel ``master_for``) or a
+            ``RedisCluster`` client; its settings are used for every connection.
         prefix: Key prefix (Bull's default ``bull``).
         default_job_options: Options merged under every ``add``.
         model: A pydantic model: data is validated when added and when read.

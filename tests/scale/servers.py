@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import redis
 
@@ -52,10 +52,10 @@ def _wait(check: object, what: str, timeout: float = 20.0) -> None:
     raise TimeoutError(f"{what} within {timeout}s (last error: {last})")
 
 
-def _wait_link_up(port: int) -> None:
+def _wait_link_up(port: int, password: str | None = None) -> None:
     """Until the replica on ``port`` has finished its initial sync."""
     def up() -> bool:
-        with contextlib.closing(redis.Redis(port=port, socket_timeout=2)) as c:
+        with contextlib.closing(redis.Redis(port=port, password=password, socket_timeout=2)) as c:
             return c.info("replication").get("master_link_status") == "up"
     _wait(up, f"replica on {port} did not finish its sync")
 
@@ -166,7 +166,10 @@ class Cluster:
 class SentinelProcess:
     """One ``redis-server --sentinel`` watching ``service`` at ``master_port``."""
 
-    def __init__(self, service: str, master_port: int, *, down_after_ms: int = 1000) -> None:
+    def __init__(
+        self, service: str, master_port: int, *, down_after_ms: int = 1000,
+        auth_pass: str | None = None,
+    ) -> None:
         self.port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="pyqueue-sentinel-")
         self.conf = Path(self._tmp.name) / "sentinel.conf"
@@ -176,6 +179,7 @@ class SentinelProcess:
             f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
             f"sentinel failover-timeout {service} 5000\n"
             f"sentinel parallel-syncs {service} 1\n"
+            + (f"sentinel auth-pass {service} {auth_pass}\n" if auth_pass else "")
         )
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -203,8 +207,13 @@ class SentinelDeployment:
 
     SERVICE = "pyqueue-master"
 
-    def __init__(self, replicas: int = 1, *, extra_args: list[str] | None = None) -> None:
-        args = ["--repl-diskless-sync-delay", "0", *(extra_args or [])]
+    def __init__(
+        self, replicas: int = 1, *, extra_args: list[str] | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.password = password
+        auth = ["--requirepass", password, "--masterauth", password] if password else []
+        args = ["--repl-diskless-sync-delay", "0", *auth, *(extra_args or [])]
         self.master = RedisServer(extra_args=args)
         self.replicas = [RedisServer(extra_args=list(args)) for _ in range(replicas)]
         self.sentinels: list[SentinelProcess] = []
@@ -215,17 +224,24 @@ class SentinelDeployment:
 
     def url(self, db: int = 0) -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-        return f"redis+sentinel://{hosts}/{self.SERVICE}/{db}"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis+sentinel://{auth}{hosts}/{self.SERVICE}/{db}"
+
+    def client(self, port: int, **kwargs: Any) -> redis.Redis:
+        return redis.Redis(port=port, password=self.password, **kwargs)
 
     def start(self) -> None:
         self.master.start()
         for replica in self.replicas:
             replica.start()
-            with contextlib.closing(redis.Redis(port=replica.port)) as c:
+            with contextlib.closing(self.client(replica.port)) as c:
                 c.execute_command("REPLICAOF", "127.0.0.1", self.master.port)
         for replica in self.replicas:
-            _wait_link_up(replica.port)
-        self.sentinels = [SentinelProcess(self.SERVICE, self.master.port) for _ in range(3)]
+            _wait_link_up(replica.port, self.password)
+        self.sentinels = [
+            SentinelProcess(self.SERVICE, self.master.port, auth_pass=self.password)
+            for _ in range(3)
+        ]
         for sentinel in self.sentinels:
             sentinel.start()
         def known() -> bool:

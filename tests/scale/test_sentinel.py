@@ -93,6 +93,24 @@ async def test_sentinel_master_for_client(sentinel: SentinelDeployment, queue_na
             await s.aclose()
 
 
+async def test_sentinel_url_with_password(queue_name: str) -> None:
+    with SentinelDeployment(password="pw") as deployment:
+        queue: Queue[Any] = Queue(queue_name, deployment.url(db=1))
+        try:
+            assert await _run_one(queue) == 42
+        finally:
+            await queue.close()
+        with contextlib.closing(deployment.client(deployment.master.port, db=1)) as c:
+            assert c.zcard(f"bull:{queue_name}:completed") == 1
+        wrong = deployment.url().replace(":pw@", ":nope@")
+        queue = Queue(queue_name, wrong)
+        try:
+            with pytest.raises(redis.ResponseError, match="WRONGPASS|invalid"):
+                await queue.add({"n": 1})
+        finally:
+            await queue.close()
+
+
 def test_sentinel_replica_client_is_refused(
     sentinel: SentinelDeployment, queue_name: str
 ) -> None:
