@@ -93,5 +93,5 @@ def test_unknown_connection_class_is_refused_by_name(queue_name: str) -> None:
 
 
 def test_non_client_is_refused(queue_name: str) -> None:
-    with pytest.raises(InvalidOptionsError, match="expected a redis.asyncio.Redis"):
+    with pytest.raises(InvalidOptionsError, match=r"expected a redis\.asyncio\.Redis"):
         Queue(queue_name, connection=object())  # type: ignore[arg-type]

@@ -105,7 +105,7 @@ async def test_sentinel_url_with_password(queue_name: str) -> None:
         wrong = deployment.url().replace(":pw@", ":nope@")
         queue = Queue(queue_name, wrong)
         try:
-            with pytest.raises(redis.ResponseError, match="WRONGPASS|invalid"):
+            with pytest.raises(redis.ResponseError, match=r"WRONGPASS|invalid"):
                 await queue.add({"n": 1})
         finally:
             await queue.close()
