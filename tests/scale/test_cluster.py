@@ -321,3 +321,20 @@ async def test_node_bull_and_pyqueue_share_a_clustered_queue(
     assert sorted(e["id"] for e in done) == ["6", "7", "8"]
     assert len(added) == 5
     assert (await queue.get_job_counts())["completed"] == 8
+
+
+def test_sync_queue_on_cluster(cluster: Cluster, tag: str) -> None:
+    from pyqueue import SyncQueue
+
+    by_url: SyncQueue[Any] = SyncQueue("sync", cluster.url, prefix=tag)
+    try:
+        by_url.add({"n": 1})
+    finally:
+        by_url.close()
+    client = aioredis.RedisCluster(host="127.0.0.1", port=cluster.nodes[2].port)
+    by_client: SyncQueue[Any] = SyncQueue("sync", connection=client, prefix=tag)
+    try:
+        by_client.add({"n": 2})
+        assert by_client.get_job_counts()["waiting"] == 2
+    finally:
+        by_client.close()
