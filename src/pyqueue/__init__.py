@@ -11,11 +11,19 @@ from pyqueue.errors import (
     JobStateError,
     LockMismatch,
     PyQueueError,
+    ReplicationError,
     UnrecoverableError,
 )
 from pyqueue.events import QueueEvents
 from pyqueue.job import Job
-from pyqueue.options import Backoff, JobOptions, KeepJobs, RateLimiter, WorkerOptions
+from pyqueue.options import (
+    Backoff,
+    Durability,
+    JobOptions,
+    KeepJobs,
+    RateLimiter,
+    WorkerOptions,
+)
 from pyqueue.queue import BulkJob, Queue
 from pyqueue.repeat import Repeat
 from pyqueue.sync import SyncJob, SyncQueue
@@ -29,6 +37,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "Backoff",
     "BulkJob",
+    "Durability",
     "Event",
     "InvalidOptionsError",
     "Job",
@@ -43,6 +52,7 @@ __all__ = [
     "QueueEvents",
     "RateLimiter",
     "Repeat",
+    "ReplicationError",
     "SyncJob",
     "SyncQueue",
     "UnrecoverableError",

@@ -100,3 +100,16 @@ class MissingHandlerError(PyQueueError):
 def error_message(exc: BaseException) -> str:
     """The text Bull stores as ``failedReason`` (an Error's ``message``)."""
     return str(exc) if str(exc) else type(exc).__name__
+
+
+class ReplicationError(PyQueueError):
+    """Fewer replicas than ``Durability.replicas`` confirmed a write in time.
+
+    The write is on the master; it is lost if the master fails before it
+    replicates. Attributes: ``confirmed`` (replicas that did), ``required``.
+    """
+
+    def __init__(self, message: str, *, confirmed: int, required: int) -> None:
+        super().__init__(message)
+        self.confirmed = confirmed
+        self.required = required

@@ -101,7 +101,7 @@ class QueueEvents(EventEmitter):
             ConnectionSpec.from_client(connection)
             if connection is not None
             else ConnectionSpec.from_url(redis_url or _DEFAULT_URL)
-        )
+        ).for_key(self.keys.base)
         self._delays = (first, most)
         self._client: aioredis.Redis | None = None
         self._pubsub: PubSub | None = None

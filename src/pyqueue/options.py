@@ -291,3 +291,34 @@ class WorkerOptions:
     def renew_every(self) -> int:
         return self.lock_renew_time or max(1, self.lock_duration // 2)
 
+
+@dataclass(frozen=True, slots=True)
+class Durability:
+    """Wait for replicas to confirm each write (Redis ``WAIT``) before trusting it.
+
+    Redis replicates asynchronously: a master can acknowledge an add and die
+    before its replica has it. With this option an add returns only once
+    ``replicas`` replicas confirmed it (else it raises ``ReplicationError``; the
+    job is then on the master only, and adding it again with the same
+    ``job_id`` is safe). Finishing a job waits as well and logs a warning on the
+    ``pyqueue`` logger when the replicas did not confirm in time.
+
+    It narrows the window, it does not close it: ``WAIT`` does not make Redis a
+    consensus system (see docs/reliability.md).
+
+    Args:
+        replicas: How many replicas must confirm.
+        timeout_ms: How long to wait for them (``WAIT 0`` would block forever,
+            so 0 is refused).
+        after_finish: Also wait after completing or failing a job.
+    """
+
+    replicas: int = 1
+    timeout_ms: int = 1000
+    after_finish: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int("durability.replicas", self.replicas, minimum=1)
+        _check_int("durability.timeout_ms", self.timeout_ms, minimum=1)
+        if not isinstance(self.after_finish, bool):
+            raise _fail("durability.after_finish", "must be a bool", self.after_finish)

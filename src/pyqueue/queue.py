@@ -29,7 +29,7 @@ from pyqueue._queue_admin import QueueAdmin
 from pyqueue._queue_reads import QueueReads
 from pyqueue.errors import InvalidOptionsError, QueueClosedError
 from pyqueue.job import Job, now_ms
-from pyqueue.options import JobOptionFields, JobOptions
+from pyqueue.options import Durability, JobOptionFields, JobOptions
 from pyqueue.repeat import Repeat
 
 DataT = TypeVar("DataT")
@@ -54,14 +54,21 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
 
     Args:
         name: The queue name (the ``Q`` of ``bull:Q:wait``).
-        redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL. Defaults to localhost.
-        connection: An existing ``redis.asyncio.Redis`` client to use instead.
+        redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL, or
+            ``redis+sentinel://h:p[,h:p]/<master>[/db]`` or
+            ``redis+cluster://h:p[,h:p]`` (README, "Deploying at scale").
+            Defaults to localhost.
+        connection: An existing ``redis.asyncio.Redis`` client (TCP, TLS, unix
+            socket, credential provider, or Sentinel ``master_for``) or a
+            ``RedisCluster`` client; its settings are used for every connection.
         prefix: Key prefix (Bull's default ``bull``).
         default_job_options: Options merged under every ``add``.
         model: A pydantic model: data is validated when added and when read.
         limiter_group_key: Dotted path into the data naming the rate-limit group;
             job ids become ``<id or uuid>:<group>`` as Bull's ``limiter.groupKey``
             makes them, for workers whose ``RateLimiter`` has a ``group_key``.
+        durability: :class:`~pyqueue.options.Durability`: wait for replicas to
+            confirm adds (and finishes) with ``WAIT``.
 
     Raises:
         InvalidOptionsError: for a bad name, prefix or URL (nothing is connected yet).
@@ -77,6 +84,7 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         default_job_options: JobOptions | None = None,
         model: type[DataT] | None = None,
         limiter_group_key: str | None = None,
+        durability: Durability | None = None,
     ) -> None:
         super().__init__()
         for label, value in (("name", name), ("prefix", prefix)):
@@ -99,11 +107,14 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
                 f"limiter_group_key: must be a non-empty string, got {limiter_group_key!r}"
             )
         self.limiter_group_key = limiter_group_key
+        if durability is not None and not isinstance(durability, Durability):
+            raise InvalidOptionsError(f"durability: expected Durability, got {durability!r}")
         self.client, self.connection_spec, self._owns_client = _connection.resolve(
-            redis_url, connection
+            redis_url, connection, self.keys.base
         )
         self._fast = self.connection_spec.fast_connection()
         self.scripts = Scripts(self.client, self.keys, self._fast)
+        self.durability = self.scripts.durability = durability
         self._closed = False
         self._max_bulk: int | None = None
 

@@ -246,7 +246,8 @@ class SyncQueue(Generic[DataT]):
         own: aioredis.Redis | None = None
         if connection is not None:
             if redis_url is None:
-                own = ConnectionSpec.from_client(connection).async_client()
+                spec = ConnectionSpec.from_client(connection)
+                own = spec.for_key(f"{prefix}:{name}:").async_client()
             else:
                 own = connection  # let Queue reject the pair with its own message
         self._queue: Queue[DataT] = Queue(

@@ -89,7 +89,8 @@ class Worker:
         self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
         if isinstance(queue, Queue):
             self.queue: Queue[Any] = Queue(
-                queue.name, connection=queue.client, prefix=queue.prefix, model=queue.model
+                queue.name, connection=queue.client, prefix=queue.prefix, model=queue.model,
+                durability=queue.durability,
             )
         else:
             self.queue = Queue(queue, redis_url, connection=connection, prefix=prefix)

@@ -7,6 +7,7 @@ import pyqueue
 EXPECTED = [
     "Backoff",
     "BulkJob",
+    "Durability",
     "Event",
     "InvalidOptionsError",
     "Job",
@@ -21,6 +22,7 @@ EXPECTED = [
     "QueueEvents",
     "RateLimiter",
     "Repeat",
+    "ReplicationError",
     "SyncJob",
     "SyncQueue",
     "UnrecoverableError",

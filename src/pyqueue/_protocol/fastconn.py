@@ -27,13 +27,20 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import hiredis
 from redis.connection import parse_url
+from redis.exceptions import (
+    AskError,
+    MovedError,
+    NoScriptError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 
 Arg = str | int | float | bytes
 
@@ -63,10 +70,33 @@ def encode(args: tuple[Arg, ...]) -> bytes:
     return b"".join(out)
 
 
+_REPLY_ERRORS: dict[str, type[ResponseError]] = {
+    "NOSCRIPT": NoScriptError, "MOVED": MovedError, "ASK": AskError,
+    "TRYAGAIN": TryAgainError, "READONLY": ReadOnlyError,
+}
+_REDIRECTS = 5
+"""MOVED/ASK/TRYAGAIN replies followed for one command before giving up."""
+
+
 def _reply_error(message: str) -> ResponseError:
-    if message.startswith("NOSCRIPT"):
-        return NoScriptError(message)
-    return ResponseError(message)
+    code, _, rest = message.partition(" ")
+    kind = _REPLY_ERRORS.get(code)
+    if kind is None:
+        return ResponseError(message)
+    if issubclass(kind, AskError):  # redis-py's MOVED/ASK take "<slot> <host>:<port>"
+        try:
+            return kind(rest)
+        except ValueError:
+            return ResponseError(message)
+    return kind(message)
+
+
+class Locator(Protocol):
+    """Where the server is right now (a cluster slot's master, Sentinel's master)."""
+
+    async def locate(self) -> tuple[str, int]: ...
+
+    def forget(self, moved_to: tuple[str, int] | None = None) -> None: ...
 
 
 class _Protocol(asyncio.Protocol):
@@ -130,6 +160,10 @@ class _Protocol(asyncio.Protocol):
             else:
                 waiter.set_result(reply)
 
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -141,6 +175,12 @@ class _Protocol(asyncio.Protocol):
                 waiter.set_exception(self.lost)
 
 
+def _address_of(exc: Exception) -> tuple[str, int] | None:
+    # "MOVED <slot> <host>:<port>" / "ASK <slot> <host>:<port>"
+    host, _, port = str(exc).rpartition(" ")[2].rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else None
+
+
 class FastConnection:
     """One asyncio connection speaking RESP2 through hiredis.
 
@@ -148,9 +188,20 @@ class FastConnection:
         url: A ``redis://``, ``rediss://`` or ``unix://`` URL (AUTH, db and TLS
             options as redis-py reads them).
         kwargs: Alternatively, redis-py connection keyword arguments.
+        locator: Asked for the address at every connect (Cluster, Sentinel); then
+            ``host``/``port`` are ignored.
+        cluster: Follow ``MOVED``/``ASK``/``TRYAGAIN`` replies (the locator must
+            be the slot's route).
     """
 
-    def __init__(self, url: str | None = None, kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        locator: Locator | None = None,
+        cluster: bool = False,
+    ) -> None:
         params = dict(parse_url(url)) if url is not None else dict(kwargs or {})  # type: ignore[no-untyped-call]
         cls = params.pop("connection_class", None)
         self._path: str | None = params.get("path")
@@ -165,6 +216,9 @@ class FastConnection:
         self._ssl = self._ssl_context(params) if "SSL" in cls_name or params.get("ssl") else None
         self._timeout = float(params.get("socket_timeout") or DEFAULT_TIMEOUT)
         self._connect_timeout = float(params.get("socket_connect_timeout") or self._timeout)
+        self._credentials = params.get("credential_provider")
+        self._locator = locator
+        self._cluster = cluster
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
 
@@ -188,25 +242,68 @@ class FastConnection:
             proto = self._protocol
             if proto is not None and proto.lost is None:
                 return proto
-            loop = asyncio.get_running_loop()
-            factory = functools.partial(_Protocol, self._timeout)
-            try:
-                async with asyncio.timeout(self._connect_timeout):
-                    if self._path is not None:
-                        _, proto = await loop.create_unix_connection(factory, self._path)
-                    else:
-                        _, proto = await loop.create_connection(
-                            factory, self._host, self._port, ssl=self._ssl
-                        )
-            except (OSError, TimeoutError) as exc:
-                raise RedisConnectionError(f"cannot connect to Redis: {exc!r}") from exc
+            if self._locator is not None:
+                address = await self._locator.locate()
+            else:
+                address = None
+            proto = await self._open(address)
+            await self._handshake(proto)
+            # Published only now: a caller that found this socket earlier could
+            # run its command before AUTH or SELECT (in db 0, or refused).
             self._protocol = proto
-            if self._password is not None:
-                auth = (self._username, self._password) if self._username else (self._password,)
-                await self._send(proto, ("AUTH", *auth))
-            if self._db:
-                await self._send(proto, ("SELECT", self._db))
             return proto
+
+    async def _open(self, address: tuple[str, int] | None) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        factory = functools.partial(_Protocol, self._timeout)
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                if address is not None:
+                    _, proto = await loop.create_connection(
+                        factory, address[0], address[1], ssl=self._ssl
+                    )
+                elif self._path is not None:
+                    _, proto = await loop.create_unix_connection(factory, self._path)
+                else:
+                    _, proto = await loop.create_connection(
+                        factory, self._host, self._port, ssl=self._ssl
+                    )
+        except (OSError, TimeoutError) as exc:
+            if self._locator is not None:
+                self._locator.forget()
+            raise RedisConnectionError(f"cannot connect to Redis: {exc!r}") from exc
+        return proto
+
+    async def _auth(self) -> tuple[Arg, ...] | None:
+        username, password = self._username, self._password
+        if self._credentials is not None:
+            getter = getattr(self._credentials, "get_credentials_async", None)
+            creds = await getter() if getter else self._credentials.get_credentials()
+            username, password = (None, creds[0]) if len(creds) == 1 else creds
+        if password is None:
+            return None
+        return ("AUTH", username, password) if username else ("AUTH", password)
+
+    async def _handshake(self, proto: _Protocol) -> None:
+        """AUTH and SELECT, pipelined; the socket is closed if either is refused."""
+        replies: list[asyncio.Future[Any]] = []
+        auth = await self._auth()
+        if auth is not None:
+            replies.append(self._send(proto, auth))
+        if self._db:
+            replies.append(self._send(proto, ("SELECT", self._db)))
+        if not replies:
+            return
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                results = await asyncio.gather(*replies, return_exceptions=True)
+        except TimeoutError as exc:
+            proto.abort()
+            raise RedisConnectionError("Redis did not answer AUTH/SELECT in time") from exc
+        for result in results:
+            if isinstance(result, BaseException):
+                proto.abort()
+                raise result
 
     @staticmethod
     def _send(proto: _Protocol, args: tuple[Arg, ...]) -> asyncio.Future[Any]:
@@ -224,7 +321,60 @@ class FastConnection:
         proto = self._protocol
         if proto is None or proto.lost is not None:
             proto = await self._connect()
+        try:
+            return await self._send(proto, args)
+        except AskError as exc:  # MOVED and ASK; TRYAGAIN and READONLY below
+            return await self._redirected(proto, args, exc)
+        except TryAgainError as exc:
+            return await self._redirected(proto, args, exc)
+        except ReadOnlyError as exc:
+            # A demoted master (Sentinel failover): reconnect, asking again where.
+            proto.abort()
+            if self._locator is not None:
+                self._locator.forget()
+            raise RedisConnectionError(f"server is now a replica ({exc}); reconnecting") from exc
+
+    async def _redirected(self, proto: _Protocol, args: tuple[Arg, ...], exc: Exception) -> Any:
+        """Follow cluster redirections; none of them ran the command."""
+        if not self._cluster or self._locator is None:
+            if isinstance(exc, AskError):  # MOVED or ASK from a cluster node
+                raise ResponseError(
+                    f"MOVED {exc}: this server is a Redis Cluster node; connect with a "
+                    "redis+cluster:// URL or a RedisCluster client, and a hash-tag prefix"
+                ) from exc
+            raise exc
+        for attempt in range(_REDIRECTS):
+            try:
+                if isinstance(exc, MovedError):
+                    self._locator.forget(_address_of(exc))
+                    if self._protocol is proto:
+                        proto.abort()
+                    return await self.execute_once(*args)
+                if isinstance(exc, AskError):
+                    return await self._ask(_address_of(exc), args)
+                await asyncio.sleep(0.02 * (attempt + 1))  # TRYAGAIN: a migration is under way
+                return await self.execute_once(*args)
+            except (AskError, TryAgainError) as again:
+                exc = again
+        raise exc
+
+    async def execute_once(self, *args: Arg) -> Any:
+        proto = self._protocol
+        if proto is None or proto.lost is not None:
+            proto = await self._connect()
         return await self._send(proto, args)
+
+    async def _ask(self, address: tuple[str, int] | None, args: tuple[Arg, ...]) -> Any:
+        """ASKING then the command, once, on a connection of its own to the target."""
+        proto = await self._open(address)
+        try:
+            await self._handshake(proto)
+            asking = self._send(proto, ("ASKING",))
+            reply = self._send(proto, args)
+            await asking
+            return await reply
+        finally:
+            proto.abort()
 
     async def evalsha(
         self, sha: str, source: str | bytes, keys: list[str], args: list[Arg]

@@ -12,6 +12,7 @@ are decoded as UTF-8.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from pyqueue._protocol.lua import registered
@@ -52,7 +53,7 @@ from pyqueue._protocol.script_args_admin import (
     update_data_args,
     update_progress_args,
 )
-from pyqueue.errors import JobStateError, script_error
+from pyqueue.errors import JobStateError, ReplicationError, script_error
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -61,8 +62,11 @@ if TYPE_CHECKING:
 
     from pyqueue._protocol.fastconn import FastConnection
     from pyqueue._protocol.keys import QueueKeys
+    from pyqueue.options import Durability
 
 JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
+
+_log = logging.getLogger("pyqueue")
 
 _KINDS = ("completed", "failed")
 
@@ -102,6 +106,37 @@ class Scripts:
         self._mtf_tail = {kind: [keys.delayed, keys.stalled, keys.metrics(kind)] for kind in _KINDS}
         self._active_channels: dict[str, str] = {}
         self._keep: dict[tuple[int, int | None], str] = {}
+        self.durability: Durability | None = None
+        self.unconfirmed_finishes = 0
+
+    async def _replicated(self, what: str, *, finishing: bool = False) -> None:
+        """WAIT for the replicas :attr:`durability` asks for, on the connection that wrote.
+
+        WAIT covers every write sent before it on the same connection, so it
+        must go over the lean connection the script went over.
+        """
+        durability = self.durability
+        if durability is None or (finishing and not durability.after_finish):
+            return
+        if self._fast is not None:
+            confirmed = int(
+                await self._fast.execute("WAIT", durability.replicas, durability.timeout_ms)
+            )
+        else:
+            confirmed = int(await self._client.execute_command(  # type: ignore[no-untyped-call]
+                "WAIT", durability.replicas, durability.timeout_ms
+            ))
+        if confirmed >= durability.replicas:
+            return
+        message = (
+            f"{what}: {confirmed} of {durability.replicas} replicas confirmed within "
+            f"{durability.timeout_ms} ms; the write is on the master only"
+        )
+        if finishing:
+            self.unconfirmed_finishes += 1
+            _log.warning("%s", message)
+            return
+        raise ReplicationError(message, confirmed=confirmed, required=durability.replicas)
 
     async def _eval(self, command: str, keys: list[str], args: list[Arg]) -> Any:
         """One script call: over the lean connection when there is one."""
@@ -148,6 +183,8 @@ class Scripts:
             delay=delay, priority=priority, lifo=lifo, token=token,
         )
         raw: bytes = await self._eval("addJob", self._add_job_keys, argv)
+        if self.durability is not None:
+            await self._replicated(f"job {raw.decode()} added")
         return raw.decode()
 
     async def add_jobs(self, jobs: Sequence[AddJobSpec], token: str) -> list[str]:
@@ -156,6 +193,8 @@ class Scripts:
             return []
         keys, args = add_jobs_args(self._keys, jobs, token=token)
         raw = await self._eval("addJobs", keys, args)
+        if self.durability is not None:
+            await self._replicated(f"{len(raw)} jobs added")
         return [item.decode() for item in raw]
 
     async def add_repeatable_job(
@@ -240,6 +279,8 @@ class Scripts:
         )
         keys = self._finished_keys("completed", job_id, token)
         raw = await self._eval("moveToFinished", keys, argv)
+        if self.durability is not None:
+            await self._replicated(f"job {job_id} completed", finishing=True)
         if isinstance(raw, int):
             if raw < 0:
                 raise script_error(raw, job_id, "finished")
@@ -273,6 +314,8 @@ class Scripts:
             stacktrace=stacktrace,
         )
         raw = await self._eval("moveToFinished", self._finished_keys("failed", job_id, token), argv)
+        if self.durability is not None:
+            await self._replicated(f"job {job_id} failed", finishing=True)
         if isinstance(raw, int) and raw < 0:
             raise script_error(raw, job_id, "failed")
 

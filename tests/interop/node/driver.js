@@ -4,6 +4,7 @@
 // Usage: node driver.js '<json-config>'   (or the JSON config on stdin)
 //
 // Common config: {bull: "bull"|"bull412", redisUrl, queue, prefix?: "bull", action, ...}
+// clusterNodes?: [{host, port}, ...] connects to a Redis Cluster instead of redisUrl.
 // Output: one JSON object per line on stdout, each with `event` and `t` (Date.now()).
 // Exit code 0 on success; on an unexpected error prints {"event":"fatal",...} and exits 1.
 // Expected failures of the call under test (e.g. removing a locked job) are reported as
@@ -51,6 +52,16 @@ function openQueue(cfg) {
   const opts = { prefix: cfg.prefix || 'bull', settings };
   if (cfg.limiter) opts.limiter = cfg.limiter;
   if (cfg.metrics) opts.metrics = cfg.metrics;
+  if (cfg.clusterNodes) {
+    // Redis Cluster, the way Bull documents it: ioredis Cluster clients from
+    // createClient, and a hash-tag prefix so the queue stays in one slot.
+    const Redis = require('ioredis');
+    opts.createClient = () =>
+      new Redis.Cluster(cfg.clusterNodes, {
+        redisOptions: { maxRetriesPerRequest: null, enableReadyCheck: false }
+      });
+    return new Queue(cfg.queue, opts);
+  }
   return new Queue(cfg.queue, cfg.redisUrl, opts);
 }
 

@@ -1,0 +1,286 @@
+"""Finding the server to talk to, for Redis Cluster and Sentinel deployments.
+
+A queue whose keys share one hash tag lives in one cluster slot, so every
+connection of that queue (script calls, blocking fetch, pub/sub, lock renewal,
+admin reads) can be an ordinary connection to that slot's master. That keeps
+MULTI, BLMOVE, CLIENT UNBLOCK and pub/sub exactly as on a single server. What
+changes is only *where* a connection goes and when it must move:
+
+- :class:`SlotRoute` asks the cluster (``CLUSTER SLOTS``, through redis-py) which
+  master serves the slot, and forgets the answer on ``MOVED`` or a connection
+  failure, so the next connection asks again.
+- :class:`SentinelRoute` asks the Sentinels for the master's address, through
+  redis-py's Sentinel client (which skips a master they see as down).
+- The connection classes below give redis-py clients the same behaviour that
+  redis-py's own Sentinel connections have: look up the address at connect time,
+  and turn ``MOVED`` (or ``READONLY``, from a demoted master) into a connection
+  error, which redis-py's retry answers by reconnecting to the new address.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import redis
+import redis.asyncio as aioredis
+import redis.asyncio.sentinel as aiosentinel
+import redis.sentinel
+from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MovedError, ReadOnlyError, RedisError
+
+Address = tuple[str, int]
+
+# Connection options that matter to a discovery connection (auth, TLS, timeouts).
+_DISCOVERY_KEYS = (
+    "username", "password", "credential_provider", "socket_timeout", "socket_connect_timeout",
+    "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname",
+)
+
+
+def hash_tag(base: str) -> str | None:
+    """The hash tag every key starting with ``base`` shares, or None.
+
+    Redis hashes only the part between the first ``{`` and the next ``}`` when
+    that part is not empty; job keys are ``base + id``, so the tag must close
+    inside ``base`` for all of a queue's keys to share it.
+    """
+    start = base.find("{")
+    if start < 0:
+        return None
+    end = base.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    return base[start + 1:end]
+
+
+def slot_of(base: str) -> int:
+    return int(key_slot(base.encode()))
+
+
+def parse_moved(exc: MovedError) -> Address | None:
+    # "MOVED <slot> <host>:<port>"
+    parts = str(exc).split()
+    if len(parts) < 2 or ":" not in parts[-1]:
+        return None
+    host, _, port = parts[-1].rpartition(":")
+    return (host, int(port)) if port.isdigit() else None
+
+
+class SlotRoute:
+    """The master of one slot, as the cluster last said; shared by a queue's connections.
+
+    It holds no connection of its own: each look-up opens a short-lived one in
+    the caller's event loop (or thread), so one route serves async and sync
+    clients alike.
+    """
+
+    def __init__(self, nodes: Sequence[Address], slot: int, kwargs: dict[str, Any]) -> None:
+        if not nodes:
+            raise ValueError("a cluster needs at least one node address")
+        self.slot = slot
+        self._nodes: list[Address] = list(dict.fromkeys(nodes))
+        self._kwargs = {k: kwargs[k] for k in _DISCOVERY_KEYS if kwargs.get(k) is not None}
+        self._ssl = bool(kwargs.get("ssl"))
+        self._address: Address | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> Address | None:
+        return self._address
+
+    @property
+    def nodes(self) -> list[Address]:
+        with self._lock:
+            return list(self._nodes)
+
+    def forget(self, moved_to: Address | None = None) -> None:
+        """The cached master is wrong (MOVED) or unreachable; look again next time."""
+        with self._lock:
+            self._address = moved_to
+            if moved_to is not None and moved_to not in self._nodes:
+                self._nodes.append(moved_to)
+
+    def _learn(self, slots: Any) -> Address | None:
+        """Take in a raw ``CLUSTER SLOTS`` reply: ``[[start, end, [host, port, id], ...]]``."""
+        found: Address | None = None
+        with self._lock:
+            for start, end, primary, *_ in slots:
+                host = primary[0].decode() if isinstance(primary[0], bytes) else str(primary[0])
+                address = (host, int(primary[1]))
+                if address not in self._nodes:
+                    self._nodes.append(address)
+                if int(start) <= self.slot <= int(end):
+                    found = address
+            self._address = found
+        return found
+
+    def _candidates(self) -> list[Address]:
+        with self._lock:
+            nodes = list(self._nodes)
+        random.shuffle(nodes)  # spread discovery, and skip a dead seed quickly on average
+        return nodes
+
+    def _no_master(self, errors: list[str]) -> RedisConnectionError:
+        detail = "; ".join(errors[-3:]) or "no node answered"
+        return RedisConnectionError(f"no master serves cluster slot {self.slot} ({detail})")
+
+    async def locate(self) -> Address:
+        """The slot's master, asking the cluster when it is not known."""
+        cached = self._address
+        if cached is not None:
+            return cached
+        errors: list[str] = []
+        for host, port in self._candidates():
+            client = aioredis.Redis(host=host, port=port, ssl=self._ssl, **self._kwargs)
+            try:
+                found = self._learn(
+                    await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+                )
+            except (RedisError, OSError) as exc:
+                errors.append(f"{host}:{port}: {exc}")
+                continue
+            finally:
+                await client.aclose()
+            if found is not None:
+                return found
+            errors.append(f"{host}:{port}: slot {self.slot} has no master")
+        raise self._no_master(errors)
+
+    def locate_sync(self) -> Address:
+        cached = self._address
+        if cached is not None:
+            return cached
+        errors: list[str] = []
+        for host, port in self._candidates():
+            client = redis.Redis(host=host, port=port, ssl=self._ssl, **self._kwargs)
+            try:
+                found = self._learn(
+                    client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+                )
+            except (RedisError, OSError) as exc:
+                errors.append(f"{host}:{port}: {exc}")
+                continue
+            finally:
+                client.close()
+            if found is not None:
+                return found
+            errors.append(f"{host}:{port}: slot {self.slot} has no master")
+        raise self._no_master(errors)
+
+
+class SentinelRoute:
+    """The address of a Sentinel-monitored master, asked afresh at every connect."""
+
+    def __init__(
+        self, sentinels: Sequence[Address], service: str, sentinel_kwargs: dict[str, Any]
+    ) -> None:
+        self.sentinels = list(sentinels)
+        self.service = service
+        self.sentinel_kwargs = dict(sentinel_kwargs)
+
+    def forget(self, moved_to: Address | None = None) -> None:
+        """Nothing is cached: every connect asks the Sentinels."""
+
+    async def locate(self) -> Address:
+        manager = aiosentinel.Sentinel(  # type: ignore[no-untyped-call]
+            self.sentinels, sentinel_kwargs=self.sentinel_kwargs
+        )
+        try:
+            host, port = await manager.discover_master(self.service)
+        finally:
+            for client in manager.sentinels:
+                await client.aclose()
+        return str(host), int(port)
+
+    def locate_sync(self) -> Address:
+        manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            self.sentinels, sentinel_kwargs=self.sentinel_kwargs
+        )
+        try:
+            host, port = manager.discover_master(self.service)  # type: ignore[no-untyped-call]
+        finally:
+            for client in manager.sentinels:
+                client.close()
+        return str(host), int(port)
+
+
+class Route(Protocol):
+    """Where a connection goes now; told when the answer proved wrong."""
+
+    async def locate(self) -> Address: ...
+
+    def locate_sync(self) -> Address: ...
+
+    def forget(self, moved_to: Address | None = None) -> None: ...
+
+
+class RoutedConnection(aioredis.Connection):
+    """An async connection that asks its route for the address at every connect."""
+
+    def __init__(self, *, route: Route, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.route = route
+
+    async def connect(self) -> None:
+        if self.is_connected:
+            return
+        self.host, self.port = await self.route.locate()
+        try:
+            await super().connect()  # type: ignore[no-untyped-call]
+        except RedisConnectionError:
+            self.route.forget()
+            raise
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except MovedError as exc:
+            self.route.forget(parse_moved(exc))
+            await self.disconnect()
+            raise RedisConnectionError(f"cluster slot moved ({exc}); reconnecting") from exc
+        except ReadOnlyError as exc:
+            self.route.forget()
+            await self.disconnect()
+            raise RedisConnectionError(f"master became a replica ({exc}); reconnecting") from exc
+
+
+class RoutedSSLConnection(RoutedConnection, aioredis.SSLConnection):
+    pass
+
+
+class SyncRoutedConnection(redis.Connection):
+    """The blocking twin of :class:`RoutedConnection` (lock renewal thread)."""
+
+    def __init__(self, *, route: Route, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self.route = route
+
+    def connect(self) -> None:
+        if self._sock:
+            return
+        self.host, self.port = self.route.locate_sync()
+        try:
+            super().connect()  # type: ignore[no-untyped-call]
+        except RedisConnectionError:
+            self.route.forget()
+            raise
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except MovedError as exc:
+            self.route.forget(parse_moved(exc))
+            self.disconnect()  # type: ignore[no-untyped-call]
+            raise RedisConnectionError(f"cluster slot moved ({exc}); reconnecting") from exc
+        except ReadOnlyError as exc:
+            self.route.forget()
+            self.disconnect()  # type: ignore[no-untyped-call]
+            raise RedisConnectionError(f"master became a replica ({exc}); reconnecting") from exc
+
+
+class SyncRoutedSSLConnection(SyncRoutedConnection, redis.SSLConnection):
+    pass
