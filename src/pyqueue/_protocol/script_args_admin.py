@@ -50,10 +50,14 @@ def remove_jobs_args(keys: QueueKeys, *, pattern: str, cursor: str) -> ScriptArg
     return checked("removeJobs", keys_list, [keys.base, pattern, cursor])
 
 
-def remove_repeatable_args(keys: QueueKeys, *, id_prefix: str, repeat_key: str) -> ScriptArgs:
-    """removeRepeatable-2: ``id_prefix`` is ``repeat:<md5>:``."""
+def remove_repeatable_args(
+    keys: QueueKeys, *, id_prefix: str, repeat_key: str, more_prefixes: tuple[str, ...] = ()
+) -> ScriptArgs:
+    """removeRepeatable-2: ``id_prefix`` (and each of ``more_prefixes``) is ``repeat:<md5>:``."""
     return checked(
-        "removeRepeatable", [keys.repeat, keys.delayed], [id_prefix, repeat_key, keys.base]
+        "removeRepeatable",
+        [keys.repeat, keys.delayed],
+        [id_prefix, repeat_key, keys.base, *more_prefixes],
     )
 
 

@@ -400,9 +400,13 @@ class Scripts:
         next_cursor, removed = await self._run("removeJobs", built)
         return next_cursor.decode(), _ids(removed)
 
-    async def remove_repeatable(self, *, id_prefix: str, repeat_key: str) -> None:
+    async def remove_repeatable(
+        self, *, id_prefix: str, repeat_key: str, more_prefixes: tuple[str, ...] = ()
+    ) -> None:
         """Drop a repeat config and its delayed instance (removeRepeatable-2)."""
-        built = remove_repeatable_args(self._keys, id_prefix=id_prefix, repeat_key=repeat_key)
+        built = remove_repeatable_args(
+            self._keys, id_prefix=id_prefix, repeat_key=repeat_key, more_prefixes=more_prefixes
+        )
         await self._run("removeRepeatable", built)
 
     async def update_progress(self, job_id: str, *, progress_json: str, event_payload: str) -> None:
