@@ -15,7 +15,14 @@ from pyqueue.errors import (
 )
 from pyqueue.events import QueueEvents
 from pyqueue.job import Job
-from pyqueue.options import Backoff, JobOptions, KeepJobs, RateLimiter, WorkerOptions
+from pyqueue.options import (
+    Backoff,
+    Debounce,
+    JobOptions,
+    KeepJobs,
+    RateLimiter,
+    WorkerOptions,
+)
 from pyqueue.queue import BulkJob, Queue
 from pyqueue.repeat import Repeat
 from pyqueue.sync import SyncJob, SyncQueue
@@ -29,6 +36,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "Backoff",
     "BulkJob",
+    "Debounce",
     "Event",
     "InvalidOptionsError",
     "Job",

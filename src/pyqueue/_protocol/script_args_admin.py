@@ -39,9 +39,9 @@ def _state_keys(k: QueueKeys) -> list[str]:
 
 
 def remove_job_args(keys: QueueKeys, job_id: str, *, token: str) -> ScriptArgs:
-    """removeJob-10."""
+    """removeJob-10: the base key is for the job's debounce key."""
     keys_list = [*_state_keys(keys), keys.job(job_id), keys.logs(job_id), keys.limiter]
-    return checked("removeJob", keys_list, [job_id, token])
+    return checked("removeJob", keys_list, [job_id, token, keys.base])
 
 
 def remove_jobs_args(keys: QueueKeys, *, pattern: str, cursor: str) -> ScriptArgs:

@@ -2,11 +2,14 @@
   Job creation shared by addJob and addRepeatableJob (spec §3.1 steps 1–6).
 
   add_job(keys, argv) where keys are addJob's six KEYS (wait, paused,
-  meta-paused, id, delayed, priority) and argv addJob's eleven ARGV.
-  Returns the job id (the existing one for a duplicate custom id).
+  meta-paused, id, delayed, priority) and argv addJob's eleven ARGV, plus
+  optionally Bull 4.16's debounce ARGV[12..14] (key, id, ttl; "" for none).
+  Returns the job id (the existing one for a duplicate custom id or a
+  debounced add), and true when the add was debounced.
 ]]
 -- @include targetList
 -- @include priority
+-- @include debounce
 
 local function add_job(keys, argv)
   local rcall = redis.call
@@ -21,9 +24,20 @@ local function add_job(keys, argv)
     return jobId
   end
   local jobKey = argv[1] .. jobId
+  -- ARGV[12] (Bull's precomputed debounce key) is implied by the base and id.
+  local debounceId = argv[13]
+  local debounced = debounce_job(argv[1], debounceId, argv[14], jobId, argv[11])
+  if debounced then
+    return debounced, true
+  end
 
-  rcall("HMSET", jobKey, "name", argv[3], "data", argv[4], "opts", argv[5],
-    "timestamp", argv[6], "delay", argv[7], "priority", argv[9])
+  if debounceId ~= nil and debounceId ~= "" then
+    rcall("HMSET", jobKey, "name", argv[3], "data", argv[4], "opts", argv[5],
+      "timestamp", argv[6], "delay", argv[7], "priority", argv[9], "deid", debounceId)
+  else
+    rcall("HMSET", jobKey, "name", argv[3], "data", argv[4], "opts", argv[5],
+      "timestamp", argv[6], "delay", argv[7], "priority", argv[9])
+  end
 
   local due = tonumber(argv[8])
   if due ~= 0 then
@@ -39,5 +53,5 @@ local function add_job(keys, argv)
     end
     rcall("PUBLISH", keys[1] .. "ing@" .. argv[11], jobId)
   end
-  return jobId
+  return jobId, false
 end
