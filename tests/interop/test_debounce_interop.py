@@ -18,11 +18,14 @@ from tests.interop.bull import BULL_RELEASES, BULL_VERSIONS, FEATURES, NodeBull
 from tests.interop.test_python_node import (
     FAST,
     nadd,
+    njobs,
     py_worker,
     wait_counts,
+    wait_until,
 )
 
-from pyqueue import Job, Queue
+from pyqueue import Debounce, Job, Queue
+from pyqueue.events import QueueEvents
 
 WITH_DEBOUNCE = [v for v in BULL_VERSIONS if BULL_RELEASES[v] >= FEATURES["debounce"]]
 BEFORE_DEBOUNCE = [v for v in BULL_VERSIONS if BULL_RELEASES[v] < FEATURES["debounce"]]
@@ -95,3 +98,60 @@ async def test_python_worker_finishes_node_debounced_job_like_node(
     assert {k: v for k, v in py.items() if k != "seen"} == {
         k: v for k, v in node.items() if k != "seen"
     }
+
+
+@pytest.mark.parametrize("bull_version", WITH_DEBOUNCE)
+async def test_python_debounce_is_node_debounce(
+    node_bull: NodeBull, bull_version: str, pq: Queue[Any], raw_redis: aioredis.Redis,
+    redis_url: str,
+) -> None:
+    listener = node_bull.start({"queue": pq.name, "action": "listen",
+                                "events": ["debounced"], "until": 2, "timeoutMs": 15000})
+    heard: list[str] = []
+    with listener:
+        await listener.await_for("ready")
+        async with QueueEvents(pq.name, redis_url) as events:
+            events.on("debounced", heard.append)
+            first = await pq.add({"n": 1}, name="sync", debounce=Debounce(id="store-7"))
+            again = await pq.add({"n": 2}, name="sync", debounce=Debounce(id="store-7"))
+            # Node's add sees the key pyqueue wrote, and publishes on the same channel.
+            [from_node] = await nadd(node_bull, pq.name, [
+                {"name": "sync", "data": {"n": 3}, "opts": {"debounce": {"id": "store-7"}}}])
+            await wait_until(lambda: _value(len(heard) >= 2), 5, "debounced events")
+        node_heard = [e["args"] for e in (await listener.await_exit(15))
+                      if e["event"] == "global:debounced"]
+    assert again.id == first.id
+    assert from_node == first.id
+    assert heard == [first.id, first.id]
+    assert node_heard == [[first.id], [first.id]]
+    [seen] = (await njobs(node_bull, pq.name, [first.id])).values()
+    assert seen["json"]["debounceId"] == "store-7"
+    assert seen["json"]["opts"]["debounce"] == {"id": "store-7"}
+    # A 4.16 worker finishes it and releases the id; pyqueue's next add is a new job.
+    await _node_work(node_bull, pq.name, until=1)
+    assert not await raw_redis.exists(_de_key(pq, "store-7"))
+    later = await pq.add({"n": 4}, name="sync", debounce=Debounce(id="store-7"))
+    assert later.id != first.id
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+@pytest.mark.parametrize("bull_version", BEFORE_DEBOUNCE)
+async def test_python_debounce_beside_older_node_worker(
+    node_bull: NodeBull, bull_version: str, pq: Queue[Any], raw_redis: aioredis.Redis,
+) -> None:
+    # Bull before 4.16 knows nothing of deid: its worker completes the job and
+    # leaves the key. pyqueue's next add takes the stale key over instead of
+    # being dropped for good.
+    first = await pq.add({"n": 1}, debounce=Debounce(id="old-fleet"))
+    await _node_work(node_bull, pq.name, until=1)
+    assert await raw_redis.get(_de_key(pq, "old-fleet")) == first.id.encode()
+    later = await pq.add({"n": 2}, debounce=Debounce(id="old-fleet"))
+    assert later.id != first.id
+    again = await pq.add({"n": 3}, debounce=Debounce(id="old-fleet"))
+    assert again.id == later.id  # a live holder still debounces
+    counts = await pq.get_job_counts()
+    assert counts["completed"] == 1
+    assert counts["waiting"] == 1
