@@ -151,11 +151,11 @@ async def test_stale_key_of_a_finished_job_is_taken_over(make_queue, raw_redis):
 
 async def test_bad_debounce_options_are_refused(make_queue):
     queue = make_queue()
-    with pytest.raises(InvalidOptionsError, match="debounce.id"):
+    with pytest.raises(InvalidOptionsError, match=r"debounce\.id"):
         await queue.add({}, debounce=Debounce(id=""))
-    with pytest.raises(InvalidOptionsError, match="debounce.ttl"):
+    with pytest.raises(InvalidOptionsError, match=r"debounce\.ttl"):
         Debounce(id="x", ttl=0)
-    with pytest.raises(InvalidOptionsError, match="debounce: must be a pyqueue.Debounce"):
+    with pytest.raises(InvalidOptionsError, match=r"debounce: must be a pyqueue\.Debounce"):
         await queue.add({}, debounce={"id": "x"})
     with pytest.raises(InvalidOptionsError, match="add_bulk"):
         await queue.add_bulk([BulkJob({}, options=JobOptions(debounce=Debounce(id="x")))])
