@@ -30,7 +30,8 @@
 ]]
 -- @include addJob
 
-local jobId, debounced = add_job(KEYS, ARGV)
+-- ARGV[12] (Bull's precomputed debounce key) is implied by the base and id.
+local jobId, debounced = add_job(KEYS, ARGV, ARGV[13], ARGV[14])
 if ARGV[15] == "1" then
   return {jobId, debounced and 1 or 0}
 end

@@ -1,9 +1,10 @@
 --[[
   Job creation shared by addJob and addRepeatableJob (spec §3.1 steps 1–6).
 
-  add_job(keys, argv) where keys are addJob's six KEYS (wait, paused,
-  meta-paused, id, delayed, priority) and argv addJob's eleven ARGV, plus
-  optionally Bull 4.16's debounce ARGV[12..14] (key, id, ttl; "" for none).
+  add_job(keys, argv, debounceId, ttl) where keys are addJob's six KEYS (wait,
+  paused, meta-paused, id, delayed, priority), argv addJob's first eleven ARGV,
+  and debounceId/ttl Bull 4.16's debounce (nil or "" for none). The debounce
+  values are explicit because the other callers use ARGV[12..] for their own.
   Returns the job id (the existing one for a duplicate custom id or a
   debounced add), and true when the add was debounced.
 ]]
@@ -11,7 +12,7 @@
 -- @include priority
 -- @include debounce
 
-local function add_job(keys, argv)
+local function add_job(keys, argv, debounceId, ttl)
   local rcall = redis.call
   -- The counter moves on every call: its value is the delayed tie-breaker even
   -- for custom ids.
@@ -24,9 +25,7 @@ local function add_job(keys, argv)
     return jobId
   end
   local jobKey = argv[1] .. jobId
-  -- ARGV[12] (Bull's precomputed debounce key) is implied by the base and id.
-  local debounceId = argv[13]
-  local debounced = debounce_job(argv[1], debounceId, argv[14], jobId, argv[11])
+  local debounced = debounce_job(argv[1], debounceId, ttl, jobId, argv[11])
   if debounced then
     return debounced, true
   end
