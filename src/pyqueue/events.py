@@ -116,7 +116,8 @@ class QueueEvents(EventEmitter):
             ("waiting", self.keys.waiting_channel("")),
             ("active", self.keys.active_channel("")),
             ("stalled", self.keys.stalled_channel),
-            ("duplicated", self.keys.duplicated_channel("")),
+            # Bull 4.14 published a bare "duplicated", 4.15+ "duplicated@<token>".
+            ("duplicated", self.keys.channel("duplicated")),
             ("debounced", self.keys.debounced_channel("")),
         ):
             # Escaped so a queue named "a*" does not hear queue "abc".
