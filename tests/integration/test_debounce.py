@@ -161,3 +161,11 @@ async def test_bad_debounce_options_are_refused(make_queue):
         await queue.add_bulk([BulkJob({}, options=JobOptions(debounce=Debounce(id="x")))])
     with pytest.raises(InvalidOptionsError, match="repeat"):
         await queue.add({}, repeat=Repeat(every=1000), debounce=Debounce(id="x"))
+
+
+def test_sync_queue_debounces(redis_url, queue_name):
+    from pyqueue import SyncQueue
+
+    with SyncQueue(queue_name, redis_url) as queue:
+        first = queue.add({}, debounce=Debounce(id="s"))
+        assert queue.add({}, debounce=Debounce(id="s")).id == first.id
