@@ -220,12 +220,24 @@ async def test_python_worker_chains_node_schedule_with_colon_job_id(
 async def test_node_removes_python_chained_colon_schedule(
     node_bull: NodeBull, bull_version: str, pq: Queue[Any], raw_redis: aioredis.Redis
 ) -> None:
-    repeat = {"every": 60_000, "jobId": "store:7"}
+    repeat = {"every": 300, "jobId": "store:7"}
     await node_bull.arun({
         "queue": pq.name, "action": "add",
         "jobs": [{"name": "sync:store", "data": None, "opts": {"repeat": repeat}}],
     })
-    # Bull's own way to remove such a schedule: by name and options.
+    seen: list[str] = []
+    enough = asyncio.Event()
+
+    async def handler(job: Job[Any]) -> None:
+        seen.append(job.id)
+        if len(seen) >= 2:
+            enough.set()
+
+    async with Worker(pq, handler, options=PY_FAST):
+        await asyncio.wait_for(enough.wait(), 15)
+    # The instance pending now was made by pyqueue (normally still delayed: it is
+    # due 300 ms after the one that just ran); Bull's own removal finds it.
+    assert await raw_redis.zcard(pq.keys.delayed) + await raw_redis.llen(pq.keys.wait) == 1
     await nadmin(node_bull, pq.name, "removeRepeatable", name="sync:store", repeat=repeat)
     assert await pq.get_repeatable_count() == 0
     assert await raw_redis.zcard(pq.keys.delayed) == 0
