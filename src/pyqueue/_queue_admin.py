@@ -158,6 +158,10 @@ class QueueAdmin:
             return "completed", wire.loads(value) if value else None
         return "failed", bytes(value or b"").decode("utf-8", "replace")
 
+    async def remove_debounce_key(self, debounce_id: str) -> bool:
+        """Release a debounce id now (Bull 4.16's ``removeDebounceKey``); True if it was held."""
+        return bool(await self.client.delete(self.keys.debounce(debounce_id)))
+
     # --- repeat schedules ---------------------------------------------------
 
     async def get_repeatable_jobs(

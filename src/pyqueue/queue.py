@@ -279,6 +279,7 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
             spec, token=self.token, debounce_id=debounce.id, ttl=debounce.ttl
         )
         job = self._added(spec, job_id, value, wire_opts)
+        job.record.debounce_id = debounce.id
         if debounced:
             self.emit("debounced", job_id)
         else:

@@ -169,3 +169,19 @@ def test_sync_queue_debounces(redis_url, queue_name):
     with SyncQueue(queue_name, redis_url) as queue:
         first = queue.add({}, debounce=Debounce(id="s"))
         assert queue.add({}, debounce=Debounce(id="s")).id == first.id
+
+
+async def test_debounce_id_on_the_job_and_manual_release(make_queue):
+    queue = make_queue()
+    first = await queue.add({}, debounce=Debounce(id="m", ttl=60_000))
+    assert first.debounce_id == "m"
+    fetched = await queue.get_job(first.id)
+    assert fetched is not None
+    assert fetched.debounce_id == "m"
+    assert fetched.to_json()["debounceId"] == "m"
+    plain = await queue.add({})
+    assert plain.debounce_id is None
+    assert (await queue.get_job(plain.id)).to_json()["debounceId"] is None
+    assert await queue.remove_debounce_key("m") is True
+    assert await queue.remove_debounce_key("m") is False
+    assert (await queue.add({}, debounce=Debounce(id="m"))).id != first.id

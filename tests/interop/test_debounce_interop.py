@@ -62,6 +62,7 @@ async def _run_node_debounced(
 
     async def handler(job: Job[Any]) -> str:
         seen.append(job.data)
+        assert job.debounce_id == debounce["id"]
         return "py"
 
     if worker == "py":

@@ -297,6 +297,7 @@ class JobRecord:
     processed_on: int | None
     retried_on: int | None
     data_error: str | None = None
+    debounce_id: str | None = None
 
 
 def new_job_record(
@@ -352,6 +353,7 @@ def decode_job(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
         processed_on=_int_field(raw.get(b"processedOn")),
         retried_on=_int_field(raw.get(b"retriedOn")),
         data_error=data_error,
+        debounce_id=_text(raw.get(b"deid")),
     )
 
 
@@ -371,4 +373,5 @@ def job_to_json(record: JobRecord) -> dict[str, Any]:
         "returnvalue": record.return_value,
         "finishedOn": record.finished_on,
         "processedOn": record.processed_on,
+        "debounceId": record.debounce_id,  # Bull 4.16's toJSON field
     }
