@@ -18,6 +18,7 @@ from pyqueue.events import QueueEvents
 from pyqueue.job import Job
 from pyqueue.options import (
     Backoff,
+    Debounce,
     Durability,
     JobOptions,
     KeepJobs,
@@ -37,6 +38,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "Backoff",
     "BulkJob",
+    "Debounce",
     "Durability",
     "Event",
     "InvalidOptionsError",

@@ -8,7 +8,6 @@ result on the queue's ``completed`` and ``failed`` channels.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pyqueue import _scheduling
@@ -159,6 +158,10 @@ class QueueAdmin:
             return "completed", wire.loads(value) if value else None
         return "failed", bytes(value or b"").decode("utf-8", "replace")
 
+    async def remove_debounce_key(self, debounce_id: str) -> bool:
+        """Release a debounce id now (Bull 4.16's ``removeDebounceKey``); True if it was held."""
+        return bool(await self.client.delete(self.keys.debounce(debounce_id)))
+
     # --- repeat schedules ---------------------------------------------------
 
     async def get_repeatable_jobs(
@@ -188,14 +191,10 @@ class QueueAdmin:
 
     async def remove_repeatable_by_key(self, key: str) -> None:
         """Remove a schedule by its repeat key, as listed by :meth:`get_repeatable_jobs`."""
-        entry = _scheduling.parse_repeat_key(key)
-        name = entry["name"] or "__default__"
-        id_part = f"{entry['id']}:" if entry["id"] else ":"
-        digest = hashlib.md5(
-            (name + id_part + hashlib.md5(key.encode()).hexdigest()).encode(),
-            usedforsecurity=False,
-        ).hexdigest()
-        await self.scripts.remove_repeatable(id_prefix=f"repeat:{digest}:", repeat_key=key)
+        first, *more = _scheduling.instance_prefixes_of_key(key)
+        await self.scripts.remove_repeatable(
+            id_prefix=first, repeat_key=key, more_prefixes=tuple(more)
+        )
 
 
 def _raise_or_return(job_id: str, outcome: tuple[str, Any]) -> Any:

@@ -9,6 +9,8 @@ older than the one the repeat set already points at.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +23,7 @@ from pyqueue.repeat import Repeat
 if TYPE_CHECKING:
     from pyqueue._protocol.scripts import Scripts
 
+DEFAULT_NAME = "__default__"
 _INSTANCE_ONLY = ("jobId", "delay", "timestamp", "prevMillis", "repeat")
 
 
@@ -141,22 +144,57 @@ async def chain_from(queue: Scheduler, job_name: str, data_json: str,
     )
 
 
+_LEADING_INT = re.compile(r"\s*([+-]?\d+)")
+
+
+def _js_parse_int(text: str | None) -> int | None:
+    """JavaScript's ``parseInt(text)``, with NaN as None."""
+    found = _LEADING_INT.match(text or "")
+    return int(found.group(1)) if found else None
+
+
 def parse_repeat_key(key: str) -> dict[str, Any]:
-    """Bull's ``getRepeatableJobs`` entry fields from a repeat key."""
+    """Bull's ``getRepeatableJobs`` entry fields from a repeat key.
+
+    Bull reads fields by position after splitting at every ':', so a name or job
+    id containing ':' shifts them; pyqueue lists such keys the same way so both
+    sides show the same entries.
+    """
     parts = key.split(":")
-    name = parts[0] if parts else ""
-    job_id = parts[1] if len(parts) > 1 and parts[1] else None
-    end = parts[2] if len(parts) > 2 else ""
-    try:
-        end_date: int | None = int(end)
-    except ValueError:
-        end_date = None
-    if len(parts) > 4:
-        tz = parts[3] or None
-        cron: str | None = ":".join(parts[4:])
-        every: int | None = None
-    else:
-        tz, cron = None, None
-        every = int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else None
-    return {"key": key, "name": name, "id": job_id, "end_date": end_date, "tz": tz,
-            "cron": cron, "every": every}
+    field = [parts[i] if i < len(parts) else None for i in range(5)]
+    cron = field[4] or None
+    return {
+        "key": key,
+        "name": field[0],
+        "id": field[1] or None,
+        "end_date": _js_parse_int(field[2]) or None,
+        "tz": (field[3] or None) if cron else None,
+        "cron": cron,
+        "every": None if cron else _js_parse_int(field[3]),
+    }
+
+
+def _prefix(name: str, job_id: str, key: str) -> str:
+    inner = hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
+    outer = hashlib.md5(f"{name}{job_id}:{inner}".encode(), usedforsecurity=False)
+    return f"repeat:{outer.hexdigest()}:"
+
+
+def instance_prefixes_of_key(key: str) -> list[str]:
+    """The instance id prefixes a repeat key can stand for, Bull's own reading first.
+
+    The key is ``name:jobId:endDate:every`` or ``name:jobId:endDate:tz:cron``;
+    neither the tail fields nor cron contain ':', but a name or job id may, so
+    every split of the head into name and job id is a candidate.
+    """
+    parts = key.split(":")
+    bull_name = parts[0] or DEFAULT_NAME
+    candidates = [_prefix(bull_name, parts[1] if len(parts) > 1 else "", key)]
+    tail = 2 if parts[-1].isdigit() else 3
+    head = parts[:-tail]
+    for split in range(1, len(head)):
+        name = ":".join(head[:split]) or DEFAULT_NAME
+        prefix = _prefix(name, ":".join(head[split:]), key)
+        if prefix not in candidates:
+            candidates.append(prefix)
+    return candidates

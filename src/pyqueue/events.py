@@ -9,6 +9,8 @@ without the ``global:`` prefix::
     active(job_id, "waiting")                a worker started a job
     stalled(job_id)                          a stalled job went back to wait
     duplicated(job_id)                       an add reused an existing custom id
+    debounced(job_id)                        an add was debounced (Bull 4.16); the
+                                             id is the job holding the debounce id
     progress(job_id, progress)               progress was reported
     completed(job_id, return_value, "active")  return_value is JSON-decoded
     failed(job_id, reason, "active")         a job failed for good
@@ -114,7 +116,9 @@ class QueueEvents(EventEmitter):
             ("waiting", self.keys.waiting_channel("")),
             ("active", self.keys.active_channel("")),
             ("stalled", self.keys.stalled_channel),
-            ("duplicated", self.keys.duplicated_channel("")),
+            # Bull 4.14 published a bare "duplicated", 4.15+ "duplicated@<token>".
+            ("duplicated", self.keys.channel("duplicated")),
+            ("debounced", self.keys.debounced_channel("")),
         ):
             # Escaped so a queue named "a*" does not hear queue "abc".
             self._patterns[head.translate(_GLOB_SPECIAL) + "*"] = (event, head)
@@ -123,6 +127,7 @@ class QueueEvents(EventEmitter):
             "active": lambda data, _: self.emit("active", data, "waiting"),
             "stalled": lambda data, _: self.emit("stalled", data),
             "duplicated": lambda data, _: self.emit("duplicated", data),
+            "debounced": lambda data, _: self.emit("debounced", data),
             "progress": lambda data, _: self.emit("progress", *_parse_progress(data)),
             "completed": lambda data, _: self.emit("completed", *_parse_completed(data), "active"),
             "failed": lambda data, _: self.emit("failed", *_parse_failed(data), "active"),

@@ -137,6 +137,11 @@ class Job(Generic[DataT]):
         return self._record.processed_on
 
     @property
+    def debounce_id(self) -> str | None:
+        """Bull 4.16's ``deid``: the debounce id this job holds, if it was added with one."""
+        return self._record.debounce_id
+
+    @property
     def record(self) -> wire.JobRecord:
         return self._record
 

@@ -96,6 +96,30 @@ class KeepJobs:
 Retention = bool | int | KeepJobs
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Debounce:
+    """Bull 4.16's ``debounce``: adds with the same ``id`` are dropped while one is pending.
+
+    The first add takes the id; later adds return that job's id instead of
+    creating a job, and emit ``debounced``. The id is released when the job
+    finishes (completed, or failed for good) or is removed; with ``ttl`` it is
+    held for ``ttl`` ms from the first add instead, finished or not.
+
+    Args:
+        id: The debounce id (stored on the job as ``deid``).
+        ttl: Hold the id this many ms (Redis ``PX``), instead of until the job finishes.
+    """
+
+    id: str
+    ttl: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise _fail("debounce.id", "must be a non-empty string", self.id)
+        if self.ttl is not None:
+            _check_int("debounce.ttl", self.ttl, minimum=1)
+
+
 def _check_retention(name: str, value: object) -> None:
     if isinstance(value, bool | KeepJobs):
         return
@@ -119,6 +143,7 @@ class JobOptionFields(TypedDict, total=False):
     stack_trace_limit: int
     timestamp: int
     prevent_parsing_data: bool
+    debounce: Debounce
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +164,7 @@ class JobOptions:
         timestamp: Creation time in ms (default: now).
         prevent_parsing_data: Node consumers get ``data`` as a raw string.
         repeat: A :class:`pyqueue.Repeat` schedule.
+        debounce: A :class:`Debounce` (Bull 4.16; older Bull workers ignore it).
         extra: Unknown wire keys, preserved when reading jobs made by other clients.
     """
 
@@ -155,6 +181,7 @@ class JobOptions:
     timestamp: int | None = None
     prevent_parsing_data: bool | None = None
     repeat: Any = None
+    debounce: Debounce | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -187,6 +214,8 @@ class JobOptions:
             value = getattr(self, name)
             if value is not None:
                 _check_retention(name, value)
+        if self.debounce is not None and not isinstance(self.debounce, Debounce):
+            raise _fail("debounce", "must be a pyqueue.Debounce", self.debounce)
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Self:

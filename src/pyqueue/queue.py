@@ -29,7 +29,7 @@ from pyqueue._queue_admin import QueueAdmin
 from pyqueue._queue_reads import QueueReads
 from pyqueue.errors import InvalidOptionsError, QueueClosedError
 from pyqueue.job import Job, now_ms
-from pyqueue.options import Durability, JobOptionFields, JobOptions
+from pyqueue.options import Debounce, Durability, JobOptionFields, JobOptions
 from pyqueue.repeat import Repeat
 
 DataT = TypeVar("DataT")
@@ -188,6 +188,10 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         opts = options.merged_over(self.default_job_options)
         if opts.repeat is not None:
             raise InvalidOptionsError("repeat: not supported in add_bulk; use add(..., repeat=)")
+        if opts.debounce is not None and memo is not None:
+            raise InvalidOptionsError(
+                "debounce: not supported in add_bulk; use add(..., debounce=)"
+            )
         if name is not None and (not isinstance(name, str) or not name):
             raise InvalidOptionsError(f"name: must be a non-empty string, got {name!r}")
         value = self._validated(data)
@@ -242,6 +246,11 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
     ) -> Job[DataT] | None:
         """Add a job; returns it (with the existing id when ``job_id`` was a duplicate).
 
+        With ``debounce=Debounce(id=...)`` (Bull 4.16), an add while another job
+        holds that debounce id creates nothing: the returned job has the holder's
+        id, and ``debounced`` (the id) is emitted here and published to every
+        :class:`~pyqueue.events.QueueEvents` instead of ``waiting``.
+
         With ``repeat=Repeat(...)`` the schedule is declared, idempotently (call it
         at every start-up, from any number of processes), and the job of its next
         instance is returned; None when this call scheduled nothing because a
@@ -254,10 +263,17 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         # No keywords is the common case: share one (frozen) default object.
         job_options = JobOptions.from_kwargs(options) if options else _NO_OPTIONS
         if repeat is not None:
+            if job_options.debounce is not None:
+                raise InvalidOptionsError("debounce: not supported with repeat")
             return await self._add_repeatable(data, name, replace(job_options, repeat=repeat))
         spec, value, wire_opts = self._spec(data, name, job_options)
         if len(spec.data) > _CHECK_SIZE_ABOVE:
             await self._check_size([spec])
+        debounce = job_options.debounce or (
+            self.default_job_options.debounce if self.default_job_options else None
+        )
+        if debounce is not None:
+            return await self._add_debounced(spec, value, wire_opts, debounce)
         job_id = await self.scripts.add_job(
             job_id=spec.job_id, name=spec.name, data=spec.data, opts=spec.opts,
             timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority,
@@ -265,6 +281,20 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         )
         job = self._added(spec, job_id, value, wire_opts)
         self.emit("waiting" if not spec.delay else "delayed", job)
+        return job
+
+    async def _add_debounced(
+        self, spec: AddJobSpec, value: Any, wire_opts: dict[str, Any], debounce: Debounce
+    ) -> Job[DataT]:
+        job_id, debounced = await self.scripts.add_debounced_job(
+            spec, token=self.token, debounce_id=debounce.id, ttl=debounce.ttl
+        )
+        job = self._added(spec, job_id, value, wire_opts)
+        job.record.debounce_id = debounce.id
+        if debounced:
+            self.emit("debounced", job_id)
+        else:
+            self.emit("waiting" if not spec.delay else "delayed", job)
         return job
 
     async def _check_size(self, specs: list[AddJobSpec]) -> None:

@@ -119,8 +119,12 @@ class Repeat:
         if self.end_date is not None:
             to_millis(self.end_date, "repeat.end_date")
         if self.job_id is not None and (not isinstance(self.job_id, str) or ":" in self.job_id):
+            # Bull splits repeat keys at ':' when it lists them or removes one by key,
+            # so such a schedule is listed with wrong fields and cannot be removed by
+            # its key from Node. Schedules Node declared anyway are read by from_wire.
             raise InvalidOptionsError(
-                f"repeat.job_id: must be a string without ':', got {self.job_id!r}"
+                f"repeat.job_id: must be a string without ':' (Bull's repeat keys are "
+                f"':'-separated), got {self.job_id!r}"
             )
 
     @property
@@ -193,16 +197,20 @@ class Repeat:
         job_id = raw.get("jobId")
         limit = raw.get("limit")
         count = raw.get("count")
-        return cls(
+        repeat = cls(
             cron=raw.get("cron") if isinstance(raw.get("cron"), str) else None,
             every=int(every) if isinstance(every, int | float) and not raw.get("cron") else None,
             tz=raw.get("tz") if isinstance(raw.get("tz"), str) and raw.get("tz") else None,
             start_date=raw.get("startDate"),
             end_date=raw.get("endDate"),
             limit=int(limit) if isinstance(limit, int | float) and limit >= 1 else None,
-            job_id=str(job_id) if job_id not in (None, "") else None,
             count=int(count) if isinstance(count, int | float) else 0,
         )
+        if job_id not in (None, ""):
+            # Whatever id Node stored is part of the schedule's key: keep it as is,
+            # ':' included, so chaining computes the key and ids Node computes.
+            object.__setattr__(repeat, "job_id", str(job_id))
+        return repeat
 
 
 def _date_to_wire(value: datetime | int | str) -> int | str:

@@ -3,8 +3,8 @@
 No pytest dependency: the fixtures in ``conftest.py`` build :class:`NodeBull`
 objects, and scripts can use it directly.  Every driver call takes one JSON
 config (see the header of ``driver.js``) and yields one JSON object per stdout
-line; :class:`NodeBull` fills in ``bull`` (the npm alias: ``"bull"`` = latest
-4.x, ``"bull412"`` = 4.12.9), ``redisUrl`` and ``prefix``.
+line; :class:`NodeBull` fills in ``bull`` (the npm alias, one of
+:data:`BULL_VERSIONS`), ``redisUrl`` and ``prefix``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,18 @@ if TYPE_CHECKING:
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 DRIVER = NODE_DIR / "driver.js"
-BULL_VERSIONS = ("bull412", "bull")
+# npm aliases in node/package.json, oldest first: 4.12.9, 4.14.0, 4.15.1 and 4.16.5
+# ("bull", the version a plain `require('bull')` gets).
+BULL_VERSIONS = ("bull412", "bull414", "bull415", "bull")
+BULL_RELEASES = {"bull412": (4, 12, 9), "bull414": (4, 14, 0), "bull415": (4, 15, 1),
+                 "bull": (4, 16, 5)}
+# The first release with each feature the tests branch on.
+FEATURES = {
+    "getCountsPerPriority": (4, 13, 0),
+    "saveStacktrace": (4, 15, 0),  # and the newest-`limit` stack trace trimming
+    "duplicatedToken": (4, 15, 0),  # duplicated@<token> instead of a bare channel
+    "debounce": (4, 16, 0),
+}
 INSTALL_HINT = "npm ci --prefix tests/interop/node"
 
 Event = dict[str, Any]
@@ -87,7 +98,7 @@ class NodeBull:
     """One Bull version against one Redis server.
 
     Args:
-        version: ``"bull"`` (latest 4.x) or ``"bull412"`` (4.12.9).
+        version: One of :data:`BULL_VERSIONS` (``"bull"`` is 4.16.5).
         redis_url: The private test server, e.g. ``redis_url`` fixture.
         prefix: The Bull key prefix (``"bull"`` like Bull's default).
     """
@@ -100,6 +111,15 @@ class NodeBull:
         self.prefix = prefix
         self.node = find_node()
         check_node_modules((version,))
+
+    @property
+    def release(self) -> tuple[int, int, int]:
+        """The Bull release this alias installs, e.g. ``(4, 16, 5)``."""
+        return BULL_RELEASES[self.version]
+
+    def has(self, feature: str) -> bool:
+        """Whether this Bull release has ``feature`` (see :data:`FEATURES`)."""
+        return self.release >= FEATURES[feature]
 
     def __repr__(self) -> str:
         return f"NodeBull({self.version!r}, {self.redis_url!r}, prefix={self.prefix!r})"

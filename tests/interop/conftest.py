@@ -1,8 +1,9 @@
 """Fixtures for the Node Bull interop tests.
 
 * ``node_bull``: a :class:`NodeBull` on the private test Redis.  It drives Bull
-  4.16.x (npm alias ``bull``), unless the test also asks for ``bull_version``,
-  which parametrizes it over ``bull412`` (4.12.9) and ``bull`` (latest 4.x).
+  4.16.5 (npm alias ``bull``), unless the test also asks for ``bull_version``,
+  which parametrizes it over every alias in ``BULL_VERSIONS`` (4.12.9, 4.14.0,
+  4.15.1, 4.16.5).
 * Missing ``node`` or ``tests/interop/node/node_modules`` FAILS the tests with
   a message saying what to install; set ``PYQUEUE_SKIP_INTEROP=1`` to skip
   them instead.
@@ -50,7 +51,7 @@ def node_available() -> None:
 
 @pytest.fixture(params=BULL_VERSIONS)
 def bull_version(request: pytest.FixtureRequest) -> str:
-    """Each Bull alias in turn: ``bull412`` (4.12.9) and ``bull`` (latest 4.x)."""
+    """Each Bull alias in turn, oldest first (``bull`` is 4.16.5)."""
     version: str = request.param
     return version
 

@@ -173,7 +173,7 @@ def test_pause_counts_and_finished(node_bull: NodeBull, bull_version: str, queue
         assert single(bad, "finished") == {**single(bad, "finished"), "ok": False, "error": "nope"}
         done = proc.wait_for("done", timeout=10)
     assert done == {**done, "reason": "until", "completed": 2, "finalFailed": 1}
-    if bull_version == "bull":
+    if node_bull.has("getCountsPerPriority"):
         per_priority = node_bull.admin(queue_name, "getCountsPerPriority", priorities=[0, 1])
         assert per_priority["value"] == {"0": 0, "1": 0}
     else:  # added in 4.13

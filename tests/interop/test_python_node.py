@@ -1221,11 +1221,12 @@ async def test_retry_details_match_node_worker(
         "attemptsMade": 3,
         "failedReason": "fail 3",
         "returnvalue": None,
-        "traces": ["fail 1", "fail 3"],
+        "traces": ["fail 2", "fail 3"],
     }
-    # stackTraceLimit: 4.12 keeps the first limit-1 traces plus the newest (the spec);
-    # 4.16 keeps the newest `limit` ones.  Same array format, different selection.
-    node_st_traces = ["fail 1", "fail 3"] if bull_version == "bull412" else ["fail 2", "fail 3"]
+    # stackTraceLimit: up to 4.14 Bull keeps the first limit-1 traces plus the newest;
+    # 4.15+ (and pyqueue) the newest `limit` ones.  Same array format, other selection.
+    newest = node_bull.has("saveStacktrace")
+    node_st_traces = ["fail 2", "fail 3"] if newest else ["fail 1", "fail 3"]
     assert node[st] == {**py[st], "traces": node_st_traces}
     for job_id in (neg, zero, slow, abc):
         assert node[job_id] == py[job_id], job_id

@@ -7,6 +7,7 @@ and both sides compute the same repeat keys, instance ids and fire times.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import redis.asyncio as aioredis
 from tests.interop.bull import Event, NodeBull, single
 
 from pyqueue import Job, Queue, Repeat, Worker, WorkerOptions
+from pyqueue.errors import InvalidOptionsError
 
 NODE_FAST = {"stalledInterval": 5000, "lockDuration": 5000, "guardInterval": 100, "drainDelay": 1}
 PY_FAST = WorkerOptions(drain_delay=1, guard_interval=100, stalled_interval=0, shutdown_grace=5)
@@ -143,3 +145,106 @@ async def test_python_worker_chains_node_schedule(
     assert seen[1].data == {"from": "node"}
     listed = (await nadmin(node_bull, pq.name, "getRepeatableJobs"))["value"]
     assert [e["key"] for e in listed] == ["tick:::500"]
+
+
+# --- schedules whose name or jobId contains ':' (legal in Node) ----------------------------
+
+
+def _node_instance_prefix(name: str, job_id: str, key: str) -> str:
+    """Bull's instance id prefix, spelled out: md5(name + jobId + ':' + md5(key))."""
+    inner = hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
+    outer = hashlib.md5(f"{name}{job_id}:{inner}".encode(), usedforsecurity=False).hexdigest()
+    return f"repeat:{outer}:"
+
+
+async def test_python_worker_chains_node_schedule_with_colon_job_id(
+    node_bull: NodeBull, bull_version: str, pq: Queue[Any], raw_redis: aioredis.Redis
+) -> None:
+    # The issue's reproduction: Bull accepts ':' in both the name and the jobId.
+    events = await node_bull.arun({
+        "queue": pq.name, "action": "add",
+        "jobs": [{"name": "sync:store", "data": {"store": 42},
+                  "opts": {"jobId": "store:42", "repeat": {"every": 300}}}],
+    })
+    [first_id] = single(events, "added")["ids"]
+    key = "sync:store:store:42::300"
+    prefix = _node_instance_prefix("sync:store", "store:42", key)
+    assert first_id.startswith(prefix)
+    seen: list[Job[Any]] = []
+    errors: list[BaseException] = []
+    enough = asyncio.Event()
+
+    async def handler(job: Job[Any]) -> str:
+        seen.append(job)
+        if len(seen) >= 3:
+            enough.set()
+        return "ok"
+
+    def on_error(exc: BaseException) -> None:
+        errors.append(exc)
+        enough.set()
+
+    worker = Worker(pq, {"sync:store": handler}, options=PY_FAST)
+    worker.on("error", on_error)
+    async with worker:
+        await asyncio.wait_for(enough.wait(), 15)
+    assert errors == []
+    assert seen[0].id == first_id
+    for job in seen[1:3]:
+        assert job.id == f"{prefix}{job.raw_opts['prevMillis']}"
+        assert job.raw_opts["repeat"]["key"] == key
+        assert job.raw_opts["repeat"]["jobId"] == "store:42"
+        assert job.data == {"store": 42}
+    assert [j.raw_opts["repeat"]["count"] for j in seen[:3]] == [1, 2, 3]
+
+    # Listed exactly as Bull lists it (Bull splits the key at every ':').
+    node_listed = (await nadmin(node_bull, pq.name, "getRepeatableJobs"))["value"]
+    py_listed = await pq.get_repeatable_jobs()
+    assert [e["key"] for e in py_listed] == [key]
+    assert [
+        {"key": e["key"], "name": e["name"], "id": e["id"], "endDate": e["end_date"],
+         "tz": e["tz"], "cron": e["cron"], "every": e["every"], "next": e["next"]}
+        for e in py_listed
+    ] == node_listed
+
+    # Removed by key: the schedule and its pending instance both go.
+    await pq.remove_repeatable_by_key(key)
+    assert await pq.get_repeatable_count() == 0
+    assert await raw_redis.zcard(pq.keys.delayed) == 0
+    left = {k.decode().removeprefix(pq.keys.base)
+            for k in await raw_redis.keys(f"{pq.keys.base}{prefix}*")}
+    completed = {m.decode() for m in await raw_redis.zrange(pq.keys.completed, 0, -1)}
+    assert left == completed  # only the instances that ran are left
+
+
+async def test_node_removes_python_chained_colon_schedule(
+    node_bull: NodeBull, bull_version: str, pq: Queue[Any], raw_redis: aioredis.Redis
+) -> None:
+    repeat = {"every": 300, "jobId": "store:7"}
+    await node_bull.arun({
+        "queue": pq.name, "action": "add",
+        "jobs": [{"name": "sync:store", "data": None, "opts": {"repeat": repeat}}],
+    })
+    seen: list[str] = []
+    enough = asyncio.Event()
+
+    async def handler(job: Job[Any]) -> None:
+        seen.append(job.id)
+        if len(seen) >= 2:
+            enough.set()
+
+    async with Worker(pq, handler, options=PY_FAST):
+        await asyncio.wait_for(enough.wait(), 15)
+    # The instance pending now was made by pyqueue (normally still delayed: it is
+    # due 300 ms after the one that just ran); Bull's own removal finds it.
+    assert await raw_redis.zcard(pq.keys.delayed) + await raw_redis.llen(pq.keys.wait) == 1
+    await nadmin(node_bull, pq.name, "removeRepeatable", name="sync:store", repeat=repeat)
+    assert await pq.get_repeatable_count() == 0
+    assert await raw_redis.zcard(pq.keys.delayed) == 0
+
+
+async def test_python_refuses_colon_in_declared_repeat_job_id(pq: Queue[Any]) -> None:
+    with pytest.raises(InvalidOptionsError, match="':'"):
+        await pq.add({}, name="n", repeat=Repeat(every=1000, job_id="a:b"))
+    with pytest.raises(InvalidOptionsError, match="':'"):
+        await pq.add({}, name="n", repeat=Repeat(every=1000), job_id="a:b")

@@ -7,6 +7,7 @@ import pyqueue
 EXPECTED = [
     "Backoff",
     "BulkJob",
+    "Debounce",
     "Durability",
     "Event",
     "InvalidOptionsError",

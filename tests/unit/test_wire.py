@@ -176,3 +176,18 @@ def test_job_hash_round_trip(data: Any) -> None:
     assert record.attempts_made == 1
     assert record.stacktrace == ["trace"]
     assert record.data_error is None
+
+
+def test_debounce_on_the_wire() -> None:
+    from pyqueue import Debounce
+
+    opts = JobOptions(debounce=Debounce(id="store-42", ttl=5000))
+    wire = options_to_wire(opts, timestamp=1)
+    assert wire["debounce"] == {"id": "store-42", "ttl": 5000}
+    assert options_from_wire(wire).debounce == Debounce(id="store-42", ttl=5000)
+    no_ttl = options_to_wire(JobOptions(debounce=Debounce(id="x")), timestamp=1)
+    assert no_ttl["debounce"] == {"id": "x"}
+    # Shapes pyqueue cannot use are kept as Node wrote them.
+    odd = options_from_wire({"debounce": {"id": 7}})
+    assert odd.debounce is None
+    assert options_to_wire(odd, timestamp=1)["debounce"] == {"id": 7}

@@ -90,7 +90,12 @@ def error_stack(exc: BaseException) -> str:
 
 
 def trimmed_stacktrace(previous: list[str], new: str, limit: int | None) -> list[str]:
-    """Bull keeps the first ``limit - 1`` traces plus the newest (JS slice semantics)."""
-    kept = previous if limit is None else previous[0 : limit - 1]
-    return [*kept, new]
+    """The newest ``limit`` traces, as Bull 4.15+ keeps them (``slice(-limit)``).
+
+    Bull up to 4.14 kept the oldest ``limit - 1`` plus the newest instead; the
+    newer rule is the one that shows why the last attempts failed. A limit of
+    0 is falsy in JavaScript, so it keeps everything, as does no limit.
+    """
+    traces = [*previous, new]
+    return traces[-limit:] if limit else traces
 

@@ -142,6 +142,10 @@ class QueueKeys:
     def logs(self, job_id: str) -> str:
         return f"{self.base}{job_id}:logs"
 
+    def debounce(self, debounce_id: str) -> str:
+        """Bull 4.16's debounce key: holds the id of the job that took ``debounce_id``."""
+        return f"{self.base}de:{debounce_id}"
+
     # --- pub/sub channels ---------------------------------------------------
 
     def waiting_channel(self, token: str) -> str:
@@ -152,6 +156,10 @@ class QueueKeys:
 
     def duplicated_channel(self, token: str) -> str:
         return f"{self.base}duplicated@{token}"
+
+    def debounced_channel(self, token: str) -> str:
+        """Bull 4.16: an add was debounced; the message is the existing job's id."""
+        return f"{self.base}debounced@{token}"
 
     @property
     def stalled_channel(self) -> str:

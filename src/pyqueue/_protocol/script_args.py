@@ -126,6 +126,11 @@ def add_job_argv(
     return [base, job_id, name, data, opts, timestamp, delay, due, priority, list_push(lifo), token]
 
 
+def debounce_argv(key: str, *, debounce_id: str, ttl: int | None) -> list[Arg]:
+    """addJob-6's ARGV[12..15] for a debounced add (ARGV[15] asks for ``{id, debounced}``)."""
+    return [key, debounce_id, "" if ttl is None else ttl, "1"]
+
+
 def add_job_args(
     keys: QueueKeys,
     *,

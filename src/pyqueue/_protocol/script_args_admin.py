@@ -39,9 +39,9 @@ def _state_keys(k: QueueKeys) -> list[str]:
 
 
 def remove_job_args(keys: QueueKeys, job_id: str, *, token: str) -> ScriptArgs:
-    """removeJob-10."""
+    """removeJob-10: the base key is for the job's debounce key."""
     keys_list = [*_state_keys(keys), keys.job(job_id), keys.logs(job_id), keys.limiter]
-    return checked("removeJob", keys_list, [job_id, token])
+    return checked("removeJob", keys_list, [job_id, token, keys.base])
 
 
 def remove_jobs_args(keys: QueueKeys, *, pattern: str, cursor: str) -> ScriptArgs:
@@ -50,10 +50,14 @@ def remove_jobs_args(keys: QueueKeys, *, pattern: str, cursor: str) -> ScriptArg
     return checked("removeJobs", keys_list, [keys.base, pattern, cursor])
 
 
-def remove_repeatable_args(keys: QueueKeys, *, id_prefix: str, repeat_key: str) -> ScriptArgs:
-    """removeRepeatable-2: ``id_prefix`` is ``repeat:<md5>:``."""
+def remove_repeatable_args(
+    keys: QueueKeys, *, id_prefix: str, repeat_key: str, more_prefixes: tuple[str, ...] = ()
+) -> ScriptArgs:
+    """removeRepeatable-2: ``id_prefix`` (and each of ``more_prefixes``) is ``repeat:<md5>:``."""
     return checked(
-        "removeRepeatable", [keys.repeat, keys.delayed], [id_prefix, repeat_key, keys.base]
+        "removeRepeatable",
+        [keys.repeat, keys.delayed],
+        [id_prefix, repeat_key, keys.base, *more_prefixes],
     )
 
 

@@ -24,6 +24,7 @@ from pyqueue._protocol.script_args import (
     add_job_keys,
     add_jobs_args,
     add_repeatable_job_args,
+    debounce_argv,
     extend_lock_args,
     finished_argv,
     keep_jobs,
@@ -186,6 +187,23 @@ class Scripts:
         if self.durability is not None:
             await self._replicated(f"job {raw.decode()} added")
         return raw.decode()
+
+    async def add_debounced_job(
+        self, spec: AddJobSpec, *, token: str, debounce_id: str, ttl: int | None
+    ) -> tuple[str, bool]:
+        """Add one job with Bull 4.16's debounce (addJob-6, ARGV[12..15]).
+
+        Returns:
+            ``(id, debounced)``: the new job's id, or the id of the job holding
+            the debounce key and True.
+        """
+        argv = add_job_argv(
+            self._base, job_id=spec.job_id, name=spec.name, data=spec.data, opts=spec.opts,
+            timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority, lifo=spec.lifo,
+            token=token,
+        ) + debounce_argv(self._keys.debounce(debounce_id), debounce_id=debounce_id, ttl=ttl)
+        raw_id, flag = await self._eval("addJob", self._add_job_keys, argv)
+        return raw_id.decode(), bool(flag)
 
     async def add_jobs(self, jobs: Sequence[AddJobSpec], token: str) -> list[str]:
         """Add many jobs atomically in one script call. Returns their ids in order."""
@@ -443,9 +461,13 @@ class Scripts:
         next_cursor, removed = await self._run("removeJobs", built)
         return next_cursor.decode(), _ids(removed)
 
-    async def remove_repeatable(self, *, id_prefix: str, repeat_key: str) -> None:
+    async def remove_repeatable(
+        self, *, id_prefix: str, repeat_key: str, more_prefixes: tuple[str, ...] = ()
+    ) -> None:
         """Drop a repeat config and its delayed instance (removeRepeatable-2)."""
-        built = remove_repeatable_args(self._keys, id_prefix=id_prefix, repeat_key=repeat_key)
+        built = remove_repeatable_args(
+            self._keys, id_prefix=id_prefix, repeat_key=repeat_key, more_prefixes=more_prefixes
+        )
         await self._run("removeRepeatable", built)
 
     async def update_progress(self, job_id: str, *, progress_json: str, event_payload: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pyqueue.errors import InvalidOptionsError
-from pyqueue.options import Backoff, JobOptions, KeepJobs, Retention
+from pyqueue.options import Backoff, Debounce, JobOptions, KeepJobs, Retention
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 loads = json.loads
@@ -36,6 +36,7 @@ _OPT_NAMES: dict[str, str] = {
     "timestamp": "timestamp",
     "preventParsingData": "prevent_parsing_data",
     "repeat": "repeat",
+    "debounce": "debounce",
 }
 
 
@@ -107,6 +108,11 @@ def options_to_wire(opts: JobOptions, *, timestamp: int) -> dict[str, Any]:
         out["preventParsingData"] = opts.prevent_parsing_data
     if opts.repeat is not None:
         out["repeat"] = opts.repeat if isinstance(opts.repeat, dict) else opts.repeat.to_wire()
+    if opts.debounce is not None:
+        debounce: dict[str, Any] = {"id": opts.debounce.id}
+        if opts.debounce.ttl is not None:
+            debounce["ttl"] = opts.debounce.ttl
+        out["debounce"] = debounce
     out["attempts"] = opts.attempts if opts.attempts is not None else 1
     out["delay"] = _number(opts.delay) if opts.delay is not None else 0
     out["timestamp"] = opts.timestamp if opts.timestamp is not None else timestamp
@@ -158,6 +164,15 @@ def _backoff_from_wire(value: Any) -> Backoff | None:
     return None
 
 
+def _debounce_from_wire(value: Any) -> Debounce | None:
+    if not isinstance(value, dict):
+        return None
+    debounce_id, ttl = value.get("id"), _int_or_none(value.get("ttl"))
+    if not isinstance(debounce_id, str) or not debounce_id:
+        return None
+    return Debounce(id=debounce_id, ttl=ttl if ttl is not None and ttl >= 1 else None)
+
+
 def options_from_wire(raw: Mapping[str, Any]) -> JobOptions:
     """Read ``opts`` written by any Bull client, tolerating odd values.
 
@@ -165,6 +180,9 @@ def options_from_wire(raw: Mapping[str, Any]) -> JobOptions:
     another client must still be processable.
     """
     extra = {k: v for k, v in raw.items() if k not in _OPT_NAMES}
+    debounce = _debounce_from_wire(raw.get("debounce"))
+    if debounce is None and "debounce" in raw:
+        extra["debounce"] = raw["debounce"]  # not ours to judge: written back as is
     attempts = _int_or_none(raw.get("attempts"))
     priority = _int_or_none(raw.get("priority"))
     timeout = _int_or_none(raw.get("timeout"))
@@ -189,6 +207,7 @@ def options_from_wire(raw: Mapping[str, Any]) -> JobOptions:
         prevent_parsing_data=raw["preventParsingData"]
         if isinstance(raw.get("preventParsingData"), bool) else None,
         repeat=raw.get("repeat") if isinstance(raw.get("repeat"), dict) else None,
+        debounce=debounce,
         extra={**extra, **({"jobId": job_id} if job_id is not None else {})},
     )
 
@@ -278,6 +297,7 @@ class JobRecord:
     processed_on: int | None
     retried_on: int | None
     data_error: str | None = None
+    debounce_id: str | None = None
 
 
 def new_job_record(
@@ -333,6 +353,7 @@ def decode_job(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
         processed_on=_int_field(raw.get(b"processedOn")),
         retried_on=_int_field(raw.get(b"retriedOn")),
         data_error=data_error,
+        debounce_id=_text(raw.get(b"deid")),
     )
 
 
@@ -352,4 +373,5 @@ def job_to_json(record: JobRecord) -> dict[str, Any]:
         "returnvalue": record.return_value,
         "finishedOn": record.finished_on,
         "processedOn": record.processed_on,
+        "debounceId": record.debounce_id,  # Bull 4.16's toJSON field
     }

@@ -3,7 +3,7 @@
 //
 // Usage: node driver.js '<json-config>'   (or the JSON config on stdin)
 //
-// Common config: {bull: "bull"|"bull412", redisUrl, queue, prefix?: "bull", action, ...}
+// Common config: {bull: "bull"|"bull412"|"bull414"|"bull415", redisUrl, queue, prefix?: "bull", action, ...}
 // clusterNodes?: [{host, port}, ...] connects to a Redis Cluster instead of redisUrl.
 // Output: one JSON object per line on stdout, each with `event` and `t` (Date.now()).
 // Exit code 0 on success; on an unexpected error prints {"event":"fatal",...} and exits 1.

@@ -15,12 +15,24 @@
   ARGV[9]  priority, 0 for none
   ARGV[10] "LPUSH", or "RPUSH" for lifo
   ARGV[11] token
+  ARGV[12] debounce key P:Q:de:<id>, or "" (Bull 4.16; optional)
+  ARGV[13] debounce id, or ""
+  ARGV[14] debounce ttl ms, or "" for none
+  ARGV[15] "1" to get {id, debounced 0|1} back instead of the id (pyqueue's
+           own; Bull sends at most 14)
 
-  Returns: the job id (the existing one for a duplicate custom id).
+  Returns: the job id (the existing one for a duplicate custom id, or the job
+           holding the debounce key).
   Publishes: duplicated@token (id) for an existing custom id;
+             debounced@token (existing id) for a debounced add;
              delayed (due ms) for a delayed job;
              waiting@token (id) otherwise, even into the paused list.
 ]]
 -- @include addJob
 
-return add_job(KEYS, ARGV)
+-- ARGV[12] (Bull's precomputed debounce key) is implied by the base and id.
+local jobId, debounced = add_job(KEYS, ARGV, ARGV[13], ARGV[14])
+if ARGV[15] == "1" then
+  return {jobId, debounced and 1 or 0}
+end
+return jobId

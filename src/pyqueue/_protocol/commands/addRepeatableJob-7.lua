@@ -31,4 +31,4 @@ if current and tonumber(current) > millis then
   return ""
 end
 redis.call("ZADD", KEYS[7], millis, ARGV[12])
-return add_job(KEYS, ARGV)
+return (add_job(KEYS, ARGV))

@@ -19,6 +19,7 @@
   scores.
 ]]
 -- @include limiterIndex
+-- @include debounce
 
 local rcall = redis.call
 local setKey = KEYS[1]
@@ -72,6 +73,10 @@ while #ids > 0 and (limit <= 0 or #deleted < limit) do
           rcall("ZREM", setKey, jobId)
         end
         rcall("ZREM", KEYS[2], jobId)
+        -- Bull 4.16: a finished job's key went when it finished (or holds a TTL).
+        if state ~= "completed" and state ~= "failed" then
+          remove_debounce_key(baseKey, jobKey)
+        end
         rcall("DEL", jobKey, jobKey .. ":logs")
         forget_limited(KEYS[3], jobId)
         deleted[#deleted + 1] = jobId

@@ -13,6 +13,7 @@
   ARGV[4] stalledInterval ms (TTL of the stalled-check throttle)
 
   Returns: {failed ids, recovered ids}; {{}, {}} while the throttle is set.
+  Also drops the debounce key (without TTL) of a job failed here, as Bull 4.16.
   Publishes: stalled@ (id) per recovered job; failed with
              {"jobId":"<id>", "val": "job stalled more than maxStalledCount"}
              per failed job.
@@ -24,6 +25,7 @@
 -- @include batches
 -- @include targetList
 -- @include retention
+-- @include debounce
 
 local rcall = redis.call
 
@@ -87,6 +89,7 @@ if #suspects > 0 then
         rcall("ZADD", KEYS[4], now, jobId)
         rcall("HMSET", jobKey, "failedReason", "job stalled more than allowable limit",
           "finishedOn", now)
+        remove_debounce_key_if_needed(baseKey, rcall("HGET", jobKey, "deid"))
         rcall("PUBLISH", KEYS[4],
           '{"jobId":"' .. jobId .. '", "val": "job stalled more than maxStalledCount"}')
         apply_remove_on_fail(jobId, jobKey, baseKey, now)

@@ -32,6 +32,7 @@
 -- @include metrics
 -- @include attempt
 -- @include activate
+-- @include debounce
 
 local rcall = redis.call
 local jobId = ARGV[1]
@@ -45,6 +46,8 @@ if code < 0 then
 end
 
 save_attempt(jobKey, ARGV[13], ARGV[14], nil)
+-- Bull 4.16: the job's debounce key goes now, unless a TTL still holds it.
+remove_debounce_key_if_needed(baseKey, rcall("HGET", jobKey, "deid"))
 
 local keep = cjson.decode(ARGV[6])
 local maxCount = keep["count"]

@@ -12,12 +12,17 @@
   Publishes: nothing. wait, the limiter keys and orphaned hashes are left
              alone, as in Bull.
 ]]
+-- @include debounce
+
 local rcall = redis.call
 local baseKey = KEYS[2]
 local budget = tonumber(ARGV[1])
 
 local function delete_jobs(ids)
   for _, jobId in ipairs(ids) do
+    -- Before the DEL: Bull 4.16 reads deid after deleting the hash, so its
+    -- obliterate leaves debounce keys behind.
+    remove_debounce_key(baseKey, baseKey .. jobId)
     rcall("DEL", baseKey .. jobId, baseKey .. jobId .. ":logs")
   end
   budget = budget - #ids

@@ -1,14 +1,18 @@
 --[[
   Job creation shared by addJob and addRepeatableJob (spec §3.1 steps 1–6).
 
-  add_job(keys, argv) where keys are addJob's six KEYS (wait, paused,
-  meta-paused, id, delayed, priority) and argv addJob's eleven ARGV.
-  Returns the job id (the existing one for a duplicate custom id).
+  add_job(keys, argv, debounceId, ttl) where keys are addJob's six KEYS (wait,
+  paused, meta-paused, id, delayed, priority), argv addJob's first eleven ARGV,
+  and debounceId/ttl Bull 4.16's debounce (nil or "" for none). The debounce
+  values are explicit because the other callers use ARGV[12..] for their own.
+  Returns the job id (the existing one for a duplicate custom id or a
+  debounced add), and true when the add was debounced.
 ]]
 -- @include targetList
 -- @include priority
+-- @include debounce
 
-local function add_job(keys, argv)
+local function add_job(keys, argv, debounceId, ttl)
   local rcall = redis.call
   -- The counter moves on every call: its value is the delayed tie-breaker even
   -- for custom ids.
@@ -21,9 +25,18 @@ local function add_job(keys, argv)
     return jobId
   end
   local jobKey = argv[1] .. jobId
+  local debounced = debounce_job(argv[1], debounceId, ttl, jobId, argv[11])
+  if debounced then
+    return debounced, true
+  end
 
-  rcall("HMSET", jobKey, "name", argv[3], "data", argv[4], "opts", argv[5],
-    "timestamp", argv[6], "delay", argv[7], "priority", argv[9])
+  if debounceId ~= nil and debounceId ~= "" then
+    rcall("HMSET", jobKey, "name", argv[3], "data", argv[4], "opts", argv[5],
+      "timestamp", argv[6], "delay", argv[7], "priority", argv[9], "deid", debounceId)
+  else
+    rcall("HMSET", jobKey, "name", argv[3], "data", argv[4], "opts", argv[5],
+      "timestamp", argv[6], "delay", argv[7], "priority", argv[9])
+  end
 
   local due = tonumber(argv[8])
   if due ~= 0 then
@@ -39,5 +52,5 @@ local function add_job(keys, argv)
     end
     rcall("PUBLISH", keys[1] .. "ing@" .. argv[11], jobId)
   end
-  return jobId
+  return jobId, false
 end
