@@ -165,3 +165,5 @@ class Finisher:
                 # the first call went through; only a first-try refusal is an error.
                 if attempt == 0:
                     self._on_error(exc)
+                # The refusal is final: retrying would only be refused again, for ever.
+                return False, None
