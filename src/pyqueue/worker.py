@@ -53,8 +53,10 @@ class Worker:
     """Processes jobs of one queue.
 
     Args:
-        queue: Queue name, or a :class:`Queue` whose connection settings, prefix
-            and model are reused.
+        queue: Queue name, or a :class:`Queue` to process. A given Queue is shared,
+            not copied: the worker's events fire on it (``queue.on("completed", ...)``
+            works as in Bull, and so does ``worker.on``), and :meth:`close` leaves it
+            open for its owner to close (after the worker).
         processor: ``handler(job)`` for every job name, or ``{name: handler}``
             with ``"*"`` as the fallback. Handlers are ``async def`` or plain
             functions (run in a thread pool of ``concurrency`` threads).
@@ -87,14 +89,15 @@ class Worker:
         self._processors = normalise_processors(processor)
         handlers = self._processors.values()
         self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
+        # A Queue handed in is used as it is, not copied: it is the one emitter, so
+        # Bull-style ``queue.on("completed", ...)`` hears this worker, and its jobs'
+        # ``job.queue`` is that object. Its owner closes it, after the worker.
+        self._owns_queue = not isinstance(queue, Queue)
         if isinstance(queue, Queue):
-            self.queue: Queue[Any] = Queue(
-                queue.name, connection=queue.client, prefix=queue.prefix, model=queue.model
-            )
+            self.queue: Queue[Any] = queue
         else:
             self.queue = Queue(queue, redis_url, connection=connection, prefix=prefix)
         self.token = str(uuid.uuid4())
-        self.queue.token = self.token
         self._executor = ThreadPoolExecutor(opts.concurrency, thread_name_prefix="pyqueue-job")
         # A read timeout past the BLMOVE wait, so a silent socket cannot stall
         # fetching for ever; none on pub/sub, which is idle by nature and is
@@ -122,7 +125,7 @@ class Worker:
             self._fetch_next, self.emit, self._error,
         )
 
-    # --- events (delegated to the queue so jobs can emit too) ----------------
+    # --- events (the queue's emitter: jobs emit progress there too) ---------
 
     def on(self, event: str, listener: Any) -> Any:
         """Register a listener for a local event; see :class:`pyqueue.EventEmitter`."""
@@ -216,7 +219,8 @@ class Worker:
             await self._sandbox.close()
         await self._bclient.aclose()
         await self._pubsub_client.aclose()
-        await self.queue.close()
+        if self._owns_queue:
+            await self.queue.close()
         self._closed.set()
 
     async def _release_unfinished(self, pending: set[asyncio.Task[None]]) -> None:
