@@ -281,6 +281,15 @@ class Worker:
                 await self._finisher.failed(job, exc)
                 return None
             return await self._finisher.completed(job, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Not the handler's failure but ours (or Redis's, past the retries):
+            # said out loud, and the job is settled so that its slot goes on.
+            self._error(exc)
+            with contextlib.suppress(Exception):
+                await self._finisher.abandon(job, exc)
+            return None
         finally:
             self._renewer.discard(job_id)
             self._active.pop(job_id, None)

@@ -117,7 +117,7 @@ class Fetcher:
             try:
                 reply = await self._fetch()
                 failures = 0
-            except RedisError as exc:
+            except Exception as exc:  # a Redis error, or a reply we could not read
                 self._slots.release()
                 self._bclient_id = None
                 self._on_error(exc)
@@ -184,5 +184,8 @@ class Fetcher:
             while reply is not None:
                 raw, job_id = reply
                 reply = await self._process(job_id, raw, task)
+        except Exception as exc:
+            # Last resort (process settles its own failures): never die silently.
+            self._on_error(exc)
         finally:
             self._slots.release()
