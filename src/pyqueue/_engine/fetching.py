@@ -76,6 +76,7 @@ class Fetcher:
         self._fetching = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         # The running chains, one per busy slot (the worker waits for them).
         self.chains: set[asyncio.Task[None]] = set()
 
@@ -86,6 +87,7 @@ class Fetcher:
 
     async def unblock(self) -> None:
         """Wake a fetch blocked on the wait list, which then finds nothing."""
+        self._wake.set()
         if self._fetching and self._bclient_id is not None:
             # Wake a blocked BLMOVE cleanly instead of cancelling it mid-reply,
             # which could strand a moved id in active without a lock.
@@ -157,6 +159,14 @@ class Fetcher:
         reply = await self._queue.scripts.move_to_active(
             token=self._token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
         )
+        if isinstance(reply, int):
+            # Rate limited. A job parked in delayed frees wait for the next fetch
+            # (Bull parks every job that comes); a bounced one is back on wait, so
+            # fetching again now would only get it back: wait out the window.
+            self._drained = False
+            if limiter is not None and limiter.bounce_back:
+                await self._nap(min(reply, limiter.duration) / 1000)
+            return None
         if reply is None:
             if not self._drained:
                 self._drained = True
@@ -164,6 +174,12 @@ class Fetcher:
             return None
         self._drained = False
         return reply
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep, but wake at once when the worker stops or pauses."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
 
     async def _identify(self) -> int:
         """Name the blocking connection as Bull does; return its id for CLIENT UNBLOCK.
