@@ -23,7 +23,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self
 
@@ -107,6 +107,8 @@ class Worker:
         )
         self._pubsub_client = self.queue.connection_spec.async_client(socket_timeout=None)
         self._active: dict[str, asyncio.Task[Any]] = {}
+        # Sync handler calls that have not returned, by job id (see close()).
+        self._threads: dict[str, Future[Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._closed = asyncio.Event()
@@ -196,8 +198,16 @@ class Worker:
 
         Args:
             timeout: Seconds to wait for active jobs (default ``shutdown_grace``).
-                Jobs still running then are cancelled and moved back to wait, so
-                another worker runs them; nothing is lost.
+                Async handlers still running then are cancelled and their jobs
+                moved back to wait, so another worker runs them; nothing is lost.
+
+        A sync handler still running then cannot be stopped (Python threads
+        cannot be interrupted). Its job is not requeued: it stays in active,
+        and the lock renewer thread keeps its lock alive until the handler
+        returns, so no other worker starts it meanwhile. The handler's result is
+        discarded; once it returns the lock lapses (within ``lock_duration``)
+        and the stalled check of a running worker moves the job back to wait
+        (counting one stall). If the process exits first, the same happens.
         """
         if self._closing:
             await self._closed.wait()
@@ -205,16 +215,26 @@ class Worker:
         self._closing = True
         grace = self.options.shutdown_grace if timeout is None else timeout
         await self._fetcher.stop()
+        running: dict[str, Future[Any]] = {}
         if self._fetcher.chains:
             _, pending = await asyncio.wait(set(self._fetcher.chains), timeout=grace)
             if pending:
-                await self._release_unfinished(pending)
+                running = await self._release_unfinished(pending)
         await _cancel_all(self._tasks)
-        if self._renewer is not None:
-            await asyncio.to_thread(self._renewer.stop)
-        if self._close_renewer_client is not None:
-            self._close_renewer_client()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._renewer is not None and running:
+            log.warning(
+                "closing with %d sync handler(s) still running (jobs %s): their locks are "
+                "renewed until they return, then the jobs are recovered as stalled",
+                len(running), ", ".join(sorted(running)),
+            )
+            closer = self._close_renewer_client or (lambda: None)
+            self._renewer.outlive(running, closer)
+        else:
+            if self._renewer is not None:
+                await asyncio.to_thread(self._renewer.stop)
+            if self._close_renewer_client is not None:
+                self._close_renewer_client()
         if self._sandbox is not None:
             await self._sandbox.close()
         await self._bclient.aclose()
@@ -223,15 +243,29 @@ class Worker:
             await self.queue.close()
         self._closed.set()
 
-    async def _release_unfinished(self, pending: set[asyncio.Task[None]]) -> None:
+    async def _release_unfinished(
+        self, pending: set[asyncio.Task[None]]
+    ) -> dict[str, Future[Any]]:
+        """Cancel the chains still running; requeue the jobs whose handler stopped.
+
+        Returns the sync handler calls that are still running, by job id: a
+        thread cannot be stopped, so those jobs are left in active, locked.
+        """
         ids = list(self._active)
         for task in pending:
             task.cancel()
         await asyncio.wait(pending, timeout=5)
+        # Calls queued behind busy threads never start: their jobs are free to go.
+        for call in list(self._threads.values()):
+            call.cancel()
+        running = {i: call for i, call in list(self._threads.items()) if not call.done()}
         for job_id in ids:
+            if job_id in running:
+                continue
             with contextlib.suppress(ScriptError, RedisError):
                 # Back to the front of wait without counting an attempt.
                 await self.queue.scripts.retry_job(job_id, token=self.token, lifo=True)
+        return running
 
     async def _heartbeat(self) -> None:
         # Tells the lock renewer the loop runs; a late beat means a handler blocks it.
@@ -316,7 +350,9 @@ class Worker:
                 raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
         handler = find_handler(self._processors, job.name)
         timeout = wire.timeout_of(job.raw_opts)
-        return await run_handler(handler, job, self._executor, timeout, self._sandbox)
+        return await run_handler(
+            handler, job, self._executor, timeout, self._sandbox, self._threads
+        )
 
     def _fetch_next(self) -> bool:
         return not (self._closing or self.options.limiter or not self._resumed.is_set())

@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any
 
 import redis
 
@@ -81,6 +83,8 @@ class LockRenewer:
         self._ids: dict[str, None] = {}
         self._guard = threading.Lock()
         self._stop = threading.Event()
+        self._outliving: dict[str, Future[Any]] | None = None
+        self._on_stopped: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, name="pyqueue-lock-renewer", daemon=True)
 
     def start(self) -> None:
@@ -98,6 +102,19 @@ class LockRenewer:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+    def outlive(self, running: Mapping[str, Future[Any]], on_stopped: Callable[[], None]) -> None:
+        """Renew only these jobs' locks, each until its call returns; then stop.
+
+        For handler threads still running when their worker closes: a thread
+        cannot be interrupted, and a lapsed lock would let another worker start
+        the same job beside it. ``on_stopped`` runs on this thread at the end.
+        """
+        with self._guard:
+            self._ids = dict.fromkeys(running)
+            self._outliving = dict(running)
+            self._list_active = None  # the loop is gone; adopt nothing new
+            self._on_stopped = on_stopped
 
     def beat(self) -> None:
         """Called from the event loop every ``beat_every`` seconds while it runs."""
@@ -132,7 +149,21 @@ class LockRenewer:
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
+            if self._outliving is not None and self._drop_returned():
+                break
             try:
                 self.renew_now()
             except Exception:  # the thread must survive anything
                 log.exception("lock renewal pass failed")
+        if self._on_stopped is not None:
+            self._on_stopped()
+
+    def _drop_returned(self) -> bool:
+        """Forget outliving jobs whose call returned; True once none is left."""
+        assert self._outliving is not None
+        with self._guard:
+            for job_id, call in list(self._outliving.items()):
+                if call.done():
+                    del self._outliving[job_id]
+                    self._ids.pop(job_id, None)
+            return not self._outliving
