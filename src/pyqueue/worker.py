@@ -67,7 +67,14 @@ class Worker:
     Local events: ``active(job)``, ``completed(job, result)``, ``failed(job, exc)``
     after every failed attempt (``job.finished_on`` is set only when the failure
     was final and no retry follows), ``progress(job, value)``, ``drained()``,
-    ``stalled(job_id)``, ``paused()``, ``resumed()``, ``error(exc)``.
+    ``stalled(job_id)``, ``paused()``, ``resumed()``, ``error(exc)``, and for locks:
+
+    * ``lock-extension-failed(job, exc)``: as in Bull, Redis failed while the
+      lock was being extended (the lock may still be ours; renewal goes on, and
+      ``error(exc)`` fires once per renewal pass that met errors).
+    * ``lock-lost(job)``: pyqueue only: the renewer found the lock gone or
+      held by another worker (expired, taken over, deleted); this attempt's
+      outcome will not be saved.
     """
 
     def __init__(
@@ -107,6 +114,7 @@ class Worker:
         )
         self._pubsub_client = self.queue.connection_spec.async_client(socket_timeout=None)
         self._active: dict[str, asyncio.Task[Any]] = {}
+        self._jobs: dict[str, Job[Any]] = {}
         # Sync handler calls that have not returned, by job id (see close()).
         self._threads: dict[str, Future[Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -169,6 +177,7 @@ class Worker:
             renew, o.renew_every, on_lost=self._lock_lost_threadsafe,
             on_error=self._error_threadsafe,
             list_active=list_active,
+            on_extend_error=self._extend_failed_threadsafe,
         )
         self._renewer.start()
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="pyqueue-heartbeat"))
@@ -303,6 +312,7 @@ class Worker:
         assert self._renewer is not None
         self._renewer.add(job_id)
         self._active[job_id] = task
+        self._jobs[job_id] = job
         try:
             if "repeat" in job.raw_opts:
                 await self._chain_repeat(job, raw)
@@ -327,6 +337,7 @@ class Worker:
         finally:
             self._renewer.discard(job_id)
             self._active.pop(job_id, None)
+            self._jobs.pop(job_id, None)
 
     async def _chain_repeat(self, job: Job[Any], raw: dict[bytes, bytes]) -> None:
         """Schedule the next instance as the current one starts (Bull's chaining)."""
@@ -373,7 +384,19 @@ class Worker:
 
     def _lock_lost(self, job_id: str) -> None:
         log.warning("lost the lock of job %s; its result will not be saved", job_id)
-        self.emit("lock-extension-failed", job_id)
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self.emit("lock-lost", job)
+
+    def _extend_failed_threadsafe(self, job_id: str, exc: BaseException) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._extend_failed, job_id, exc)
+
+    def _extend_failed(self, job_id: str, exc: BaseException) -> None:
+        # Bull's meaning: Redis failed while extending (the lock may still be ours).
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self.emit("lock-extension-failed", job, exc)
 
     def _stalled_result(self, failed: list[str], stalled: list[str]) -> None:
         for job_id in stalled:

@@ -30,7 +30,8 @@ from pyqueue._protocol.script_args import extend_lock_args
 
 log = logging.getLogger("pyqueue.locks")
 
-Renew = Callable[[Sequence[str]], list[bool]]
+# Per id: True while the lock is ours, False once lost, or the error Redis gave.
+Renew = Callable[[Sequence[str]], list[bool | Exception]]
 
 
 def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: int) -> tuple[
@@ -42,12 +43,14 @@ def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: in
     client = spec.sync_client(socket_timeout=max(duration / 2000, 0.5))
     script = client.register_script(load_source("extendLock-2"))
 
-    def renew(job_ids: Sequence[str]) -> list[bool]:
+    def renew(job_ids: Sequence[str]) -> list[bool | Exception]:
         pipe = client.pipeline(transaction=False)
         for job_id in job_ids:
             k, a = extend_lock_args(keys, job_id, token=token, duration=duration)
             script(keys=k, args=a, client=pipe)
-        return [int(r) == 1 for r in pipe.execute()]
+        # One job's error reply must not hide the others' answers.
+        replies = pipe.execute(raise_on_error=False)
+        return [r if isinstance(r, Exception) else int(r) == 1 for r in replies]
 
     def list_active() -> list[str]:
         found: list[bytes] = client.lrange(keys.active, 0, -1)  # type: ignore[assignment]
@@ -64,6 +67,9 @@ class LockRenewer:
         every_ms: Renewal period (Bull's ``lockRenewTime``).
         on_lost: Called (on the renewer thread) with an id whose lock was lost.
         on_error: Called (on the renewer thread) with a Redis error; renewal goes on.
+        on_extend_error: Called (on the renewer thread) with a registered id
+            whose renewal Redis failed, and the error (Bull's
+            ``lock-extension-failed``); renewal of that lock goes on.
     """
 
     def __init__(
@@ -73,6 +79,7 @@ class LockRenewer:
         on_lost: Callable[[str], None],
         on_error: Callable[[BaseException], None],
         list_active: Callable[[], list[str]] | None = None,
+        on_extend_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self._renew = renew
         self._list_active = list_active
@@ -80,6 +87,7 @@ class LockRenewer:
         self._every = every_ms / 1000
         self._on_lost = on_lost
         self._on_error = on_error
+        self._on_extend_error = on_extend_error
         self._ids: dict[str, None] = {}
         self._guard = threading.Lock()
         self._stop = threading.Event()
@@ -137,10 +145,15 @@ class LockRenewer:
                 return
             results = self._renew(ids)
         except redis.RedisError as exc:
-            self._on_error(exc)
-            return
+            results = [exc] * len(ids)
+        failed = [(i, r) for i, r in zip(ids, results, strict=True) if isinstance(r, Exception)]
+        if failed:
+            self._on_error(failed[0][1])  # once per pass, not once per job
         for job_id, ok in zip(ids[:known], results[:known], strict=True):
-            if not ok:
+            if isinstance(ok, Exception):
+                if self._on_extend_error is not None:
+                    self._on_extend_error(job_id, ok)
+            elif not ok:
                 with self._guard:
                     still_ours = job_id in self._ids
                     self._ids.pop(job_id, None)
