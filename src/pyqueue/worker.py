@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 
 from pyqueue import _scheduling
 from pyqueue._engine.backoff import BackoffStrategy
+from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_renewer
@@ -118,22 +119,15 @@ class Worker:
         # Sync handler calls that have not returned, by job id (see close()).
         self._threads: dict[str, Future[Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
         self._closed = asyncio.Event()
         self._running = False
-        self._resumed = asyncio.Event()
-        self._resumed.set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
-        self._fetcher = Fetcher(
-            self.queue, self._bclient, opts, self.token, self._resumed, self._process,
-            self.emit, self._error,
-        )
-        self._finisher = Finisher(
-            self.queue.scripts, self.token, opts, dict(backoff_strategies or {}),
-            self._fetch_next, self.emit, self._error,
-        )
+        # What the fetch loop and the finisher share about this worker.
+        self._ctx = WorkerContext(self.queue, self.token, opts, self.emit, self._error)
+        self._fetcher = Fetcher(self._ctx, self._bclient, self._process)
+        self._finisher = Finisher(self._ctx, dict(backoff_strategies or {}))
 
     # --- events (the queue's emitter: jobs emit progress there too) ---------
 
@@ -218,10 +212,10 @@ class Worker:
         and the stalled check of a running worker moves the job back to wait
         (counting one stall). If the process exits first, the same happens.
         """
-        if self._closing:
+        if self._ctx.closing:
             await self._closed.wait()
             return
-        self._closing = True
+        self._ctx.closing = True
         grace = self.options.shutdown_grace if timeout is None else timeout
         await self._fetcher.stop()
         running: dict[str, Future[Any]] = {}
@@ -287,14 +281,14 @@ class Worker:
 
     async def pause(self) -> None:
         """Stop taking new jobs in this worker only, and wait for active ones."""
-        self._resumed.clear()
+        self._ctx.resumed.clear()
         self.emit("paused")
         # A fetch already blocked on the wait list would take the next job.
         await self._fetcher.unblock()
         await self.when_current_jobs_finished()
 
     def resume(self) -> None:
-        self._resumed.set()
+        self._ctx.resumed.set()
         self.emit("resumed")
 
     async def when_current_jobs_finished(self) -> None:
@@ -364,9 +358,6 @@ class Worker:
         return await run_handler(
             handler, job, self._executor, timeout, self._sandbox, self._threads
         )
-
-    def _fetch_next(self) -> bool:
-        return not (self._closing or self.options.limiter or not self._resumed.is_set())
 
     # --- callbacks --------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -21,57 +21,35 @@ from pyqueue.job import now_ms
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from pyqueue._protocol.keys import QueueKeys
-    from pyqueue._protocol.scripts import JobReply, Scripts
-    from pyqueue.options import WorkerOptions
+    from pyqueue._engine.context import WorkerContext
+    from pyqueue._protocol.scripts import JobReply
 
-
-
-class FetchSource(Protocol):
-    """What the fetch loop needs of a queue (a Queue is one; no import of ``queue`` here)."""
-
-    client: aioredis.Redis
-    keys: QueueKeys
-    scripts: Scripts
 
 class Fetcher:
     """Fills the worker's free concurrency slots with chains of jobs.
 
     Args:
-        queue: The worker's queue (keys and scripts).
+        ctx: The worker's context (queue, token, options, local pause, events).
         bclient: The worker's connection for blocking commands (one connection).
-        options: The worker's options.
-        token: The worker's lock token.
-        resumed: Set while the worker is not paused locally.
         process: Runs one job and finishes it; returns the next job when the
             finishing call fetched one.
-        emit: Emits a local event (``drained``).
-        on_error: Reports a Redis error; fetching goes on after a backoff.
     """
 
     def __init__(
         self,
-        queue: FetchSource,
+        ctx: WorkerContext,
         bclient: aioredis.Redis,
-        options: WorkerOptions,
-        token: str,
-        resumed: asyncio.Event,
         process: Callable[
             [str, dict[bytes, bytes], asyncio.Task[Any]], Awaitable[JobReply | None]
         ],
-        emit: Callable[..., None],
-        on_error: Callable[[BaseException], None],
     ) -> None:
-        self._queue = queue
+        self._ctx = ctx
+        self._queue = ctx.queue
         self._bclient = bclient
-        self._options = options
-        self._token = token
-        self._resumed = resumed
+        self._options = ctx.options
         self._process = process
-        self._emit = emit
-        self._on_error = on_error
         self._bclient_id: int | None = None
-        self._slots = asyncio.Semaphore(options.concurrency)
+        self._slots = asyncio.Semaphore(ctx.options.concurrency)
         self._drained = True
         self._fetching = False
         self._stopping = False
@@ -97,7 +75,7 @@ class Fetcher:
     async def stop(self) -> None:
         """Stop fetching for good and wait (up to 2 s) for the loop to end."""
         self._stopping = True
-        self._resumed.set()
+        self._ctx.resumed.set()
         await self.unblock()
         fetch = self._task
         if fetch is not None:
@@ -112,7 +90,7 @@ class Fetcher:
         failures = 0
         while not self._stopping:
             await self._slots.acquire()
-            await self._resumed.wait()
+            await self._ctx.resumed.wait()
             if self._stopping:
                 self._slots.release()
                 break
@@ -122,7 +100,7 @@ class Fetcher:
             except Exception as exc:  # a Redis error, or a reply we could not read
                 self._slots.release()
                 self._bclient_id = None
-                self._on_error(exc)
+                self._ctx.report(exc)
                 failures += 1
                 delay = min(self._options.retry_process_delay, 50 * 2 ** min(failures, 10))
                 await asyncio.sleep(delay / 1000)
@@ -157,7 +135,7 @@ class Fetcher:
                 return None
             job_id = moved.decode() if isinstance(moved, bytes) else str(moved)
         reply = await self._queue.scripts.move_to_active(
-            token=self._token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
+            token=self._ctx.token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
         )
         if isinstance(reply, int):
             # Rate limited. A job parked in delayed frees wait for the next fetch
@@ -170,7 +148,7 @@ class Fetcher:
         if reply is None:
             if not self._drained:
                 self._drained = True
-                self._emit("drained")
+                self._ctx.emit("drained")
             return None
         self._drained = False
         return reply
@@ -202,6 +180,6 @@ class Fetcher:
                 reply = await self._process(job_id, raw, task)
         except Exception as exc:
             # Last resort (process settles its own failures): never die silently.
-            self._on_error(exc)
+            self._ctx.report(exc)
         finally:
             self._slots.release()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,8 +26,8 @@ from pyqueue.job import Job, now_ms
 from pyqueue.options import JobOptions
 
 if TYPE_CHECKING:
-    from pyqueue._protocol.scripts import JobReply, Scripts
-    from pyqueue.options import WorkerOptions
+    from pyqueue._engine.context import WorkerContext
+    from pyqueue._protocol.scripts import JobReply
 
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -36,32 +36,18 @@ class Finisher:
     """Records the outcome of each attempt of a worker's jobs.
 
     Args:
-        scripts: The worker's queue scripts.
-        token: The worker's lock token.
-        options: The worker's options.
+        ctx: The worker's context (scripts, token, options, events).
         strategies: Custom backoff functions by ``backoff.type``.
-        fetch_next: Whether completing a job may fetch the next one now.
-        emit: Emits a local event (``completed``, ``failed``).
-        on_error: Reports an error that stopped a finishing call.
     """
 
-    def __init__(
-        self,
-        scripts: Scripts,
-        token: str,
-        options: WorkerOptions,
-        strategies: Mapping[str, BackoffStrategy],
-        fetch_next: Callable[[], bool],
-        emit: Callable[..., None],
-        on_error: Callable[[BaseException], None],
-    ) -> None:
-        self._scripts = scripts
-        self._token = token
-        self._options = options
+    def __init__(self, ctx: WorkerContext, strategies: Mapping[str, BackoffStrategy]) -> None:
+        self._ctx = ctx
+        self._scripts = ctx.scripts
+        self._token = ctx.token
+        self._options = ctx.options
         self._strategies = strategies
-        self._fetch_next = fetch_next
-        self._emit = emit
-        self._on_error = on_error
+        self._emit = ctx.emit
+        self._on_error = ctx.report
 
     async def completed(self, job: Job[Any], result: Any) -> JobReply | None:
         """Complete an attempt; returns the next job when the finishing call fetched one."""
@@ -86,7 +72,7 @@ class Finisher:
             keep_count=keep_count,
             keep_age=keep_age,
             event_payload=wire.completed_payload(job.id, result_json),
-            fetch_next=self._fetch_next(),
+            fetch_next=self._ctx.may_fetch_next(),
             lock_duration=self._options.lock_duration,
             metrics_max_points=self._options.metrics_max_data_points,
         )
