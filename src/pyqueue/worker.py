@@ -36,7 +36,7 @@ from pyqueue._engine.backoff import BackoffStrategy
 from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
-from pyqueue._engine.locks import LockRenewer, sync_renewer
+from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
 from pyqueue._engine.processing import Handler, find_handler, normalise_processors, run_handler
 from pyqueue._engine.sandbox import SandboxPool
@@ -205,12 +205,14 @@ class Worker:
                 moved back to wait, so another worker runs them; nothing is lost.
 
         A sync handler still running then cannot be stopped (Python threads
-        cannot be interrupted). Its job is not requeued: it stays in active,
+        cannot be interrupted). Its job is not requeued yet: it stays in active,
         and the lock renewer thread keeps its lock alive until the handler
-        returns, so no other worker starts it meanwhile. The handler's result is
-        discarded; once it returns the lock lapses (within ``lock_duration``)
-        and the stalled check of a running worker moves the job back to wait
-        (counting one stall). If the process exits first, the same happens.
+        returns, so no other worker starts it meanwhile. When it returns, its
+        result is discarded and the job goes back to the front of wait (no
+        attempt counted), from the handler's own thread; Python's exit waits
+        for pool threads, so a process that exits after ``close()`` does this
+        too. If Redis cannot be reached then, or the process is killed, the
+        lock lapses and the stalled check recovers the job.
         """
         if self._ctx.closing:
             await self._closed.wait()
@@ -228,11 +230,12 @@ class Worker:
         if self._renewer is not None and running:
             log.warning(
                 "closing with %d sync handler(s) still running (jobs %s): their locks are "
-                "renewed until they return, then the jobs are recovered as stalled",
+                "renewed until they return, then the jobs go back to wait",
                 len(running), ", ".join(sorted(running)),
             )
             closer = self._close_renewer_client or (lambda: None)
-            self._renewer.outlive(running, closer)
+            release = sync_release(self.queue.connection_spec, self.queue.keys, self.token)
+            self._renewer.outlive(running, release, closer)
         else:
             if self._renewer is not None:
                 await asyncio.to_thread(self._renewer.stop)

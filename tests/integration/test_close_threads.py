@@ -2,8 +2,8 @@
 
 A thread cannot be interrupted, so a sync handler still running when the grace
 period ends keeps its job: the job stays in active and its lock is renewed
-until the thread returns. Only then can the lock lapse and the stalled check
-hand the job to another worker, so the job never runs twice at once.
+until the thread returns; only then does the job go back to wait, so it never
+runs twice at once.
 """
 
 from __future__ import annotations
@@ -64,3 +64,7 @@ async def test_sync_handler_past_the_grace_keeps_its_job_until_it_returns(
     by_name = {name: (begun, ended) for name, begun, ended in runs}
     # The second run began only after the first thread had returned.
     assert by_name["second"][0] >= by_name["first"][1], runs
+    # Released by the returning thread (no attempt counted), not recovered as stalled.
+    stored = await raw_redis.hgetall(f"bull:{queue_name}:{job.id}")
+    assert b"stalledCounter" not in stored
+    assert stored.get(b"attemptsMade", b"0") == b"0"

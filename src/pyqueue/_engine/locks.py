@@ -14,6 +14,7 @@ the token, so other workers' jobs are untouched).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ import redis
 from pyqueue._protocol.connection import ConnectionSpec
 from pyqueue._protocol.keys import QueueKeys
 from pyqueue._protocol.lua import load_source
-from pyqueue._protocol.script_args import extend_lock_args
+from pyqueue._protocol.script_args import extend_lock_args, retry_job_args
 
 log = logging.getLogger("pyqueue.locks")
 
@@ -57,6 +58,25 @@ def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: in
         return [raw.decode() for raw in found]
 
     return renew, client.close, list_active
+
+
+def sync_release(spec: ConnectionSpec, keys: QueueKeys, token: str) -> Callable[[str], None]:
+    """``release(job_id)``: our active job back to the front of wait, no attempt counted.
+
+    For handler threads that outlive their worker's event loop: it runs on the
+    thread that returned, over a connection of its own for that one call.
+    """
+
+    def release(job_id: str) -> None:
+        client = spec.sync_client(socket_timeout=5.0)
+        try:
+            k, a = retry_job_args(keys, job_id, token=token, lifo=True)
+            # A negative code (job gone, lock not ours) means it is not ours to move.
+            client.register_script(load_source("retryJob-7"))(keys=k, args=a)
+        finally:
+            client.close()
+
+    return release
 
 
 class LockRenewer:
@@ -111,18 +131,44 @@ class LockRenewer:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def outlive(self, running: Mapping[str, Future[Any]], on_stopped: Callable[[], None]) -> None:
+    def outlive(
+        self,
+        running: Mapping[str, Future[Any]],
+        release: Callable[[str], None],
+        on_stopped: Callable[[], None],
+    ) -> None:
         """Renew only these jobs' locks, each until its call returns; then stop.
 
         For handler threads still running when their worker closes: a thread
         cannot be interrupted, and a lapsed lock would let another worker start
-        the same job beside it. ``on_stopped`` runs on this thread at the end.
+        the same job beside it. As each call returns, ``release(job_id)`` runs
+        on the thread that returned (so before the interpreter's exit joins it)
+        and the job's lock is no longer renewed; after the last one the renewer
+        stops and ``on_stopped`` runs on its thread.
         """
         with self._guard:
             self._ids = dict.fromkeys(running)
             self._outliving = dict(running)
             self._list_active = None  # the loop is gone; adopt nothing new
             self._on_stopped = on_stopped
+        for job_id, call in running.items():
+            call.add_done_callback(functools.partial(self._returned, job_id, release))
+
+    def _returned(self, job_id: str, release: Callable[[str], None], call: Future[Any]) -> None:
+        with self._guard:
+            if self._outliving is None or self._outliving.get(job_id) is not call:
+                return
+            del self._outliving[job_id]
+            self._ids.pop(job_id, None)
+            last = not self._outliving
+        try:
+            release(job_id)
+        except Exception:
+            # Its lock lapses instead, and the stalled check requeues the job.
+            log.warning("could not release job %s after its handler returned", job_id,
+                        exc_info=True)
+        if last:
+            self._stop.set()
 
     def beat(self) -> None:
         """Called from the event loop every ``beat_every`` seconds while it runs."""
@@ -162,21 +208,9 @@ class LockRenewer:
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
-            if self._outliving is not None and self._drop_returned():
-                break
             try:
                 self.renew_now()
             except Exception:  # the thread must survive anything
                 log.exception("lock renewal pass failed")
         if self._on_stopped is not None:
             self._on_stopped()
-
-    def _drop_returned(self) -> bool:
-        """Forget outliving jobs whose call returned; True once none is left."""
-        assert self._outliving is not None
-        with self._guard:
-            for job_id, call in list(self._outliving.items()):
-                if call.done():
-                    del self._outliving[job_id]
-                    self._ids.pop(job_id, None)
-            return not self._outliving
