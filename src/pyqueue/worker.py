@@ -23,7 +23,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self
 
@@ -33,9 +33,10 @@ from redis.exceptions import RedisError
 
 from pyqueue import _scheduling
 from pyqueue._engine.backoff import BackoffStrategy
+from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
-from pyqueue._engine.locks import LockRenewer, sync_renewer
+from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
 from pyqueue._engine.processing import Handler, find_handler, normalise_processors, run_handler
 from pyqueue._engine.sandbox import SandboxPool
@@ -53,8 +54,10 @@ class Worker:
     """Processes jobs of one queue.
 
     Args:
-        queue: Queue name, or a :class:`Queue` whose connection settings, prefix
-            and model are reused.
+        queue: Queue name, or a :class:`Queue` to process. A given Queue is shared,
+            not copied: the worker's events fire on it (``queue.on("completed", ...)``
+            works as in Bull, and so does ``worker.on``), and :meth:`close` leaves it
+            open for its owner to close (after the worker).
         processor: ``handler(job)`` for every job name, or ``{name: handler}``
             with ``"*"`` as the fallback. Handlers are ``async def`` or plain
             functions (run in a thread pool of ``concurrency`` threads).
@@ -65,7 +68,14 @@ class Worker:
     Local events: ``active(job)``, ``completed(job, result)``, ``failed(job, exc)``
     after every failed attempt (``job.finished_on`` is set only when the failure
     was final and no retry follows), ``progress(job, value)``, ``drained()``,
-    ``stalled(job_id)``, ``paused()``, ``resumed()``, ``error(exc)``.
+    ``stalled(job_id)``, ``paused()``, ``resumed()``, ``error(exc)``, and for locks:
+
+    * ``lock-extension-failed(job, exc)``: as in Bull, Redis failed while the
+      lock was being extended (the lock may still be ours; renewal goes on, and
+      ``error(exc)`` fires once per renewal pass that met errors).
+    * ``lock-lost(job)``: pyqueue only: the renewer found the lock gone or
+      held by another worker (expired, taken over, deleted); this attempt's
+      outcome will not be saved.
     """
 
     def __init__(
@@ -87,15 +97,15 @@ class Worker:
         self._processors = normalise_processors(processor)
         handlers = self._processors.values()
         self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
+        # A Queue handed in is used as it is, not copied: it is the one emitter, so
+        # Bull-style ``queue.on("completed", ...)`` hears this worker, and its jobs'
+        # ``job.queue`` is that object. Its owner closes it, after the worker.
+        self._owns_queue = not isinstance(queue, Queue)
         if isinstance(queue, Queue):
-            self.queue: Queue[Any] = Queue(
-                queue.name, connection=queue.client, prefix=queue.prefix, model=queue.model,
-                durability=queue.durability,
-            )
+            self.queue: Queue[Any] = queue
         else:
             self.queue = Queue(queue, redis_url, connection=connection, prefix=prefix)
         self.token = str(uuid.uuid4())
-        self.queue.token = self.token
         self._executor = ThreadPoolExecutor(opts.concurrency, thread_name_prefix="pyqueue-job")
         # A read timeout past the BLMOVE wait, so a silent socket cannot stall
         # fetching for ever; none on pub/sub, which is idle by nature and is
@@ -105,25 +115,21 @@ class Worker:
         )
         self._pubsub_client = self.queue.connection_spec.async_client(socket_timeout=None)
         self._active: dict[str, asyncio.Task[Any]] = {}
+        self._jobs: dict[str, Job[Any]] = {}
+        # Sync handler calls that have not returned, by job id (see close()).
+        self._threads: dict[str, Future[Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
         self._closed = asyncio.Event()
         self._running = False
-        self._resumed = asyncio.Event()
-        self._resumed.set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
-        self._fetcher = Fetcher(
-            self.queue, self._bclient, opts, self.token, self._resumed, self._process,
-            self.emit, self._error,
-        )
-        self._finisher = Finisher(
-            self.queue.scripts, self.token, opts, dict(backoff_strategies or {}),
-            self._fetch_next, self.emit, self._error,
-        )
+        # What the fetch loop and the finisher share about this worker.
+        self._ctx = WorkerContext(self.queue, self.token, opts, self.emit, self._error)
+        self._fetcher = Fetcher(self._ctx, self._bclient, self._process)
+        self._finisher = Finisher(self._ctx, dict(backoff_strategies or {}))
 
-    # --- events (delegated to the queue so jobs can emit too) ----------------
+    # --- events (the queue's emitter: jobs emit progress there too) ---------
 
     def on(self, event: str, listener: Any) -> Any:
         """Register a listener for a local event; see :class:`pyqueue.EventEmitter`."""
@@ -165,6 +171,7 @@ class Worker:
             renew, o.renew_every, on_lost=self._lock_lost_threadsafe,
             on_error=self._error_threadsafe,
             list_active=list_active,
+            on_extend_error=self._extend_failed_threadsafe,
         )
         self._renewer.start()
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="pyqueue-heartbeat"))
@@ -191,7 +198,7 @@ class Worker:
         For readiness probes: False before start, once closing, or when a fetch or
         maintenance task has died.
         """
-        return self._running and not self._closing and not any(t.done() for t in self._tasks)
+        return self._running and not self._ctx.closing and not any(t.done() for t in self._tasks)
 
     async def run(self) -> None:
         """Start, then wait until :meth:`close` is called (e.g. from a signal handler)."""
@@ -203,41 +210,77 @@ class Worker:
 
         Args:
             timeout: Seconds to wait for active jobs (default ``shutdown_grace``).
-                Jobs still running then are cancelled and moved back to wait, so
-                another worker runs them; nothing is lost.
+                Async handlers still running then are cancelled and their jobs
+                moved back to wait, so another worker runs them; nothing is lost.
+
+        A sync handler still running then cannot be stopped (Python threads
+        cannot be interrupted). Its job is not requeued yet: it stays in active,
+        and the lock renewer thread keeps its lock alive until the handler
+        returns, so no other worker starts it meanwhile. When it returns, its
+        result is discarded and the job goes back to the front of wait (no
+        attempt counted), from the handler's own thread; Python's exit waits
+        for pool threads, so a process that exits after ``close()`` does this
+        too. If Redis cannot be reached then, or the process is killed, the
+        lock lapses and the stalled check recovers the job.
         """
-        if self._closing:
+        if self._ctx.closing:
             await self._closed.wait()
             return
-        self._closing = True
+        self._ctx.closing = True
         grace = self.options.shutdown_grace if timeout is None else timeout
         await self._fetcher.stop()
+        running: dict[str, Future[Any]] = {}
         if self._fetcher.chains:
             _, pending = await asyncio.wait(set(self._fetcher.chains), timeout=grace)
             if pending:
-                await self._release_unfinished(pending)
+                running = await self._release_unfinished(pending)
         await _cancel_all(self._tasks)
-        if self._renewer is not None:
-            await asyncio.to_thread(self._renewer.stop)
-        if self._close_renewer_client is not None:
-            self._close_renewer_client()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._renewer is not None and running:
+            log.warning(
+                "closing with %d sync handler(s) still running (jobs %s): their locks are "
+                "renewed until they return, then the jobs go back to wait",
+                len(running), ", ".join(sorted(running)),
+            )
+            closer = self._close_renewer_client or (lambda: None)
+            release = sync_release(self.queue.connection_spec, self.queue.keys, self.token)
+            self._renewer.outlive(running, release, closer)
+        else:
+            if self._renewer is not None:
+                await asyncio.to_thread(self._renewer.stop)
+            if self._close_renewer_client is not None:
+                self._close_renewer_client()
         if self._sandbox is not None:
             await self._sandbox.close()
         await self._bclient.aclose()
         await self._pubsub_client.aclose()
-        await self.queue.close()
+        if self._owns_queue:
+            await self.queue.close()
         self._closed.set()
 
-    async def _release_unfinished(self, pending: set[asyncio.Task[None]]) -> None:
+    async def _release_unfinished(
+        self, pending: set[asyncio.Task[None]]
+    ) -> dict[str, Future[Any]]:
+        """Cancel the chains still running; requeue the jobs whose handler stopped.
+
+        Returns the sync handler calls that are still running, by job id: a
+        thread cannot be stopped, so those jobs are left in active, locked.
+        """
         ids = list(self._active)
         for task in pending:
             task.cancel()
         await asyncio.wait(pending, timeout=5)
+        # Calls queued behind busy threads never start: their jobs are free to go.
+        for call in list(self._threads.values()):
+            call.cancel()
+        running = {i: call for i, call in list(self._threads.items()) if not call.done()}
         for job_id in ids:
+            if job_id in running:
+                continue
             with contextlib.suppress(ScriptError, RedisError):
                 # Back to the front of wait without counting an attempt.
                 await self.queue.scripts.retry_job(job_id, token=self.token, lifo=True)
+        return running
 
     async def _heartbeat(self) -> None:
         # Tells the lock renewer the loop runs; a late beat means a handler blocks it.
@@ -250,14 +293,14 @@ class Worker:
 
     async def pause(self) -> None:
         """Stop taking new jobs in this worker only, and wait for active ones."""
-        self._resumed.clear()
+        self._ctx.resumed.clear()
         self.emit("paused")
         # A fetch already blocked on the wait list would take the next job.
         await self._fetcher.unblock()
         await self.when_current_jobs_finished()
 
     def resume(self) -> None:
-        self._resumed.set()
+        self._ctx.resumed.set()
         self.emit("resumed")
 
     async def when_current_jobs_finished(self) -> None:
@@ -275,6 +318,7 @@ class Worker:
         assert self._renewer is not None
         self._renewer.add(job_id)
         self._active[job_id] = task
+        self._jobs[job_id] = job
         try:
             if "repeat" in job.raw_opts:
                 await self._chain_repeat(job, raw)
@@ -287,9 +331,19 @@ class Worker:
                 await self._finisher.failed(job, exc)
                 return None
             return await self._finisher.completed(job, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Not the handler's failure but ours (or Redis's, past the retries):
+            # said out loud, and the job is settled so that its slot goes on.
+            self._error(exc)
+            with contextlib.suppress(Exception):
+                await self._finisher.abandon(job, exc)
+            return None
         finally:
             self._renewer.discard(job_id)
             self._active.pop(job_id, None)
+            self._jobs.pop(job_id, None)
 
     async def _chain_repeat(self, job: Job[Any], raw: dict[bytes, bytes]) -> None:
         """Schedule the next instance as the current one starts (Bull's chaining)."""
@@ -313,10 +367,9 @@ class Worker:
                 raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
         handler = find_handler(self._processors, job.name)
         timeout = wire.timeout_of(job.raw_opts)
-        return await run_handler(handler, job, self._executor, timeout, self._sandbox)
-
-    def _fetch_next(self) -> bool:
-        return not (self._closing or self.options.limiter or not self._resumed.is_set())
+        return await run_handler(
+            handler, job, self._executor, timeout, self._sandbox, self._threads
+        )
 
     # --- callbacks --------------------------------------------------------------
 
@@ -334,7 +387,19 @@ class Worker:
 
     def _lock_lost(self, job_id: str) -> None:
         log.warning("lost the lock of job %s; its result will not be saved", job_id)
-        self.emit("lock-extension-failed", job_id)
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self.emit("lock-lost", job)
+
+    def _extend_failed_threadsafe(self, job_id: str, exc: BaseException) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._extend_failed, job_id, exc)
+
+    def _extend_failed(self, job_id: str, exc: BaseException) -> None:
+        # Bull's meaning: Redis failed while extending (the lock may still be ours).
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self.emit("lock-extension-failed", job, exc)
 
     def _stalled_result(self, failed: list[str], stalled: list[str]) -> None:
         for job_id in stalled:

@@ -34,8 +34,9 @@ def test_lock_renewer_connection_renews_in_one_pipeline(
         ConnectionSpec.from_url(redis_url), keys, token, 5000
     )
     try:
-        sync_redis.set(keys.lock("1"), token, px=100)
-        sync_redis.set(keys.lock("3"), token, px=100)
+        # Short of the 5 s renewal, long enough to outlast connecting under load.
+        sync_redis.set(keys.lock("1"), token, px=2000)
+        sync_redis.set(keys.lock("3"), token, px=2000)
         assert renew(["1", "2", "3"]) == [True, False, True]
         assert 4000 < sync_redis.pttl(keys.lock("3")) <= 5000
         # A flushed script cache (failover, SCRIPT FLUSH) is reloaded, not an error.
@@ -44,6 +45,24 @@ def test_lock_renewer_connection_renews_in_one_pipeline(
         assert renew([]) == []
         sync_redis.rpush(keys.active, "3", "1")
         assert list_active() == ["3", "1"]
+    finally:
+        close()
+
+
+def test_lock_renewer_reports_an_error_reply_for_its_job_alone(
+    sync_redis: redis.Redis, redis_url: str, keys: QueueKeys, token: str
+) -> None:
+    renew, close, _ = sync_renewer(ConnectionSpec.from_url(redis_url), keys, token, 5000)
+    try:
+        sync_redis.set(keys.lock("1"), token, px=2000)
+        sync_redis.hset(keys.lock("2"), "not", "a lock")
+        sync_redis.set(keys.lock("3"), token, px=2000)
+        first, second, third = renew(["1", "2", "3"])
+        assert first is True
+        assert isinstance(second, redis.ResponseError)
+        assert "WRONGTYPE" in str(second)
+        assert third is True
+        assert 4000 < sync_redis.pttl(keys.lock("3")) <= 5000
     finally:
         close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -29,6 +30,8 @@ async def compute_delay(
 
     Raises:
         UnknownBackoffStrategy: the type is neither built in nor registered.
+        TypeError: a custom strategy returned something other than a number or None
+            (whatever a custom strategy raises passes through too).
     """
     if backoff is None:
         return None
@@ -39,6 +42,8 @@ async def compute_delay(
             result = await result
         if result is None or isinstance(result, bool):
             return None
+        if not isinstance(result, int | float) or math.isnan(result):
+            raise TypeError(f"returned {result!r}; expected ms as a number, None or -1")
         return float(result)
     if backoff.type == "fixed":
         return backoff.delay

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -21,61 +21,40 @@ from pyqueue.job import now_ms
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from pyqueue._protocol.keys import QueueKeys
-    from pyqueue._protocol.scripts import JobReply, Scripts
-    from pyqueue.options import WorkerOptions
+    from pyqueue._engine.context import WorkerContext
+    from pyqueue._protocol.scripts import JobReply
 
-
-
-class FetchSource(Protocol):
-    """What the fetch loop needs of a queue (a Queue is one; no import of ``queue`` here)."""
-
-    client: aioredis.Redis
-    keys: QueueKeys
-    scripts: Scripts
 
 class Fetcher:
     """Fills the worker's free concurrency slots with chains of jobs.
 
     Args:
-        queue: The worker's queue (keys and scripts).
+        ctx: The worker's context (queue, token, options, local pause, events).
         bclient: The worker's connection for blocking commands (one connection).
-        options: The worker's options.
-        token: The worker's lock token.
-        resumed: Set while the worker is not paused locally.
         process: Runs one job and finishes it; returns the next job when the
             finishing call fetched one.
-        emit: Emits a local event (``drained``).
-        on_error: Reports a Redis error; fetching goes on after a backoff.
     """
 
     def __init__(
         self,
-        queue: FetchSource,
+        ctx: WorkerContext,
         bclient: aioredis.Redis,
-        options: WorkerOptions,
-        token: str,
-        resumed: asyncio.Event,
         process: Callable[
             [str, dict[bytes, bytes], asyncio.Task[Any]], Awaitable[JobReply | None]
         ],
-        emit: Callable[..., None],
-        on_error: Callable[[BaseException], None],
     ) -> None:
-        self._queue = queue
+        self._ctx = ctx
+        self._queue = ctx.queue
         self._bclient = bclient
-        self._options = options
-        self._token = token
-        self._resumed = resumed
+        self._options = ctx.options
         self._process = process
-        self._emit = emit
-        self._on_error = on_error
         self._bclient_id: int | None = None
-        self._slots = asyncio.Semaphore(options.concurrency)
+        self._slots = asyncio.Semaphore(ctx.options.concurrency)
         self._drained = True
         self._fetching = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         # The running chains, one per busy slot (the worker waits for them).
         self.chains: set[asyncio.Task[None]] = set()
 
@@ -86,6 +65,7 @@ class Fetcher:
 
     async def unblock(self) -> None:
         """Wake a fetch blocked on the wait list, which then finds nothing."""
+        self._wake.set()
         if self._fetching and self._bclient_id is not None:
             # Wake a blocked BLMOVE cleanly instead of cancelling it mid-reply,
             # which could strand a moved id in active without a lock.
@@ -95,7 +75,7 @@ class Fetcher:
     async def stop(self) -> None:
         """Stop fetching for good and wait (up to 2 s) for the loop to end."""
         self._stopping = True
-        self._resumed.set()
+        self._ctx.resumed.set()
         await self.unblock()
         fetch = self._task
         if fetch is not None:
@@ -110,17 +90,17 @@ class Fetcher:
         failures = 0
         while not self._stopping:
             await self._slots.acquire()
-            await self._resumed.wait()
+            await self._ctx.resumed.wait()
             if self._stopping:
                 self._slots.release()
                 break
             try:
                 reply = await self._fetch()
                 failures = 0
-            except RedisError as exc:
+            except Exception as exc:  # a Redis error, or a reply we could not read
                 self._slots.release()
                 self._bclient_id = None
-                self._on_error(exc)
+                self._ctx.report(exc)
                 failures += 1
                 delay = min(self._options.retry_process_delay, 50 * 2 ** min(failures, 10))
                 await asyncio.sleep(delay / 1000)
@@ -155,15 +135,29 @@ class Fetcher:
                 return None
             job_id = moved.decode() if isinstance(moved, bytes) else str(moved)
         reply = await self._queue.scripts.move_to_active(
-            token=self._token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
+            token=self._ctx.token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
         )
+        if isinstance(reply, int):
+            # Rate limited. A job parked in delayed frees wait for the next fetch
+            # (Bull parks every job that comes); a bounced one is back on wait, so
+            # fetching again now would only get it back: wait out the window.
+            self._drained = False
+            if limiter is not None and limiter.bounce_back:
+                await self._nap(min(reply, limiter.duration) / 1000)
+            return None
         if reply is None:
             if not self._drained:
                 self._drained = True
-                self._emit("drained")
+                self._ctx.emit("drained")
             return None
         self._drained = False
         return reply
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep, but wake at once when the worker stops or pauses."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
 
     async def _identify(self) -> int:
         """Name the blocking connection as Bull does; return its id for CLIENT UNBLOCK.
@@ -184,5 +178,8 @@ class Fetcher:
             while reply is not None:
                 raw, job_id = reply
                 reply = await self._process(job_id, raw, task)
+        except Exception as exc:
+            # Last resort (process settles its own failures): never die silently.
+            self._ctx.report(exc)
         finally:
             self._slots.release()

@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pyqueue._engine.backoff import BackoffStrategy, UnknownBackoffStrategy, compute_delay
 from pyqueue._engine.processing import error_stack, trimmed_stacktrace
 from pyqueue._protocol import wire
 from pyqueue._protocol.script_args import delayed_score
-from pyqueue.errors import ScriptError, UnrecoverableError, error_message
+from pyqueue.errors import InvalidOptionsError, ScriptError, UnrecoverableError, error_message
 from pyqueue.job import Job, now_ms
+from pyqueue.options import JobOptions
 
 if TYPE_CHECKING:
-    from pyqueue._protocol.scripts import JobReply, Scripts
-    from pyqueue.options import WorkerOptions
+    from pyqueue._engine.context import WorkerContext
+    from pyqueue._protocol.scripts import JobReply
 
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -34,32 +36,18 @@ class Finisher:
     """Records the outcome of each attempt of a worker's jobs.
 
     Args:
-        scripts: The worker's queue scripts.
-        token: The worker's lock token.
-        options: The worker's options.
+        ctx: The worker's context (scripts, token, options, events).
         strategies: Custom backoff functions by ``backoff.type``.
-        fetch_next: Whether completing a job may fetch the next one now.
-        emit: Emits a local event (``completed``, ``failed``).
-        on_error: Reports an error that stopped a finishing call.
     """
 
-    def __init__(
-        self,
-        scripts: Scripts,
-        token: str,
-        options: WorkerOptions,
-        strategies: Mapping[str, BackoffStrategy],
-        fetch_next: Callable[[], bool],
-        emit: Callable[..., None],
-        on_error: Callable[[BaseException], None],
-    ) -> None:
-        self._scripts = scripts
-        self._token = token
-        self._options = options
+    def __init__(self, ctx: WorkerContext, strategies: Mapping[str, BackoffStrategy]) -> None:
+        self._ctx = ctx
+        self._scripts = ctx.scripts
+        self._token = ctx.token
+        self._options = ctx.options
         self._strategies = strategies
-        self._fetch_next = fetch_next
-        self._emit = emit
-        self._on_error = on_error
+        self._emit = ctx.emit
+        self._on_error = ctx.report
 
     async def completed(self, job: Job[Any], result: Any) -> JobReply | None:
         """Complete an attempt; returns the next job when the finishing call fetched one."""
@@ -68,7 +56,11 @@ class Finisher:
         except TypeError as exc:
             await self.failed(job, exc)
             return None
-        keep_count, keep_age = wire.keep_on_complete(job.raw_opts)
+        try:
+            keep_count, keep_age = wire.keep_on_complete(job.raw_opts)
+        except InvalidOptionsError as bad:
+            await self.failed(job, bad)
+            return None
         finished_on = now_ms()
         confirmed, reply = await self._finish(
             job,
@@ -80,7 +72,7 @@ class Finisher:
             keep_count=keep_count,
             keep_age=keep_age,
             event_payload=wire.completed_payload(job.id, result_json),
-            fetch_next=self._fetch_next(),
+            fetch_next=self._ctx.may_fetch_next(),
             lock_duration=self._options.lock_duration,
             metrics_max_points=self._options.metrics_max_data_points,
         )
@@ -92,26 +84,42 @@ class Finisher:
         """Record a failed attempt: retry now, delay for the backoff, or fail for good."""
         attempts_made = job.attempts_made + 1
         reason = error_message(exc)
-        stack = wire.dumps(
-            trimmed_stacktrace(job.stacktrace, error_stack(exc), job.opts.stack_trace_limit)
-        )
         job.record.attempts_made = attempts_made
-        job.record.failed_reason = reason
+        try:
+            opts = job.opts
+            keep = wire.keep_spec(opts.remove_on_fail)
+        except InvalidOptionsError as bad:
+            # Stored by another client, or edited: nothing can be read from the
+            # options, so this attempt is the last and the job is kept.
+            opts, keep, exc = JobOptions(), (-1, None), bad
+        if isinstance(exc, InvalidOptionsError):
+            self._on_error(exc)
+            reason = f"invalid job options: {error_message(exc)}"
+        stack = wire.dumps(
+            trimmed_stacktrace(job.stacktrace, error_stack(exc), opts.stack_trace_limit)
+        )
         final = (
-            isinstance(exc, UnrecoverableError) or job.discarded
-            or attempts_made >= (job.opts.attempts or 1)
+            isinstance(exc, (UnrecoverableError, InvalidOptionsError)) or job.discarded
+            or attempts_made >= (opts.attempts or 1)
         )
         delay: float | None = None
         if not final:
             try:
-                delay = await compute_delay(job.opts.backoff, attempts_made, exc, self._strategies)
+                delay = await compute_delay(opts.backoff, attempts_made, exc, self._strategies)
             except UnknownBackoffStrategy as unknown:
                 final, reason = True, str(unknown)
+            except Exception as broken:
+                # A user's strategy raised or returned nonsense: retrying on a
+                # guess could loop for ever, so the job fails, saying why.
+                self._on_error(broken)
+                kind = opts.backoff.type if opts.backoff is not None else ""
+                final, reason = True, f"backoff strategy {kind!r} failed: {error_message(broken)}"
             else:
                 final = delay == -1
+        job.record.failed_reason = reason
         scripts = self._scripts
         if final:
-            keep_count, keep_age = wire.keep_spec(job.opts.remove_on_fail)
+            keep_count, keep_age = keep
             finished_on = now_ms()
             confirmed, _ = await self._finish(
                 job, scripts.move_to_failed, job.id, token=self._token, finished_on=finished_on,
@@ -125,7 +133,7 @@ class Finisher:
                 job.record.finished_on = finished_on
         elif not delay:
             confirmed, _ = await self._finish(
-                job, scripts.retry_job, job.id, token=self._token, lifo=bool(job.opts.lifo),
+                job, scripts.retry_job, job.id, token=self._token, lifo=bool(opts.lifo),
                 attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
             )
         else:
@@ -135,6 +143,26 @@ class Finisher:
                 attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
             )
         if confirmed:
+            self._emit("failed", job, exc)
+
+    async def abandon(self, job: Job[Any], exc: BaseException) -> None:
+        """Fail a job whose chain met an error pyqueue did not expect (a bug, say).
+
+        Failing for good rather than retrying: an error that recurs on every
+        attempt would otherwise cycle the job through wait without end.
+        """
+        reason = f"pyqueue could not process the job: {error_message(exc)}"
+        job.record.failed_reason = reason
+        finished_on = now_ms()
+        confirmed, _ = await self._finish(
+            job, self._scripts.move_to_failed, job.id, token=self._token,
+            finished_on=finished_on, failed_reason=reason, attempts_made=job.attempts_made + 1,
+            stacktrace=wire.dumps([*job.stacktrace, error_stack(exc)]),
+            keep_count=-1, keep_age=None, event_payload=wire.failed_payload(job.id, reason),
+            metrics_max_points=self._options.metrics_max_data_points,
+        )
+        if confirmed:
+            job.record.finished_on = finished_on
             self._emit("failed", job, exc)
 
     async def _finish(
@@ -151,13 +179,22 @@ class Finisher:
         """
         deadline = time.monotonic() + self._options.lock_duration / 1000
         attempt = 0
+        reported = False
         while True:
             try:
                 return True, await command(*args, **kwargs)
-            except _TRANSIENT as exc:
+            except (*_TRANSIENT, ResponseError) as exc:
+                # A refused write (READONLY after a failover, OOM, MISCONF, BUSY)
+                # can pass like a dropped connection: report it now, retry while
+                # the lock can still be ours. Past that the job stays in active,
+                # and the stalled check hands it to a worker once Redis writes again.
                 attempt += 1
-                if time.monotonic() > deadline:
+                if isinstance(exc, ResponseError) and not reported:
+                    reported = True
                     self._on_error(exc)
+                if time.monotonic() > deadline:
+                    if not reported:
+                        self._on_error(exc)
                     return False, None
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
             except ScriptError as exc:

@@ -14,21 +14,25 @@ the token, so other workers' jobs are untouched).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any
 
 import redis
 
 from pyqueue._protocol.connection import ConnectionSpec
 from pyqueue._protocol.keys import QueueKeys
 from pyqueue._protocol.lua import load_source
-from pyqueue._protocol.script_args import extend_lock_args
+from pyqueue._protocol.script_args import extend_lock_args, retry_job_args
 
 log = logging.getLogger("pyqueue.locks")
 
-Renew = Callable[[Sequence[str]], list[bool]]
+# Per id: True while the lock is ours, False once lost, or the error Redis gave.
+Renew = Callable[[Sequence[str]], list[bool | Exception]]
 
 
 def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: int) -> tuple[
@@ -40,18 +44,39 @@ def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: in
     client = spec.sync_client(socket_timeout=max(duration / 2000, 0.5))
     script = client.register_script(load_source("extendLock-2"))
 
-    def renew(job_ids: Sequence[str]) -> list[bool]:
+    def renew(job_ids: Sequence[str]) -> list[bool | Exception]:
         pipe = client.pipeline(transaction=False)
         for job_id in job_ids:
             k, a = extend_lock_args(keys, job_id, token=token, duration=duration)
             script(keys=k, args=a, client=pipe)
-        return [int(r) == 1 for r in pipe.execute()]
+        # One job's error reply must not hide the others' answers.
+        replies = pipe.execute(raise_on_error=False)
+        return [r if isinstance(r, Exception) else int(r) == 1 for r in replies]
 
     def list_active() -> list[str]:
         found: list[bytes] = client.lrange(keys.active, 0, -1)  # type: ignore[assignment]
         return [raw.decode() for raw in found]
 
     return renew, client.close, list_active
+
+
+def sync_release(spec: ConnectionSpec, keys: QueueKeys, token: str) -> Callable[[str], None]:
+    """``release(job_id)``: our active job back to the front of wait, no attempt counted.
+
+    For handler threads that outlive their worker's event loop: it runs on the
+    thread that returned, over a connection of its own for that one call.
+    """
+
+    def release(job_id: str) -> None:
+        client = spec.sync_client(socket_timeout=5.0)
+        try:
+            k, a = retry_job_args(keys, job_id, token=token, lifo=True)
+            # A negative code (job gone, lock not ours) means it is not ours to move.
+            client.register_script(load_source("retryJob-7"))(keys=k, args=a)
+        finally:
+            client.close()
+
+    return release
 
 
 class LockRenewer:
@@ -62,6 +87,9 @@ class LockRenewer:
         every_ms: Renewal period (Bull's ``lockRenewTime``).
         on_lost: Called (on the renewer thread) with an id whose lock was lost.
         on_error: Called (on the renewer thread) with a Redis error; renewal goes on.
+        on_extend_error: Called (on the renewer thread) with a registered id
+            whose renewal Redis failed, and the error (Bull's
+            ``lock-extension-failed``); renewal of that lock goes on.
     """
 
     def __init__(
@@ -71,6 +99,7 @@ class LockRenewer:
         on_lost: Callable[[str], None],
         on_error: Callable[[BaseException], None],
         list_active: Callable[[], list[str]] | None = None,
+        on_extend_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self._renew = renew
         self._list_active = list_active
@@ -78,9 +107,12 @@ class LockRenewer:
         self._every = every_ms / 1000
         self._on_lost = on_lost
         self._on_error = on_error
+        self._on_extend_error = on_extend_error
         self._ids: dict[str, None] = {}
         self._guard = threading.Lock()
         self._stop = threading.Event()
+        self._outliving: dict[str, Future[Any]] | None = None
+        self._on_stopped: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, name="pyqueue-lock-renewer", daemon=True)
 
     def start(self) -> None:
@@ -98,6 +130,45 @@ class LockRenewer:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+    def outlive(
+        self,
+        running: Mapping[str, Future[Any]],
+        release: Callable[[str], None],
+        on_stopped: Callable[[], None],
+    ) -> None:
+        """Renew only these jobs' locks, each until its call returns; then stop.
+
+        For handler threads still running when their worker closes: a thread
+        cannot be interrupted, and a lapsed lock would let another worker start
+        the same job beside it. As each call returns, ``release(job_id)`` runs
+        on the thread that returned (so before the interpreter's exit joins it)
+        and the job's lock is no longer renewed; after the last one the renewer
+        stops and ``on_stopped`` runs on its thread.
+        """
+        with self._guard:
+            self._ids = dict.fromkeys(running)
+            self._outliving = dict(running)
+            self._list_active = None  # the loop is gone; adopt nothing new
+            self._on_stopped = on_stopped
+        for job_id, call in running.items():
+            call.add_done_callback(functools.partial(self._returned, job_id, release))
+
+    def _returned(self, job_id: str, release: Callable[[str], None], call: Future[Any]) -> None:
+        with self._guard:
+            if self._outliving is None or self._outliving.get(job_id) is not call:
+                return
+            del self._outliving[job_id]
+            self._ids.pop(job_id, None)
+            last = not self._outliving
+        try:
+            release(job_id)
+        except Exception:
+            # Its lock lapses instead, and the stalled check requeues the job.
+            log.warning("could not release job %s after its handler returned", job_id,
+                        exc_info=True)
+        if last:
+            self._stop.set()
 
     def beat(self) -> None:
         """Called from the event loop every ``beat_every`` seconds while it runs."""
@@ -120,10 +191,15 @@ class LockRenewer:
                 return
             results = self._renew(ids)
         except redis.RedisError as exc:
-            self._on_error(exc)
-            return
+            results = [exc] * len(ids)
+        failed = [(i, r) for i, r in zip(ids, results, strict=True) if isinstance(r, Exception)]
+        if failed:
+            self._on_error(failed[0][1])  # once per pass, not once per job
         for job_id, ok in zip(ids[:known], results[:known], strict=True):
-            if not ok:
+            if isinstance(ok, Exception):
+                if self._on_extend_error is not None:
+                    self._on_extend_error(job_id, ok)
+            elif not ok:
                 with self._guard:
                     still_ours = job_id in self._ids
                     self._ids.pop(job_id, None)
@@ -136,3 +212,5 @@ class LockRenewer:
                 self.renew_now()
             except Exception:  # the thread must survive anything
                 log.exception("lock renewal pass failed")
+        if self._on_stopped is not None:
+            self._on_stopped()

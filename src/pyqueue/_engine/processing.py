@@ -8,7 +8,7 @@ import functools
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pyqueue.errors import JobTimeoutError, MissingHandlerError
@@ -53,11 +53,14 @@ async def run_handler(
     executor: Executor | None,
     timeout_ms: int | None,
     sandbox: SandboxPool | None = None,
+    threads: dict[str, Future[Any]] | None = None,
 ) -> Any:
     """Call ``handler(job)``; sync handlers run in ``executor`` with a copied context.
 
     With ``sandbox``, the call runs in one of its child processes instead (see
-    :meth:`SandboxPool.run_job`), which a timeout kills.
+    :meth:`SandboxPool.run_job`), which a timeout kills. ``threads`` maps a job
+    id to its handler's thread call while that call has not returned (the
+    worker's close tells from it which jobs are really stopped).
 
     Raises:
         JobTimeoutError: after ``timeout_ms``, with Bull's message. A threaded
@@ -69,9 +72,14 @@ async def run_handler(
     if is_async_handler(handler):
         awaitable = handler(job)
     else:
-        loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        awaitable = loop.run_in_executor(executor, ctx.run, handler, job)
+        if executor is None:
+            awaitable = asyncio.get_running_loop().run_in_executor(None, ctx.run, handler, job)
+        else:
+            call = executor.submit(ctx.run, handler, job)
+            if threads is not None:
+                _track(threads, job.id, call)
+            awaitable = asyncio.wrap_future(call)
     if timeout_ms is None:
         result = await awaitable
     else:
@@ -83,6 +91,17 @@ async def run_handler(
         # A sync function that returned a coroutine (e.g. a lambda around one).
         result = await result
     return result
+
+
+def _track(threads: dict[str, Future[Any]], job_id: str, call: Future[Any]) -> None:
+    threads[job_id] = call
+
+    def forget(done: Future[Any]) -> None:
+        # Runs on the handler's thread; a newer call for the same id stays.
+        if threads.get(job_id) is done:
+            threads.pop(job_id, None)
+
+    call.add_done_callback(forget)
 
 
 def error_stack(exc: BaseException) -> str:

@@ -241,12 +241,14 @@ class Scripts:
         limiter_duration: int | None = None,
         bounce_back: bool = False,
         group_key: bool = False,
-    ) -> JobReply | None:
+    ) -> JobReply | int | None:
         """Start a job (moveToActive-8).
 
         Returns:
-            ``(hash, id)`` of the started job, or None when nothing was
-            fetched, the job was rate limited or its hash was missing.
+            ``(hash, id)`` of the started job; an int, the ms until the rate
+            limiter lets a job start, when the job was limited (parked in
+            delayed, or back on wait with ``bounce_back``); None when nothing
+            was fetched or the job's hash was missing.
         """
         keys = self._mta_keys.get(token)
         if keys is None:
@@ -256,7 +258,10 @@ class Scripts:
             limiter_max=limiter_max, limiter_duration=limiter_duration,
             bounce_back=bounce_back, group_key=group_key,
         )
-        return _job_reply(await self._eval("moveToActive", keys, argv))
+        raw = await self._eval("moveToActive", keys, argv)
+        if isinstance(raw, int):
+            return raw
+        return _job_reply(raw)
 
     def _finished_keys(self, kind: str, job_id: str, token: str) -> list[str]:
         return [

@@ -16,8 +16,10 @@
   ARGV[8] bounceBack "true"/"false" (only with a limiter)
   ARGV[9] "true" when the limiter groups by the id suffix (optional)
 
-  Returns: {flat HGETALL of the job, job id}, or nil when nothing was fetched,
-           the job was rate limited, or the given job's hash is missing.
+  Returns: {flat HGETALL of the job, job id}; the ms until the limiter lets a
+           job start when the job was rate limited (a bounced worker waits that
+           long instead of fetching the same job again at once); nil when
+           nothing was fetched or the given job's hash is missing.
   Publishes: active@token (id) when a job starts; drained ("") when wait is
              empty; delayed (due ms) when the limiter parks the job.
 
@@ -56,9 +58,12 @@ else
 end
 
 local maxJobs = tonumber(ARGV[6])
-if maxJobs and rate_limited(jobId, KEYS[6], KEYS[2], KEYS[7], KEYS[1], maxJobs,
-    tonumber(ARGV[7]), tonumber(ARGV[4]), ARGV[8] ~= "false", ARGV[9] ~= nil) then
-  return nil
+if maxJobs then
+  local wait = rate_limited(jobId, KEYS[6], KEYS[2], KEYS[7], KEYS[1], maxJobs,
+    tonumber(ARGV[7]), tonumber(ARGV[4]), ARGV[8] ~= "false", ARGV[9] ~= nil)
+  if wait > 0 then
+    return wait
+  end
 end
 
 return activate(ARGV[1], jobId, ARGV[2], ARGV[3], ARGV[4], KEYS[3], KEYS[4])

@@ -2,8 +2,8 @@
   Rate limiter (spec §6.4), run by moveToActive for workers with a limiter.
 
   rate_limited(jobId, limiterKey, activeKey, delayedKey, waitKey, maxJobs,
-               duration, now, bounceBack, grouped) -> true when the job must
-  not start now. A limited job leaves active; without bounceBack it is parked in
+               duration, now, bounceBack, grouped) -> ms until the job may start
+  (at least 1) when it must not start now, else 0. A limited job leaves active; without bounceBack it is parked in
   delayed at (now+delay)*4096 + (counter & 0xfff), recorded in the limited set
   and in limiter:index, and `delayed` is published with now+delay. With
   bounceBack it goes back to the left end of wait (Bull drops it, a known bug).
@@ -50,7 +50,7 @@ local function rate_limited(jobId, limiterKey, activeKey, delayedKey, waitKey, m
       redis.call("SADD", limitedKey, jobId)
       redis.call("HSET", indexKey, jobId, limitedKey)
     end
-    return true
+    return math.max(1, math.ceil(delay))
   end
 
   if counter == 0 then
@@ -58,5 +58,5 @@ local function rate_limited(jobId, limiterKey, activeKey, delayedKey, waitKey, m
   else
     redis.call("INCR", counterKey)
   end
-  return false
+  return 0
 end
