@@ -39,6 +39,9 @@ _CHECK_SIZE_ABOVE = 1024 * 1024
 _REDIS_MAX_BULK = 512 * 1024 * 1024
 _NO_OPTIONS = JobOptions()
 
+# add_bulk's memo entry: the options object (kept alive), its wire dict and JSON.
+_MemoEntry = tuple[JobOptions, dict[str, Any], str]
+
 
 @dataclass(frozen=True, slots=True)
 class BulkJob:
@@ -167,12 +170,14 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         options: JobOptions,
         *,
         now: int | None = None,
-        memo: dict[int, tuple[dict[str, Any], str]] | None = None,
+        memo: dict[int, _MemoEntry] | None = None,
     ) -> tuple[AddJobSpec, Any, dict[str, Any]]:
         """addJob arguments, the (validated) data, and the wire ``opts`` dict.
 
         ``memo`` shares one encoded ``opts`` between bulk entries that pass the
         same options object (same timestamp ``now``), saving a JSON dump per job.
+        Each entry holds its options object: while the memo lives, that id cannot
+        be reused by another object (entries of a generator are freed as it goes).
         """
         opts = options.merged_over(self.default_job_options)
         if opts.repeat is not None:
@@ -187,22 +192,22 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
             memo = None
         timestamp = opts.timestamp if opts.timestamp is not None else (now or now_ms())
         cached = memo.get(id(options)) if memo is not None else None
-        if cached is None:
+        if cached is None or cached[0] is not options:
             wire = _wire.options_to_wire(opts, timestamp=timestamp)
-            cached = (wire, _wire.dumps(wire))
+            cached = (options, wire, _wire.dumps(wire))
             if memo is not None:
                 memo[id(options)] = cached
         spec = AddJobSpec(
             job_id=opts.job_id or "",
             name=name or "__default__",
             data=data_json,
-            opts=cached[1],
+            opts=cached[2],
             timestamp=timestamp,
             delay=int(opts.delay or 0),
             priority=opts.priority or 0,
             lifo=bool(opts.lifo),
         )
-        return spec, value, cached[0]
+        return spec, value, cached[1]
 
     def _added(
         self, spec: AddJobSpec, job_id: str, value: Any, wire_opts: dict[str, Any]
@@ -299,7 +304,7 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         """
         self._check_open()
         now = now_ms()
-        memo: dict[int, tuple[dict[str, Any], str]] = {}
+        memo: dict[int, _MemoEntry] = {}
         default = JobOptions()
         built = [
             self._spec(j.data, j.name, j.options or default, now=now, memo=memo) for j in jobs
