@@ -4,13 +4,20 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from pyqueue._emitter import Event
+from pyqueue.embedded import RedisServerNotFound
 from pyqueue.errors import (
     InvalidOptionsError,
     JobFailedError,
     JobNotFound,
     JobStateError,
+    JobTimeoutError,
     LockMismatch,
+    MissingHandlerError,
     PyQueueError,
+    QueueClosedError,
+    SandboxError,
+    ScriptError,
+    UnknownBackoffStrategy,
     UnrecoverableError,
 )
 from pyqueue.events import QueueEvents
@@ -36,15 +43,22 @@ __all__ = [
     "JobNotFound",
     "JobOptions",
     "JobStateError",
+    "JobTimeoutError",
     "KeepJobs",
     "LockMismatch",
+    "MissingHandlerError",
     "PyQueueError",
     "Queue",
+    "QueueClosedError",
     "QueueEvents",
     "RateLimiter",
+    "RedisServerNotFound",
     "Repeat",
+    "SandboxError",
+    "ScriptError",
     "SyncJob",
     "SyncQueue",
+    "UnknownBackoffStrategy",
     "UnrecoverableError",
     "Worker",
     "WorkerOptions",

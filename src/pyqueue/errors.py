@@ -1,4 +1,4 @@
-"""pyqueue's exceptions.
+"""pyqueue's exceptions, every one importable from ``pyqueue``.
 
 ::
 
@@ -9,11 +9,22 @@
     │   ├── LockMismatch           (-2, -6)      the lock is missing or held by another worker
     │   └── JobStateError          (-3, ...)     the job is not in the state the command needs
     ├── QueueClosedError                         the queue or worker was closed
-    └── JobFailedError                           ``Job.finished()`` of a job that failed
+    ├── JobFailedError                           ``Job.finished()`` of a job that failed
+    ├── JobTimeoutError                          an attempt outran the job's ``timeout``
+    ├── MissingHandlerError                      no handler for the job's name (and no ``*``)
+    ├── SandboxError                             a sandboxed handler failed or its process died
+    └── UnknownBackoffStrategy                   the job's backoff type is not registered
+
+The last four are what a failed job's ``failedReason`` and the ``failed`` event
+carry when the worker, not the handler, ended the attempt.
 
 Processor-side control flow (raised by handlers, never by pyqueue itself)::
 
     UnrecoverableError   fail the job now, with no further attempts
+
+Test support (``pyqueue.embedded``)::
+
+    RedisServerNotFound (a RuntimeError)   no redis-server binary to start
 
 Redis connection errors (``redis.exceptions.ConnectionError`` and friends) are
 not wrapped: they propagate as redis-py raises them.
@@ -100,3 +111,16 @@ class MissingHandlerError(PyQueueError):
 def error_message(exc: BaseException) -> str:
     """The text Bull stores as ``failedReason`` (an Error's ``message``)."""
     return str(exc) if str(exc) else type(exc).__name__
+
+
+class SandboxError(PyQueueError):
+    """A handler failed in its child process; ``remote_traceback`` is the child's trace."""
+
+    def __init__(self, message: str, *, remote_type: str = "", remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+
+
+class UnknownBackoffStrategy(PyQueueError):
+    """The job names a backoff type the worker does not know."""
