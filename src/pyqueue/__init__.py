@@ -19,6 +19,7 @@ from pyqueue.errors import (
     ScriptError,
     UnknownBackoffStrategy,
     UnrecoverableError,
+    WrongEventLoopError,
 )
 from pyqueue.events import QueueEvents
 from pyqueue.job import Job
@@ -62,5 +63,6 @@ __all__ = [
     "UnrecoverableError",
     "Worker",
     "WorkerOptions",
+    "WrongEventLoopError",
     "__version__",
 ]

@@ -9,6 +9,7 @@
     │   ├── LockMismatch           (-2, -6)      the lock is missing or held by another worker
     │   └── JobStateError          (-3, ...)     the job is not in the state the command needs
     ├── QueueClosedError                         the queue or worker was closed
+    ├── WrongEventLoopError (also RuntimeError)  a queue used on a second, still open loop
     ├── JobFailedError                           ``Job.finished()`` of a job that failed
     ├── JobTimeoutError                          an attempt outran the job's ``timeout``
     ├── MissingHandlerError                      no handler for the job's name (and no ``*``)
@@ -67,6 +68,15 @@ class JobStateError(ScriptError):
 
 class QueueClosedError(PyQueueError):
     """The queue or worker has been closed."""
+
+
+class WrongEventLoopError(PyQueueError, RuntimeError):
+    """A queue was used on an event loop other than the open one it is bound to.
+
+    A queue's connections belong to the event loop that first used it. Once that
+    loop is closed, the next loop gets fresh connections; while it is open, use
+    one queue per loop.
+    """
 
 
 class JobFailedError(PyQueueError):

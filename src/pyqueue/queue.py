@@ -7,6 +7,7 @@ management methods from :class:`~pyqueue._queue_admin.QueueAdmin` (mixins).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from pyqueue._protocol.script_args import AddJobSpec
 from pyqueue._protocol.scripts import Scripts
 from pyqueue._queue_admin import QueueAdmin
 from pyqueue._queue_reads import QueueReads
-from pyqueue.errors import InvalidOptionsError, QueueClosedError
+from pyqueue.errors import InvalidOptionsError, QueueClosedError, WrongEventLoopError
 from pyqueue.job import Job, now_ms
 from pyqueue.options import JobOptionFields, JobOptions
 from pyqueue.repeat import Repeat
@@ -102,13 +103,76 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
                 f"limiter_group_key: must be a non-empty string, got {limiter_group_key!r}"
             )
         self.limiter_group_key = limiter_group_key
-        self.client, self.connection_spec, self._owns_client = _connection.resolve(
+        self._client, self.connection_spec, self._owns_client = _connection.resolve(
             redis_url, connection
         )
         self._fast = self.connection_spec.fast_connection()
-        self.scripts = Scripts(self.client, self.keys, self._fast)
+        self._scripts = Scripts(self._client, self.keys, self._fast)
+        # The event loop the connections belong to: the first that used them.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._max_bulk: int | None = None
+
+    # --- connections and their event loop --------------------------------------
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The queue's asyncio client, bound to the event loop that first used it."""
+        self._bind_loop()
+        return self._client
+
+    @client.setter
+    def client(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._scripts = Scripts(client, self.keys, self._fast)
+
+    @property
+    def scripts(self) -> Scripts:
+        """The queue's script calls, bound to the event loop that first used them."""
+        self._bind_loop()
+        return self._scripts
+
+    @scripts.setter
+    def scripts(self, scripts: Scripts) -> None:
+        self._scripts = scripts
+
+    def _bind_loop(self) -> None:
+        """Tie the connections to the running loop; after that loop closed, reconnect.
+
+        asyncio connections cannot move between loops: one from a closed loop
+        fails, and one shared with another open loop would hang or interleave.
+
+        Raises:
+            WrongEventLoopError: the loop the queue is bound to is still open.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # synchronous code (a constructor, a property read): nothing is sent
+        if loop is self._loop:
+            return
+        if self._loop is None:
+            self._loop = loop
+            return
+        if not self._loop.is_closed():
+            raise WrongEventLoopError(
+                f"queue {self.name!r} is bound to another event loop, which is still open: "
+                "its connections belong to that loop. Use one Queue per event loop "
+                "(or close the first loop before using the queue on a new one)"
+            )
+        self._reconnect(loop)
+
+    def _reconnect(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fresh connections for ``loop``; the old ones, of a closed loop, are dropped.
+
+        They cannot be closed without their loop: the garbage collector closes
+        their sockets (with the ``ResourceWarning`` of any transport left open).
+        """
+        if self._owns_client:
+            self._client = self.connection_spec.async_client()
+        self._fast = self.connection_spec.fast_connection()
+        self._scripts = Scripts(self._client, self.keys, self._fast)
+        self._loop = loop
 
     async def __aenter__(self) -> Self:
         return self
@@ -125,10 +189,15 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         """Close the connections this queue opened. Idempotent."""
         if self._closed:
             return
+        if self._loop is not None and self._loop.is_closed():
+            # Connections of a closed loop cannot be closed; none is open on this one.
+            self._closed = True
+            return
+        self._bind_loop()
         self._closed = True
         self._fast.close()
         if self._owns_client:
-            await self.client.aclose()
+            await self._client.aclose()
 
     def _check_open(self) -> None:
         if self._closed:

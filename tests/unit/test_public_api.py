@@ -39,6 +39,7 @@ EXPECTED = [
     "UnrecoverableError",
     "Worker",
     "WorkerOptions",
+    "WrongEventLoopError",
     "__version__",
 ]
 
