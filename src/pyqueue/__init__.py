@@ -4,15 +4,23 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from pyqueue._emitter import Event
+from pyqueue.embedded import RedisServerNotFound
 from pyqueue.errors import (
     InvalidOptionsError,
     JobFailedError,
     JobNotFound,
     JobStateError,
+    JobTimeoutError,
     LockMismatch,
+    MissingHandlerError,
     PyQueueError,
+    QueueClosedError,
     ReplicationError,
+    SandboxError,
+    ScriptError,
+    UnknownBackoffStrategy,
     UnrecoverableError,
+    WrongEventLoopError,
 )
 from pyqueue.events import QueueEvents
 from pyqueue.job import Job
@@ -47,18 +55,26 @@ __all__ = [
     "JobNotFound",
     "JobOptions",
     "JobStateError",
+    "JobTimeoutError",
     "KeepJobs",
     "LockMismatch",
+    "MissingHandlerError",
     "PyQueueError",
     "Queue",
+    "QueueClosedError",
     "QueueEvents",
     "RateLimiter",
+    "RedisServerNotFound",
     "Repeat",
     "ReplicationError",
+    "SandboxError",
+    "ScriptError",
     "SyncJob",
     "SyncQueue",
+    "UnknownBackoffStrategy",
     "UnrecoverableError",
     "Worker",
     "WorkerOptions",
+    "WrongEventLoopError",
     "__version__",
 ]

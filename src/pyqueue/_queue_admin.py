@@ -74,22 +74,12 @@ class QueueAdmin:
         return ids
 
     async def empty(self) -> None:
-        """Drop waiting, paused and delayed jobs (Bull's ``empty``; also unpauses)."""
-        k = self.keys
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.lrange(k.wait, 0, -1)
-            pipe.lrange(k.paused, 0, -1)
-            pipe.zrange(k.delayed, 0, -1)
-            waiting, paused, delayed = await pipe.execute()
-        limited = [key async for key in self.client.scan_iter(match=k.limiter + "*:limited")]
-        ids = [i.decode() for i in (*waiting, *paused, *delayed)]
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(k.wait, k.paused, k.meta_paused, k.delayed, k.priority, k.limiter,
-                        k.limiter_index, *limited)
-            pipe.hdel(k.meta, "paused")
-            for job_id in ids:
-                pipe.delete(k.job(job_id), k.logs(job_id))
-            await pipe.execute()
+        """Drop waiting, paused and delayed jobs (Bull's ``empty``; also unpauses).
+
+        One atomic script: a job added meanwhile is either dropped with its hash
+        or kept whole. Active and finished jobs are left alone.
+        """
+        await self.scripts.empty()
 
     async def obliterate(self, *, force: bool = False, count: int = 1000) -> None:
         """Delete the whole queue. Pauses it first, as Bull does.

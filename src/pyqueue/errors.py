@@ -1,4 +1,4 @@
-"""pyqueue's exceptions.
+"""pyqueue's exceptions, every one importable from ``pyqueue``.
 
 ::
 
@@ -9,11 +9,23 @@
     │   ├── LockMismatch           (-2, -6)      the lock is missing or held by another worker
     │   └── JobStateError          (-3, ...)     the job is not in the state the command needs
     ├── QueueClosedError                         the queue or worker was closed
-    └── JobFailedError                           ``Job.finished()`` of a job that failed
+    ├── WrongEventLoopError (also RuntimeError)  a queue used on a second, still open loop
+    ├── JobFailedError                           ``Job.finished()`` of a job that failed
+    ├── JobTimeoutError                          an attempt outran the job's ``timeout``
+    ├── MissingHandlerError                      no handler for the job's name (and no ``*``)
+    ├── SandboxError                             a sandboxed handler failed or its process died
+    └── UnknownBackoffStrategy                   the job's backoff type is not registered
+
+The last four are what a failed job's ``failedReason`` and the ``failed`` event
+carry when the worker, not the handler, ended the attempt.
 
 Processor-side control flow (raised by handlers, never by pyqueue itself)::
 
     UnrecoverableError   fail the job now, with no further attempts
+
+Test support (``pyqueue.embedded``)::
+
+    RedisServerNotFound (a RuntimeError)   no redis-server binary to start
 
 Redis connection errors (``redis.exceptions.ConnectionError`` and friends) are
 not wrapped: they propagate as redis-py raises them.
@@ -56,6 +68,15 @@ class JobStateError(ScriptError):
 
 class QueueClosedError(PyQueueError):
     """The queue or worker has been closed."""
+
+
+class WrongEventLoopError(PyQueueError, RuntimeError):
+    """A queue was used on an event loop other than the open one it is bound to.
+
+    A queue's connections belong to the event loop that first used it. Once that
+    loop is closed, the next loop gets fresh connections; while it is open, use
+    one queue per loop.
+    """
 
 
 class JobFailedError(PyQueueError):
@@ -113,3 +134,16 @@ class ReplicationError(PyQueueError):
         super().__init__(message)
         self.confirmed = confirmed
         self.required = required
+
+
+class SandboxError(PyQueueError):
+    """A handler failed in its child process; ``remote_traceback`` is the child's trace."""
+
+    def __init__(self, message: str, *, remote_type: str = "", remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+
+
+class UnknownBackoffStrategy(PyQueueError):
+    """The job names a backoff type the worker does not know."""

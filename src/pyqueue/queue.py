@@ -7,6 +7,7 @@ management methods from :class:`~pyqueue._queue_admin.QueueAdmin` (mixins).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from pyqueue._protocol.script_args import AddJobSpec
 from pyqueue._protocol.scripts import Scripts
 from pyqueue._queue_admin import QueueAdmin
 from pyqueue._queue_reads import QueueReads
-from pyqueue.errors import InvalidOptionsError, QueueClosedError
+from pyqueue.errors import InvalidOptionsError, QueueClosedError, WrongEventLoopError
 from pyqueue.job import Job, now_ms
 from pyqueue.options import Debounce, Durability, JobOptionFields, JobOptions
 from pyqueue.repeat import Repeat
@@ -38,6 +39,9 @@ DataT = TypeVar("DataT")
 _CHECK_SIZE_ABOVE = 1024 * 1024
 _REDIS_MAX_BULK = 512 * 1024 * 1024
 _NO_OPTIONS = JobOptions()
+
+# add_bulk's memo entry: the options object (kept alive), its wire dict and JSON.
+_MemoEntry = tuple[JobOptions, dict[str, Any], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +113,79 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         self.limiter_group_key = limiter_group_key
         if durability is not None and not isinstance(durability, Durability):
             raise InvalidOptionsError(f"durability: expected Durability, got {durability!r}")
-        self.client, self.connection_spec, self._owns_client = _connection.resolve(
+        self._client, self.connection_spec, self._owns_client = _connection.resolve(
             redis_url, connection, self.keys.base
         )
         self._fast = self.connection_spec.fast_connection()
-        self.scripts = Scripts(self.client, self.keys, self._fast)
-        self.durability = self.scripts.durability = durability
+        self._scripts = Scripts(self._client, self.keys, self._fast)
+        self.durability = self._scripts.durability = durability
+        # The event loop the connections belong to: the first that used them.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._max_bulk: int | None = None
+
+    # --- connections and their event loop --------------------------------------
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The queue's asyncio client, bound to the event loop that first used it."""
+        self._bind_loop()
+        return self._client
+
+    @client.setter
+    def client(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._scripts = Scripts(client, self.keys, self._fast)
+        self._scripts.durability = self.durability
+
+    @property
+    def scripts(self) -> Scripts:
+        """The queue's script calls, bound to the event loop that first used them."""
+        self._bind_loop()
+        return self._scripts
+
+    @scripts.setter
+    def scripts(self, scripts: Scripts) -> None:
+        self._scripts = scripts
+
+    def _bind_loop(self) -> None:
+        """Tie the connections to the running loop; after that loop closed, reconnect.
+
+        asyncio connections cannot move between loops: one from a closed loop
+        fails, and one shared with another open loop would hang or interleave.
+
+        Raises:
+            WrongEventLoopError: the loop the queue is bound to is still open.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # synchronous code (a constructor, a property read): nothing is sent
+        if loop is self._loop:
+            return
+        if self._loop is None:
+            self._loop = loop
+            return
+        if not self._loop.is_closed():
+            raise WrongEventLoopError(
+                f"queue {self.name!r} is bound to another event loop, which is still open: "
+                "its connections belong to that loop. Use one Queue per event loop "
+                "(or close the first loop before using the queue on a new one)"
+            )
+        self._reconnect(loop)
+
+    def _reconnect(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fresh connections for ``loop``; the old ones, of a closed loop, are dropped.
+
+        They cannot be closed without their loop: the garbage collector closes
+        their sockets (with the ``ResourceWarning`` of any transport left open).
+        """
+        if self._owns_client:
+            self._client = self.connection_spec.async_client()
+        self._fast = self.connection_spec.fast_connection()
+        self._scripts = Scripts(self._client, self.keys, self._fast)
+        self._scripts.durability = self.durability
+        self._loop = loop
 
     async def __aenter__(self) -> Self:
         return self
@@ -133,10 +202,15 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         """Close the connections this queue opened. Idempotent."""
         if self._closed:
             return
+        if self._loop is not None and self._loop.is_closed():
+            # Connections of a closed loop cannot be closed; none is open on this one.
+            self._closed = True
+            return
+        self._bind_loop()
         self._closed = True
         self._fast.close()
         if self._owns_client:
-            await self.client.aclose()
+            await self._client.aclose()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -178,12 +252,14 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         options: JobOptions,
         *,
         now: int | None = None,
-        memo: dict[int, tuple[dict[str, Any], str]] | None = None,
+        memo: dict[int, _MemoEntry] | None = None,
     ) -> tuple[AddJobSpec, Any, dict[str, Any]]:
         """addJob arguments, the (validated) data, and the wire ``opts`` dict.
 
         ``memo`` shares one encoded ``opts`` between bulk entries that pass the
         same options object (same timestamp ``now``), saving a JSON dump per job.
+        Each entry holds its options object: while the memo lives, that id cannot
+        be reused by another object (entries of a generator are freed as it goes).
         """
         opts = options.merged_over(self.default_job_options)
         if opts.repeat is not None:
@@ -202,22 +278,22 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
             memo = None
         timestamp = opts.timestamp if opts.timestamp is not None else (now or now_ms())
         cached = memo.get(id(options)) if memo is not None else None
-        if cached is None:
+        if cached is None or cached[0] is not options:
             wire = _wire.options_to_wire(opts, timestamp=timestamp)
-            cached = (wire, _wire.dumps(wire))
+            cached = (options, wire, _wire.dumps(wire))
             if memo is not None:
                 memo[id(options)] = cached
         spec = AddJobSpec(
             job_id=opts.job_id or "",
             name=name or "__default__",
             data=data_json,
-            opts=cached[1],
+            opts=cached[2],
             timestamp=timestamp,
             delay=int(opts.delay or 0),
             priority=opts.priority or 0,
             lifo=bool(opts.lifo),
         )
-        return spec, value, cached[0]
+        return spec, value, cached[1]
 
     def _added(
         self, spec: AddJobSpec, job_id: str, value: Any, wire_opts: dict[str, Any]
@@ -340,7 +416,7 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         """
         self._check_open()
         now = now_ms()
-        memo: dict[int, tuple[dict[str, Any], str]] = {}
+        memo: dict[int, _MemoEntry] = {}
         default = JobOptions()
         built = [
             self._spec(j.data, j.name, j.options or default, now=now, memo=memo) for j in jobs

@@ -5,13 +5,19 @@ event loop in a daemon thread, runs an ordinary async :class:`Queue` on it and
 forwards every call with :func:`asyncio.run_coroutine_threadsafe`. Exceptions
 come back unchanged. Because the loop belongs to another thread, a SyncQueue
 also works when called from inside a running event loop (the call blocks it).
+
+After ``fork()`` (gunicorn ``--preload``, multiprocessing) the child has no loop
+thread and shares the parent's sockets, so a SyncQueue notices the new process
+id on its next call and opens its own loop and connections there, leaving the
+parent's untouched. Its SyncJobs follow it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar, overload
 
@@ -28,6 +34,11 @@ from pyqueue.repeat import Repeat
 
 DataT = TypeVar("DataT")
 T = TypeVar("T")
+
+# What forked children inherited (loop threads, queues, clients), kept alive for
+# good: collecting them would close transports of the parent's event loop, whose
+# epoll instance the child shares, and so unregister the parent's sockets.
+_INHERITED: list[object] = []
 
 
 class _LoopThread:
@@ -96,13 +107,24 @@ class _LoopThread:
 
 
 class SyncJob(Generic[DataT]):
-    """A blocking view of a :class:`~pyqueue.Job`; same fields, same operations."""
+    """A blocking view of a :class:`~pyqueue.Job`; same fields, same operations.
 
-    __slots__ = ("_job", "_runner")
+    Operations raise :class:`~pyqueue.QueueClosedError` once its queue is closed.
+    """
 
-    def __init__(self, job: Job[DataT], runner: _LoopThread) -> None:
+    __slots__ = ("_job", "_owner")
+
+    def __init__(self, job: Job[DataT], owner: SyncQueue[DataT]) -> None:
         self._job = job
-        self._runner = runner
+        self._owner = owner
+
+    def _call(self, operation: Callable[[Job[DataT]], Coroutine[Any, Any, T]]) -> T:
+        """Run ``operation(job)`` on the owner's loop, with its closed and fork checks."""
+        queue = self._owner._queue
+        if self._job.queue is not queue:
+            # Made before a fork: rebind to the queue that owns this process's connections.
+            self._job = Job(queue, self._job.record, self._job.data)
+        return self._owner._run(operation(self._job))
 
     def __repr__(self) -> str:
         return f"<SyncJob {self.id!r} name={self.name!r} queue={self._job.queue.name!r}>"
@@ -180,36 +202,36 @@ class SyncJob(Generic[DataT]):
     # --- operations (see the same methods of Job) ----------------------------
 
     def progress(self, value: Any) -> None:
-        self._runner.run(self._job.progress(value))
+        self._call(lambda job: job.progress(value))
 
     def log(self, line: str) -> int:
-        return self._runner.run(self._job.log(line))
+        return self._call(lambda job: job.log(line))
 
     def update(self, data: Any) -> None:
-        self._runner.run(self._job.update(data))
+        self._call(lambda job: job.update(data))
 
     def remove(self) -> None:
         """Raises :class:`~pyqueue.JobStateError` when the job is locked."""
-        self._runner.run(self._job.remove())
+        self._call(lambda job: job.remove())
 
     def retry(self) -> None:
         """Raises :class:`~pyqueue.JobStateError` unless the job failed and is unlocked."""
-        self._runner.run(self._job.retry())
+        self._call(lambda job: job.retry())
 
     def promote(self) -> None:
-        self._runner.run(self._job.promote())
+        self._call(lambda job: job.promote())
 
     def get_state(self) -> JobState:
-        return self._runner.run(self._job.get_state())
+        return self._call(lambda job: job.get_state())
 
     def is_completed(self) -> bool:
-        return self._runner.run(self._job.is_completed())
+        return self._call(lambda job: job.is_completed())
 
     def is_failed(self) -> bool:
-        return self._runner.run(self._job.is_failed())
+        return self._call(lambda job: job.is_failed())
 
     def reload(self) -> None:
-        self._runner.run(self._job.reload())
+        self._call(lambda job: job.reload())
 
     def finished(self, timeout: float | None = None) -> Any:
         """Block until the job completes; return its result.
@@ -218,7 +240,7 @@ class SyncJob(Generic[DataT]):
             JobFailedError: the job failed for good.
             TimeoutError: ``timeout`` seconds passed first.
         """
-        return self._runner.run(self._job.finished(timeout))
+        return self._call(lambda job: job.finished(timeout))
 
 
 class SyncQueue(Generic[DataT]):
@@ -243,32 +265,59 @@ class SyncQueue(Generic[DataT]):
         default_job_options: JobOptions | None = None,
         model: type[DataT] | None = None,
     ) -> None:
+        self._settings: dict[str, Any] = {
+            "name": name, "redis_url": redis_url, "connection": connection, "prefix": prefix,
+            "default_job_options": default_job_options, "model": model,
+        }
+        self._closed = False
+        self._open()
+
+    def _open(self) -> None:
+        """Make the async queue and the (not yet started) loop thread for this process."""
+        settings = self._settings
+        connection: aioredis.Redis | None = settings["connection"]
         own: aioredis.Redis | None = None
         if connection is not None:
-            if redis_url is None:
+            if settings["redis_url"] is None:
                 spec = ConnectionSpec.from_client(connection)
-                own = spec.for_key(f"{prefix}:{name}:").async_client()
+                own = spec.for_key(f"{settings['prefix']}:{settings['name']}:").async_client()
             else:
                 own = connection  # let Queue reject the pair with its own message
-        self._queue: Queue[DataT] = Queue(
-            name, redis_url, connection=own, prefix=prefix,
-            default_job_options=default_job_options, model=model,
+        self._async_queue: Queue[DataT] = Queue(
+            settings["name"], settings["redis_url"], connection=own, prefix=settings["prefix"],
+            default_job_options=settings["default_job_options"], model=settings["model"],
         )
         self._own_client = own if own is not connection else None
-        self._runner = _LoopThread(f"pyqueue-sync-{name}")
-        self._closed = False
+        self._runner = _LoopThread(f"pyqueue-sync-{settings['name']}")
+        self._pid = os.getpid()
+
+    @property
+    def _queue(self) -> Queue[DataT]:
+        """The async queue of this process.
+
+        Raises:
+            QueueClosedError: the SyncQueue was closed.
+        """
+        if self._closed:
+            raise QueueClosedError(f"queue {self.name!r} is closed")
+        if self._pid != os.getpid():
+            # A forked child: the loop thread is gone and the sockets are the
+            # parent's. Never touch them; start afresh.
+            _INHERITED.append((self._runner, self._async_queue, self._own_client))
+            self._open()
+        return self._async_queue
 
     @property
     def name(self) -> str:
-        return self._queue.name
+        return self._async_queue.name
 
     @property
     def prefix(self) -> str:
-        return self._queue.prefix
+        return self._async_queue.prefix
 
     @property
     def token(self) -> str:
-        return self._queue.token
+        return self._async_queue.token
 
     def __repr__(self) -> str:
         return f"<SyncQueue {self.name!r} prefix={self.prefix!r}>"
@@ -289,23 +338,26 @@ class SyncQueue(Generic[DataT]):
         if self._closed:
             return
         self._closed = True
+        if self._pid != os.getpid():
+            return  # a forked child that never used it: what it holds is the parent's
         if self._runner.started:
             self._runner.run(self._close_async())
         self._runner.stop()
 
     async def _close_async(self) -> None:
-        await self._queue.close()
+        await self._async_queue.close()
         if self._own_client is not None:
             await self._own_client.aclose()
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine of :attr:`_queue` (which made the closed and fork checks)."""
         if self._closed:
             coro.close()
             raise QueueClosedError(f"queue {self.name!r} is closed")
         return self._runner.run(coro)
 
     def _wrap(self, job: Job[DataT]) -> SyncJob[DataT]:
-        return SyncJob(job, self._runner)
+        return SyncJob(job, self)
 
     # --- adding ---------------------------------------------------------------
 

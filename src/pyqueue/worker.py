@@ -172,6 +172,7 @@ class Worker:
             on_error=self._error_threadsafe,
             list_active=list_active,
             on_extend_error=self._extend_failed_threadsafe,
+            lock_duration_ms=o.lock_duration,
         )
         self._renewer.start()
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="pyqueue-heartbeat"))

@@ -181,6 +181,76 @@ async def test_empty_drops_waiting_paused_delayed(make_queue, raw_redis, queue_n
     del delayed
 
 
+async def test_empty_racing_adds_orphans_no_job(make_queue, raw_redis, queue_name):
+    """Bug: empty() read the lists in one MULTI and deleted in a second, so a job
+    added in between lost its list entry and left its hash behind (orphaned)."""
+    queue = make_queue()
+    producer = make_queue()  # another connection, as another process would be
+    added: list[str] = []
+    stop = asyncio.Event()
+
+    async def produce() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            kind = n % 3
+            if kind == 1:
+                job = await producer.add({"n": n}, delay=60_000)
+            elif kind == 2:
+                job = await producer.add({"n": n}, priority=2)
+            else:
+                job = await producer.add({"n": n})
+            added.append(job.id)
+
+    tasks = [asyncio.create_task(produce()) for _ in range(3)]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 2.0
+    empties = 0
+    try:
+        while loop.time() < deadline:
+            await queue.empty()
+            empties += 1
+            await asyncio.sleep(0)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert empties > 10
+    assert len(added) > empties
+    base = f"bull:{queue_name}:"
+    async with raw_redis.pipeline(transaction=True) as pipe:
+        pipe.lrange(base + "wait", 0, -1)
+        pipe.zrange(base + "delayed", 0, -1)
+        pipe.zrange(base + "priority", 0, -1)
+        for job_id in added:
+            pipe.exists(base + job_id)
+        wait, delayed, priority, *exists = await pipe.execute()
+    listed = {i.decode() for i in (*wait, *delayed)}
+    orphans = [i for i, e in zip(added, exists, strict=True) if e and i not in listed]
+    hashless = [i for i, e in zip(added, exists, strict=True) if not e and i in listed]
+    assert orphans == [], f"{len(orphans)} job hashes in no list"
+    assert hashless == [], f"{len(hashless)} listed jobs without a hash"
+    assert {i.decode() for i in priority} <= listed
+
+
+async def test_empty_clears_limited_sets_and_keeps_other_queues(
+    make_queue, raw_redis, queue_name
+):
+    queue = make_queue()
+    other = make_queue(name=f"{queue_name}-other")
+    kept = await other.add("other")
+    await queue.add("w")
+    base = f"bull:{queue_name}:"
+    # As the rate limiter leaves a parked job: in a limited set, and in the index.
+    for job_id, limited in (("x", "limiter:limited"), ("y", "limiter:g1:limited")):
+        await raw_redis.sadd(base + limited, job_id)
+        await raw_redis.hset(base + "limiter:index", job_id, base + limited)
+    await raw_redis.set(base + "limiter", 3)
+    await queue.empty()
+    assert await raw_redis.keys(base + "*limit*") == []
+    assert await raw_redis.keys(base + "*") == [(base + "id").encode()]
+    assert await other.get_job(kept.id) is not None
+
+
 async def test_obliterate_refuses_active_jobs_without_force(
     make_queue, make_worker, raw_redis, queue_name, eventually
 ):

@@ -213,6 +213,40 @@ async def test_add_bulk_one_round_trip(make_queue, raw_redis, queue_name, calls)
     assert await raw_redis.hget(f"bull:{queue_name}:2", "priority") == b"2"
 
 
+async def test_add_bulk_from_a_generator_keeps_each_entrys_options(make_queue, raw_redis):
+    """Bug: opts were memoised by ``id(options)``; a generator frees each entry's
+    options as it goes, so a later entry at a reused address got an earlier one's."""
+    queue = make_queue()
+    n = 60
+
+    def entries():
+        for i in range(n):
+            # Fresh, distinct options per entry, dropped once the next is made.
+            yield BulkJob({"i": i}, options=JobOptions(
+                attempts=i + 1,
+                backoff=Backoff(type="fixed", delay=1000 + i),
+                remove_on_complete=i + 1,
+            ))
+
+    jobs = await queue.add_bulk(entries())
+    assert len(jobs) == n
+    for i, job in enumerate(jobs):
+        expected = {"attempts": i + 1, "backoff": {"type": "fixed", "delay": 1000 + i},
+                    "removeOnComplete": i + 1}
+        stored = json.loads(await raw_redis.hget(queue.keys.job(job.id), "opts"))
+        assert {k: stored.get(k) for k in expected} == expected, f"entry {i}: {stored}"
+        assert {k: job.raw_opts.get(k) for k in expected} == expected, f"entry {i}"
+
+
+async def test_add_bulk_shares_one_options_object_between_entries(make_queue, raw_redis):
+    queue = make_queue()
+    shared = JobOptions(attempts=3)
+    jobs = await queue.add_bulk([BulkJob({"i": i}, options=shared) for i in range(3)])
+    for job in jobs:
+        stored = json.loads(await raw_redis.hget(queue.keys.job(job.id), "opts"))
+        assert stored["attempts"] == 3
+
+
 async def test_add_bulk_all_or_nothing(make_queue, raw_redis, queue_name):
     queue = make_queue()
     with pytest.raises(InvalidOptionsError, match="data"):

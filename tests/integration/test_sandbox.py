@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from tests.integration import sandbox_handlers as h
 
-from pyqueue import JobFailedError, Queue, Worker, WorkerOptions
-from pyqueue._engine.sandbox import SandboxError, SandboxPool
+from pyqueue import JobFailedError, Queue, SandboxError, Worker, WorkerOptions
+from pyqueue._engine.sandbox import SandboxPool
 
 ROOT = Path(__file__).resolve().parents[2]
 MakeWorker = Callable[..., Worker]

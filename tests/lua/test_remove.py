@@ -1,5 +1,5 @@
-"""removeJob-10, removeJobs-8, removeRepeatable-2, cleanJobsInSet-3 and
-obliterate-2 (spec §3.13-§3.15, §3.18, §3.19)."""
+"""removeJob-10, removeJobs-8, removeRepeatable-2, cleanJobsInSet-3,
+obliterate-2 (spec §3.13-§3.15, §3.18, §3.19) and empty-8."""
 
 from __future__ import annotations
 
@@ -152,3 +152,32 @@ async def test_obliterate_leaves_wait_and_limiter(
     assert sorted(await raw_redis.keys(keys.pattern)) == sorted(
         [keys.wait.encode(), keys.limiter.encode()]
     )
+
+
+async def test_empty_in_one_step(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events, token: str,
+    now: int,
+) -> None:
+    await add("act")
+    await scripts.move_to_active(token=token, lock_duration=30000, now=now)
+    await add("w", priority=2)
+    await add("d", delay=60_000)
+    await raw_redis.rpush(keys.logs("w"), "line")
+    await raw_redis.zadd(keys.completed, {"c": 1})
+    await raw_redis.hset(keys.job("c"), "name", "x")
+    await scripts.pause(True)
+    await add("p")
+    limited = keys.key("limiter:g:limited")
+    await raw_redis.sadd(limited, "d")
+    await raw_redis.hset(keys.limiter_index, "d", limited)
+    await events.collect()
+    assert await scripts.empty() == 3
+    assert await raw_redis.exists(
+        keys.wait, keys.paused, keys.delayed, keys.priority, keys.meta_paused, limited,
+        keys.limiter_index, keys.job("w"), keys.logs("w"), keys.job("d"), keys.job("p"),
+    ) == 0
+    # Active and finished jobs are not empty()'s business.
+    assert await raw_redis.lrange(keys.active, 0, -1) == [b"act"]
+    assert await raw_redis.exists(keys.job("act"), keys.job("c"), keys.lock("act")) == 3
+    assert await events.collect() == []
+    assert await scripts.empty() == 0

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
 import pyqueue
 
 EXPECTED = [
@@ -16,19 +22,27 @@ EXPECTED = [
     "JobNotFound",
     "JobOptions",
     "JobStateError",
+    "JobTimeoutError",
     "KeepJobs",
     "LockMismatch",
+    "MissingHandlerError",
     "PyQueueError",
     "Queue",
+    "QueueClosedError",
     "QueueEvents",
     "RateLimiter",
+    "RedisServerNotFound",
     "Repeat",
     "ReplicationError",
+    "SandboxError",
+    "ScriptError",
     "SyncJob",
     "SyncQueue",
+    "UnknownBackoffStrategy",
     "UnrecoverableError",
     "Worker",
     "WorkerOptions",
+    "WrongEventLoopError",
     "__version__",
 ]
 
@@ -44,3 +58,50 @@ def test_version_comes_from_metadata() -> None:
     from importlib.metadata import version
 
     assert pyqueue.__version__ == version("pyqueue")
+
+
+def _exception_classes() -> list[type[BaseException]]:
+    """Every exception class defined in a pyqueue module, private modules included.
+
+    Classes whose own name is private (``_RemoteTraceback``) never reach a user's
+    ``except``: they only ride along as ``__cause__``.
+    """
+    found: dict[str, type[BaseException]] = {}
+    for info in pkgutil.walk_packages(pyqueue.__path__, "pyqueue."):
+        if info.name.endswith(".__main__"):
+            continue  # importing it would run a command
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseException)
+                and obj.__module__ == module.__name__
+                and not name.startswith("_")
+            ):
+                found[f"{module.__name__}.{name}"] = obj
+    return [found[key] for key in sorted(found)]
+
+
+EXCEPTIONS = _exception_classes()
+
+
+def test_the_walk_finds_errors_of_private_modules() -> None:
+    modules = {cls.__module__ for cls in EXCEPTIONS}
+    assert "pyqueue.errors" in modules
+    assert len(EXCEPTIONS) >= 13
+
+
+@pytest.mark.parametrize("cls", EXCEPTIONS, ids=lambda c: c.__name__)
+def test_every_error_is_importable_from_pyqueue(cls: type[BaseException]) -> None:
+    """An error a user can meet is ``pyqueue.<Name>``, the very class raised."""
+    assert getattr(pyqueue, cls.__name__, None) is cls, (
+        f"{cls.__module__}.{cls.__name__} is not exported from pyqueue"
+    )
+    assert cls.__name__ in pyqueue.__all__
+
+
+@pytest.mark.parametrize("cls", EXCEPTIONS, ids=lambda c: c.__name__)
+def test_every_error_is_in_the_errors_tree(cls: type[BaseException]) -> None:
+    """``pyqueue.errors``' docstring draws the hierarchy users catch by."""
+    assert pyqueue.errors.__doc__ is not None
+    assert cls.__name__ in pyqueue.errors.__doc__

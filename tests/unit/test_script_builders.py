@@ -62,6 +62,7 @@ BUILT: dict[str, Callable[[], s.ScriptArgs]] = {
         K, "completed", max_timestamp=1, limit=0
     ),
     "obliterate": lambda: admin.obliterate_args(K, count=1000, force=True),
+    "empty": lambda: admin.empty_args(K),
     "addLog": lambda: admin.add_log_args(K, "1", line="l"),
     "reprocessJob": lambda: admin.reprocess_job_args(K, "1", lifo=False, token=T, now=1),
     "retryJobs": lambda: admin.retry_jobs_args(K, count=1000),
@@ -78,7 +79,7 @@ def test_every_script_file_is_listed() -> None:
         if p.name.endswith(".lua")
     }
     assert files == set(lua.SCRIPT_NAMES)
-    assert len(lua.SCRIPT_NAMES) == 27  # Bull's 25 commands + addJobs, addRepeatableJob
+    assert len(lua.SCRIPT_NAMES) == 28  # Bull's 25 commands + addJobs, addRepeatableJob, empty
     assert set(BUILT) == {name.rsplit("-", 1)[0] for name in lua.SCRIPT_NAMES}
 
 
@@ -203,6 +204,11 @@ def test_misc_argument_orders() -> None:
     )
     assert admin.obliterate_args(K, count=10, force=False) == (
         ["bull:q:meta-paused", "bull:q:"], [10, ""]
+    )
+    assert admin.empty_args(K) == (
+        ["bull:q:wait", "bull:q:paused", "bull:q:meta-paused", "bull:q:delayed",
+         "bull:q:priority", "bull:q:limiter", "bull:q:limiter:index", "bull:q:meta"],
+        ["bull:q:"],
     )
     assert admin.add_log_args(K, "1", line="l", keep_logs=3)[1] == ["1", "l", 3]
     assert admin.reprocess_job_args(K, "1", lifo=True, token=T, now=4)[1] == ["1", "RPUSH", T, 4]

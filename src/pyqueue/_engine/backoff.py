@@ -7,14 +7,13 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from pyqueue.errors import UnknownBackoffStrategy
 from pyqueue.options import Backoff
 
 BackoffResult = float | int | Awaitable[float | int | None] | None
 BackoffStrategy = Callable[[int, BaseException, Any], BackoffResult]
 
-
-class UnknownBackoffStrategy(Exception):
-    """The job names a backoff type the worker does not know."""
+__all__ = ["BackoffResult", "BackoffStrategy", "UnknownBackoffStrategy", "compute_delay"]
 
 
 async def compute_delay(

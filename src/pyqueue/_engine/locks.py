@@ -10,6 +10,12 @@ yet registered here (its fetch reply waits for the loop). So the event loop
 beats a heartbeat, and while the beat is late the renewer also extends every
 job in ``active`` whose lock holds this worker's token (``extendLock`` checks
 the token, so other workers' jobs are untouched).
+
+A renewal can meet a silent socket (a black-holed or half-open connection).
+Its socket timeout is a tenth of the lock duration, well under the renewal
+period, and a failed pass is retried every tenth of a period on a new socket
+for as long as the locks may still be alive, so one lost round trip costs a
+retry, not every lock.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from concurrent.futures import Future
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pyqueue._protocol.connection import ConnectionSpec
 from pyqueue._protocol.keys import QueueKeys
@@ -35,13 +43,22 @@ log = logging.getLogger("pyqueue.locks")
 Renew = Callable[[Sequence[str]], list[bool | Exception]]
 
 
+def renewal_timeout(lock_duration_ms: int) -> float:
+    """The renewer's socket timeout in seconds: a tenth of the lock duration.
+
+    With Bull's default period (half the duration) that leaves room for about
+    five attempts on fresh sockets before a lock whose renewal went silent expires.
+    """
+    return max(lock_duration_ms / 10_000, 0.01)
+
+
 def sync_renewer(spec: ConnectionSpec, keys: QueueKeys, token: str, duration: int) -> tuple[
     Renew, Callable[[], None], Callable[[], list[str]]
 ]:
     """``renew(ids)``, its closer, and ``list_active()``, over one private blocking connection."""
-    # A renewal stuck on a silent socket would let every lock expire: time out
-    # well within the lock duration and try again next period on a new socket.
-    client = spec.sync_client(socket_timeout=max(duration / 2000, 0.5))
+    client = spec.sync_client(socket_timeout=renewal_timeout(duration))
+    # No retries inside redis-py: LockRenewer retries against the lock's deadline.
+    client.set_retry(Retry(NoBackoff(), 0))
     script = client.register_script(load_source("extendLock-2"))
 
     def renew(job_ids: Sequence[str]) -> list[bool | Exception]:
@@ -87,6 +104,9 @@ class LockRenewer:
         every_ms: Renewal period (Bull's ``lockRenewTime``).
         on_lost: Called (on the renewer thread) with an id whose lock was lost.
         on_error: Called (on the renewer thread) with a Redis error; renewal goes on.
+        list_active: Lists the queue's active ids, for adopting unregistered locks.
+        lock_duration_ms: The locks' TTL: a failed pass is retried quickly until this
+            long after the last good pass (default twice ``every_ms``, as in Bull).
         on_extend_error: Called (on the renewer thread) with a registered id
             whose renewal Redis failed, and the error (Bull's
             ``lock-extension-failed``); renewal of that lock goes on.
@@ -100,11 +120,15 @@ class LockRenewer:
         on_error: Callable[[BaseException], None],
         list_active: Callable[[], list[str]] | None = None,
         on_extend_error: Callable[[str, BaseException], None] | None = None,
+        lock_duration_ms: int | None = None,
     ) -> None:
         self._renew = renew
         self._list_active = list_active
         self._beat = time.monotonic()
         self._every = every_ms / 1000
+        self._retry_every = self._every / 10
+        self._lock_duration = (lock_duration_ms or 2 * every_ms) / 1000
+        self._last_ok = time.monotonic()
         self._on_lost = on_lost
         self._on_error = on_error
         self._on_extend_error = on_extend_error
@@ -178,8 +202,12 @@ class LockRenewer:
     def beat_every(self) -> float:
         return self._every / 4
 
-    def renew_now(self) -> None:
-        """One renewal pass (the thread calls this every period)."""
+    def renew_now(self) -> bool:
+        """One renewal pass (the thread calls this every period).
+
+        Returns:
+            False when Redis failed (the pass should be retried), else True.
+        """
         with self._guard:
             ids = list(self._ids)
         known = len(ids)
@@ -188,10 +216,13 @@ class LockRenewer:
                 registered = set(ids)
                 ids += [i for i in self._list_active() if i not in registered]
             if not ids:
-                return
+                return True
             results = self._renew(ids)
         except redis.RedisError as exc:
             results = [exc] * len(ids)
+            whole_pass_failed = True
+        else:
+            whole_pass_failed = False
         failed = [(i, r) for i, r in zip(ids, results, strict=True) if isinstance(r, Exception)]
         if failed:
             self._on_error(failed[0][1])  # once per pass, not once per job
@@ -205,12 +236,24 @@ class LockRenewer:
                     self._ids.pop(job_id, None)
                 if still_ours:
                     self._on_lost(job_id)
+        return not whole_pass_failed
 
     def _run(self) -> None:
-        while not self._stop.wait(self._every):
+        wait = self._every
+        while not self._stop.wait(wait):
+            started = time.monotonic()
             try:
-                self.renew_now()
+                ok = self.renew_now()
             except Exception:  # the thread must survive anything
                 log.exception("lock renewal pass failed")
+                ok = False
+            if ok:
+                self._last_ok = started
+                wait = self._every
+            elif time.monotonic() - self._last_ok < self._lock_duration:
+                # The locks may still be alive: try again soon, on a new socket.
+                wait = self._retry_every
+            else:
+                wait = self._every
         if self._on_stopped is not None:
             self._on_stopped()

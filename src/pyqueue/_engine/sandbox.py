@@ -31,21 +31,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
-from pyqueue.errors import JobTimeoutError, UnrecoverableError, error_message
+from pyqueue.errors import JobTimeoutError, SandboxError, UnrecoverableError, error_message
 
 if TYPE_CHECKING:
     from pyqueue.job import Job
 
 _CONTEXTS = ("spawn", "forkserver")
-
-
-class SandboxError(Exception):
-    """A handler failed in its child process; ``remote_traceback`` is the child's trace."""
-
-    def __init__(self, message: str, *, remote_type: str = "", remote_traceback: str = "") -> None:
-        super().__init__(message)
-        self.remote_type = remote_type
-        self.remote_traceback = remote_traceback
 
 
 class _RemoteTraceback(Exception):

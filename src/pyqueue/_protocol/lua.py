@@ -24,6 +24,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "addRepeatableJob-7",
     "addLog-2",
     "cleanJobsInSet-3",
+    "empty-8",
     "extendLock-2",
     "getCountsPerPriority-4",
     "isFinished-2",

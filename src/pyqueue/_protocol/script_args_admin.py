@@ -1,6 +1,6 @@
 """Pure KEYS/ARGV builders of the management and per-job operation scripts.
 
-Pause, promote, removal, cleaning, obliterate and retries of failed jobs, as
+Pause, promote, removal, cleaning, emptying, obliterate and retries of failed jobs, as
 :class:`pyqueue.Queue` and :class:`pyqueue.Job` offer them, plus the job
 updates (progress, data, logs) and the read-only checks. Like the builders of
 :mod:`pyqueue._protocol.script_args`, each returns ``(KEYS, ARGV)`` from primitive
@@ -83,6 +83,21 @@ def clean_jobs_in_set_args(
     """cleanJobsInSet-3; ``state`` is wait, active, paused, delayed, completed or failed."""
     keys_list = [keys.key(state), keys.priority, keys.limiter]
     return checked("cleanJobsInSet", keys_list, [keys.base, max_timestamp, limit, state])
+
+
+def empty_args(keys: QueueKeys) -> ScriptArgs:
+    """empty-8."""
+    keys_list = [
+        keys.wait,
+        keys.paused,
+        keys.meta_paused,
+        keys.delayed,
+        keys.priority,
+        keys.limiter,
+        keys.limiter_index,
+        keys.meta,
+    ]
+    return checked("empty", keys_list, [keys.base])
 
 
 def obliterate_args(keys: QueueKeys, *, count: int, force: bool) -> ScriptArgs:

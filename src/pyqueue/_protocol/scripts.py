@@ -40,6 +40,7 @@ from pyqueue._protocol.script_args import (
 from pyqueue._protocol.script_args_admin import (
     add_log_args,
     clean_jobs_in_set_args,
+    empty_args,
     get_counts_per_priority_args,
     is_finished_args,
     is_job_in_list_args,
@@ -505,6 +506,11 @@ class Scripts:
             self._keys, state, max_timestamp=max_timestamp, limit=limit
         )
         return _ids(await self._run("cleanJobsInSet", built))
+
+    async def empty(self) -> int:
+        """Delete waiting, paused and delayed jobs atomically (empty-8). Returns how many."""
+        deleted: int = await self._run("empty", empty_args(self._keys))
+        return deleted
 
     async def obliterate(self, *, count: int, force: bool) -> int:
         """One obliterate step (obliterate-2). Returns the raw code (0, 1, -1, -2)."""
