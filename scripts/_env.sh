@@ -63,33 +63,22 @@ ensure_install() {  # ensure_install <extras>, e.g. ensure_install test
     fi
 }
 
-ensure_node_bull() {  # npm ci for the interop tests, when missing or stale
-    local node_dir=tests/interop/node
-    [[ "${PYQUEUE_SKIP_INTEROP:-}" != 1 ]] || return 0
+npm_ci_if_stale() {  # npm_ci_if_stale <dir> <what needs it>: npm ci when missing or stale
+    local node_dir="$1" what="$2"
     if [[ ! -f $node_dir/node_modules/.package-lock.json \
         || $node_dir/package-lock.json -nt $node_dir/node_modules/.package-lock.json ]]; then
         if command -v npm >/dev/null 2>&1; then
             echo "npm ci --prefix $node_dir" >&2
             npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >&2
         else
-            echo "npm not found; interop tests will fail" \
+            echo "npm not found; $what will fail" \
                 "(install Node.js >= 18, or set PYQUEUE_SKIP_INTEROP=1)" >&2
         fi
     fi
-    ensure_bookwish_node
 }
 
-ensure_bookwish_node() {  # npm ci for bookwish_jobs' Node-app tests, when missing or stale
-    local node_dir=tests/bookwish_jobs/node
+ensure_node_bull() {  # Node Bull for the interop tests and the BookWish Node app's tests
     [[ "${PYQUEUE_SKIP_INTEROP:-}" != 1 ]] || return 0
-    if [[ ! -f $node_dir/node_modules/.package-lock.json \
-        || $node_dir/package-lock.json -nt $node_dir/node_modules/.package-lock.json ]]; then
-        if command -v npm >/dev/null 2>&1; then
-            echo "npm ci --prefix $node_dir" >&2
-            npm ci --prefix "$node_dir" --no-audit --no-fund --loglevel=error >&2
-        else
-            echo "npm not found; bookwish_jobs' Node-app tests will fail" \
-                "(install Node.js >= 18, or set PYQUEUE_SKIP_INTEROP=1)" >&2
-        fi
-    fi
+    npm_ci_if_stale tests/interop/node "the interop tests"
+    npm_ci_if_stale tests/bookwish_jobs/node "bookwish_jobs' Node-app tests"
 }
