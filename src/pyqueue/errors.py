@@ -14,9 +14,11 @@
     ├── JobTimeoutError                          an attempt outran the job's ``timeout``
     ├── MissingHandlerError                      no handler for the job's name (and no ``*``)
     ├── SandboxError                             a sandboxed handler failed or its process died
-    └── UnknownBackoffStrategy                   the job's backoff type is not registered
+    ├── UnknownBackoffStrategy                   the job's backoff type is not registered
+    └── ReplicationError                         fewer replicas than ``Durability`` asks confirmed
 
-The last four are what a failed job's ``failedReason`` and the ``failed`` event
+``JobTimeoutError``, ``MissingHandlerError``, ``SandboxError`` and
+``UnknownBackoffStrategy`` are what a failed job's ``failedReason`` and the ``failed`` event
 carry when the worker, not the handler, ended the attempt.
 
 Processor-side control flow (raised by handlers, never by pyqueue itself)::

@@ -45,7 +45,7 @@ def test_dashboard_serves_the_queues(redis_url: str, queue_name: str,
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 assert time.monotonic() < deadline, "dashboard never answered"
                 time.sleep(0.2)
-        assert status == 200
+        assert status == 200, body[:2000]
         assert queue_name in body
     finally:
         proc.terminate()

@@ -206,7 +206,7 @@ async def test_lock_renewal_failure_is_counted(
         job = await queue.add({})
         worker = Worker(queue, handler, options=options)
         lost = asyncio.Event()
-        worker.on("lock-extension-failed", lambda *_: lost.set())
+        worker.on("lock-lost", lambda *_: lost.set())
         async with worker, serve_worker(worker, port=0) as server:
             await _until(lambda: sync_redis.exists(f"bull:{queue_name}:{job.id}:lock") == 1)
             # Another party takes the lock over: the next renewal must fail.

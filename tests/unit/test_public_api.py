@@ -64,12 +64,14 @@ def _exception_classes() -> list[type[BaseException]]:
     """Every exception class defined in a pyqueue module, private modules included.
 
     Classes whose own name is private (``_RemoteTraceback``) never reach a user's
-    ``except``: they only ride along as ``__cause__``.
+    ``except``: they only ride along as ``__cause__``. The tools (``pyqueue.tools``: the
+    CLI, the dashboard) are programs on top of the library; their errors end as a line on
+    stderr or an HTTP response, never in a library user's ``except``.
     """
     found: dict[str, type[BaseException]] = {}
     for info in pkgutil.walk_packages(pyqueue.__path__, "pyqueue."):
-        if info.name.endswith(".__main__"):
-            continue  # importing it would run a command
+        if info.name.endswith(".__main__") or info.name.startswith("pyqueue.tools"):
+            continue  # a command (importing it would run it), or a tool
         module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
             if (

@@ -125,7 +125,10 @@ class WorkerMetrics:
         worker.on("failed", failed)
         worker.on("stalled", lambda job_id: self.processed.labels(
             queue, "unknown", "stalled").inc())
-        worker.on("lock-extension-failed", lambda job_id: self.lock_failures.labels(queue).inc())
+        # A lock found gone (pyqueue's lock-lost) and Bull's lock-extension-failed (Redis
+        # failed while extending) are both renewals that did not happen.
+        for event in ("lock-lost", "lock-extension-failed"):
+            worker.on(event, lambda *_: self.lock_failures.labels(queue).inc())
         worker.on("error", lambda exc: self.redis_errors.labels(queue).inc())
 
 
