@@ -13,8 +13,8 @@ import pytest
 from pyqueue import Queue
 
 # Importing the fixtures makes them available to the tests of this module (or put
-# `pytest_plugins = ["pyqueue.tools.testing"]` in your top-level conftest.py).
-from pyqueue.tools.testing import drain, pyqueue_queue, pyqueue_redis_url
+# `pytest_plugins = ["pyqueue.testing"]` in your top-level conftest.py).
+from pyqueue.testing import drain, pyqueue_queue, pyqueue_redis_url
 
 __all__ = ["pyqueue_queue", "pyqueue_redis_url"]
 

@@ -1,4 +1,4 @@
-"""pyqueue.tools.testing: drain() on real Redis, and the copyable example test run by pytest."""
+"""pyqueue.testing: drain() on real Redis, and the copyable example test run by pytest."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from pyqueue import Backoff, Queue
-from pyqueue.tools.testing import DrainResult, drain, redis_server
+from pyqueue.testing import DrainResult, drain, redis_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "test_with_pyqueue.py"
 

@@ -6,7 +6,7 @@ Without pytest::
         ...
     result = await drain(queue, handler)     # runs a worker until the queue is empty
 
-As a pytest plugin (``pytest_plugins = ["pyqueue.tools.testing"]`` in the top-level
+As a pytest plugin (``pytest_plugins = ["pyqueue.testing"]`` in the top-level
 conftest.py, or by importing the two fixtures into a test module), it adds the fixtures
 ``pyqueue_redis_url`` (one private server per test session) and ``pyqueue_queue`` (a
 fresh, empty queue per test on it). The server comes from
