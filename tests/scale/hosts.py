@@ -12,6 +12,7 @@ not, so the caller can fall back to plain processes on loopback and say so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -34,10 +35,8 @@ def namespaces_unavailable() -> str | None:
         _ip("netns", "add", probe)
     except subprocess.CalledProcessError as exc:
         return f"ip netns add failed: {exc.stderr.decode(errors='replace').strip()}"
-    try:
+    with contextlib.suppress(subprocess.CalledProcessError):
         _ip("netns", "del", probe)
-    except subprocess.CalledProcessError:
-        pass
     return None
 
 
@@ -81,10 +80,8 @@ class Hosts:
         # deletes what is inside it.
         for made in reversed(self._made):
             args = ("netns", "del", made) if made.startswith("pyq") else ("link", "del", made)
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 _ip(*args)
-            except subprocess.CalledProcessError:
-                pass
         self._made.clear()
 
     def leftovers(self) -> list[str]:
