@@ -219,3 +219,29 @@ def test_a_bad_cluster_url_is_a_usage_error(cluster: Cluster) -> None:
     assert done.returncode == 2, done.stderr
     assert "host:port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_dashboard_on_a_cluster(cluster: Cluster, spread: tuple[str, list[str]]) -> None:
+    import httpx
+
+    from pyqueue.tools.dashboard import create_app
+
+    prefix, names = spread
+    app = create_app(cluster.url, prefix)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://dash.test") as web:
+            deadline = time.monotonic() + 20
+            while True:
+                shown = await web.get("/api/overview")
+                assert shown.status_code == 200, shown.text
+                if not shown.json().get("scanning"):
+                    break
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            assert sorted(q["name"] for q in shown.json()["queues"]) == sorted(names)
+            for name in names:
+                page = await web.get("/queue", params={"name": name})
+                assert page.status_code == 200, (name, page.text[:300])
+    finally:
+        await app.aclose()
