@@ -122,9 +122,9 @@ class Scripts:
         self._wait_for: Durability | None = None
 
     async def _replicated(self, what: str, *, finishing: bool = False) -> None:
-        """WAIT for the replicas :attr:`durability` asks for, on the connection that wrote.
+        """WAIT (or WAITAOF) for the replicas :attr:`durability` asks for.
 
-        WAIT covers every write sent before it on the same connection, so it
+        Both cover every write sent before them on the same connection, so they
         must go over the lean connection the script went over.
         """
         durability = self.durability
@@ -144,7 +144,8 @@ class Scripts:
             f"{what}: {confirmed} of {durability.replicas} replicas {wait.what()} within "
             f"{durability.timeout_ms} ms"
             + ("" if local else " and the master's own AOF fsync was not confirmed")
-            + "; the write is on the master only"
+            + ("; replicas may hold it unsynced, or not at all" if wait.waitaof
+               else "; the write is on the master only")
         )
         if finishing:
             self.unconfirmed_finishes += 1
