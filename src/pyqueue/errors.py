@@ -10,6 +10,7 @@
     │   └── JobStateError          (-3, ...)     the job is not in the state the command needs
     ├── QueueClosedError                         the queue or worker was closed
     ├── WrongEventLoopError (also RuntimeError)  a queue used on a second, still open loop
+    ├── ReplicationError                         replicas did not confirm a write (Durability)
     ├── JobFailedError                           ``Job.finished()`` of a job that failed
     ├── JobTimeoutError                          an attempt outran the job's ``timeout``
     ├── MissingHandlerError                      no handler for the job's name (and no ``*``)

@@ -335,19 +335,30 @@ class Durability:
     It narrows the window, it does not close it: ``WAIT`` does not make Redis a
     consensus system (see docs/reliability.md).
 
+    On Redis >= 7.2 with AOF enabled on the master, ``WAITAOF`` is used instead
+    of ``WAIT``: the write is then fsynced to the AOF of the master and of the
+    replicas, not only received by them (``aof`` chooses; replicas without AOF
+    never confirm a ``WAITAOF``).
+
     Args:
         replicas: How many replicas must confirm.
         timeout_ms: How long to wait for them (``WAIT 0`` would block forever,
             so 0 is refused).
         after_finish: Also wait after completing or failing a job.
+        aof: ``None`` (auto): ``WAITAOF`` where the server is >= 7.2 and its
+            master runs with AOF, else ``WAIT``. ``True``: ``WAITAOF`` or a
+            clear error. ``False``: always ``WAIT``.
     """
 
     replicas: int = 1
     timeout_ms: int = 1000
     after_finish: bool = True
+    aof: bool | None = None
 
     def __post_init__(self) -> None:
         _check_int("durability.replicas", self.replicas, minimum=1)
         _check_int("durability.timeout_ms", self.timeout_ms, minimum=1)
         if not isinstance(self.after_finish, bool):
             raise _fail("durability.after_finish", "must be a bool", self.after_finish)
+        if self.aof is not None and not isinstance(self.aof, bool):
+            raise _fail("durability.aof", "must be True, False or None", self.aof)

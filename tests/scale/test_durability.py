@@ -127,3 +127,29 @@ async def test_lagging_replica_failover_loses_nothing_with_durability() -> None:
     print(f"\n{HEADER}\n{figures.row('Sentinel, replicas frozen 1 s, Durability(1)')}")
     assert figures.stuck == 0
     assert figures.lost == 0
+
+
+async def test_wait_or_waitaof_on_this_server(queue_name: str) -> None:
+    """On Redis < 7.2 (this machine's 7.0) ``aof=True`` is refused and auto uses WAIT;
+    on >= 7.2 with AOF both use WAITAOF. No replica is attached, so nothing confirms."""
+    with RedisServer(appendonly=True) as server:
+        with redis.Redis(port=server.port) as c:
+            version = str(c.info("server")["redis_version"])
+        waitaof = tuple(int(p) for p in version.split(".")[:2]) >= (7, 2)
+        auto: Queue[Any] = Queue(queue_name, server.url, durability=Durability(timeout_ms=50))
+        required: Queue[Any] = Queue(
+            queue_name, server.url, durability=Durability(timeout_ms=50, aof=True)
+        )
+        try:
+            with pytest.raises(ReplicationError) as caught:
+                await auto.add({"x": 1})
+            assert ("WAITAOF" in str(caught.value)) is waitaof, str(caught.value)
+            if waitaof:
+                with pytest.raises(ReplicationError, match="WAITAOF"):
+                    await required.add({"x": 2})
+            else:
+                with pytest.raises(InvalidOptionsError, match=f"server is {version}"):
+                    await required.add({"x": 2})
+        finally:
+            await auto.close()
+            await required.close()

@@ -209,3 +209,24 @@ async def test_manual_failover_moves_every_connection_to_the_new_master(queue_na
 def _role(port: int) -> str:
     with contextlib.closing(redis.Redis(port=port, socket_timeout=2)) as c:
         return str(c.info("replication")["role"])
+
+
+async def test_cli_through_sentinel(sentinel: SentinelDeployment, queue_name: str) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    prefix = f"cli-{queue_name}"  # alone under its prefix, whatever else the db holds
+    async with Queue(queue_name, sentinel.url(3), prefix=prefix) as queue:
+        await queue.add({"n": 1})
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).parent / "pyqueue"), "queues", "--json", "--prefix", prefix],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "REDIS_URL": sentinel.url(3)},
+    )
+    assert done.returncode == 0, done.stderr
+    listed = {q["name"]: q["counts"]["waiting"] for q in json.loads(done.stdout)}
+    assert listed == {queue_name: 1}

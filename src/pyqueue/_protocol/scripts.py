@@ -15,6 +15,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from pyqueue._protocol.durability import (
+    ServerFacts,
+    WaitPlan,
+    at_least_72,
+    info_fields,
+    parse_version,
+)
+from pyqueue._protocol.durability import plan as durability_plan
 from pyqueue._protocol.lua import registered
 from pyqueue._protocol.script_args import (
     AddJobSpec,
@@ -110,35 +118,55 @@ class Scripts:
         self._keep: dict[tuple[int, int | None], str] = {}
         self.durability: Durability | None = None
         self.unconfirmed_finishes = 0
+        self._wait_plan: WaitPlan | None = None
+        self._wait_for: Durability | None = None
 
     async def _replicated(self, what: str, *, finishing: bool = False) -> None:
-        """WAIT for the replicas :attr:`durability` asks for, on the connection that wrote.
+        """WAIT (or WAITAOF) for the replicas :attr:`durability` asks for.
 
-        WAIT covers every write sent before it on the same connection, so it
+        Both cover every write sent before them on the same connection, so they
         must go over the lean connection the script went over.
         """
         durability = self.durability
         if durability is None or (finishing and not durability.after_finish):
             return
-        if self._fast is not None:
-            confirmed = int(
-                await self._fast.execute("WAIT", durability.replicas, durability.timeout_ms)
+        wait = self._wait_plan
+        if wait is None or self._wait_for is not durability:
+            wait = self._wait_plan = durability_plan(
+                durability.replicas, durability.timeout_ms, durability.aof,
+                await self._server_facts(),
             )
-        else:
-            confirmed = int(await self._client.execute_command(  # type: ignore[no-untyped-call]
-                "WAIT", durability.replicas, durability.timeout_ms
-            ))
-        if confirmed >= durability.replicas:
+            self._wait_for = durability
+        confirmed, local = wait.confirmed(await self._command(*wait.command))
+        if confirmed >= durability.replicas and local:
             return
         message = (
-            f"{what}: {confirmed} of {durability.replicas} replicas confirmed within "
-            f"{durability.timeout_ms} ms; the write is on the master only"
+            f"{what}: {confirmed} of {durability.replicas} replicas {wait.what()} within "
+            f"{durability.timeout_ms} ms"
+            + ("" if local else " and the master's own AOF fsync was not confirmed")
+            + ("; replicas may hold it unsynced, or not at all" if wait.waitaof
+               else "; the write is on the master only")
         )
         if finishing:
             self.unconfirmed_finishes += 1
             _log.warning("%s", message)
             return
         raise ReplicationError(message, confirmed=confirmed, required=durability.replicas)
+
+    async def _command(self, *args: Arg) -> Any:
+        # WAIT and WAITAOF cover the writes of the connection they are sent on.
+        if self._fast is not None:
+            return await self._fast.execute(*args)
+        return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    async def _server_facts(self) -> ServerFacts:
+        server = info_fields(await self._command("INFO", "server"))
+        version = parse_version(server.get("redis_version", ""))
+        aof = False
+        if at_least_72(version):
+            persistence = info_fields(await self._command("INFO", "persistence"))
+            aof = persistence.get("aof_enabled") == "1"
+        return ServerFacts(version, aof)
 
     async def _eval(self, command: str, keys: list[str], args: list[Arg]) -> Any:
         """One script call: over the lean connection when there is one."""

@@ -42,7 +42,7 @@ from redis.exceptions import (
 
 from pyqueue import InvalidOptionsError, JobNotFound, JobStateError, PyQueueError, Queue
 from pyqueue._protocol.keys import QueueKeys
-from pyqueue.tools import overview
+from pyqueue.tools import deployments, overview
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -58,6 +58,9 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster",
+            "rediss+cluster")
 
 
 class CliError(Exception):
@@ -86,17 +89,16 @@ class Settings:
 
     def client(self) -> aioredis.Redis:
         parts = urlsplit(self.redis_url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
+        if parts.scheme not in _SCHEMES:
             raise CliError(
-                f"--redis-url: scheme must be redis, rediss or unix, in {redact(self.redis_url)!r}",
+                f"--redis-url: scheme must be one of {', '.join(_SCHEMES)}, in "
+                f"{redact(self.redis_url)!r}",
                 EXIT_USAGE,
             )
         try:
             # Short connect timeout: an unreachable host should fail in seconds, not minutes.
-            return aioredis.Redis.from_url(
-                self.redis_url, socket_connect_timeout=5, socket_timeout=30
-            )
-        except ValueError as exc:
+            return deployments.open_client(self.redis_url, connect_timeout=5, read_timeout=30)
+        except (ValueError, InvalidOptionsError) as exc:
             raise CliError(f"--redis-url: {exc}", EXIT_USAGE) from None
 
     def emit_json(self, value: Any) -> None:

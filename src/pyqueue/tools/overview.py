@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from pyqueue import Queue
 from pyqueue._protocol.keys import QueueKeys
+from pyqueue.tools import deployments
 
 STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")
 # Keys whose presence says "a queue lives here". ``id`` is Bull's job counter,
@@ -89,7 +90,7 @@ async def worker_counts(client: aioredis.Redis, keys: list[QueueKeys]) -> dict[s
     """Workers per queue from one CLIENT LIST (0 for all where CLIENT is forbidden)."""
     counts = {k.queue: 0 for k in keys}
     try:
-        clients = cast("list[dict[str, Any]]", await client.client_list())
+        clients = await deployments.client_lists(client)
     except ResponseError:
         return counts
     by_name = {k.worker_client_name: k.queue for k in keys}

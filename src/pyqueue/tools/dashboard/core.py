@@ -27,6 +27,7 @@ from pyqueue.tools.dashboard.security import (
     csrf_for,
     route_path,
 )
+from pyqueue.tools.deployments import open_client
 
 _HERE = Path(__file__).resolve().parent
 
@@ -43,7 +44,11 @@ class Dashboard:
         read_only: bool,
         queues: Sequence[str] | None,
     ) -> None:
-        self.client = aioredis.Redis.from_url(redis_url)
+        # A Sentinel or Cluster URL gets the tools' client for it (SCAN on every master).
+        self.client = (
+            open_client(redis_url, connect_timeout=5, read_timeout=30)
+            if "+" in redis_url.partition("://")[0] else aioredis.Redis.from_url(redis_url)
+        )
         self.repo = Repository(self.client, prefix, list(queues) if queues else None)
         self.prefix = prefix
         self.auth = auth
