@@ -15,8 +15,7 @@
     ├── JobTimeoutError                          an attempt outran the job's ``timeout``
     ├── MissingHandlerError                      no handler for the job's name (and no ``*``)
     ├── SandboxError                             a sandboxed handler failed or its process died
-    ├── UnknownBackoffStrategy                   the job's backoff type is not registered
-    └── ReplicationError                         fewer replicas than ``Durability`` asks confirmed
+    └── UnknownBackoffStrategy                   the job's backoff type is not registered
 
 ``JobTimeoutError``, ``MissingHandlerError``, ``SandboxError`` and
 ``UnknownBackoffStrategy`` are what a failed job's ``failedReason`` and the ``failed`` event
