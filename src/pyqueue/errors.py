@@ -92,6 +92,13 @@ class UnrecoverableError(Exception):
     """Raise from a handler to fail the job at once, ignoring remaining attempts."""
 
 
+class JobAbortedError(UnrecoverableError):
+    """The job was aborted (``queue.abort(job_id)``): it fails for good, without a retry.
+
+    Its message is the job's failed reason: ``"aborted"``, or ``"aborted: <reason>"``.
+    """
+
+
 def script_error(code: int, job_id: str, command: str) -> ScriptError:
     """Map a negative Lua return code to its exception, with Bull's message text."""
     if code == -1:

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pyqueue._protocol import wire
-from pyqueue.errors import JobStateError, script_error
+from pyqueue.errors import JobAbortedError, JobStateError, script_error
 from pyqueue.options import JobOptions
 
 if TYPE_CHECKING:
@@ -51,10 +51,12 @@ class Job(Generic[DataT]):
     """
 
     __slots__ = (
+        "_aborted",
         "_discarded",
         "_opts",
         "_queue",
         "_record",
+        "context",
         "data",
         "id",
         "lock_token",
@@ -70,6 +72,9 @@ class Job(Generic[DataT]):
         self.name: str = record.name
         self.data: DataT = data
         self.lock_token: str | None = None
+        # The worker's context while a worker runs this job (Worker(context=...)).
+        self.context: dict[str, Any] = {}
+        self._aborted: str | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.id!r} name={self.name!r} queue={self._queue.name!r}>"
@@ -208,6 +213,16 @@ class Job(Generic[DataT]):
     @property
     def discarded(self) -> bool:
         return self._discarded
+
+    @property
+    def aborted(self) -> str | None:
+        """In a handler: the failed reason to come once the job was aborted, else None."""
+        return self._aborted
+
+    def raise_if_aborted(self) -> None:
+        """Raise :class:`~pyqueue.JobAbortedError` if the job was aborted while it ran."""
+        if self._aborted is not None:
+            raise JobAbortedError(self._aborted)
 
     async def get_state(self) -> JobState:
         return await self._queue.get_job_state(self.id)
