@@ -43,6 +43,14 @@ from pyqueue._engine.sandbox import SandboxPool
 from pyqueue._protocol import wire
 from pyqueue._protocol.scripts import JobReply
 from pyqueue.errors import PyQueueError, ScriptError, UnrecoverableError
+from pyqueue.hooks import (
+    AfterProcess,
+    BeforeProcess,
+    Context,
+    JobOutcome,
+    LifecycleHook,
+    call_hook,
+)
 from pyqueue.job import Job, now_ms
 from pyqueue.options import WorkerOptions
 from pyqueue.queue import Queue
@@ -64,6 +72,22 @@ class Worker:
         redis_url, connection, prefix: As for :class:`Queue` (when ``queue`` is a name).
         options: :class:`WorkerOptions`; ``concurrency`` may be given directly.
         backoff_strategies: Custom backoff functions by ``backoff.type``.
+        context: The dict handlers reach as ``job.context`` (default: a new empty
+            dict), for what they share: database pools, HTTP clients. Also
+            :attr:`context`.
+        on_startup: ``hook(context)``, awaited by :meth:`start` before the first
+            fetch (fill the context here); if it raises, :meth:`start` raises.
+        on_shutdown: ``hook(context)``, awaited by :meth:`close` once active jobs
+            are finished or released, before the connections close.
+        before_process: ``hook(job)`` before each attempt's handler; if it raises,
+            the attempt fails with that error and the handler is not called.
+        after_process: ``hook(job, outcome)`` once each attempt's outcome is stored
+            (a :class:`pyqueue.hooks.JobOutcome`); an error there is reported as
+            an ``error`` event and changes nothing.
+
+    Hooks may be ``async def`` or plain functions (which run on the event loop and
+    must not block); they add no Redis round trip. Sandboxed handlers run in
+    another process and cannot reach the context.
 
     Local events: ``active(job)``, ``completed(job, result)``, ``failed(job, exc)``
     after every failed attempt (``job.finished_on`` is set only when the failure
@@ -89,11 +113,21 @@ class Worker:
         options: WorkerOptions | None = None,
         concurrency: int | None = None,
         backoff_strategies: Mapping[str, BackoffStrategy] | None = None,
+        context: Context | None = None,
+        on_startup: LifecycleHook | None = None,
+        on_shutdown: LifecycleHook | None = None,
+        before_process: BeforeProcess | None = None,
+        after_process: AfterProcess | None = None,
     ) -> None:
         opts = options or WorkerOptions()
         if concurrency is not None:
             opts = WorkerOptions(**{**_fields(opts), "concurrency": concurrency})
         self.options = opts
+        self.context: Context = {} if context is None else context
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+        self._before_process = before_process
+        self._after_process = after_process
         self._processors = normalise_processors(processor)
         handlers = self._processors.values()
         self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
@@ -160,6 +194,8 @@ class Worker:
         """Start fetching and the background duties. Returns once they run."""
         if self._running:
             return
+        if self._on_startup is not None:
+            await call_hook(self._on_startup, self.context)
         self._running = True
         self._loop = asyncio.get_running_loop()
         o = self.options
@@ -253,6 +289,11 @@ class Worker:
                 self._close_renewer_client()
         if self._sandbox is not None:
             await self._sandbox.close()
+        if self._on_shutdown is not None:
+            try:
+                await call_hook(self._on_shutdown, self.context)
+            except Exception as exc:  # closing goes on: connections must still be released
+                self._error(exc)
         await self._bclient.aclose()
         await self._pubsub_client.aclose()
         if self._owns_queue:
@@ -316,6 +357,7 @@ class Worker:
     ) -> JobReply | None:
         job = self.queue.job_from_raw(job_id, raw)
         job.lock_token = self.token
+        job.context = self.context
         assert self._renewer is not None
         self._renewer.add(job_id)
         self._active[job_id] = task
@@ -325,13 +367,18 @@ class Worker:
                 await self._chain_repeat(job, raw)
             self.emit("active", job)
             try:
+                if self._before_process is not None:
+                    await call_hook(self._before_process, job)
                 result = await self._call(job)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 await self._finisher.failed(job, exc)
+                await self._after(job, None, exc)
                 return None
-            return await self._finisher.completed(job, result)
+            reply, rejected = await self._finisher.completed(job, result)
+            await self._after(job, None if rejected else result, rejected)
+            return reply
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -345,6 +392,15 @@ class Worker:
             self._renewer.discard(job_id)
             self._active.pop(job_id, None)
             self._jobs.pop(job_id, None)
+
+    async def _after(self, job: Job[Any], result: Any, error: BaseException | None) -> None:
+        if self._after_process is None:
+            return
+        final = error is None or job.finished_on is not None
+        try:
+            await call_hook(self._after_process, job, JobOutcome(result, error, final))
+        except Exception as exc:  # the outcome is stored; a hook cannot change it
+            self._error(exc)
 
     async def _chain_repeat(self, job: Job[Any], raw: dict[bytes, bytes]) -> None:
         """Schedule the next instance as the current one starts (Bull's chaining)."""
