@@ -22,6 +22,7 @@ carry when the worker, not the handler, ended the attempt.
 Processor-side control flow (raised by handlers, never by pyqueue itself)::
 
     UnrecoverableError   fail the job now, with no further attempts
+    └── JobAbortedError  the job was aborted (``queue.abort``); pyqueue raises it too
 
 Test support (``pyqueue.embedded``)::
 

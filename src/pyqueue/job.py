@@ -35,6 +35,11 @@ class JobOwner(Protocol):
     async def get_job(self, job_id: str) -> Job[Any] | None: ...
     async def get_job_state(self, job_id: str) -> JobState: ...
     async def wait_until_finished(self, job_id: str) -> Any: ...
+    async def abort(self, job_id: str, reason: str | None = None) -> AbortOutcome: ...
+
+
+# What Queue.abort did: failed a waiting job, or signalled the worker of an active one.
+AbortOutcome = Literal["failed", "signalled"]
 
 
 def now_ms() -> int:
@@ -214,10 +219,19 @@ class Job(Generic[DataT]):
     def discarded(self) -> bool:
         return self._discarded
 
+    async def abort(self, reason: str | None = None) -> AbortOutcome:
+        """Abort this job; see :meth:`pyqueue.Queue.abort`."""
+        return await self._queue.abort(self.id, reason)
+
     @property
     def aborted(self) -> str | None:
         """In a handler: the failed reason to come once the job was aborted, else None."""
         return self._aborted
+
+    def mark_aborted(self, reason: str) -> None:
+        """Record that the job was aborted (the worker does, when it hears of it)."""
+        if self._aborted is None:
+            self._aborted = reason
 
     def raise_if_aborted(self) -> None:
         """Raise :class:`~pyqueue.JobAbortedError` if the job was aborted while it ran."""

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
@@ -37,12 +39,18 @@ from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
-from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
-from pyqueue._engine.processing import Handler, find_handler, normalise_processors, run_handler
+from pyqueue._engine.maintenance import AbortListener, DelayedPromoter, StalledChecker
+from pyqueue._engine.processing import (
+    Handler,
+    find_handler,
+    is_async_handler,
+    normalise_processors,
+    run_handler,
+)
 from pyqueue._engine.sandbox import SandboxPool
 from pyqueue._protocol import wire
 from pyqueue._protocol.scripts import JobReply
-from pyqueue.errors import PyQueueError, ScriptError, UnrecoverableError
+from pyqueue.errors import JobAbortedError, PyQueueError, ScriptError, UnrecoverableError
 from pyqueue.hooks import (
     AfterProcess,
     BeforeProcess,
@@ -56,6 +64,9 @@ from pyqueue.options import WorkerOptions
 from pyqueue.queue import Queue
 
 log = logging.getLogger("pyqueue.worker")
+_ABORT_FIELD = wire.ABORT_FIELD.encode()
+_UNCLAIMED_ABORTS = 256
+_UNCLAIMED_FOR = 5.0  # seconds
 
 
 class Worker:
@@ -152,6 +163,12 @@ class Worker:
         self._jobs: dict[str, Job[Any]] = {}
         # Sync handler calls that have not returned, by job id (see close()).
         self._threads: dict[str, Future[Any]] = {}
+        # Jobs whose handler is running now, and those of them cancelled by an abort.
+        self._calling: set[str] = set()
+        self._abort_cancelled: set[str] = set()
+        # Aborts heard for jobs this worker does not run (yet): the message can
+        # arrive before the reply that hands us the job. Most are other workers'.
+        self._unclaimed_aborts: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
         self._running = False
@@ -220,6 +237,11 @@ class Worker:
             silence_timeout=self.queue.connection_spec.read_timeout,
         )
         self._tasks.append(asyncio.create_task(promoter.run(), name="pyqueue-delayed"))
+        aborts = AbortListener(
+            self._pubsub_client, self.queue.keys, self._abort_heard, self._recheck_aborts,
+            self._error, silence_timeout=self.queue.connection_spec.read_timeout,
+        )
+        self._tasks.append(asyncio.create_task(aborts.run(), name="pyqueue-abort"))
         if o.stalled_interval > 0:
             checker = StalledChecker(
                 self.queue.scripts, o.stalled_interval, o.max_stalled_count,
@@ -358,6 +380,15 @@ class Worker:
         job = self.queue.job_from_raw(job_id, raw)
         job.lock_token = self.token
         job.context = self.context
+        flagged = raw.get(_ABORT_FIELD)
+        if flagged is not None:
+            # Aborted while active before (a stall, or a worker that missed the message).
+            job.mark_aborted(flagged.decode("utf-8", "replace"))
+        if self._unclaimed_aborts:
+            heard = self._unclaimed_aborts.pop(job_id, None)
+            # Only just heard: an old entry may be for an attempt before a retry.
+            if heard is not None and time.monotonic() - heard[1] < _UNCLAIMED_FOR:
+                job.mark_aborted(heard[0])
         assert self._renewer is not None
         self._renewer.add(job_id)
         self._active[job_id] = task
@@ -367,13 +398,21 @@ class Worker:
                 await self._chain_repeat(job, raw)
             self.emit("active", job)
             try:
+                job.raise_if_aborted()
                 if self._before_process is not None:
                     await call_hook(self._before_process, job)
-                result = await self._call(job)
+                result = await self._call_abortable(job)
+                # A sync handler that ignored the flag, or an async one that
+                # swallowed the cancellation: its result is dropped all the same.
+                job.raise_if_aborted()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if job.aborted is not None and not isinstance(exc, JobAbortedError):
+                    exc = JobAbortedError(job.aborted)
                 await self._finisher.failed(job, exc)
+                if job.aborted is not None:
+                    await self._clear_abort_flag(job)
                 await self._after(job, None, exc)
                 return None
             reply, rejected = await self._finisher.completed(job, result)
@@ -392,6 +431,62 @@ class Worker:
             self._renewer.discard(job_id)
             self._active.pop(job_id, None)
             self._jobs.pop(job_id, None)
+
+    async def _call_abortable(self, job: Job[Any]) -> Any:
+        """:meth:`_call`, turning an abort's cancellation into :class:`JobAbortedError`."""
+        self._calling.add(job.id)
+        try:
+            return await self._call(job)
+        except asyncio.CancelledError:
+            if job.id not in self._abort_cancelled:
+                raise
+            task = asyncio.current_task()
+            if task is not None and task.uncancel() > 0:
+                raise  # close() cancelled us too: that one wins
+            raise JobAbortedError(job.aborted or "aborted") from None
+        finally:
+            self._calling.discard(job.id)
+            self._abort_cancelled.discard(job.id)
+
+    def _abort_heard(self, job_id: str, reason: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            self._unclaimed_aborts[job_id] = (reason, time.monotonic())
+            while len(self._unclaimed_aborts) > _UNCLAIMED_ABORTS:
+                self._unclaimed_aborts.popitem(last=False)
+            return
+        first = job.aborted is None
+        job.mark_aborted(reason)
+        if not first or job_id not in self._calling or job_id in self._abort_cancelled:
+            return
+        # Threads cannot be interrupted: a plain def handler only gets the flag.
+        handler = find_handler(self._processors, job.name)
+        if self._sandbox is not None or is_async_handler(handler):
+            task = self._active.get(job_id)
+            if task is not None:
+                self._abort_cancelled.add(job_id)
+                task.cancel()
+
+    async def _recheck_aborts(self) -> None:
+        """After (re)subscribing: abort messages may have been missed, so read the flags."""
+        ids = list(self._jobs)
+        if not ids:
+            return
+        keys = self.queue.keys
+        async with self.queue.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(keys.job(job_id), wire.ABORT_FIELD)
+            flags = await pipe.execute()
+        for job_id, flag in zip(ids, flags, strict=True):
+            if flag is not None:
+                self._abort_heard(job_id, flag.decode("utf-8", "replace"))
+
+    async def _clear_abort_flag(self, job: Job[Any]) -> None:
+        # So that a later job.retry() runs the job again instead of failing it at fetch.
+        try:
+            await self.queue.client.hdel(self.queue.keys.job(job.id), wire.ABORT_FIELD)
+        except RedisError as exc:
+            self._error(exc)
 
     async def _after(self, job: Job[Any], result: Any, error: BaseException | None) -> None:
         if self._after_process is None:

@@ -78,3 +78,10 @@ def uses_its_job(job: JobHandle[Any]) -> dict[str, Any]:
         "lines": [first, second], "data": job.data, "attempts": job.opts.attempts,
         "kind": type(job).__name__, "is_handle": isinstance(job, JobHandle),
     }
+
+
+def sleeps_until_killed(job: JobHandle[Any]) -> str:
+    """Sandboxed: never checks the abort flag; only killing its process stops it."""
+    job.progress("started")
+    time.sleep(60)
+    return "not aborted"
