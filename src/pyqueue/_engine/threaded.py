@@ -32,6 +32,13 @@ class ThreadJob(JobHandle[Any]):
         self._loop = loop
         self._loop_thread = threading.get_ident()
 
+    def __getattr__(self, name: str) -> Any:
+        # Sync handlers got the Job itself before: its other fields (queue, record,
+        # stacktrace, ...) still read through. Only progress/log/update changed.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._job, name)
+
     @property
     def job(self) -> Job[Any]:
         """The async :class:`~pyqueue.Job` underneath, for code running on the loop."""
