@@ -89,7 +89,9 @@ class Worker:
         on_startup: ``hook(context)``, awaited by :meth:`start` before the first
             fetch (fill the context here); if it raises, :meth:`start` raises.
         on_shutdown: ``hook(context)``, awaited by :meth:`close` once active jobs
-            are finished or released, before the connections close.
+            are finished or released, before the connections close. A plain ``def``
+            handler still running past the grace period (a thread cannot be
+            stopped) may still be using the context then.
         before_process: ``hook(job)`` before each attempt's handler; if it raises,
             the attempt fails with that error and the handler is not called.
         after_process: ``hook(job, outcome)`` once each attempt's outcome is stored
