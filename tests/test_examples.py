@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,14 @@ def test_producer_then_worker(redis_url: str, sync_redis: redis.Redis) -> None:
     assert "'completed': 7" in out
     assert "'failed': 0" in out
     sync_redis.delete(*sync_redis.keys("bull:emails:*"))
+
+
+def test_handler_kinds(redis_url: str) -> None:
+    out = _run("handler_kinds.py", redis_url)
+    assert "resize: {'width': 400}" in out
+    assert "report: 3 pages" in out
+    assert "crunch: 45" in out
+    assert "abort: signalled" in out
+    assert "aborted report: aborted: not needed any more" in out
+    assert re.search(r"after_process: reports/\d+ failed \(aborted: not needed any more\)", out)
+    assert out.strip().endswith("shutdown: the handlers used the shared counter 3 time(s)")

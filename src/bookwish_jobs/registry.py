@@ -17,7 +17,7 @@ older bookwish_jobs versions queued). All remove on complete and keep failed job
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,7 @@ from bookwish_jobs import names, payloads
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.jobs import notifications, order_digest, reservation_cleanup, square_sync
 from bookwish_jobs.progress import JobReport, Report
-from pyqueue import Job, JobOptions, Queue, SyncQueue, Worker, WorkerOptions
+from pyqueue import Job, JobHandle, JobOptions, Queue, SyncQueue, Worker, WorkerOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class QueueSpec:
     name: str
     model: type[BaseModel]
     options: JobOptions
-    process: Callable[[Job[Any], AppContext, Report], Any]
+    process: Callable[[JobHandle[Any], AppContext, Report], Any]
     # Whether a final failure of this job (with this error) should alert someone.
     critical: Callable[[Job[Any], BaseException], bool]
 
@@ -89,6 +89,11 @@ class QueueWorker:
         await self.queue.close()
 
 
+def _run_spec(spec: QueueSpec, job: JobHandle[Any]) -> Any:
+    app: AppContext = job.context["app"]
+    return spec.process(job, app, JobReport(job))
+
+
 def make_worker(
     name: str, ctx: AppContext, redis_url: str | None, *, concurrency: int,
     shutdown_grace: float,
@@ -96,17 +101,14 @@ def make_worker(
     """A worker for one queue, validating payloads with the queue's model.
 
     Processors are plain functions: pyqueue runs them in its thread pool, so blocking
-    SQL, SMTP and HTTP never stall the event loop.
+    SQL, SMTP and HTTP never stall the event loop. The services they share reach them
+    through the worker's context (``job.context["app"]``).
     """
     spec = QUEUES[name]
     queue = open_queue(name, redis_url)
-    loop = asyncio.get_running_loop()
-
-    def handler(job: Job[Any]) -> Any:
-        return spec.process(job, ctx, JobReport(job, loop))
-
     worker = Worker(
-        queue, {"*": handler},
+        queue, {"*": functools.partial(_run_spec, spec)},
         options=WorkerOptions(concurrency=concurrency, shutdown_grace=shutdown_grace),
+        context={"app": ctx},
     )
     return QueueWorker(queue, worker)

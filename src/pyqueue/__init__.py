@@ -7,6 +7,7 @@ from pyqueue._emitter import Event
 from pyqueue.embedded import RedisServerNotFound
 from pyqueue.errors import (
     InvalidOptionsError,
+    JobAbortedError,
     JobFailedError,
     JobNotFound,
     JobStateError,
@@ -23,6 +24,7 @@ from pyqueue.errors import (
     WrongEventLoopError,
 )
 from pyqueue.events import QueueEvents
+from pyqueue.handle import JobHandle
 from pyqueue.job import Job
 from pyqueue.options import (
     Backoff,
@@ -51,7 +53,9 @@ __all__ = [
     "Event",
     "InvalidOptionsError",
     "Job",
+    "JobAbortedError",
     "JobFailedError",
+    "JobHandle",
     "JobNotFound",
     "JobOptions",
     "JobStateError",

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pyqueue import _scheduling
 from pyqueue._protocol import wire
-from pyqueue.errors import InvalidOptionsError, JobFailedError, JobStateError
-from pyqueue.job import now_ms
+from pyqueue.errors import InvalidOptionsError, JobFailedError, JobNotFound, JobStateError
+from pyqueue.job import AbortOutcome, now_ms
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -46,6 +46,43 @@ class QueueAdmin:
     async def resume(self) -> None:
         await self.scripts.pause(False)
         self.emit("resumed")
+
+    async def abort(self, job_id: str, reason: str | None = None) -> AbortOutcome:
+        """Abort a job: it fails for good, with failed reason ``"aborted[: reason]"``.
+
+        A job that waits (waiting, paused, delayed, prioritized) fails at once and
+        never runs: returns ``"failed"``. An active job is flagged and its worker
+        told (pyqueue workers only; a Node worker runs it to the end): returns
+        ``"signalled"``. That worker cancels an ``async def`` handler, kills a
+        sandboxed one's process, and sets ``job.aborted`` for a plain ``def``
+        handler, which stops where it calls ``job.raise_if_aborted()``. Whatever
+        the handler then does, the attempt fails with :class:`~pyqueue.JobAbortedError`
+        and is not retried. A worker that missed the message (reconnecting) finds
+        the flag when it resubscribes, and a worker that fetches the job again
+        (after a stall) fails it before it runs.
+
+        Raises:
+            JobNotFound: no such job.
+            JobStateError: the job already completed or failed (``code`` -7), or
+                is between two states right now (``code`` -3; try again).
+        """
+        text = wire.abort_reason(reason)
+        code = await self.scripts.abort_job(
+            job_id, reason=text, now=now_ms(), event_payload=wire.failed_payload(job_id, text),
+            abort_payload=wire.abort_payload(job_id, text), abort_field=wire.ABORT_FIELD,
+        )
+        if code == 1:
+            return "failed"
+        if code == 2:
+            return "signalled"
+        if code == -1:
+            raise JobNotFound(f"Couldn't abort job {job_id}: it does not exist",
+                              job_id=job_id, code=code)
+        if code == -7:
+            raise JobStateError(f"Couldn't abort job {job_id}: it has already finished",
+                                job_id=job_id, code=code)
+        raise JobStateError(f"Couldn't abort job {job_id}: it is moving between states",
+                            job_id=job_id, code=code)
 
     async def is_paused(self) -> bool:
         async with self.client.pipeline(transaction=False) as pipe:

@@ -24,6 +24,7 @@ carry when the worker, not the handler, ended the attempt.
 Processor-side control flow (raised by handlers, never by pyqueue itself)::
 
     UnrecoverableError   fail the job now, with no further attempts
+    └── JobAbortedError  the job was aborted (``queue.abort``); pyqueue raises it too
 
 Test support (``pyqueue.embedded``)::
 
@@ -92,6 +93,13 @@ class JobFailedError(PyQueueError):
 
 class UnrecoverableError(Exception):
     """Raise from a handler to fail the job at once, ignoring remaining attempts."""
+
+
+class JobAbortedError(UnrecoverableError):
+    """The job was aborted (``queue.abort(job_id)``): it fails for good, without a retry.
+
+    Its message is the job's failed reason: ``"aborted"``, or ``"aborted: <reason>"``.
+    """
 
 
 def script_error(code: int, job_id: str, command: str) -> ScriptError:

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pyqueue._protocol import wire
-from pyqueue.errors import JobStateError, script_error
+from pyqueue.errors import JobAbortedError, JobStateError, script_error
 from pyqueue.options import JobOptions
 
 if TYPE_CHECKING:
@@ -35,6 +35,11 @@ class JobOwner(Protocol):
     async def get_job(self, job_id: str) -> Job[Any] | None: ...
     async def get_job_state(self, job_id: str) -> JobState: ...
     async def wait_until_finished(self, job_id: str) -> Any: ...
+    async def abort(self, job_id: str, reason: str | None = None) -> AbortOutcome: ...
+
+
+# What Queue.abort did: failed a waiting job, or signalled the worker of an active one.
+AbortOutcome = Literal["failed", "signalled"]
 
 
 def now_ms() -> int:
@@ -51,10 +56,12 @@ class Job(Generic[DataT]):
     """
 
     __slots__ = (
+        "_aborted",
         "_discarded",
         "_opts",
         "_queue",
         "_record",
+        "context",
         "data",
         "id",
         "lock_token",
@@ -70,6 +77,9 @@ class Job(Generic[DataT]):
         self.name: str = record.name
         self.data: DataT = data
         self.lock_token: str | None = None
+        # The worker's context while a worker runs this job (Worker(context=...)).
+        self.context: dict[str, Any] = {}
+        self._aborted: str | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.id!r} name={self.name!r} queue={self._queue.name!r}>"
@@ -208,6 +218,25 @@ class Job(Generic[DataT]):
     @property
     def discarded(self) -> bool:
         return self._discarded
+
+    async def abort(self, reason: str | None = None) -> AbortOutcome:
+        """Abort this job; see :meth:`pyqueue.Queue.abort`."""
+        return await self._queue.abort(self.id, reason)
+
+    @property
+    def aborted(self) -> str | None:
+        """In a handler: the failed reason to come once the job was aborted, else None."""
+        return self._aborted
+
+    def mark_aborted(self, reason: str) -> None:
+        """Record that the job was aborted (the worker does, when it hears of it)."""
+        if self._aborted is None:
+            self._aborted = reason
+
+    def raise_if_aborted(self) -> None:
+        """Raise :class:`~pyqueue.JobAbortedError` if the job was aborted while it ran."""
+        if self._aborted is not None:
+            raise JobAbortedError(self._aborted)
 
     async def get_state(self) -> JobState:
         return await self._queue.get_job_state(self.id)

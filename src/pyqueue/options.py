@@ -283,7 +283,8 @@ class WorkerOptions:
         shutdown_grace: Seconds ``close()`` waits for active jobs before releasing them.
         sandbox: Run handlers in child processes, one per concurrency slot (Bull's
             sandboxed processors). Handlers must be importable module-level functions;
-            they get a :class:`pyqueue._engine.sandbox.SandboxedJob`, and a crash fails only
+            they get a :class:`pyqueue.JobHandle` (blocking ``progress``/``log``/``update``
+            carried out by the worker's process), and a crash fails only
             the job that was running.
     """
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
@@ -37,17 +39,34 @@ from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
-from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
-from pyqueue._engine.processing import Handler, find_handler, normalise_processors, run_handler
+from pyqueue._engine.maintenance import AbortListener, DelayedPromoter, StalledChecker
+from pyqueue._engine.processing import (
+    Handler,
+    find_handler,
+    is_async_handler,
+    normalise_processors,
+    run_handler,
+)
 from pyqueue._engine.sandbox import SandboxPool
 from pyqueue._protocol import wire
 from pyqueue._protocol.scripts import JobReply
-from pyqueue.errors import PyQueueError, ScriptError, UnrecoverableError
+from pyqueue.errors import JobAbortedError, PyQueueError, ScriptError, UnrecoverableError
+from pyqueue.hooks import (
+    AfterProcess,
+    BeforeProcess,
+    Context,
+    JobOutcome,
+    LifecycleHook,
+    call_hook,
+)
 from pyqueue.job import Job, now_ms
 from pyqueue.options import WorkerOptions
 from pyqueue.queue import Queue
 
 log = logging.getLogger("pyqueue.worker")
+_ABORT_FIELD = wire.ABORT_FIELD.encode()
+_UNCLAIMED_ABORTS = 256
+_UNCLAIMED_FOR = 5.0  # seconds
 
 
 class Worker:
@@ -64,6 +83,24 @@ class Worker:
         redis_url, connection, prefix: As for :class:`Queue` (when ``queue`` is a name).
         options: :class:`WorkerOptions`; ``concurrency`` may be given directly.
         backoff_strategies: Custom backoff functions by ``backoff.type``.
+        context: The dict handlers reach as ``job.context`` (default: a new empty
+            dict), for what they share: database pools, HTTP clients. Also
+            :attr:`context`.
+        on_startup: ``hook(context)``, awaited by :meth:`start` before the first
+            fetch (fill the context here); if it raises, :meth:`start` raises.
+        on_shutdown: ``hook(context)``, awaited by :meth:`close` once active jobs
+            are finished or released, before the connections close. A plain ``def``
+            handler still running past the grace period (a thread cannot be
+            stopped) may still be using the context then.
+        before_process: ``hook(job)`` before each attempt's handler; if it raises,
+            the attempt fails with that error and the handler is not called.
+        after_process: ``hook(job, outcome)`` once each attempt's outcome is stored
+            (a :class:`pyqueue.hooks.JobOutcome`); an error there is reported as
+            an ``error`` event and changes nothing.
+
+    Hooks may be ``async def`` or plain functions (which run on the event loop and
+    must not block); they add no Redis round trip. Sandboxed handlers run in
+    another process and cannot reach the context.
 
     Local events: ``active(job)``, ``completed(job, result)``, ``failed(job, exc)``
     after every failed attempt (``job.finished_on`` is set only when the failure
@@ -89,11 +126,21 @@ class Worker:
         options: WorkerOptions | None = None,
         concurrency: int | None = None,
         backoff_strategies: Mapping[str, BackoffStrategy] | None = None,
+        context: Context | None = None,
+        on_startup: LifecycleHook | None = None,
+        on_shutdown: LifecycleHook | None = None,
+        before_process: BeforeProcess | None = None,
+        after_process: AfterProcess | None = None,
     ) -> None:
         opts = options or WorkerOptions()
         if concurrency is not None:
             opts = WorkerOptions(**{**_fields(opts), "concurrency": concurrency})
         self.options = opts
+        self.context: Context = {} if context is None else context
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+        self._before_process = before_process
+        self._after_process = after_process
         self._processors = normalise_processors(processor)
         handlers = self._processors.values()
         self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
@@ -118,6 +165,12 @@ class Worker:
         self._jobs: dict[str, Job[Any]] = {}
         # Sync handler calls that have not returned, by job id (see close()).
         self._threads: dict[str, Future[Any]] = {}
+        # Jobs whose handler is running now, and those of them cancelled by an abort.
+        self._calling: set[str] = set()
+        self._abort_cancelled: set[str] = set()
+        # Aborts heard for jobs this worker does not run (yet): the message can
+        # arrive before the reply that hands us the job. Most are other workers'.
+        self._unclaimed_aborts: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
         self._running = False
@@ -160,6 +213,8 @@ class Worker:
         """Start fetching and the background duties. Returns once they run."""
         if self._running:
             return
+        if self._on_startup is not None:
+            await call_hook(self._on_startup, self.context)
         self._running = True
         self._loop = asyncio.get_running_loop()
         o = self.options
@@ -184,6 +239,11 @@ class Worker:
             silence_timeout=self.queue.connection_spec.read_timeout,
         )
         self._tasks.append(asyncio.create_task(promoter.run(), name="pyqueue-delayed"))
+        aborts = AbortListener(
+            self._pubsub_client, self.queue.keys, self._abort_heard, self._recheck_aborts,
+            self._error, silence_timeout=self.queue.connection_spec.read_timeout,
+        )
+        self._tasks.append(asyncio.create_task(aborts.run(), name="pyqueue-abort"))
         if o.stalled_interval > 0:
             checker = StalledChecker(
                 self.queue.scripts, o.stalled_interval, o.max_stalled_count,
@@ -253,6 +313,11 @@ class Worker:
                 self._close_renewer_client()
         if self._sandbox is not None:
             await self._sandbox.close()
+        if self._on_shutdown is not None:
+            try:
+                await call_hook(self._on_shutdown, self.context)
+            except Exception as exc:  # closing goes on: connections must still be released
+                self._error(exc)
         await self._bclient.aclose()
         await self._pubsub_client.aclose()
         if self._owns_queue:
@@ -316,6 +381,16 @@ class Worker:
     ) -> JobReply | None:
         job = self.queue.job_from_raw(job_id, raw)
         job.lock_token = self.token
+        job.context = self.context
+        flagged = raw.get(_ABORT_FIELD)
+        if flagged is not None:
+            # Aborted while active before (a stall, or a worker that missed the message).
+            job.mark_aborted(flagged.decode("utf-8", "replace"))
+        if self._unclaimed_aborts:
+            heard = self._unclaimed_aborts.pop(job_id, None)
+            # Only just heard: an old entry may be for an attempt before a retry.
+            if heard is not None and time.monotonic() - heard[1] < _UNCLAIMED_FOR:
+                job.mark_aborted(heard[0])
         assert self._renewer is not None
         self._renewer.add(job_id)
         self._active[job_id] = task
@@ -325,13 +400,26 @@ class Worker:
                 await self._chain_repeat(job, raw)
             self.emit("active", job)
             try:
-                result = await self._call(job)
+                job.raise_if_aborted()
+                if self._before_process is not None:
+                    await call_hook(self._before_process, job)
+                result = await self._call_abortable(job)
+                # A sync handler that ignored the flag, or an async one that
+                # swallowed the cancellation: its result is dropped all the same.
+                job.raise_if_aborted()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if job.aborted is not None and not isinstance(exc, JobAbortedError):
+                    exc = JobAbortedError(job.aborted)
                 await self._finisher.failed(job, exc)
+                if job.aborted is not None:
+                    await self._clear_abort_flag(job)
+                await self._after(job, None, exc)
                 return None
-            return await self._finisher.completed(job, result)
+            reply, rejected = await self._finisher.completed(job, result)
+            await self._after(job, None if rejected else result, rejected)
+            return reply
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -345,6 +433,71 @@ class Worker:
             self._renewer.discard(job_id)
             self._active.pop(job_id, None)
             self._jobs.pop(job_id, None)
+
+    async def _call_abortable(self, job: Job[Any]) -> Any:
+        """:meth:`_call`, turning an abort's cancellation into :class:`JobAbortedError`."""
+        self._calling.add(job.id)
+        try:
+            return await self._call(job)
+        except asyncio.CancelledError:
+            if job.id not in self._abort_cancelled:
+                raise
+            task = asyncio.current_task()
+            if task is not None and task.uncancel() > 0:
+                raise  # close() cancelled us too: that one wins
+            raise JobAbortedError(job.aborted or "aborted") from None
+        finally:
+            self._calling.discard(job.id)
+            self._abort_cancelled.discard(job.id)
+
+    def _abort_heard(self, job_id: str, reason: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            self._unclaimed_aborts[job_id] = (reason, time.monotonic())
+            while len(self._unclaimed_aborts) > _UNCLAIMED_ABORTS:
+                self._unclaimed_aborts.popitem(last=False)
+            return
+        first = job.aborted is None
+        job.mark_aborted(reason)
+        if not first or job_id not in self._calling or job_id in self._abort_cancelled:
+            return
+        # Threads cannot be interrupted: a plain def handler only gets the flag.
+        handler = find_handler(self._processors, job.name)
+        if self._sandbox is not None or is_async_handler(handler):
+            task = self._active.get(job_id)
+            if task is not None:
+                self._abort_cancelled.add(job_id)
+                task.cancel()
+
+    async def _recheck_aborts(self) -> None:
+        """After (re)subscribing: abort messages may have been missed, so read the flags."""
+        ids = list(self._jobs)
+        if not ids:
+            return
+        keys = self.queue.keys
+        async with self.queue.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(keys.job(job_id), wire.ABORT_FIELD)
+            flags = await pipe.execute()
+        for job_id, flag in zip(ids, flags, strict=True):
+            if flag is not None:
+                self._abort_heard(job_id, flag.decode("utf-8", "replace"))
+
+    async def _clear_abort_flag(self, job: Job[Any]) -> None:
+        # So that a later job.retry() runs the job again instead of failing it at fetch.
+        try:
+            await self.queue.client.hdel(self.queue.keys.job(job.id), wire.ABORT_FIELD)
+        except RedisError as exc:
+            self._error(exc)
+
+    async def _after(self, job: Job[Any], result: Any, error: BaseException | None) -> None:
+        if self._after_process is None:
+            return
+        final = error is None or job.finished_on is not None
+        try:
+            await call_hook(self._after_process, job, JobOutcome(result, error, final))
+        except Exception as exc:  # the outcome is stored; a hook cannot change it
+            self._error(exc)
 
     async def _chain_repeat(self, job: Job[Any], raw: dict[bytes, bytes]) -> None:
         """Schedule the next instance as the current one starts (Bull's chaining)."""

@@ -9,7 +9,7 @@ import signal
 import time
 from typing import Any
 
-from pyqueue import UnrecoverableError
+from pyqueue import JobHandle, UnrecoverableError
 
 
 def echo(job: Any) -> dict[str, Any]:
@@ -65,3 +65,23 @@ def sleepy(job: Any) -> dict[str, Any]:
     job.log(f"pid {os.getpid()}")
     time.sleep(job.data["sleep"])
     return {"pid": os.getpid()}
+
+
+def uses_its_job(job: JobHandle[Any]) -> dict[str, Any]:
+    """Reports through the blocking JobHandle API (threaded and sandboxed tests share it)."""
+    job.progress(40)
+    first = job.log("step one")
+    second = job.log("step two")
+    job.update({**job.data, "seen": True})
+    job.progress({"stage": "done"})
+    return {
+        "lines": [first, second], "data": job.data, "attempts": job.opts.attempts,
+        "kind": type(job).__name__, "is_handle": isinstance(job, JobHandle),
+    }
+
+
+def sleeps_until_killed(job: JobHandle[Any]) -> str:
+    """Sandboxed: never checks the abort flag; only killing its process stops it."""
+    job.progress("started")
+    time.sleep(60)
+    return "not aborted"

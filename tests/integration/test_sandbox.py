@@ -219,8 +219,9 @@ async def test_pool_with_forkserver_without_redis() -> None:
                     "timestamp": 0}
         seen: list[tuple[str, Any]] = []
 
-        async def record(kind: str, value: Any) -> None:
+        async def record(kind: str, value: Any) -> int:
             seen.append((kind, value))
+            return len(seen)  # the child's job.log() returns what the parent answers
 
         assert await pool.run(h.report, snapshot, None, on_message=record) == "reported"
         assert seen[-1] == ("progress", {"stage": "end"})

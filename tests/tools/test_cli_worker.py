@@ -140,3 +140,30 @@ def test_unreachable_redis() -> None:
     assert done.returncode == 4
     assert "cannot reach Redis" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_hooks_and_one_shared_context(
+    redis_url: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_file = tmp_path / "hooks.log"
+    monkeypatch.setenv("HOOKS_LOG", str(log_file))
+    async with Queue("math", redis_url, prefix=prefix) as math, \
+            Queue("words", redis_url, prefix=prefix) as words:
+        first = await math.add({"n": 1})
+        second = await words.add({})
+        done = await asyncio.to_thread(
+            run_worker, redis_url, "tests.tools.worker_settings:with_hooks", "--burst",
+            "--prefix", prefix,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        await first.reload()
+        await second.reload()
+        assert first.return_value == "1 via pool-1"
+        assert second.return_value == "sync via pool-1"
+    lines = log_file.read_text().splitlines()
+    # Startup once before any job, shutdown once after all, for both queues.
+    assert lines[0] == "startup"
+    assert lines[-1] == "shutdown pool-1"
+    assert sorted(lines[1:-1]) == sorted([
+        "before math", "after math 1 via pool-1", "before words", "after words sync via pool-1",
+    ])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from pyqueue import WorkerOptions
@@ -46,3 +47,35 @@ def factory() -> dict[str, Any]:
 
 
 not_settings = 42
+
+
+def _note(line: str) -> None:
+    with open(os.environ["HOOKS_LOG"], "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+async def open_pool(ctx: dict[str, Any]) -> None:
+    _note("startup")
+    ctx["pool"] = {"name": "pool-1"}
+
+
+def close_pool(ctx: dict[str, Any]) -> None:
+    _note(f"shutdown {ctx['pool']['name']}")
+
+
+async def uses_pool(job: Any) -> str:
+    return f"{job.data['n']} via {job.context['pool']['name']}"
+
+
+def uses_pool_sync(job: Any) -> str:
+    return f"sync via {job.context['pool']['name']}"
+
+
+with_hooks = WorkerSettings(
+    queues={"math": uses_pool, "words": uses_pool_sync},
+    options=FAST,
+    on_startup=open_pool,
+    on_shutdown=close_pool,
+    before_process=lambda job: _note(f"before {job.queue.name}"),
+    after_process=lambda job, outcome: _note(f"after {job.queue.name} {outcome.result}"),
+)

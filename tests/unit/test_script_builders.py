@@ -69,6 +69,10 @@ BUILT: dict[str, Callable[[], s.ScriptArgs]] = {
     "isFinished": lambda: admin.is_finished_args(K, "1"),
     "getCountsPerPriority": lambda: admin.get_counts_per_priority_args(K, [0, 1]),
     "isJobInList": lambda: admin.is_job_in_list_args(K.wait, "1"),
+    "abortJob": lambda: admin.abort_job_args(
+        K, "1", reason="aborted", now=1, event_payload="{}", abort_payload="{}",
+        abort_field="pqAbort",
+    ),
 }
 
 
@@ -79,7 +83,8 @@ def test_every_script_file_is_listed() -> None:
         if p.name.endswith(".lua")
     }
     assert files == set(lua.SCRIPT_NAMES)
-    assert len(lua.SCRIPT_NAMES) == 28  # Bull's 25 commands + addJobs, addRepeatableJob, empty
+    # Bull's 25 commands + addJobs, addRepeatableJob, empty, and pyqueue's abortJob
+    assert len(lua.SCRIPT_NAMES) == 29
     assert set(BUILT) == {name.rsplit("-", 1)[0] for name in lua.SCRIPT_NAMES}
 
 

@@ -70,7 +70,7 @@ from bookwish_jobs.services.push import (
     PushServiceError,
     PushTicket,
 )
-from pyqueue import Backoff, Job, JobOptions, UnrecoverableError
+from pyqueue import Backoff, JobHandle, JobOptions, UnrecoverableError
 
 CRITICAL_TYPES = frozenset({"order_update", "payment_issue", "premium_subscription_expiring"})
 OPTIONS = JobOptions(
@@ -176,7 +176,7 @@ def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[st
     return out
 
 
-def process(job: Job[NotificationPayload], ctx: AppContext,
+def process(job: JobHandle[NotificationPayload], ctx: AppContext,
             report: Report = NO_REPORT) -> dict[str, Any]:
     p = job.data
     with ctx.db.transaction() as s:

@@ -56,7 +56,7 @@ from bookwish_jobs.own_models import DigestClaim
 from bookwish_jobs.payloads import OrderDigestPayload
 from bookwish_jobs.progress import NO_REPORT, Report
 from bookwish_jobs.services.email import build_message
-from pyqueue import Backoff, Job, JobOptions
+from pyqueue import Backoff, JobHandle, JobOptions
 
 STALE_CLAIM = timedelta(hours=2)
 OPTIONS = JobOptions(
@@ -225,7 +225,7 @@ def _store_recipient(ctx: AppContext, store_id: str) -> tuple[str, str | None]:
         return store.name, (owner.email if owner is not None else None) or store.email or None
 
 
-def process(job: Job[OrderDigestPayload], ctx: AppContext,
+def process(job: JobHandle[OrderDigestPayload], ctx: AppContext,
             report: Report = NO_REPORT) -> dict[str, Any]:
     # Same on every retry of this job, different for any other job (ids can repeat
     # after a Redis reset, creation timestamps don't).

@@ -19,7 +19,7 @@ from bookwish_jobs.logs import log_event
 from bookwish_jobs.models import Inventory, Order, OrderItem, utcnow
 from bookwish_jobs.payloads import ReservationCleanupPayload
 from bookwish_jobs.progress import NO_REPORT, Report
-from pyqueue import Backoff, Job, JobOptions
+from pyqueue import Backoff, JobHandle, JobOptions
 
 # Orders still pending this long after creation have been abandoned at checkout.
 PENDING_TTL = timedelta(minutes=30)
@@ -63,7 +63,7 @@ def release_order(ctx: AppContext, order_id: str) -> int | None:
         return released
 
 
-def process(job: Job[ReservationCleanupPayload], ctx: AppContext,
+def process(job: JobHandle[ReservationCleanupPayload], ctx: AppContext,
             report: Report = NO_REPORT) -> dict[str, int]:
     cutoff = utcnow() - PENDING_TTL
     with ctx.db.transaction() as s:

@@ -34,7 +34,7 @@ from bookwish_jobs.models import Inventory, Store
 from bookwish_jobs.payloads import SquareSyncPayload
 from bookwish_jobs.progress import NO_REPORT, Report
 from bookwish_jobs.services.square import InventoryCount, SquareAuthError
-from pyqueue import Backoff, Job, JobOptions, UnrecoverableError
+from pyqueue import Backoff, JobHandle, JobOptions, UnrecoverableError
 
 OPTIONS = JobOptions(
     attempts=3,
@@ -90,7 +90,7 @@ def _fetch_quantities(
     return store_quantities(counts, set(locations) if locations else None), pages
 
 
-def process(job: Job[SquareSyncPayload], ctx: AppContext,
+def process(job: JobHandle[SquareSyncPayload], ctx: AppContext,
             report: Report = NO_REPORT) -> dict[str, Any]:
     store_id = job.data.store_id
     with ctx.db.transaction() as s:

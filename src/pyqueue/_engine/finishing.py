@@ -49,18 +49,26 @@ class Finisher:
         self._emit = ctx.emit
         self._on_error = ctx.report
 
-    async def completed(self, job: Job[Any], result: Any) -> JobReply | None:
-        """Complete an attempt; returns the next job when the finishing call fetched one."""
+    async def completed(
+        self, job: Job[Any], result: Any
+    ) -> tuple[JobReply | None, BaseException | None]:
+        """Complete an attempt.
+
+        Returns:
+            ``(next job, None)``, the next job being set when the finishing call
+            fetched one; or ``(None, error)`` when the result or the options could
+            not be stored, and the attempt was failed with that error instead.
+        """
         try:
             result_json = wire.encode_result(result)
         except TypeError as exc:
             await self.failed(job, exc)
-            return None
+            return None, exc
         try:
             keep_count, keep_age = wire.keep_on_complete(job.raw_opts)
         except InvalidOptionsError as bad:
             await self.failed(job, bad)
-            return None
+            return None, bad
         finished_on = now_ms()
         confirmed, reply = await self._finish(
             job,
@@ -78,7 +86,7 @@ class Finisher:
         )
         if confirmed:
             self._emit("completed", job, result)
-        return reply  # type: ignore[no-any-return]
+        return reply, None
 
     async def failed(self, job: Job[Any], exc: BaseException) -> None:
         """Record a failed attempt: retry now, delay for the backoff, or fail for good."""

@@ -14,11 +14,12 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from pyqueue._protocol import wire
 from pyqueue._protocol.fastconn import DEFAULT_TIMEOUT
 from pyqueue._protocol.keys import QueueKeys
 from pyqueue._protocol.pubsub import SilenceGuard
@@ -148,3 +149,54 @@ class StalledChecker:
             except RedisError as exc:
                 self._on_error(exc)
             await asyncio.sleep(self._interval / 1000)
+
+
+class AbortListener:
+    """Hears ``queue.abort(job_id)`` for active jobs on the queue's abort channel.
+
+    Args:
+        pubsub_client: The worker's pub/sub client.
+        keys: The queue's keys.
+        on_abort: ``on_abort(job_id, reason)`` per message (for any worker's jobs).
+        on_subscribed: Awaited after each (re)subscription: messages published
+            while unsubscribed are lost, so the worker re-reads its jobs' flags.
+        on_error: Reports a Redis error; the listener resubscribes.
+    """
+
+    def __init__(
+        self,
+        pubsub_client: aioredis.Redis,
+        keys: QueueKeys,
+        on_abort: Callable[[str, str], None],
+        on_subscribed: Callable[[], Awaitable[None]],
+        on_error: Callable[[BaseException], None],
+        silence_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._client = pubsub_client
+        self._keys = keys
+        self._on_abort = on_abort
+        self._on_subscribed = on_subscribed
+        self._on_error = on_error
+        self._silence = silence_timeout
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self._keys.abort_channel)
+                await self._on_subscribed()
+                guard = SilenceGuard(pubsub, self._silence)
+                while True:
+                    message = await guard.next_message()
+                    if message.get("type") != "message":
+                        continue
+                    decoded = wire.loads(message["data"])
+                    if isinstance(decoded, dict) and isinstance(decoded.get("jobId"), str):
+                        self._on_abort(decoded["jobId"], str(decoded.get("reason") or "aborted"))
+            except RedisError as exc:
+                self._on_error(exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -9,15 +9,18 @@ import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from pyqueue._engine.threaded import ThreadJob
 from pyqueue.errors import JobTimeoutError, MissingHandlerError
+from pyqueue.handle import JobHandle
 from pyqueue.job import Job
 
 if TYPE_CHECKING:
     from pyqueue._engine.sandbox import SandboxPool
 
-Handler: TypeAlias = Callable[[Job[Any]], Any]
+# ``async def`` handlers get a Job; plain ``def`` and sandboxed ones a JobHandle.
+Handler: TypeAlias = Callable[[Job[Any]], Any] | Callable[[JobHandle[Any]], Any]
 
 
 def normalise_processors(processor: Handler | Mapping[str, Handler]) -> dict[str, Handler]:
@@ -57,6 +60,9 @@ async def run_handler(
 ) -> Any:
     """Call ``handler(job)``; sync handlers run in ``executor`` with a copied context.
 
+    A sync handler gets a :class:`~pyqueue._engine.threaded.ThreadJob` over ``job``,
+    whose blocking operations run on this loop.
+
     With ``sandbox``, the call runs in one of its child processes instead (see
     :meth:`SandboxPool.run_job`), which a timeout kills. ``threads`` maps a job
     id to its handler's thread call while that call has not returned (the
@@ -70,13 +76,16 @@ async def run_handler(
         return await sandbox.run_job(handler, job, timeout_ms)
     awaitable: Awaitable[Any]
     if is_async_handler(handler):
-        awaitable = handler(job)
+        awaitable = handler(job)  # type: ignore[arg-type]
     else:
         ctx = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        handle = ThreadJob(job, loop)
+        sync_handler = cast("Callable[[JobHandle[Any]], Any]", handler)
         if executor is None:
-            awaitable = asyncio.get_running_loop().run_in_executor(None, ctx.run, handler, job)
+            awaitable = loop.run_in_executor(None, ctx.run, sync_handler, handle)
         else:
-            call = executor.submit(ctx.run, handler, job)
+            call = executor.submit(ctx.run, sync_handler, handle)
             if threads is not None:
                 _track(threads, job.id, call)
             awaitable = asyncio.wrap_future(call)

@@ -4,9 +4,10 @@ Shape::
 
     SandboxPool ── one _Child per slot ── Pipe ── _child_main (in the child process)
     parent → child   (ref, snapshot)           run the handler ``ref`` on this job
+                     (ok, answer)              the answer to a "call"
     child → parent   ("ready", None)           imports done (a job's timeout starts after)
-                     ("progress", json)        applied to the real Job (await job.progress)
-                     ("log", line)             appended to the real Job's log
+                     ("call", (kind, value))   progress/log/update, applied to the real Job;
+                                               the child waits for the answer
                      ("done", json)            the result
                      ("error", {...})          type, message, traceback, unrecoverable
 
@@ -26,12 +27,13 @@ import multiprocessing
 import os
 import signal
 import traceback
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from pyqueue.errors import JobTimeoutError, SandboxError, UnrecoverableError, error_message
+from pyqueue.handle import JobHandle
 
 if TYPE_CHECKING:
     from pyqueue.job import Job
@@ -88,41 +90,87 @@ def job_snapshot(job: Job[Any]) -> dict[str, Any]:
 # --- child side ------------------------------------------------------------------
 
 
-class _Sent:
-    """Returned by ``progress``/``log`` so ``await job.progress(...)`` also works."""
+class SandboxedJob(JobHandle[Any]):
+    """The :class:`~pyqueue.JobHandle` a sandboxed handler receives, in its child process.
 
-    def __await__(self) -> Generator[None, None, None]:
-        yield from ()
-
-
-class SandboxedJob:
-    """What a sandboxed handler receives instead of a :class:`pyqueue.Job`.
-
-    ``progress`` and ``log`` are plain calls that message the parent, which
-    applies them to the real job in order, before the result.
+    ``progress``, ``log`` and ``update`` ask the parent process, which applies them to
+    the real job and answers; each call blocks until then, so they are stored in
+    order, before the result, and their errors reach the handler.
     """
 
     def __init__(self, conn: Connection, snapshot: dict[str, Any]) -> None:
         self._conn = conn
-        self.id: str = snapshot["id"]
-        self.name: str = snapshot["name"]
-        self.data: Any = snapshot["data"]
-        self.opts: dict[str, Any] = snapshot["opts"]
-        self.attempts_made: int = snapshot["attempts_made"]
-        self.timestamp: int = snapshot["timestamp"]
+        self.id = snapshot["id"]
+        self.name = snapshot["name"]
+        self.data = snapshot["data"]
+        self.raw_opts = snapshot["opts"]
+        self.attempts_made = snapshot["attempts_made"]
+        self.timestamp = snapshot["timestamp"]
+
+    @property
+    def context(self) -> dict[str, Any]:
+        raise SandboxError(
+            "the worker context lives in the worker's process; a sandboxed handler "
+            "cannot reach it (build what it needs in the handler's module)"
+        )
+
+    @property
+    def aborted(self) -> str | None:
+        # An aborted sandboxed job's process is killed; it never sees a flag.
+        return None
+
+    def progress(self, value: Any) -> None:
+        self._ask("progress", json.dumps(value))
+
+    def log(self, line: str) -> int:
+        return int(self._ask("log", str(line)))
+
+    def update(self, data: Any) -> None:
+        text = json.dumps(data)
+        self._ask("update", text)
+        self.data = json.loads(text)
+
+    def _ask(self, kind: str, value: str) -> Any:
+        self._conn.send(("call", (kind, value)))
+        reply = self._conn.recv()
+        if reply is None:  # the parent is closing the pool
+            raise SandboxError(f"job {kind}: the worker is closing")
+        ok, answer = reply
+        if not ok:
+            raise SandboxError(f"job {kind} failed in the worker: {answer}")
+        return answer
+
+
+class AsyncSandboxedJob:
+    """What an ``async def`` sandboxed handler receives: a :class:`SandboxedJob` whose
+    ``progress``/``log``/``update`` are coroutines, as on a :class:`pyqueue.Job`.
+
+    The child's own loop runs only this handler, so the calls may block it.
+    """
+
+    def __init__(self, handle: SandboxedJob) -> None:
+        self.handle = handle
+
+    def __getattr__(self, name: str) -> Any:
+        # Fields (id, name, data, opts, ...) are the handle's.
+        return getattr(self.handle, name)
 
     def __repr__(self) -> str:
-        return f"<SandboxedJob {self.id!r} name={self.name!r}>"
+        return repr(self.handle)
 
-    def progress(self, value: Any) -> _Sent:
-        """Report progress (any JSON value) to the parent; awaiting the result is optional."""
-        self._conn.send(("progress", json.dumps(value)))
-        return _Sent()
+    async def progress(self, value: Any) -> None:
+        self.handle.progress(value)
 
-    def log(self, line: str) -> _Sent:
-        """Append ``line`` to the job's log; awaiting the result is optional."""
-        self._conn.send(("log", str(line)))
-        return _Sent()
+    async def log(self, line: str) -> int:
+        return self.handle.log(line)
+
+    async def update(self, data: Any) -> None:
+        self.handle.update(data)
+
+
+def _handle_for(handler: Any, conn: Connection, snapshot: dict[str, Any]) -> Any:
+    handle = SandboxedJob(conn, snapshot)
+    return AsyncSandboxedJob(handle) if inspect.iscoroutinefunction(handler) else handle
 
 
 def _load(ref: str) -> Any:
@@ -147,7 +195,8 @@ def _child_main(conn: Connection, refs: tuple[str, ...]) -> None:
             return
         ref, snapshot = message
         try:
-            result = _load(ref)(SandboxedJob(conn, snapshot))
+            handler = _load(ref)
+            result = handler(_handle_for(handler, conn, snapshot))
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
             if hasattr(result, "model_dump"):  # a pydantic model, as the threaded path allows
@@ -293,11 +342,12 @@ class SandboxPool:
     ) -> Any:
         """:meth:`run` for a real job, applying the child's progress and log lines to it."""
 
-        async def apply(kind: str, value: Any) -> None:
+        async def apply(kind: str, value: Any) -> Any:
             if kind == "progress":
-                await job.progress(value)
-            else:
-                await job.log(value)
+                return await job.progress(value)
+            if kind == "update":
+                return await job.update(value)
+            return await job.log(value)
 
         return await self.run(handler, job_snapshot(job), timeout_ms, on_message=apply)
 
@@ -312,7 +362,9 @@ class SandboxPool:
         """Run ``handler(SandboxedJob)`` in a free child and return its JSON result.
 
         Args:
-            on_message: ``await on_message("progress" | "log", value)`` per child message.
+            on_message: ``await on_message("progress" | "log" | "update", value)`` per
+                child call; what it returns (or the error it raises) goes back to the
+                child. Without it, calls are answered with None.
 
         Raises:
             SandboxError: the handler raised, or the child died while running it.
@@ -363,11 +415,25 @@ class SandboxPool:
                     f"sandboxed process exited with code {code} while running job "
                     f"{snapshot.get('id')}"
                 )
+            await self._answer(child, value, on_message)
+
+    async def _answer(
+        self, child: _Child, call: tuple[str, str],
+        on_message: Callable[[str, Any], Any] | None,
+    ) -> None:
+        kind, value = call
+        try:
+            result: Any = None
             if on_message is not None:
-                decoded = json.loads(value) if kind == "progress" else value
-                result = on_message(kind, decoded)
+                result = on_message(kind, value if kind == "log" else json.loads(value))
                 if inspect.isawaitable(result):
-                    await result
+                    result = await result
+            reply: tuple[bool, Any] = (True, result)
+        except Exception as exc:  # the handler sees it, as a threaded handler would
+            reply = (False, error_message(exc))
+        # The child is waiting for this answer; if it died, its EOF is on the way.
+        with contextlib.suppress(OSError):
+            child.conn.send(reply)
 
     def _spawn(self) -> _Child:
         child = _Child(self._ctx, self._refs)

@@ -162,6 +162,11 @@ class QueueKeys:
         return f"{self.base}debounced@{token}"
 
     @property
+    def abort_channel(self) -> str:
+        """pyqueue only: a job id to abort, for the worker running it (Node never listens)."""
+        return self.base + "pq-abort"
+
+    @property
     def stalled_channel(self) -> str:
         return self.base + "stalled@"
 

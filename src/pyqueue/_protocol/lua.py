@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
 SCRIPT_NAMES: tuple[str, ...] = (
+    "abortJob-9",
     "addJob-6",
     "addJobs-6",
     "addRepeatableJob-7",

@@ -72,6 +72,19 @@ def update_progress_args(
     )
 
 
+def abort_job_args(
+    keys: QueueKeys, job_id: str, *, reason: str, now: int, event_payload: str,
+    abort_payload: str, abort_field: str,
+) -> ScriptArgs:
+    """abortJob-9."""
+    return checked(
+        "abortJob",
+        [keys.wait, keys.paused, keys.delayed, keys.priority, keys.active, keys.completed,
+         keys.failed, keys.job(job_id), keys.abort_channel],
+        [job_id, reason, now, event_payload, abort_payload, abort_field, keys.base],
+    )
+
+
 def update_data_args(keys: QueueKeys, job_id: str, *, data_json: str) -> ScriptArgs:
     """updateData-1."""
     return checked("updateData", [keys.job(job_id)], [data_json])

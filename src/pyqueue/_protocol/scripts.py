@@ -46,6 +46,7 @@ from pyqueue._protocol.script_args import (
     update_delay_set_args,
 )
 from pyqueue._protocol.script_args_admin import (
+    abort_job_args,
     add_log_args,
     clean_jobs_in_set_args,
     empty_args,
@@ -567,6 +568,22 @@ class Scripts:
     async def retry_jobs(self, *, count: int) -> int:
         """Retry up to ``count`` failed jobs (retryJobs-5). 1 means "call again"."""
         code: int = await self._run("retryJobs", retry_jobs_args(self._keys, count=count))
+        return code
+
+    async def abort_job(
+        self, job_id: str, *, reason: str, now: int, event_payload: str, abort_payload: str,
+        abort_field: str,
+    ) -> int:
+        """Fail a waiting job, or flag an active one for its worker (abortJob-9).
+
+        Returns:
+            1 failed now, 2 flagged (active); -1, -3, -7 as the script says.
+        """
+        built = abort_job_args(
+            self._keys, job_id, reason=reason, now=now, event_payload=event_payload,
+            abort_payload=abort_payload, abort_field=abort_field,
+        )
+        code: int = await self._run("abortJob", built)
         return code
 
     async def is_finished(self, job_id: str) -> int | None:

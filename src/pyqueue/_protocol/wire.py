@@ -241,6 +241,20 @@ def completed_payload(job_id: str, result_json: str | None) -> str:
     return _dumps({"jobId": job_id, "val": result_json})
 
 
+# pyqueue only: set on the hash of an active job that was aborted, to the failed
+# reason to come. Bull's code never reads unknown fields, so Node workers ignore it.
+ABORT_FIELD = "pqAbort"
+
+
+def abort_reason(reason: str | None) -> str:
+    """The failed reason of an aborted job."""
+    return f"aborted: {reason}" if reason else "aborted"
+
+
+def abort_payload(job_id: str, reason: str) -> str:
+    return _dumps({"jobId": job_id, "reason": reason})
+
+
 def failed_payload(job_id: str, reason: str) -> str:
     return _dumps({"jobId": job_id, "val": reason})
 

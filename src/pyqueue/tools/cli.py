@@ -525,4 +525,6 @@ def worker_command(settings_ref: str, redis_url: str | None, prefix: str | None,
     probe = Settings(url, prefix or "bull", json=False)
     # Check Redis first, so a wrong URL is one clear line rather than worker errors.
     run(probe, lambda client: client.ping())
-    asyncio.run(cli_worker.run_workers(workers, burst=burst, metrics=metrics))
+    asyncio.run(cli_worker.run_workers(workers, burst=burst, metrics=metrics,
+                                       on_startup=settings.on_startup,
+                                       on_shutdown=settings.on_shutdown))

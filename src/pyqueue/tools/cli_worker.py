@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyqueue import InvalidOptionsError, Queue, Worker, WorkerOptions
+from pyqueue.hooks import AfterProcess, BeforeProcess, Context, LifecycleHook, call_hook
 
 log = logging.getLogger("pyqueue.cli.worker")
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -52,12 +53,23 @@ class WorkerSettings:
         prefix: Bull key prefix (default ``bull``), unless ``--prefix`` is given.
         options: :class:`pyqueue.WorkerOptions` for every worker (``--concurrency``
             overrides its concurrency).
+        context: The dict every worker's handlers reach as ``job.context``; one
+            dict, shared by the workers of all queues (default: a new empty dict).
+        on_startup: ``hook(context)``, awaited once before any worker starts (open
+            database pools and clients here); if it raises, nothing starts.
+        on_shutdown: ``hook(context)``, awaited once after every worker closed.
+        before_process, after_process: Given to every worker; see :class:`pyqueue.Worker`.
     """
 
     queues: Mapping[str, Any]
     redis_url: str | None = None
     prefix: str | None = None
     options: WorkerOptions | None = None
+    context: Context | None = None
+    on_startup: LifecycleHook | None = None
+    on_shutdown: LifecycleHook | None = None
+    before_process: BeforeProcess | None = None
+    after_process: AfterProcess | None = None
 
 
 def load_settings(reference: str) -> WorkerSettings:
@@ -97,6 +109,11 @@ def _as_settings(found: Any, reference: str) -> WorkerSettings:
         raise SettingsError(f"settings: {reference}.queues must be a non-empty mapping")
     if settings.options is not None and not isinstance(settings.options, WorkerOptions):
         raise SettingsError(f"settings: {reference}.options must be a WorkerOptions")
+    if settings.context is not None and not isinstance(settings.context, dict):
+        raise SettingsError(f"settings: {reference}.context must be a dict")
+    for hook in ("on_startup", "on_shutdown", "before_process", "after_process"):
+        if getattr(settings, hook) is not None and not callable(getattr(settings, hook)):
+            raise SettingsError(f"settings: {reference}.{hook} must be callable")
     return settings
 
 
@@ -152,10 +169,15 @@ def build_workers(settings: WorkerSettings, redis_url: str, prefix: str,
     if concurrency is not None:
         options = dataclasses.replace(options, concurrency=concurrency)
     workers = []
+    # One context for every queue's worker: one database pool per process, not per queue.
+    context: Context = {} if settings.context is None else settings.context
     try:
         for name, handler in settings.queues.items():
             queue: Queue[Any] = Queue(name, redis_url, prefix=prefix)
-            workers.append(Worker(queue, handler, options=options))
+            workers.append(Worker(
+                queue, handler, options=options, context=context,
+                before_process=settings.before_process, after_process=settings.after_process,
+            ))
     except InvalidOptionsError as exc:
         raise SettingsError(f"settings: {exc}") from None
     return workers
@@ -172,8 +194,15 @@ async def _drained(workers: list[Worker]) -> bool:
 async def run_workers(
     workers: list[Worker], *, burst: bool, metrics: tuple[str, int] | None,
     on_ready: Callable[[int | None], None] | None = None,
+    on_startup: LifecycleHook | None = None,
+    on_shutdown: LifecycleHook | None = None,
 ) -> None:
-    """Run until a signal (or, with ``burst``, until the queues are empty)."""
+    """Run until a signal (or, with ``burst``, until the queues are empty).
+
+    ``on_startup(context)`` runs before the first worker starts and
+    ``on_shutdown(context)`` after the last one closed, with the workers' shared
+    context (the first worker's).
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = 0
@@ -195,7 +224,12 @@ async def run_workers(
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    context = workers[0].context if workers else {}
+    started_up = False
     try:
+        if on_startup is not None:
+            await call_hook(on_startup, context)
+        started_up = True
         for worker in workers:
             _wire_logging(worker)
             await worker.start()
@@ -226,3 +260,5 @@ async def run_workers(
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        if started_up and on_shutdown is not None:
+            await call_hook(on_shutdown, context)
