@@ -254,3 +254,14 @@ async def test_node_bull_queue(node_bull: NodeBull, redis_url: str, queue_name: 
     after = node_bull.counts(queue_name)
     assert after["counts"]["failed"] == 0
     assert after["counts"]["waiting"] == 3
+
+
+def test_queues_marks_an_unreadable_queue_and_lists_the_others(
+    redis_url: str, queue_name: str, sync_redis: redis.Redis
+) -> None:
+    sync_redis.set(f"bull:{queue_name}:id", 0)
+    sync_redis.set(f"bull:{queue_name}-broken:id", 0)
+    sync_redis.set(f"bull:{queue_name}-broken:wait", "not a list")
+    listed = {q["name"]: q for q in cli_json(redis_url, "queues")}
+    assert listed[queue_name]["error"] is None
+    assert "WRONGTYPE" in listed[f"{queue_name}-broken"]["error"]

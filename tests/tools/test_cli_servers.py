@@ -23,7 +23,7 @@ def _get(url: str) -> tuple[int, str]:
         with _OPENER.open(url, timeout=5) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
-        return exc.code, ""
+        return exc.code, exc.read().decode(errors="replace")
 
 
 def test_dashboard_serves_the_queues(redis_url: str, queue_name: str,

@@ -73,7 +73,8 @@ def queues(settings: Settings) -> None:
         return
     table = Table("queue", *overview.STATES, "paused?", "workers", "oldest waiting")
     for s in stats:
-        table.add_row(s.name, *(str(s.counts[k]) for k in overview.STATES),
+        name = s.name if s.error is None else f"{s.name} (unreadable: {s.error})"
+        table.add_row(name, *(str(s.counts[k]) for k in overview.STATES),
                       "yes" if s.paused else "no", str(s.workers),
                       format_age(s.oldest_waiting_age))
     _console().print(table)

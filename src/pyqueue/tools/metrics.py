@@ -172,6 +172,8 @@ class QueueCollector(Collector):
         workers = GaugeMetricFamily("pyqueue_queue_workers", "Workers connected to the queue.",
                                     labels=["queue"])
         for s in self._stats:
+            if s.error is not None:
+                continue  # no figures rather than false zeros
             for state, n in s.counts.items():
                 jobs.add_metric([s.name, state], n)
             age.add_metric([s.name], s.oldest_waiting_age or 0.0)

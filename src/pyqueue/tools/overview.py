@@ -41,6 +41,8 @@ class QueueStats:
     workers: int
     oldest_waiting_ms: int | None
     taken_at: float = field(default_factory=time.time)
+    # Why the queue could not be read (a key of the wrong type, say); its figures are 0.
+    error: str | None = None
 
     @property
     def oldest_waiting_age(self) -> float | None:
@@ -56,6 +58,7 @@ class QueueStats:
             "paused": self.paused,
             "workers": self.workers,
             "oldestWaitingAgeSeconds": self.oldest_waiting_age,
+            "error": self.error,
         }
 
 
@@ -120,23 +123,34 @@ async def queue_stats(
             # The oldest waiting job is the tail of the list (workers take from there).
             pipe.lindex(k.wait, -1)
             pipe.lindex(k.paused, -1)
-        replies = await pipe.execute()
+        # One queue whose keys are broken must not hide the others: errors come back
+        # as values and mark that queue alone.
+        replies = await pipe.execute(raise_on_error=False)
     per = 10
+    errors: list[str | None] = []
     oldest_ids: list[str | None] = []
     for i in range(len(all_keys)):
-        tail = replies[i * per + 8] or replies[i * per + 9]
+        mine = replies[i * per: (i + 1) * per]
+        bad = next((r for r in mine if isinstance(r, Exception)), None)
+        errors.append(None if bad is None else str(bad))
+        tail = None if bad is not None else (mine[8] or mine[9])
         oldest_ids.append(bytes(tail).decode() if tail else None)
     async with client.pipeline(transaction=False) as pipe:
         for k, job_id in zip(all_keys, oldest_ids, strict=True):
             if job_id is not None:
                 pipe.hmget(k.job(job_id), "timestamp", "delay")
-        found = iter(await pipe.execute())
-    stamps: list[list[Any]] = [
-        next(found) if job_id is not None else [None, None] for job_id in oldest_ids
-    ]
+        found = iter(await pipe.execute(raise_on_error=False))
+    stamps: list[list[Any]] = []
+    for job_id in oldest_ids:
+        stamp = next(found) if job_id is not None else [None, None]
+        stamps.append([None, None] if isinstance(stamp, Exception) else stamp)
     now = time.time()
     out = []
     for i, k in enumerate(all_keys):
+        if errors[i] is not None:
+            out.append(QueueStats(k.queue, dict.fromkeys(STATES, 0), False, workers[k.queue],
+                                  None, now, error=errors[i]))
+            continue
         r = replies[i * per: (i + 1) * per]
         counts = dict(zip(STATES, (int(x) for x in r[:6]), strict=True))
         due: int | None = None

@@ -345,3 +345,21 @@ async def test_redis_down_is_a_clear_503() -> None:
             assert shown.status_code == 503, path
             assert "Redis error" in shown.text, path
     await app.aclose()
+
+
+async def test_one_unreadable_queue_does_not_take_down_the_overview(
+    redis_url: str, prefix: str, queue: Queue[Any], raw_redis: Any
+) -> None:
+    """Another app (or a bug) left a key of the wrong type: that queue is marked, the rest shown."""
+    await queue.add({"n": 1})
+    await raw_redis.set(f"{prefix}:broken:id", 0)
+    await raw_redis.set(f"{prefix}:broken:wait", "not a list")
+    app = create_app(redis_url, prefix, queues=["jobs", "broken"])
+    async with _client(app) as client:
+        page = await client.get("/")
+        assert page.status_code == 200, page.text[:500]
+        assert "broken" in page.text
+        assert "WRONGTYPE" in page.text
+        feed = await client.get("/api/overview")
+        assert feed.status_code == 200
+    await app.aclose()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from pyqueue import Job, PyQueueError, Queue
 
@@ -45,11 +46,13 @@ class QueueSummary:
     paused: bool
     workers: int
     repeatable: int
+    # Why the queue could not be read (a key of the wrong type, say).
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "counts": self.counts, "paused": self.paused,
-            "workers": self.workers, "repeatable": self.repeatable,
+            "workers": self.workers, "repeatable": self.repeatable, "error": self.error,
         }
 
 
@@ -153,7 +156,14 @@ class Repository:
         names = await self.queue_names(wait)
         if names is None:
             return None
-        return list(await asyncio.gather(*(self.summary(n) for n in names)))
+        return list(await asyncio.gather(*(self._summary_of_overview(n) for n in names)))
+
+    async def _summary_of_overview(self, name: str) -> QueueSummary:
+        # One broken queue (keys of the wrong type) is marked; it does not hide the rest.
+        try:
+            return await self.summary(name)
+        except ResponseError as exc:
+            return QueueSummary(name, dict.fromkeys(STATES, 0), False, 0, 0, error=str(exc))
 
     async def summary(self, name: str) -> QueueSummary:
         queue = self.queue(name)
@@ -169,7 +179,14 @@ class Repository:
         start = (now // 60_000 - (MINUTES - 1)) * 60_000
         total = Throughput(start, [0] * MINUTES, [0] * MINUTES, "none")
         sources: set[str] = set()
-        for series in await asyncio.gather(*(self._queue_throughput(n, start) for n in names)):
+        found = await asyncio.gather(
+            *(self._queue_throughput(n, start) for n in names), return_exceptions=True
+        )
+        for series in found:
+            if isinstance(series, ResponseError):
+                continue  # an unreadable queue adds nothing to the chart
+            if isinstance(series, BaseException):
+                raise series
             sources.add(series.source)
             for i in range(MINUTES):
                 total.completed[i] += series.completed[i]
