@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast, overload
+from typing import Any, Self, cast, overload
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
-from typing_extensions import Unpack
+from typing_extensions import TypeVar, Unpack
 
 from pyqueue import _scheduling
 from pyqueue._emitter import EventEmitter
@@ -33,7 +33,8 @@ from pyqueue.job import Job, now_ms
 from pyqueue.options import Debounce, Durability, JobOptionFields, JobOptions
 from pyqueue.repeat import Repeat
 
-DataT = TypeVar("DataT")
+# Defaults to Any: a Queue made without a model holds any JSON payload.
+DataT = TypeVar("DataT", default=Any)
 
 # Payloads above this size are checked against the server's limit before sending.
 _CHECK_SIZE_ABOVE = 1024 * 1024
@@ -306,18 +307,19 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
 
     @overload
     async def add(
-        self, data: Any, *, name: str | None = None, repeat: Repeat,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None, repeat: Repeat,
         **options: Unpack[JobOptionFields],
     ) -> Job[DataT] | None: ...
 
     @overload
     async def add(
-        self, data: Any, *, name: str | None = None, repeat: None = None,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None, repeat: None = None,
         **options: Unpack[JobOptionFields],
     ) -> Job[DataT]: ...
 
     async def add(
-        self, data: Any, *, name: str | None = None, repeat: Repeat | None = None,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None,
+        repeat: Repeat | None = None,
         **options: Unpack[JobOptionFields],
     ) -> Job[DataT] | None:
         """Add a job; returns it (with the existing id when ``job_id`` was a duplicate).

@@ -22,14 +22,15 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from typing_extensions import TypeVar
 
 from pyqueue import _scheduling
 from pyqueue._engine.backoff import BackoffStrategy
@@ -38,7 +39,7 @@ from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
-from pyqueue._engine.processing import Handler, find_handler, normalise_processors, run_handler
+from pyqueue._engine.processing import find_handler, normalise_processors, run_handler
 from pyqueue._engine.sandbox import SandboxPool
 from pyqueue._protocol import wire
 from pyqueue._protocol.scripts import JobReply
@@ -49,8 +50,11 @@ from pyqueue.queue import Queue
 
 log = logging.getLogger("pyqueue.worker")
 
+# The payload type of the queue's jobs; Any for a worker made from a queue name.
+DataT = TypeVar("DataT", default=Any)
 
-class Worker:
+
+class Worker(Generic[DataT]):
     """Processes jobs of one queue.
 
     Args:
@@ -80,8 +84,8 @@ class Worker:
 
     def __init__(
         self,
-        queue: str | Queue[Any],
-        processor: Handler | Mapping[str, Handler],
+        queue: str | Queue[DataT],
+        processor: Callable[[Job[DataT]], Any] | Mapping[str, Callable[[Job[DataT]], Any]],
         *,
         redis_url: str | None = None,
         connection: aioredis.Redis | None = None,
@@ -102,7 +106,7 @@ class Worker:
         # ``job.queue`` is that object. Its owner closes it, after the worker.
         self._owns_queue = not isinstance(queue, Queue)
         if isinstance(queue, Queue):
-            self.queue: Queue[Any] = queue
+            self.queue: Queue[DataT] = queue
         else:
             self.queue = Queue(queue, redis_url, connection=connection, prefix=prefix)
         self.token = str(uuid.uuid4())
@@ -300,9 +304,15 @@ class Worker:
         await self._fetcher.unblock()
         await self.when_current_jobs_finished()
 
-    def resume(self) -> None:
+    def resume(self) -> Awaitable[None]:
+        """Take new jobs again. Done on return; awaitable like :meth:`pause`.
+
+        ``await worker.resume()`` and a bare ``worker.resume()`` (it used to be a
+        plain method) both work.
+        """
         self._ctx.resumed.set()
         self.emit("resumed")
+        return _DONE
 
     async def when_current_jobs_finished(self) -> None:
         """Wait until every job this worker is running has finished."""
@@ -431,3 +441,16 @@ async def _cancel_all(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> 
 
 def _fields(opts: WorkerOptions) -> dict[str, Any]:
     return {name: getattr(opts, name) for name in opts.__dataclass_fields__}
+
+
+class _Done:
+    """An awaitable that is already done: what a finished synchronous call returns."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # makes this a generator
+
+
+_DONE = _Done()

@@ -1,0 +1,47 @@
+"""Listeners of old shapes keep working when an event grows an argument (``failed``'s final)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyqueue._emitter import EventEmitter
+
+
+def test_shapes() -> None:
+    seen: list[Any] = []
+    errors: list[BaseException] = []
+    cases = {
+        "two": lambda job, exc: seen.append((job, exc)),
+        # Binding a loop variable by default must not swallow the new argument.
+        "bound": lambda job, exc, name="q": seen.append((job, exc, name)),
+        "three": lambda job, exc, final: seen.append((job, exc, final)),
+        "optional exc": lambda job, exc=None: seen.append((job, exc)),
+        "star": lambda *args: seen.append(args),
+        "one": lambda job: seen.append((job,)),
+    }
+    got = {}
+    for label, listener in cases.items():
+        seen.clear()
+        emitter = EventEmitter()
+        emitter.on("failed", listener)
+        emitter.on("error", errors.append)
+        emitter.emit("failed", "job", "exc", True)
+        got[label] = seen[0]
+    assert errors == []
+    assert got == {
+        "two": ("job", "exc"),
+        "bound": ("job", "exc", "q"),
+        "three": ("job", "exc", True),
+        "optional exc": ("job", "exc"),
+        "star": ("job", "exc", True),
+        "one": ("job",),
+    }
+
+
+def test_other_events_pass_every_argument_a_listener_takes() -> None:
+    emitter = EventEmitter()
+    got: list[Any] = []
+    emitter.on("completed", lambda job, result=None: got.append((job, result)))
+    emitter.on("completed", got.append)  # a one-argument builtin gets the first
+    emitter.emit("completed", "job", 42)
+    assert got == [("job", 42), "job"]
