@@ -40,10 +40,20 @@ async def main(redis_url: str, demo: bool) -> None:
             await run(queue, worker, done, redis_url, demo)
 
 
-async def run(queue: Queue[Email], worker: Worker, done: asyncio.Event, redis_url: str,
+def on_completed(job: Job[Email], result: dict[str, str]) -> None:
+    print(f"completed {job.id}: {result}")
+
+
+def on_failed(job: Job[Email], exc: BaseException, final: bool) -> None:
+    # `failed` fires on every attempt; `final` says whether a retry follows.
+    outcome = "failed for good" if final else f"failed attempt {job.attempts_made}, will retry"
+    print(f"{outcome}: job {job.id} to {job.data.to}: {exc}")
+
+
+async def run(queue: Queue[Email], worker: Worker[Email], done: asyncio.Event, redis_url: str,
               demo: bool) -> None:
-    worker.on("completed", lambda job, result: print(f"completed {job.id}: {result}"))
-    worker.on("failed", lambda job, exc: print(f"failed {job.id} (attempt): {exc}"))
+    worker.on("completed", on_completed)
+    worker.on("failed", on_failed)
     await worker.start()
     if demo:
         for i, to in enumerate(["ada@example.com", "flaky@example.com", "bob@example.com"]):

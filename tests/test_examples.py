@@ -29,4 +29,7 @@ def test_producer_then_worker(redis_url: str, sync_redis: redis.Redis) -> None:
     out = _run("worker.py", redis_url, "--demo")
     assert "'completed': 7" in out
     assert "'failed': 0" in out
+    # The flaky address fails once, and the typed listener knows a retry follows.
+    assert "failed attempt 1, will retry: job" in out
+    assert "failed for good" not in out
     sync_redis.delete(*sync_redis.keys("bull:emails:*"))

@@ -27,6 +27,13 @@ from pyqueue import Job
 AlertHook = Callable[[str, Job[Any], BaseException], Awaitable[None]]
 
 
+def _job_id_logger(event: str, level: int, **fields: Any) -> Callable[[str], None]:
+    def log_job(job_id: str) -> None:
+        log_event(event, level, job_id=job_id, **fields)
+
+    return log_job
+
+
 class Service:
     def __init__(self, ctx: AppContext, redis_url: str | None,
                  alert_hooks: list[AlertHook] | None = None) -> None:
@@ -47,11 +54,11 @@ class Service:
             qw.worker.on("failed", self._failed_listener(QUEUES[name]))
             qw.worker.on("completed", self._completed)
             qw.worker.on("error", self.redis_outage.failed)
-            qw.worker.on("stalled", lambda job_id, name=name: log_event(
-                "job.stalled", logging.WARNING, queue=name, job_id=job_id,
+            qw.worker.on("stalled", _job_id_logger(
+                "job.stalled", logging.WARNING, queue=name,
                 note="its worker stopped renewing the lock; the job is retried"))
-            qw.worker.on("stalled-failed", lambda job_id, name=name: log_event(
-                "job.stalled_failed", logging.ERROR, queue=name, job_id=job_id))
+            qw.worker.on("stalled-failed", _job_id_logger(
+                "job.stalled_failed", logging.ERROR, queue=name))
             self.workers[name] = qw
         for qw in self.workers.values():
             await qw.worker.start()

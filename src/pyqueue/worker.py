@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Generic, Self
+from typing import Any, Self
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -41,6 +41,7 @@ from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
 from pyqueue._engine.processing import find_handler, normalise_processors, run_handler
 from pyqueue._engine.sandbox import SandboxPool
+from pyqueue._local_events import LocalEvents
 from pyqueue._protocol import wire
 from pyqueue._protocol.scripts import JobReply
 from pyqueue.errors import PyQueueError, ScriptError, UnrecoverableError
@@ -54,7 +55,7 @@ log = logging.getLogger("pyqueue.worker")
 DataT = TypeVar("DataT", default=Any)
 
 
-class Worker(Generic[DataT]):
+class Worker(LocalEvents[DataT]):
     """Processes jobs of one queue.
 
     Args:
@@ -69,10 +70,11 @@ class Worker(Generic[DataT]):
         options: :class:`WorkerOptions`; ``concurrency`` may be given directly.
         backoff_strategies: Custom backoff functions by ``backoff.type``.
 
-    Local events: ``active(job)``, ``completed(job, result)``, ``failed(job, exc)``
-    after every failed attempt (``job.finished_on`` is set only when the failure
-    was final and no retry follows), ``progress(job, value)``, ``drained()``,
-    ``stalled(job_id)``, ``paused()``, ``resumed()``, ``error(exc)``, and for locks:
+    Local events (typed: see :class:`~pyqueue._local_events.LocalEvents`):
+    ``active(job)``, ``completed(job, result)``, ``failed(job, exc, final)`` after
+    every failed attempt (``final``: no retry follows; ``(job, exc)`` listeners
+    work too), ``progress(job, value)``, ``drained()``, ``stalled(job_id)``,
+    ``paused()``, ``resumed()``, ``error(exc)``, and for locks:
 
     * ``lock-extension-failed(job, exc)``: as in Bull, Redis failed while the
       lock was being extended (the lock may still be ours; renewal goes on, and
@@ -135,13 +137,7 @@ class Worker(Generic[DataT]):
 
     # --- events (the queue's emitter: jobs emit progress there too) ---------
 
-    def on(self, event: str, listener: Any) -> Any:
-        """Register a listener for a local event; see :class:`pyqueue.EventEmitter`."""
-        return self.queue.on(event, listener)
-
-    def events(self, *names: str) -> Any:
-        """Async iterator over local events."""
-        return self.queue.events(*names)
+    # on() and events() come from LocalEvents, typed per event name.
 
     def emit(self, event: str, *args: Any) -> None:
         self.queue.emit(event, *args)

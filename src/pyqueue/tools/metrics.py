@@ -125,7 +125,7 @@ class WorkerMetrics:
         worker.on("failed", failed)
         worker.on("stalled", lambda job_id: self.processed.labels(
             queue, "unknown", "stalled").inc())
-        worker.on("lock-extension-failed", lambda job_id: self.lock_failures.labels(queue).inc())
+        worker.on("lock-extension-failed", lambda job, exc: self.lock_failures.labels(queue).inc())
         worker.on("error", lambda exc: self.redis_errors.labels(queue).inc())
 
 
