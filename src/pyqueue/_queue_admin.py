@@ -67,6 +67,11 @@ class QueueAdmin:
     ) -> list[str]:
         """Delete jobs in ``state`` finished (or created) more than ``grace`` ms ago.
 
+        Args:
+            grace: ms, as in Bull: only jobs older than this go.
+            state: Which set or list to clean.
+            limit: Delete at most this many (0: no limit).
+
         ``state`` takes the names of :meth:`get_jobs` (``"waiting"``) and Bull's
         ``"wait"`` alike; ``cleaned`` is emitted with the name as given.
         """

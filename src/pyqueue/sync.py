@@ -238,6 +238,9 @@ class SyncJob(Generic[DataT]):
     def finished(self, timeout: float | None = None) -> Any:
         """Block until the job completes; return its result.
 
+        Args:
+            timeout: Seconds to wait (None: no limit).
+
         Raises:
             JobFailedError: the job failed for good.
             TimeoutError: ``timeout`` seconds passed first.
