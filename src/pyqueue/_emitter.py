@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pyqueue.job import Job
+
 log = logging.getLogger("pyqueue")
 
 Listener = Callable[..., Awaitable[None] | None]
@@ -22,11 +24,33 @@ class Event:
     args: tuple[Any, ...]
 
     @property
+    def job(self) -> Job[Any] | None:
+        """The job of a local job event (``active``, ``completed``, ``failed``...); else None.
+
+        None for :class:`~pyqueue.QueueEvents`' events too: they carry job ids.
+        """
+        first = self.args[0] if self.args else None
+        return first if isinstance(first, Job) else None
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception of ``failed``, ``lock-extension-failed`` or ``error``; else None."""
+        for value in self.args[:2]:
+            if isinstance(value, BaseException):
+                return value
+        return None
+
+    @property
     def final(self) -> bool | None:
         """For ``failed(job, exc, final)``: whether no retry follows; None for other events."""
         if self.name == "failed" and len(self.args) >= 3 and isinstance(self.args[2], bool):
             return self.args[2]
         return None
+
+    @property
+    def result(self) -> Any:
+        """The return value of ``completed``; None for other events."""
+        return self.args[1] if self.name == "completed" and len(self.args) > 1 else None
 
 
 # Events that grew trailing arguments, with the argument count they had before.

@@ -95,5 +95,9 @@ async def test_two_argument_listeners_and_the_iterator(make_queue, make_worker) 
     await asyncio.wait_for(collector, 10)
     assert old_style == [(job.id, "boom"), (job.id, "boom")]
     assert [ev.final for ev in events] == [False, True]
-    assert [ev.args[0].id for ev in events] == [job.id, job.id]
-    assert Event("completed", (job, 1)).final is None
+    assert [ev.job.id for ev in events if ev.job] == [job.id, job.id]
+    assert [str(ev.error) for ev in events] == ["boom", "boom"]
+    done = Event("completed", (job, 1))
+    assert (done.final, done.error, done.result, done.job) == (None, None, 1, job)
+    # QueueEvents' events carry ids, not jobs.
+    assert Event("failed", (job.id, "boom", "active")).job is None

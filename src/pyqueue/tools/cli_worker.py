@@ -135,8 +135,7 @@ def _wire_logging(worker: Worker) -> None:
         _log(f"{queue}: job {job.id} ({job.name}) completed", event="completed", queue=queue,
              job_id=job.id, job_name=job.name)
 
-    def failed(job: Any, exc: BaseException) -> None:
-        final = job.finished_on is not None
+    def failed(job: Any, exc: BaseException, final: bool) -> None:
         _log(f"{queue}: job {job.id} ({job.name}) failed{'' if final else ', will retry'}: {exc}",
              event="failed", queue=queue, job_id=job.id, job_name=job.name, final=final,
              reason=str(exc))
