@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,17 @@ def test_producer_then_worker(redis_url: str, sync_redis: redis.Redis) -> None:
     assert "failed attempt 1, will retry: job" in out
     assert "failed for good" not in out
     sync_redis.delete(*sync_redis.keys("bull:emails:*"))
+
+
+def test_worker_stops_on_ctrl_c(redis_url: str) -> None:
+    # examples/worker.py uses pyqueue worker's signal handling (shutdown_signals).
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "worker.py")],
+        env={**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    assert "worker running on" in proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
