@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pyqueue.job import Job
 
@@ -53,10 +53,6 @@ class Event:
         return self.args[1] if self.name == "completed" and len(self.args) > 1 else None
 
 
-# Events that grew trailing arguments, with the argument count they had before.
-# A parameter with a default (``lambda job, exc, name=name: ...``, the usual way to
-# bind a loop variable) must not receive one of the new arguments.
-_OLD_ARITY = {"failed": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +76,11 @@ def _arity(listener: Listener) -> _Arity:
     return _Arity(required, total)
 
 
-def _fit(event: str, args: tuple[Any, ...], arity: _Arity) -> tuple[Any, ...]:
-    """The leading ``args`` that ``listener`` takes (see :class:`EventEmitter`)."""
+def _fit(args: tuple[Any, ...], arity: _Arity, old_count: int | None) -> tuple[Any, ...]:
+    """The leading ``args`` that a listener takes (see :class:`EventEmitter`)."""
     if arity.total is None:
         return args
-    total = min(arity.total, _OLD_ARITY.get(event, len(args)))
+    total = min(arity.total, len(args) if old_count is None else old_count)
     return args[:max(arity.required, total)]
 
 
@@ -99,6 +95,11 @@ class EventEmitter:
     ``final``, declare it without a default. A failing listener is
     logged and, unless it was itself listening for ``error``, re-emitted as ``error``.
     """
+
+    # Events that grew trailing arguments, with the argument count they had before.
+    # A parameter with a default (``lambda job, exc, name=name: ...``, the usual way
+    # to bind a loop variable) must not receive one of the new arguments.
+    grown_events: ClassVar[Mapping[str, int]] = {}
 
     def __init__(self) -> None:
         # Each listener with its arity, found once when it is registered.
@@ -126,7 +127,7 @@ class EventEmitter:
         if not listeners and not wildcard:
             return
         for listener, arity in list(listeners or ()):
-            self._call(event, listener, _fit(event, args, arity))
+            self._call(event, listener, _fit(args, arity, self.grown_events.get(event)))
         for listener, _ in list(wildcard or ()):
             self._call(event, listener, (Event(event, args),))
 

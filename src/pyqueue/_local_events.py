@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 from typing_extensions import TypeVar
 
-from pyqueue._emitter import Event
+from pyqueue._emitter import Event, EventEmitter
 
 if TYPE_CHECKING:
     from pyqueue.job import Job
-    from pyqueue.queue import Queue
 
 DataT = TypeVar("DataT", default=Any)
 
@@ -30,7 +29,9 @@ JobEvent = Literal["waiting", "delayed", "active", "removed", "lock-lost"]
 
 
 class LocalEvents(Generic[DataT]):
-    """``on``/``events`` of a :class:`~pyqueue.Worker`, typed; they go to its queue's emitter.
+    """``on``/``events`` of a :class:`~pyqueue.Queue` and a :class:`~pyqueue.Worker`, typed.
+
+    A worker's events are its queue's: both register on the queue's emitter.
 
     ========================  ============================================================
     event                     listener
@@ -53,7 +54,8 @@ class LocalEvents(Generic[DataT]):
     ========================  ============================================================
     """
 
-    queue: Queue[DataT]
+    def _event_emitter(self) -> EventEmitter:
+        raise NotImplementedError
 
     @overload
     def on(self, event: NoArgEvent, listener: Callable[[], object]) -> Unsubscribe: ...
@@ -90,7 +92,8 @@ class LocalEvents(Generic[DataT]):
 
     def on(self, event: str, listener: Callable[..., object]) -> Unsubscribe:
         """Call ``listener`` on each ``event``; returns a function that unregisters it."""
-        return self.queue.on(event, listener)  # type: ignore[arg-type]
+        # EventEmitter's own on(): untyped, so the overloads above are the only check.
+        return EventEmitter.on(self._event_emitter(), event, listener)  # type: ignore[arg-type]
 
     def events(self, *names: str) -> AsyncIterator[Event]:
         """Iterate over local events (all of them when no names are given).
@@ -98,4 +101,4 @@ class LocalEvents(Generic[DataT]):
         Each is an :class:`~pyqueue.Event` with ``name``, ``args`` (every argument,
         ``final`` included) and, for ``failed``, ``final``.
         """
-        return self.queue.events(*names)
+        return EventEmitter.events(self._event_emitter(), *names)

@@ -21,6 +21,7 @@ from typing_extensions import TypeVar, Unpack
 
 from pyqueue import _scheduling
 from pyqueue._emitter import EventEmitter
+from pyqueue._local_events import LocalEvents
 from pyqueue._protocol import connection as _connection
 from pyqueue._protocol import wire as _wire
 from pyqueue._protocol.keys import QueueKeys
@@ -54,7 +55,9 @@ class BulkJob:
     options: JobOptions | None = None
 
 
-class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
+class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on purpose
+    LocalEvents[DataT], EventEmitter, QueueReads[DataT], QueueAdmin,
+):
     """A Bull-compatible queue: add jobs, inspect and manage them.
 
     Args:
@@ -198,6 +201,12 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    # failed(job, exc) became failed(job, exc, final): see EventEmitter.
+    grown_events = {"failed": 2}
+
+    def _event_emitter(self) -> EventEmitter:
+        return self
 
     async def close(self) -> None:
         """Close the connections this queue opened. Idempotent."""

@@ -41,6 +41,7 @@ from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
 from pyqueue._engine.processing import find_handler, normalise_processors, run_handler
 from pyqueue._engine.sandbox import SandboxPool
+from pyqueue._emitter import EventEmitter
 from pyqueue._local_events import LocalEvents
 from pyqueue._protocol import wire
 from pyqueue._protocol.scripts import JobReply
@@ -138,6 +139,9 @@ class Worker(LocalEvents[DataT]):
     # --- events (the queue's emitter: jobs emit progress there too) ---------
 
     # on() and events() come from LocalEvents, typed per event name.
+
+    def _event_emitter(self) -> EventEmitter:
+        return self.queue
 
     def emit(self, event: str, *args: Any) -> None:
         self.queue.emit(event, *args)

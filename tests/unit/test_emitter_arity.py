@@ -7,6 +7,10 @@ from typing import Any
 from pyqueue._emitter import EventEmitter
 
 
+class Grown(EventEmitter):
+    grown_events = {"failed": 2}
+
+
 def test_shapes() -> None:
     seen: list[Any] = []
     errors: list[BaseException] = []
@@ -22,7 +26,7 @@ def test_shapes() -> None:
     got = {}
     for label, listener in cases.items():
         seen.clear()
-        emitter = EventEmitter()
+        emitter = Grown()
         emitter.on("failed", listener)
         emitter.on("error", errors.append)
         emitter.emit("failed", "job", "exc", True)
@@ -45,3 +49,12 @@ def test_other_events_pass_every_argument_a_listener_takes() -> None:
     emitter.on("completed", got.append)  # a one-argument builtin gets the first
     emitter.emit("completed", "job", 42)
     assert got == [("job", 42), "job"]
+
+
+def test_an_emitter_whose_events_did_not_grow_passes_defaults_too() -> None:
+    # QueueEvents' failed(job_id, reason, "active") is Node's shape, unchanged.
+    got: list[Any] = []
+    emitter = EventEmitter()
+    emitter.on("failed", lambda job_id, reason, prev=None: got.append(prev))
+    emitter.emit("failed", "1", "boom", "active")
+    assert got == ["active"]

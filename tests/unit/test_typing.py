@@ -40,6 +40,8 @@ async def main() -> None:
     worker.on("failed", lambda job, exc: None)
     worker.on("stalled", lambda job_id: None)
     worker.on("drained", lambda: None)
+    queue.on("failed", on_failed)
+    queue.on("*", lambda ev: print(ev.name, ev.final, ev.job))
     await worker.pause()
     await worker.resume()
     worker.resume()
@@ -58,6 +60,10 @@ BAD = {
         "Worker(queue, send).on('failed', f)", "No overload variant"),
     "a misspelt event": (
         "Worker(queue, send).on('complete', lambda job, r: None)", "No overload variant"),
+    "a misspelt event on a queue": (
+        "queue.on('complete', lambda job, r: None)", "No overload variant"),
+    "a queue's job is typed": (
+        "def f(job: Job[int]) -> None: ...\nqueue.on('active', f)", "No overload variant"),
     "a misspelt state": (
         "async def f() -> None:\n    await queue.clean(0, 'queued')", 'Argument 2 to "clean"'),
 }
