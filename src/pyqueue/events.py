@@ -175,7 +175,9 @@ class QueueEvents(EventEmitter):
         self, event: Literal["error"], listener: Callable[[BaseException], object],
     ) -> Callable[[], None]: ...
     @overload
-    def on(self, event: Literal["*"], listener: Callable[[Event], object]) -> Callable[[], None]: ...
+    def on(
+        self, event: Literal["*"], listener: Callable[[Event], object],
+    ) -> Callable[[], None]: ...
 
     def on(self, event: str, listener: Callable[..., object]) -> Callable[[], None]:
         """Call ``listener`` on each ``event`` (shapes in the module doc)."""

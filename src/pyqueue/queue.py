@@ -11,8 +11,8 @@ import asyncio
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Any, Self, cast, overload
+from types import MappingProxyType, TracebackType
+from typing import Any, ClassVar, Self, cast, overload
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
@@ -203,7 +203,7 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
         await self.close()
 
     # failed(job, exc) became failed(job, exc, final): see EventEmitter.
-    grown_events = {"failed": 2}
+    grown_events: ClassVar[Mapping[str, int]] = MappingProxyType({"failed": 2})
 
     def _event_emitter(self) -> EventEmitter:
         return self

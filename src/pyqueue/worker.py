@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from typing_extensions import TypeVar
 
 from pyqueue import _scheduling
+from pyqueue._emitter import EventEmitter
 from pyqueue._engine.backoff import BackoffStrategy
 from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
@@ -41,7 +42,6 @@ from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import DelayedPromoter, StalledChecker
 from pyqueue._engine.processing import find_handler, normalise_processors, run_handler
 from pyqueue._engine.sandbox import SandboxPool
-from pyqueue._emitter import EventEmitter
 from pyqueue._local_events import LocalEvents
 from pyqueue._protocol import wire
 from pyqueue._protocol.scripts import JobReply

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from pyqueue._emitter import EventEmitter
 
 
 class Grown(EventEmitter):
-    grown_events = {"failed": 2}
+    grown_events: ClassVar[Mapping[str, int]] = MappingProxyType({"failed": 2})
 
 
 def test_shapes() -> None:
