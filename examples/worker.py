@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 
 from pydantic import BaseModel
 
 from pyqueue import Backoff, Job, Queue, Worker
 from pyqueue.embedded import RedisServer
+from pyqueue.tools.cli_worker import shutdown_signals
 
 
 class Email(BaseModel):
@@ -35,29 +35,42 @@ async def send_email(job: Job[Email]) -> dict[str, str]:
 async def main(redis_url: str, demo: bool) -> None:
     async with Queue("emails", redis_url, model=Email) as queue:
         worker = Worker(queue, send_email, concurrency=4)
-        done = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, done.set)
-        worker.on("completed", lambda job, result: print(f"completed {job.id}: {result}"))
-        worker.on("failed", lambda job, exc: print(f"failed {job.id} (attempt): {exc}"))
-        await worker.start()
-        if demo:
-            for i, to in enumerate(["ada@example.com", "flaky@example.com", "bob@example.com"]):
-                await queue.add(
-                    Email(to=to, subject=f"hello #{i}"),
-                    attempts=3, backoff=Backoff(type="exponential", delay=100),
-                )
-            while await queue.count() or await queue.get_active_count():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), 0.1)
-                if done.is_set():
-                    break
-            print("counts:", await queue.get_job_counts())
-        else:
-            print(f"worker running on {redis_url}; Ctrl-C to stop")
-            await done.wait()
-        await worker.close()
+        # What `pyqueue worker` does: a first Ctrl-C closes gracefully, a second exits.
+        async with shutdown_signals() as done:
+            await run(queue, worker, done, redis_url, demo)
+
+
+def on_completed(job: Job[Email], result: dict[str, str]) -> None:
+    print(f"completed {job.id}: {result}")
+
+
+def on_failed(job: Job[Email], exc: BaseException, final: bool) -> None:
+    # `failed` fires on every attempt; `final` says whether a retry follows.
+    outcome = "failed for good" if final else f"failed attempt {job.attempts_made}, will retry"
+    print(f"{outcome}: job {job.id} to {job.data.to}: {exc}")
+
+
+async def run(queue: Queue[Email], worker: Worker[Email], done: asyncio.Event, redis_url: str,
+              demo: bool) -> None:
+    worker.on("completed", on_completed)
+    worker.on("failed", on_failed)
+    await worker.start()
+    if demo:
+        for i, to in enumerate(["ada@example.com", "flaky@example.com", "bob@example.com"]):
+            await queue.add(
+                Email(to=to, subject=f"hello #{i}"),
+                attempts=3, backoff=Backoff(type="exponential", delay=100),
+            )
+        while await queue.count() or await queue.get_active_count():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.1)
+            if done.is_set():
+                break
+        print("counts:", await queue.get_job_counts())
+    else:
+        print(f"worker running on {redis_url}; Ctrl-C to stop")
+        await done.wait()
+    await worker.close()
 
 
 if __name__ == "__main__":

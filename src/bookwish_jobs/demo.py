@@ -12,7 +12,8 @@ from bookwish_jobs.db import Database
 from bookwish_jobs.fakes import FakeSquare
 from bookwish_jobs.models import Inventory, Order, OrderItem, PushToken, Store, User, utcnow
 from bookwish_jobs.producers import Producers
-from bookwish_jobs.service import Service, is_final_failure
+from bookwish_jobs.service import Service
+from pyqueue import Job, Worker
 
 SQUARE_STORE = "demo-square-store"
 BOOK_STORE = "demo-book-nook"
@@ -92,12 +93,20 @@ async def run_demo(producers: Producers, db: Database, service: Service,
         if not future.done():
             future.set_result(outcome)
 
+    def watch(name: str, worker: Worker) -> None:
+        def completed(job: Job[Any], result: Any) -> None:
+            settle((name, job.id), {"completed": True, "result": result})
+
+        def failed(job: Job[Any], exc: BaseException, final: bool) -> None:
+            if final:
+                settle((name, job.id),
+                       {"completed": False, "error": str(exc) or type(exc).__name__})
+
+        worker.on("completed", completed)
+        worker.on("failed", failed)
+
     for name, qw in service.workers.items():
-        qw.worker.on("completed", lambda job, result, name=name: settle(
-            (name, job.id), {"completed": True, "result": result}))
-        qw.worker.on("failed", lambda job, exc, name=name: settle(
-            (name, job.id), {"completed": False, "error": str(exc) or type(exc).__name__})
-            if is_final_failure(job, exc) else None)
+        watch(name, qw.worker)
 
     seeded = await asyncio.to_thread(seed, db)
     await producers.queue_store_order_for_digest(BOOK_STORE, seeded["paid_order"], True)

@@ -21,15 +21,17 @@ from bookwish_jobs.logs import log_event
 from bookwish_jobs.outages import Outage, is_database_outage
 from bookwish_jobs.registry import QUEUES, QueueSpec, QueueWorker, make_worker
 from bookwish_jobs.services.email import build_message
-from pyqueue import Job, UnrecoverableError
+from pyqueue import Job
 
 # Called with (queue name, job, exception) when a critical job fails for the last time.
 AlertHook = Callable[[str, Job[Any], BaseException], Awaitable[None]]
 
 
-def is_final_failure(job: Job[Any], exc: BaseException) -> bool:
-    """Whether this failure used the job's last attempt (pyqueue emits every failure)."""
-    return isinstance(exc, UnrecoverableError) or job.attempts_made >= (job.opts.attempts or 1)
+def _job_id_logger(event: str, level: int, **fields: Any) -> Callable[[str], None]:
+    def log_job(job_id: str) -> None:
+        log_event(event, level, job_id=job_id, **fields)
+
+    return log_job
 
 
 class Service:
@@ -52,11 +54,11 @@ class Service:
             qw.worker.on("failed", self._failed_listener(QUEUES[name]))
             qw.worker.on("completed", self._completed)
             qw.worker.on("error", self.redis_outage.failed)
-            qw.worker.on("stalled", lambda job_id, name=name: log_event(
-                "job.stalled", logging.WARNING, queue=name, job_id=job_id,
+            qw.worker.on("stalled", _job_id_logger(
+                "job.stalled", logging.WARNING, queue=name,
                 note="its worker stopped renewing the lock; the job is retried"))
-            qw.worker.on("stalled-failed", lambda job_id, name=name: log_event(
-                "job.stalled_failed", logging.ERROR, queue=name, job_id=job_id))
+            qw.worker.on("stalled-failed", _job_id_logger(
+                "job.stalled_failed", logging.ERROR, queue=name))
             self.workers[name] = qw
         for qw in self.workers.values():
             await qw.worker.start()
@@ -85,9 +87,12 @@ class Service:
         await asyncio.gather(*(qw.close() for qw in self.workers.values()))
         log_event("worker.stopped")
 
-    def _failed_listener(self, spec: QueueSpec) -> Callable[[Job[Any], BaseException], Any]:
-        async def on_failed(job: Job[Any], exc: BaseException) -> None:
-            final = is_final_failure(job, exc)
+    def _failed_listener(
+        self, spec: QueueSpec,
+    ) -> Callable[[Job[Any], BaseException, bool], Any]:
+        # pyqueue emits every failed attempt; ``final`` says whether a retry follows
+        # (it knows about discard(), UnrecoverableError and a backoff of -1).
+        async def on_failed(job: Job[Any], exc: BaseException, final: bool) -> None:
             if is_database_outage(exc):
                 self.database_outage.failed(exc)
             log_event("job.failed", logging.ERROR if final else logging.WARNING,

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ from bookwish_jobs.logs import log_event
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service
 from pyqueue.embedded import RedisServer
+from pyqueue.tools.cli_worker import shutdown_signals
 
 _T = TypeVar("_T")
 
@@ -64,33 +64,36 @@ async def serve(settings: Settings, redis_url: str, *, demo: bool = False,
     ctx = build_context(settings)
     producers = Producers(redis_url, ctx.db)
     service = Service(ctx, redis_url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     code = 0
-    try:
-        if schedule:
-            await producers.schedule_all()
-        await service.start()
-        if demo:
-            demo_task = asyncio.create_task(run_demo(producers, ctx.db, service))
-            stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({demo_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if demo_task.done():
-                code = _print_summary(demo_task.result())
-            else:
-                demo_task.cancel()
-                code = 1
+    # pyqueue worker's signal handling: the first signal closes gracefully, a second exits.
+    async with shutdown_signals() as stop:
+        try:
+            code = await _run(service, producers, ctx.db, stop, demo=demo, schedule=schedule)
+        finally:
+            await service.close()
+            await producers.close()
+            ctx.db.dispose()
+    return code
+
+
+async def _run(service: Service, producers: Producers, db: Database, stop: asyncio.Event, *,
+               demo: bool, schedule: bool) -> int:
+    code = 0
+    if schedule:
+        await producers.schedule_all()
+    await service.start()
+    if demo:
+        demo_task = asyncio.create_task(run_demo(producers, db, service))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({demo_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if demo_task.done():
+            code = _print_summary(demo_task.result())
         else:
-            await stop.wait()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await service.close()
-        await producers.close()
-        ctx.db.dispose()
+            demo_task.cancel()
+            code = 1
+    else:
+        await stop.wait()
     return code
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from pyqueue.job import Job
 
 log = logging.getLogger("pyqueue")
 
@@ -16,33 +18,105 @@ Listener = Callable[..., Awaitable[None] | None]
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One emitted event: its name and positional arguments."""
+    """One emitted event: its name and positional arguments (all of them)."""
 
     name: str
     args: tuple[Any, ...]
+
+    @property
+    def job(self) -> Job[Any] | None:
+        """The job of a local job event (``active``, ``completed``, ``failed``...); else None.
+
+        None for :class:`~pyqueue.QueueEvents`' events too: they carry job ids.
+        """
+        first = self.args[0] if self.args else None
+        return first if isinstance(first, Job) else None
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception of ``failed``, ``lock-extension-failed`` or ``error``; else None."""
+        for value in self.args[:2]:
+            if isinstance(value, BaseException):
+                return value
+        return None
+
+    @property
+    def final(self) -> bool | None:
+        """For ``failed(job, exc, final)``: whether no retry follows; None for other events."""
+        if self.name == "failed" and len(self.args) >= 3 and isinstance(self.args[2], bool):
+            return self.args[2]
+        return None
+
+    @property
+    def result(self) -> Any:
+        """The return value of ``completed``; None for other events."""
+        return self.args[1] if self.name == "completed" and len(self.args) > 1 else None
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class _Arity:
+    required: int  # positional parameters without a default
+    total: int | None  # all positional parameters; None for *args
+
+
+def _arity(listener: Listener) -> _Arity:
+    try:
+        parameters = inspect.signature(listener).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature
+        return _Arity(0, None)
+    required = total = 0
+    for p in parameters:
+        if p.kind is p.VAR_POSITIONAL:
+            return _Arity(required, None)
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            total += 1
+            required += p.default is p.empty
+    return _Arity(required, total)
+
+
+def _fit(args: tuple[Any, ...], arity: _Arity, old_count: int | None) -> tuple[Any, ...]:
+    """The leading ``args`` that a listener takes (see :class:`EventEmitter`)."""
+    if arity.total is None:
+        return args
+    total = min(arity.total, len(args) if old_count is None else old_count)
+    return args[:max(arity.required, total)]
 
 
 class EventEmitter:
     """Register listeners with :meth:`on`, or iterate with :meth:`events`.
 
     A listener may be a plain function or a coroutine function; coroutines run
-    as tasks so a slow listener never blocks the emitter. A failing listener is
+    as tasks so a slow listener never blocks the emitter. A listener that takes
+    fewer positional arguments than an event carries gets the leading ones, as a
+    JavaScript listener would: ``failed(job, exc, final)`` reaches a
+    ``(job, exc)`` listener, or ``(job, exc, name=name)``, unchanged; to get
+    ``final``, declare it without a default. A failing listener is
     logged and, unless it was itself listening for ``error``, re-emitted as ``error``.
     """
 
+    # Events that grew trailing arguments, with the argument count they had before.
+    # A parameter with a default (``lambda job, exc, name=name: ...``, the usual way
+    # to bind a loop variable) must not receive one of the new arguments.
+    grown_events: ClassVar[Mapping[str, int]] = {}
+
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = {}
+        # Each listener with its arity, found once when it is registered.
+        self._listeners: dict[str, list[tuple[Listener, _Arity]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on(self, event: str, listener: Listener) -> Callable[[], None]:
         """Call ``listener(*args)`` on each ``event``; returns a function that unregisters it."""
-        self._listeners.setdefault(event, []).append(listener)
+        self._listeners.setdefault(event, []).append((listener, _arity(listener)))
         return lambda: self.off(event, listener)
 
     def off(self, event: str, listener: Listener) -> None:
         listeners = self._listeners.get(event, [])
-        if listener in listeners:
-            listeners.remove(listener)
+        for entry in listeners:
+            if entry[0] == listener:
+                listeners.remove(entry)
+                return
 
     def has_listeners(self, event: str) -> bool:
         return bool(self._listeners.get(event)) or bool(self._listeners.get("*"))
@@ -52,9 +126,9 @@ class EventEmitter:
         wildcard = self._listeners.get("*")
         if not listeners and not wildcard:
             return
-        for listener in list(listeners or ()):
-            self._call(event, listener, args)
-        for listener in list(wildcard or ()):
+        for listener, arity in list(listeners or ()):
+            self._call(event, listener, _fit(args, arity, self.grown_events.get(event)))
+        for listener, _ in list(wildcard or ()):
             self._call(event, listener, (Event(event, args),))
 
     def _call(self, event: str, listener: Listener, args: tuple[Any, ...]) -> None:

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from pyqueue._protocol.scripts import Scripts
     from pyqueue.repeat import Repeat
 
+# Bull's "wait" and get_jobs' "waiting" name the same list.
+CleanState = Literal["completed", "failed", "delayed", "wait", "waiting", "active", "paused"]
+_CLEAN_STATES: tuple[str, ...] = (
+    "completed", "failed", "delayed", "wait", "waiting", "active", "paused",
+)
 
 class QueueAdmin:
     """The management methods of :class:`pyqueue.Queue`.
@@ -94,18 +99,29 @@ class QueueAdmin:
     async def clean(
         self,
         grace: int,
-        state: Literal["completed", "failed", "delayed", "wait", "active", "paused"] = "completed",
+        state: CleanState = "completed",
         limit: int = 0,
     ) -> list[str]:
-        """Delete jobs in ``state`` finished (or created) more than ``grace`` ms ago."""
-        if state not in ("completed", "failed", "delayed", "wait", "active", "paused"):
-            raise InvalidOptionsError(f"state: cannot clean {state!r}")
+        """Delete jobs in ``state`` finished (or created) more than ``grace`` ms ago.
+
+        Args:
+            grace: ms, as in Bull: only jobs older than this go.
+            state: Which set or list to clean.
+            limit: Delete at most this many (0: no limit).
+
+        ``state`` takes the names of :meth:`get_jobs` (``"waiting"``) and Bull's
+        ``"wait"`` alike; ``cleaned`` is emitted with the name as given.
+        """
+        if state not in _CLEAN_STATES:
+            raise InvalidOptionsError(
+                f"state: cannot clean {state!r}; one of {', '.join(_CLEAN_STATES)}"
+            )
         if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
             raise InvalidOptionsError(f"grace: must be ms >= 0, got {grace!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise InvalidOptionsError(f"limit: must be an int >= 0, got {limit!r}")
         ids = await self.scripts.clean_jobs_in_set(
-            state, max_timestamp=now_ms() - grace, limit=limit
+            "wait" if state == "waiting" else state, max_timestamp=now_ms() - grace, limit=limit
         )
         self.emit("cleaned", ids, state)
         return ids

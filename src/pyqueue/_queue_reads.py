@@ -24,11 +24,12 @@ if TYPE_CHECKING:
 
 DataT = TypeVar("DataT")
 
-StateName = Literal["waiting", "active", "completed", "failed", "delayed", "paused"]
+# "wait" is Bull's key name, accepted wherever "waiting" is (clean() takes both too).
+StateName = Literal["waiting", "wait", "active", "completed", "failed", "delayed", "paused"]
 ALL_STATES: tuple[StateName, ...] = (
     "waiting", "active", "completed", "failed", "delayed", "paused",
 )
-_LIST_STATES = frozenset({"waiting", "active", "paused"})
+_LIST_STATES = frozenset({"waiting", "wait", "active", "paused"})
 
 
 class QueueReads(Generic[DataT]):
@@ -84,13 +85,16 @@ class QueueReads(Generic[DataT]):
         return "stuck"
 
     def _state_key(self, state: str) -> str:
-        if state not in ALL_STATES:
+        if state not in ALL_STATES and state != "wait":
             allowed = ", ".join(ALL_STATES)
-            raise InvalidOptionsError(f"state: must be one of {allowed}, got {state!r}")
-        return self.keys.wait if state == "waiting" else self.keys.key(state)
+            raise InvalidOptionsError(f"state: must be one of {allowed} (or 'wait'), got {state!r}")
+        return self.keys.wait if state in ("waiting", "wait") else self.keys.key(state)
 
     async def get_job_counts(self, *states: StateName) -> dict[str, int]:
-        """Counts per state, as Bull's ``getJobCounts`` (all six states by default)."""
+        """Counts per state, as Bull's ``getJobCounts`` (all six states by default).
+
+        Keys are spelled as asked: ``"wait"`` (Bull's key name) is ``"waiting"``.
+        """
         wanted = states or ALL_STATES
         async with self.client.pipeline(transaction=True) as pipe:
             for state in wanted:

@@ -31,7 +31,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self, overload
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -39,7 +39,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from pyqueue._emitter import EventEmitter
+from pyqueue._emitter import Event, EventEmitter
 from pyqueue._protocol import wire
 from pyqueue._protocol.connection import ConnectionSpec
 from pyqueue._protocol.keys import QueueKeys
@@ -136,6 +136,52 @@ class QueueEvents(EventEmitter):
             "resumed": lambda data, _: self.emit("resumed"),
             "drained": lambda data, _: self.emit("drained"),
         }
+
+    # --- typed listeners ---------------------------------------------------------
+
+    # Overloads of EventEmitter.on, narrowed to what this class emits (so the
+    # override is knowingly narrower than its base, which takes any name).
+    @overload  # type: ignore[override]
+    def on(
+        self, event: Literal["paused", "resumed", "drained"], listener: Callable[[], object],
+    ) -> Callable[[], None]: ...
+    @overload
+    def on(
+        self, event: Literal["waiting", "stalled", "duplicated", "debounced"],
+        listener: Callable[[str], object],
+    ) -> Callable[[], None]: ...
+    @overload
+    def on(
+        self, event: Literal["active"], listener: Callable[[str, str], object],
+    ) -> Callable[[], None]: ...
+    @overload
+    def on(
+        self, event: Literal["progress"], listener: Callable[[str, Any], object],
+    ) -> Callable[[], None]: ...
+    @overload
+    def on(
+        self, event: Literal["completed"], listener: Callable[[str, Any, str], object],
+    ) -> Callable[[], None]: ...
+    @overload
+    def on(
+        self, event: Literal["failed"], listener: Callable[[str, str, str], object],
+    ) -> Callable[[], None]: ...
+    @overload
+    def on(
+        self, event: Literal["delayed"], listener: Callable[[float], object],
+    ) -> Callable[[], None]: ...
+    @overload
+    def on(
+        self, event: Literal["error"], listener: Callable[[BaseException], object],
+    ) -> Callable[[], None]: ...
+    @overload
+    def on(
+        self, event: Literal["*"], listener: Callable[[Event], object],
+    ) -> Callable[[], None]: ...
+
+    def on(self, event: str, listener: Callable[..., object]) -> Callable[[], None]:
+        """Call ``listener`` on each ``event`` (shapes in the module doc)."""
+        return super().on(event, listener)  # type: ignore[arg-type]
 
     # --- lifecycle ------------------------------------------------------------
 

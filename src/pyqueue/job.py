@@ -250,6 +250,9 @@ class Job(Generic[DataT]):
     async def finished(self, timeout: float | None = None) -> Any:
         """Wait until the job completes and return its result (Bull's ``job.finished()``).
 
+        Args:
+            timeout: Seconds to wait (None: no limit).
+
         Raises:
             JobFailedError: the job failed for good.
             TimeoutError: ``timeout`` seconds passed first.

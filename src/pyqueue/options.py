@@ -81,7 +81,12 @@ class Backoff:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeepJobs:
-    """Retention of finished jobs: keep at most ``count``, none older than ``age`` seconds."""
+    """Retention of finished jobs: keep at most ``count``, none older than ``age`` seconds.
+
+    Args:
+        count: Keep at most this many (the newest).
+        age: Seconds (as in Bull, whose other durations are ms): drop older ones.
+    """
 
     count: int | None = None
     age: int | None = None
@@ -272,7 +277,7 @@ class WorkerOptions:
     Args:
         concurrency: Jobs processed at once.
         lock_duration: Lock TTL in ms.
-        lock_renew_time: How often locks are renewed (default ``lock_duration / 2``).
+        lock_renew_time: ms between lock renewals (default ``lock_duration / 2``).
         stalled_interval: ms between stalled-job checks; 0 disables them.
         max_stalled_count: Recoveries allowed before a stalled job fails.
         guard_interval: Longest ms between delayed-job promotions.
@@ -343,7 +348,7 @@ class Durability:
 
     Args:
         replicas: How many replicas must confirm.
-        timeout_ms: How long to wait for them (``WAIT 0`` would block forever,
+        timeout_ms: How many ms to wait for them (``WAIT 0`` would block forever,
             so 0 is refused).
         after_finish: Also wait after completing or failing a job.
         aof: ``None`` (auto): ``WAITAOF`` where the server is >= 7.2 and its

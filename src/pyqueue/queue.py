@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Any, Self, TypeVar, cast, overload
+from types import MappingProxyType, TracebackType
+from typing import Any, ClassVar, Self, cast, overload
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
-from typing_extensions import Unpack
+from typing_extensions import TypeVar, Unpack
 
 from pyqueue import _scheduling
 from pyqueue._emitter import EventEmitter
+from pyqueue._local_events import LocalEvents
 from pyqueue._protocol import connection as _connection
 from pyqueue._protocol import wire as _wire
 from pyqueue._protocol.keys import QueueKeys
@@ -33,7 +34,8 @@ from pyqueue.job import Job, now_ms
 from pyqueue.options import Debounce, Durability, JobOptionFields, JobOptions
 from pyqueue.repeat import Repeat
 
-DataT = TypeVar("DataT")
+# Defaults to Any: a Queue made without a model holds any JSON payload.
+DataT = TypeVar("DataT", default=Any)
 
 # Payloads above this size are checked against the server's limit before sending.
 _CHECK_SIZE_ABOVE = 1024 * 1024
@@ -53,7 +55,9 @@ class BulkJob:
     options: JobOptions | None = None
 
 
-class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
+class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on purpose
+    LocalEvents[DataT], EventEmitter, QueueReads[DataT], QueueAdmin,
+):
     """A Bull-compatible queue: add jobs, inspect and manage them.
 
     Args:
@@ -198,6 +202,12 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
     ) -> None:
         await self.close()
 
+    # failed(job, exc) became failed(job, exc, final): see EventEmitter.
+    grown_events: ClassVar[Mapping[str, int]] = MappingProxyType({"failed": 2})
+
+    def _event_emitter(self) -> EventEmitter:
+        return self
+
     async def close(self) -> None:
         """Close the connections this queue opened. Idempotent."""
         if self._closed:
@@ -306,18 +316,19 @@ class Queue(EventEmitter, QueueReads[DataT], QueueAdmin):
 
     @overload
     async def add(
-        self, data: Any, *, name: str | None = None, repeat: Repeat,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None, repeat: Repeat,
         **options: Unpack[JobOptionFields],
     ) -> Job[DataT] | None: ...
 
     @overload
     async def add(
-        self, data: Any, *, name: str | None = None, repeat: None = None,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None, repeat: None = None,
         **options: Unpack[JobOptionFields],
     ) -> Job[DataT]: ...
 
     async def add(
-        self, data: Any, *, name: str | None = None, repeat: Repeat | None = None,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None,
+        repeat: Repeat | None = None,
         **options: Unpack[JobOptionFields],
     ) -> Job[DataT] | None:
         """Add a job; returns it (with the existing id when ``job_id`` was a duplicate).

@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar, overload
+from typing import Any, Generic, Literal, Self, overload
 
 import redis.asyncio as aioredis
-from typing_extensions import Unpack
+from typing_extensions import TypeVar, Unpack
 
 from pyqueue._protocol.connection import ConnectionSpec
+from pyqueue._queue_admin import CleanState
 from pyqueue._queue_reads import StateName
 from pyqueue.errors import QueueClosedError
 from pyqueue.job import Job, JobState
@@ -32,7 +33,8 @@ from pyqueue.options import JobOptionFields, JobOptions
 from pyqueue.queue import BulkJob, Queue
 from pyqueue.repeat import Repeat
 
-DataT = TypeVar("DataT")
+# Defaults to Any: a Queue made without a model holds any JSON payload.
+DataT = TypeVar("DataT", default=Any)
 T = TypeVar("T")
 
 # What forked children inherited (loop threads, queues, clients), kept alive for
@@ -236,6 +238,9 @@ class SyncJob(Generic[DataT]):
     def finished(self, timeout: float | None = None) -> Any:
         """Block until the job completes; return its result.
 
+        Args:
+            timeout: Seconds to wait (None: no limit).
+
         Raises:
             JobFailedError: the job failed for good.
             TimeoutError: ``timeout`` seconds passed first.
@@ -363,18 +368,19 @@ class SyncQueue(Generic[DataT]):
 
     @overload
     def add(
-        self, data: Any, *, name: str | None = None, repeat: Repeat,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None, repeat: Repeat,
         **options: Unpack[JobOptionFields],
     ) -> SyncJob[DataT] | None: ...
 
     @overload
     def add(
-        self, data: Any, *, name: str | None = None, repeat: None = None,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None, repeat: None = None,
         **options: Unpack[JobOptionFields],
     ) -> SyncJob[DataT]: ...
 
     def add(
-        self, data: Any, *, name: str | None = None, repeat: Repeat | None = None,
+        self, data: DataT | Mapping[str, Any], *, name: str | None = None,
+        repeat: Repeat | None = None,
         **options: Unpack[JobOptionFields],
     ) -> SyncJob[DataT] | None:
         """Add a job, or declare a repeatable one; see :meth:`Queue.add`.
@@ -392,6 +398,14 @@ class SyncQueue(Generic[DataT]):
     ) -> list[dict[str, Any]]:
         """See :meth:`Queue.get_repeatable_jobs`."""
         return self._run(self._queue.get_repeatable_jobs(start, end, asc=asc))
+
+    def get_repeatable_count(self) -> int:
+        """See :meth:`Queue.get_repeatable_count`."""
+        return self._run(self._queue.get_repeatable_count())
+
+    def remove_debounce_key(self, debounce_id: str) -> bool:
+        """See :meth:`Queue.remove_debounce_key`."""
+        return self._run(self._queue.remove_debounce_key(debounce_id))
 
     def remove_repeatable(self, repeat: Repeat, *, name: str | None = None) -> None:
         """See :meth:`Queue.remove_repeatable`."""
@@ -481,9 +495,10 @@ class SyncQueue(Generic[DataT]):
     def clean(
         self,
         grace: int,
-        state: Literal["completed", "failed", "delayed", "wait", "active", "paused"] = "completed",
+        state: CleanState = "completed",
         limit: int = 0,
     ) -> list[str]:
+        """See :meth:`Queue.clean`."""
         return self._run(self._queue.clean(grace, state, limit))
 
     def empty(self) -> None:

@@ -24,16 +24,18 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from typing_extensions import TypeVar
 
 from pyqueue import _scheduling
+from pyqueue._emitter import EventEmitter
 from pyqueue._engine.backoff import BackoffStrategy
 from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
@@ -41,16 +43,17 @@ from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import AbortListener, DelayedPromoter, StalledChecker
 from pyqueue._engine.processing import (
-    Handler,
     find_handler,
     is_async_handler,
     normalise_processors,
     run_handler,
 )
 from pyqueue._engine.sandbox import SandboxPool
+from pyqueue._local_events import LocalEvents
 from pyqueue._protocol import wire
 from pyqueue._protocol.scripts import JobReply
 from pyqueue.errors import JobAbortedError, PyQueueError, ScriptError, UnrecoverableError
+from pyqueue.handle import JobHandle
 from pyqueue.hooks import (
     AfterProcess,
     BeforeProcess,
@@ -68,8 +71,13 @@ _ABORT_FIELD = wire.ABORT_FIELD.encode()
 _UNCLAIMED_ABORTS = 256
 _UNCLAIMED_FOR = 5.0  # seconds
 
+# The payload type of the queue's jobs; Any for a worker made from a queue name.
+DataT = TypeVar("DataT", default=Any)
+# An ``async def`` handler gets the Job; a plain ``def`` or sandboxed one a JobHandle.
+TypedHandler: TypeAlias = Callable[[Job[DataT]], Any] | Callable[[JobHandle[DataT]], Any]
 
-class Worker:
+
+class Worker(LocalEvents[DataT]):
     """Processes jobs of one queue.
 
     Args:
@@ -102,10 +110,11 @@ class Worker:
     must not block); they add no Redis round trip. Sandboxed handlers run in
     another process and cannot reach the context.
 
-    Local events: ``active(job)``, ``completed(job, result)``, ``failed(job, exc)``
-    after every failed attempt (``job.finished_on`` is set only when the failure
-    was final and no retry follows), ``progress(job, value)``, ``drained()``,
-    ``stalled(job_id)``, ``paused()``, ``resumed()``, ``error(exc)``, and for locks:
+    Local events (typed: see :class:`~pyqueue._local_events.LocalEvents`):
+    ``active(job)``, ``completed(job, result)``, ``failed(job, exc, final)`` after
+    every failed attempt (``final``: no retry follows; ``(job, exc)`` listeners
+    work too), ``progress(job, value)``, ``drained()``, ``stalled(job_id)``,
+    ``paused()``, ``resumed()``, ``error(exc)``, and for locks:
 
     * ``lock-extension-failed(job, exc)``: as in Bull, Redis failed while the
       lock was being extended (the lock may still be ours; renewal goes on, and
@@ -117,8 +126,8 @@ class Worker:
 
     def __init__(
         self,
-        queue: str | Queue[Any],
-        processor: Handler | Mapping[str, Handler],
+        queue: str | Queue[DataT],
+        processor: TypedHandler[DataT] | Mapping[str, TypedHandler[DataT]],
         *,
         redis_url: str | None = None,
         connection: aioredis.Redis | None = None,
@@ -149,7 +158,7 @@ class Worker:
         # ``job.queue`` is that object. Its owner closes it, after the worker.
         self._owns_queue = not isinstance(queue, Queue)
         if isinstance(queue, Queue):
-            self.queue: Queue[Any] = queue
+            self.queue: Queue[DataT] = queue
         else:
             self.queue = Queue(queue, redis_url, connection=connection, prefix=prefix)
         self.token = str(uuid.uuid4())
@@ -184,13 +193,10 @@ class Worker:
 
     # --- events (the queue's emitter: jobs emit progress there too) ---------
 
-    def on(self, event: str, listener: Any) -> Any:
-        """Register a listener for a local event; see :class:`pyqueue.EventEmitter`."""
-        return self.queue.on(event, listener)
+    # on() and events() come from LocalEvents, typed per event name.
 
-    def events(self, *names: str) -> Any:
-        """Async iterator over local events."""
-        return self.queue.events(*names)
+    def _event_emitter(self) -> EventEmitter:
+        return self.queue
 
     def emit(self, event: str, *args: Any) -> None:
         self.queue.emit(event, *args)
@@ -365,9 +371,15 @@ class Worker:
         await self._fetcher.unblock()
         await self.when_current_jobs_finished()
 
-    def resume(self) -> None:
+    def resume(self) -> Awaitable[None]:
+        """Take new jobs again. Done on return; awaitable like :meth:`pause`.
+
+        ``await worker.resume()`` and a bare ``worker.resume()`` (it used to be a
+        plain method) both work.
+        """
         self._ctx.resumed.set()
         self.emit("resumed")
+        return _DONE
 
     async def when_current_jobs_finished(self) -> None:
         """Wait until every job this worker is running has finished."""
@@ -584,3 +596,16 @@ async def _cancel_all(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> 
 
 def _fields(opts: WorkerOptions) -> dict[str, Any]:
     return {name: getattr(opts, name) for name in opts.__dataclass_fields__}
+
+
+class _Done:
+    """An awaitable that is already done: what a finished synchronous call returns."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # makes this a generator
+
+
+_DONE = _Done()

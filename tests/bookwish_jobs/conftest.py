@@ -30,7 +30,6 @@ from bookwish_jobs.context import AppContext
 from bookwish_jobs.db import Database
 from bookwish_jobs.fakes import FakeExpo, FakeSquare
 from bookwish_jobs.registry import make_worker
-from bookwish_jobs.service import is_final_failure
 from bookwish_jobs.services.email import SmtpMailer
 from bookwish_jobs.services.push import ExpoPushClient
 from bookwish_jobs.services.square import SquareClient
@@ -178,8 +177,8 @@ async def run_job(ctx: AppContext, redis_url: str, queue: str, data: Any,
             done.set_result(Outcome(state, value, job.attempts_made))
 
     qw.worker.on("completed", lambda job, result: finish(job, "completed", result))
-    qw.worker.on("failed", lambda job, exc: finish(job, "failed", exc)
-                 if is_final_failure(job, exc) else None)
+    qw.worker.on("failed", lambda job, exc, final: finish(job, "failed", exc)
+                 if final else None)
     await qw.worker.start()
     try:
         job = await qw.queue.add(data, name=name, **options)

@@ -151,7 +151,9 @@ class Finisher:
                 attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
             )
         if confirmed:
-            self._emit("failed", job, exc)
+            # ``final`` says whether a retry follows, so listeners need not re-derive it
+            # (discard, UnrecoverableError, attempts used up, a backoff of -1 alike).
+            self._emit("failed", job, exc, final)
 
     async def abandon(self, job: Job[Any], exc: BaseException) -> None:
         """Fail a job whose chain met an error pyqueue did not expect (a bug, say).
@@ -171,7 +173,7 @@ class Finisher:
         )
         if confirmed:
             job.record.finished_on = finished_on
-            self._emit("failed", job, exc)
+            self._emit("failed", job, exc, True)
 
     async def _finish(
         self, job: Job[Any], command: Any, *args: Any, **kwargs: Any

@@ -26,7 +26,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,8 +152,7 @@ def _wire_logging(worker: Worker) -> None:
         _log(f"{queue}: job {job.id} ({job.name}) completed", event="completed", queue=queue,
              job_id=job.id, job_name=job.name)
 
-    def failed(job: Any, exc: BaseException) -> None:
-        final = job.finished_on is not None
+    def failed(job: Any, exc: BaseException, final: bool) -> None:
         _log(f"{queue}: job {job.id} ({job.name}) failed{'' if final else ', will retry'}: {exc}",
              event="failed", queue=queue, job_id=job.id, job_name=job.name, final=final,
              reason=str(exc))
@@ -203,62 +202,88 @@ async def run_workers(
     ``on_shutdown(context)`` after the last one closed, with the workers' shared
     context (the first worker's).
     """
+    context = workers[0].context if workers else {}
+    async with shutdown_signals() as stop:
+        if on_startup is not None:
+            await call_hook(on_startup, context)
+        try:
+            await _run(workers, stop, burst=burst, metrics=metrics, on_ready=on_ready)
+        finally:
+            if on_shutdown is not None:
+                await call_hook(on_shutdown, context)
+
+
+async def _run(
+    workers: list[Worker], stop: asyncio.Event, *, burst: bool,
+    metrics: tuple[str, int] | None, on_ready: Callable[[int | None], None] | None,
+) -> None:
+    for worker in workers:
+        _wire_logging(worker)
+        await worker.start()
+    async with contextlib.AsyncExitStack() as stack:
+        port: int | None = None
+        if metrics is not None:
+            from pyqueue.tools.metrics import serve_worker  # noqa: PLC0415 - optional extra
+
+            server = await stack.enter_async_context(
+                serve_worker(workers, host=metrics[0], port=metrics[1]))
+            port = server.port
+        _log(f"started {len(workers)} worker(s): "
+             f"{', '.join(w.queue.name for w in workers)}"
+             + (f"; metrics on port {port}" if port is not None else ""),
+             event="started", queues=[w.queue.name for w in workers], metrics_port=port)
+        if on_ready is not None:
+            on_ready(port)
+        if burst:
+            streak = 0
+            while streak < 2 and not stop.is_set():
+                streak = streak + 1 if await _drained(workers) else 0
+                await asyncio.sleep(_BURST_POLL)
+        else:
+            await stop.wait()
+        started = time.monotonic()
+        await asyncio.gather(*(w.close() for w in workers))
+        _log(f"stopped after {time.monotonic() - started:.1f}s", event="stopped")
+
+
+@contextlib.asynccontextmanager
+async def shutdown_signals(
+    signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
+) -> AsyncIterator[asyncio.Event]:
+    """An event set by the first SIGTERM or SIGINT; a second one exits the process at once.
+
+    What ``pyqueue worker`` uses, for programs that run their workers themselves::
+
+        async with shutdown_signals() as stop:
+            await worker.start()
+            await stop.wait()
+            await worker.close()   # active jobs get the shutdown grace
+
+    The second signal is Celery's "cold shutdown": the process exits with status 130
+    without closing, the locks of its active jobs expire, and the stalled check (of
+    any worker, Node's too) puts those jobs back. The handlers are removed on exit.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    signals = 0
+    received = 0
 
     def on_signal(signum: int) -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            _log(f"received {signal.Signals(signum).name}: closing gracefully",
-                 event="stopping", signal=signal.Signals(signum).name)
+        nonlocal received
+        received += 1
+        name = signal.Signals(signum).name
+        if received == 1:
+            _log(f"received {name}: closing gracefully", event="stopping", signal=name)
             stop.set()
         else:
-            # Celery's "cold shutdown": the locks of active jobs expire and the stalled
-            # check (of any worker, Node's too) puts them back.
             _log("second signal: exiting now; active jobs are recovered as stalled",
                  event="abort")
             logging.shutdown()
             os._exit(EXIT_COLD)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in signals:
         loop.add_signal_handler(signum, on_signal, signum)
-    context = workers[0].context if workers else {}
-    started_up = False
     try:
-        if on_startup is not None:
-            await call_hook(on_startup, context)
-        started_up = True
-        for worker in workers:
-            _wire_logging(worker)
-            await worker.start()
-        async with contextlib.AsyncExitStack() as stack:
-            port: int | None = None
-            if metrics is not None:
-                from pyqueue.tools.metrics import serve_worker  # noqa: PLC0415 - optional extra
-
-                server = await stack.enter_async_context(
-                    serve_worker(workers, host=metrics[0], port=metrics[1]))
-                port = server.port
-            _log(f"started {len(workers)} worker(s): "
-                 f"{', '.join(w.queue.name for w in workers)}"
-                 + (f"; metrics on port {port}" if port is not None else ""),
-                 event="started", queues=[w.queue.name for w in workers], metrics_port=port)
-            if on_ready is not None:
-                on_ready(port)
-            if burst:
-                streak = 0
-                while streak < 2 and not stop.is_set():
-                    streak = streak + 1 if await _drained(workers) else 0
-                    await asyncio.sleep(_BURST_POLL)
-            else:
-                await stop.wait()
-            started = time.monotonic()
-            await asyncio.gather(*(w.close() for w in workers))
-            _log(f"stopped after {time.monotonic() - started:.1f}s", event="stopped")
+        yield stop
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in signals:
             loop.remove_signal_handler(signum)
-        if started_up and on_shutdown is not None:
-            await call_hook(on_shutdown, context)
