@@ -28,7 +28,7 @@ from pyqueue._protocol.connection import ConnectionSpec
 from pyqueue._queue_admin import CleanState
 from pyqueue._queue_reads import StateName
 from pyqueue.errors import QueueClosedError
-from pyqueue.job import Job, JobState
+from pyqueue.job import AbortOutcome, Job, JobState
 from pyqueue.options import JobOptionFields, JobOptions
 from pyqueue.queue import BulkJob, Queue
 from pyqueue.repeat import Repeat
@@ -402,6 +402,10 @@ class SyncQueue(Generic[DataT]):
     def get_repeatable_count(self) -> int:
         """See :meth:`Queue.get_repeatable_count`."""
         return self._run(self._queue.get_repeatable_count())
+
+    def abort(self, job_id: str, reason: str | None = None) -> AbortOutcome:
+        """See :meth:`Queue.abort`."""
+        return self._run(self._queue.abort(job_id, reason))
 
     def remove_debounce_key(self, debounce_id: str) -> bool:
         """See :meth:`Queue.remove_debounce_key`."""
