@@ -82,3 +82,29 @@ ensure_node_bull() {  # Node Bull for the interop tests and the BookWish Node ap
     npm_ci_if_stale tests/interop/node "the interop tests"
     npm_ci_if_stale tests/bookwish_jobs/node "bookwish_jobs' Node-app tests"
 }
+
+ensure_chromium() {  # Debian's Chromium for the dashboard's browser tests, when missing
+    # Playwright's and Selenium's own browser downloads cannot work on a closed network.
+    [[ -x "${PYQUEUE_CHROMIUM:-/usr/bin/chromium}" ]] && return 0
+    local as_root=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            as_root=(sudo)
+        else
+            echo "chromium not found and not root: the browser tests will fail" \
+                "(apt-get install chromium chromium-driver, or set PYQUEUE_CHROMIUM)" >&2
+            return 0
+        fi
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "chromium not found and no apt-get: the browser tests will fail" \
+            "(install Chromium, or set PYQUEUE_CHROMIUM=/path/to/chromium)" >&2
+        return 0
+    fi
+    echo "apt-get install chromium chromium-driver" >&2
+    if ! { "${as_root[@]}" apt-get update -qq \
+        && "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends chromium chromium-driver; } >&2; then
+        echo "could not install chromium: the browser tests will fail" >&2
+    fi
+}
