@@ -363,3 +363,23 @@ async def test_one_unreadable_queue_does_not_take_down_the_overview(
         feed = await client.get("/api/overview")
         assert feed.status_code == 200
     await app.aclose()
+
+
+async def test_overview_of_many_queues_stays_within_the_connection_pool(
+    redis_url: str, prefix: str, raw_redis: Any
+) -> None:
+    """Hundreds of queues under one prefix: the overview reads them a bounded few at a time
+    (redis-py's pool allows 100 connections; one per queue at once ran out)."""
+    names = [f"many-{i}" for i in range(300)]
+    async with raw_redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.set(f"{prefix}:{name}:id", 0)
+        await pipe.execute()
+    app = create_app(redis_url, prefix, queues=names)
+    async with _client(app) as client:
+        page = await client.get("/")
+        assert page.status_code == 200, page.text[:500]
+        assert "many-299" in page.text
+        feed = await client.get("/api/overview")
+        assert feed.status_code == 200, feed.text[:500]
+    await app.aclose()

@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 
 from pyqueue import Job, PyQueueError, Queue
 
+QUEUES_AT_ONCE = 16
 STATES: tuple[str, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
 # Bull's clean() names the waiting list "wait".
 CLEAN_STATES: dict[str, str] = {
@@ -88,6 +89,9 @@ class Repository:
     _open: dict[str, Queue[Any]] = field(default_factory=dict)
     _found: tuple[float, list[str]] | None = None
     _refreshing: asyncio.Future[list[str]] | None = None
+    # Queues read at once by the overview: redis-py's pool holds 100 connections and one
+    # queue's summary uses up to four, so reading hundreds of queues at once ran it dry.
+    _reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(QUEUES_AT_ONCE))
 
     def queue(self, name: str) -> Queue[Any]:
         """The (cached) Queue object for ``name``; raises InvalidOptionsError for a bad name."""
@@ -161,7 +165,8 @@ class Repository:
     async def _summary_of_overview(self, name: str) -> QueueSummary:
         # One broken queue (keys of the wrong type) is marked; it does not hide the rest.
         try:
-            return await self.summary(name)
+            async with self._reads:
+                return await self.summary(name)
         except ResponseError as exc:
             return QueueSummary(name, dict.fromkeys(STATES, 0), False, 0, 0, error=str(exc))
 
@@ -180,7 +185,7 @@ class Repository:
         total = Throughput(start, [0] * MINUTES, [0] * MINUTES, "none")
         sources: set[str] = set()
         found = await asyncio.gather(
-            *(self._queue_throughput(n, start) for n in names), return_exceptions=True
+            *(self._bounded_throughput(n, start) for n in names), return_exceptions=True
         )
         for series in found:
             if isinstance(series, ResponseError):
@@ -193,6 +198,10 @@ class Repository:
                 total.failed[i] += series.failed[i]
         total.source = "+".join(sorted(sources)) if sources else "none"
         return total
+
+    async def _bounded_throughput(self, name: str, start: int) -> Throughput:
+        async with self._reads:
+            return await self._queue_throughput(name, start)
 
     async def _queue_throughput(self, name: str, start: int) -> Throughput:
         queue = self.queue(name)
