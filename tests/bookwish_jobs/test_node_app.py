@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -276,14 +276,31 @@ async def test_node_and_python_workers_at_once_lose_and_double_nothing(
     assert repeat_keys(bw_redis_url) == ONE_SCHEDULE_EACH
 
 
-@pytest.mark.parametrize(("node_tz", "python_tz", "instances"), [
-    ("America/New_York", "America/New_York", 1),  # same TZ: one digest a day
-    ("America/New_York", "UTC", 2),  # different TZ: two 06:00s, the digest twice
+def _next_six_am(tz: str, now: datetime) -> datetime:
+    local = now.astimezone(ZoneInfo(tz))
+    six = local.replace(hour=6, minute=0, second=0, microsecond=0)
+    return six if six > local else six + timedelta(days=1)
+
+
+def _instances_after_both_declared(node_tz: str, python_tz: str) -> int:
+    """Node declares first; pyqueue then refuses a tick older than the one the repeat
+    set points at (a stale scheduler must not re-create a tick). So a second, different
+    06:00 is added only when it comes after Node's: which one depends on the time of day."""
+    now = datetime.now(UTC)
+    node_next, python_next = _next_six_am(node_tz, now), _next_six_am(python_tz, now)
+    if node_next == python_next:
+        return 1
+    return 2 if python_next > node_next else 1
+
+
+@pytest.mark.parametrize(("node_tz", "python_tz"), [
+    ("America/New_York", "America/New_York"),  # same TZ: one digest a day
+    ("America/New_York", "UTC"),  # different TZ: two different 06:00s
 ])
 async def test_the_digest_schedule_needs_the_same_tz_on_both_sides(
     bw_redis_url: str, monkeypatch: pytest.MonkeyPatch, node_tz: str, python_tz: str,
-    instances: int,
 ) -> None:
+    instances = _instances_after_both_declared(node_tz, python_tz)
     monkeypatch.setenv("TZ", node_tz)  # the Node process inherits it
     run_node({"action": "produce", "redisUrl": bw_redis_url, "schedule": True})
     monkeypatch.setenv("TZ", python_tz)  # pyqueue reads TZ when it computes the next tick
