@@ -37,7 +37,7 @@ def test_check_repo_flags_paths_outside_the_root() -> None:
     check = _check_repo()
     assert check.problems_in("README.md", f"see `{SIBLING}/bull-protocol.md`")
     assert check.problems_in(
-        "tests/unit/t.py", HERE + '.resolve().parents[2].parent / "x.json"'
+        "tests/unit/t.py", HERE + ".resolve().parents[2]" + '.parent / "x.json"'
     )
     assert check.problems_in("tests/unit/t.py", HERE + ".parent.parent.parent.parent")
     assert check.problems_in("scripts/x.sh", 'cat "../../etc/passwd"')
