@@ -23,6 +23,7 @@ from pyqueue._protocol.durability import (
     parse_version,
 )
 from pyqueue._protocol.durability import plan as durability_plan
+from pyqueue._protocol.fastconn import Template
 from pyqueue._protocol.lua import registered
 from pyqueue._protocol.script_args import (
     AddJobSpec,
@@ -81,6 +82,11 @@ _log = logging.getLogger("pyqueue")
 
 _KINDS = ("completed", "failed")
 
+# Markers of a Template's holes, told apart by identity (see _completing_template).
+_HOLE_STRINGS = tuple(f"\x00hole {what}" for what in ("job key", "job id", "value", "payload"))
+_HOLE_INT = -(2**62) - 7
+_MAX_TEMPLATES = 64
+
 
 def _job_reply(raw: Any) -> JobReply | None:
     if not isinstance(raw, list):
@@ -117,6 +123,7 @@ class Scripts:
         self._mtf_tail = {kind: [keys.delayed, keys.stalled, keys.metrics(kind)] for kind in _KINDS}
         self._active_channels: dict[str, str] = {}
         self._keep: dict[tuple[int, int | None], str] = {}
+        self._templates: dict[tuple[str, str, bool, int, int | None], Template] = {}
         self.durability: Durability | None = None
         self.unconfirmed_finishes = 0
         self._wait_plan: WaitPlan | None = None
@@ -302,6 +309,42 @@ class Scripts:
             *self._mtf_tail[kind],
         ]
 
+    def _completing_template(
+        self,
+        token: str,
+        keep_json: str,
+        fetch_next: bool,
+        lock_duration: int,
+        metrics_max_points: int | None,
+    ) -> Template:
+        """The EVALSHA of moveToFinished into completed, encoded but for what each job changes.
+
+        Built by the same builders as the plain call, with marker objects where
+        the job key, id, finishedOn, return value and event payload go.
+        """
+        spec = (token, keep_json, fetch_next, lock_duration, metrics_max_points)
+        template = self._templates.get(spec)
+        if template is not None:
+            return template
+        job_key, job_id, value, payload = _HOLE_STRINGS
+        argv = finished_argv(
+            self._base, job_id=job_id, finished_on=_HOLE_INT, field="returnvalue",
+            value=value, token=token, keep_json=keep_json, event_payload=payload,
+            fetch_next=fetch_next, lock_duration=lock_duration,
+            metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
+        )
+        keys = self._finished_keys("completed", "", token)
+        keys[2] = job_key
+        script = self._s["moveToFinished"]
+        template = Template(
+            ("EVALSHA", script.sha, len(keys), *keys, *argv),
+            holes=(job_key, job_id, _HOLE_INT, value, payload),
+        )
+        if len(self._templates) >= _MAX_TEMPLATES:  # retention options vary per job
+            self._templates.clear()
+        self._templates[spec] = template
+        return template
+
     async def move_to_completed(
         self,
         job_id: str,
@@ -324,14 +367,24 @@ class Scripts:
         Raises:
             JobNotFound, LockMismatch, JobStateError: codes -1, -2/-6, -3.
         """
-        argv = finished_argv(
-            self._base, job_id=job_id, finished_on=finished_on, field="returnvalue",
-            value=return_value, token=token, keep_json=self._keep_json(keep_count, keep_age),
-            event_payload=event_payload, fetch_next=fetch_next, lock_duration=lock_duration,
-            metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
-        )
-        keys = self._finished_keys("completed", job_id, token)
-        raw = await self._eval("moveToFinished", keys, argv)
+        keep_json = self._keep_json(keep_count, keep_age)
+        fast = self._fast
+        if fast is not None:
+            template = self._completing_template(
+                token, keep_json, fetch_next, lock_duration, metrics_max_points
+            )
+            values = (self._keys.job(job_id), job_id, finished_on, return_value, event_payload)
+            source = cast("str", self._s["moveToFinished"].script)
+            raw = await fast.evalsha_template(template, values, source)
+        else:
+            argv = finished_argv(
+                self._base, job_id=job_id, finished_on=finished_on, field="returnvalue",
+                value=return_value, token=token, keep_json=keep_json,
+                event_payload=event_payload, fetch_next=fetch_next, lock_duration=lock_duration,
+                metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
+            )
+            keys = self._finished_keys("completed", job_id, token)
+            raw = await self._eval("moveToFinished", keys, argv)
         if self.durability is not None:
             await self._replicated(f"job {job_id} completed", finishing=True)
         if isinstance(raw, int):
