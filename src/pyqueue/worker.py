@@ -152,6 +152,8 @@ class Worker(LocalEvents[DataT]):
         self._after_process = after_process
         self._processors = normalise_processors(processor)
         handlers = self._processors.values()
+        # Asked per job otherwise; the handlers live as long as the worker, so do their ids.
+        self._async_handlers = {id(h): is_async_handler(h) for h in handlers}
         self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
         # A Queue handed in is used as it is, not copied: it is the one emitter, so
         # Bull-style ``queue.on("completed", ...)`` hears this worker, and its jobs'
@@ -475,7 +477,7 @@ class Worker(LocalEvents[DataT]):
             return
         # Threads cannot be interrupted: a plain def handler only gets the flag.
         handler = find_handler(self._processors, job.name)
-        if self._sandbox is not None or is_async_handler(handler):
+        if self._sandbox is not None or self._async_handlers[id(handler)]:
             task = self._active.get(job_id)
             if task is not None:
                 self._abort_cancelled.add(job_id)
@@ -534,7 +536,8 @@ class Worker(LocalEvents[DataT]):
         handler = find_handler(self._processors, job.name)
         timeout = wire.timeout_of(job.raw_opts)
         return await run_handler(
-            handler, job, self._executor, timeout, self._sandbox, self._threads
+            handler, job, self._executor, timeout, self._sandbox, self._threads,
+            self._async_handlers[id(handler)],
         )
 
     # --- callbacks --------------------------------------------------------------

@@ -57,6 +57,7 @@ async def run_handler(
     timeout_ms: int | None,
     sandbox: SandboxPool | None = None,
     threads: dict[str, Future[Any]] | None = None,
+    is_async: bool | None = None,
 ) -> Any:
     """Call ``handler(job)``; sync handlers run in ``executor`` with a copied context.
 
@@ -66,7 +67,8 @@ async def run_handler(
     With ``sandbox``, the call runs in one of its child processes instead (see
     :meth:`SandboxPool.run_job`), which a timeout kills. ``threads`` maps a job
     id to its handler's thread call while that call has not returned (the
-    worker's close tells from it which jobs are really stopped).
+    worker's close tells from it which jobs are really stopped). ``is_async``
+    is :func:`is_async_handler` of ``handler``, when the caller knows it.
 
     Raises:
         JobTimeoutError: after ``timeout_ms``, with Bull's message. A threaded
@@ -75,7 +77,7 @@ async def run_handler(
     if sandbox is not None:
         return await sandbox.run_job(handler, job, timeout_ms)
     awaitable: Awaitable[Any]
-    if is_async_handler(handler):
+    if is_async_handler(handler) if is_async is None else is_async:
         awaitable = handler(job)  # type: ignore[arg-type]
     else:
         ctx = contextvars.copy_context()
@@ -96,7 +98,7 @@ async def run_handler(
             result = await asyncio.wait_for(awaitable, timeout_ms / 1000)
         except TimeoutError:
             raise JobTimeoutError(f"Promise timed out after {timeout_ms} milliseconds") from None
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):
         # A sync function that returned a coroutine (e.g. a lambda around one).
         result = await result
     return result
