@@ -137,7 +137,7 @@ class EventEmitter:
         except Exception as exc:
             self._listener_failed(event, exc)
             return
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
             self._tasks.add(task)
             task.add_done_callback(lambda t: self._task_done(event, t))

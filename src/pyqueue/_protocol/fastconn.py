@@ -104,10 +104,19 @@ class Template:
     def encode(self, values: tuple[Arg, ...]) -> bytes:
         parts = self._parts
         out = [parts[0]]
-        _encode = _encode_args
+        append = out.append
         for i, value in enumerate(values, 1):
-            _encode((value,), out)
-            out.append(parts[i])
+            kind = type(value)
+            if kind is str:
+                data = value.encode()  # type: ignore[union-attr]
+            elif kind is bytes:
+                data = value
+            elif kind is int:
+                data = b"%d" % value  # type: ignore[str-format]
+            else:
+                data = str(value).encode()
+            append(b"$%d\r\n%b\r\n" % (len(data), data))
+            append(parts[i])
         return b"".join(out)
 
     def filled(self, values: tuple[Arg, ...]) -> tuple[Arg, ...]:
@@ -122,6 +131,7 @@ _REPLY_ERRORS: dict[str, type[ResponseError]] = {
     "NOSCRIPT": NoScriptError, "MOVED": MovedError, "ASK": AskError,
     "TRYAGAIN": TryAgainError, "READONLY": ReadOnlyError,
 }
+_QUIET_CHECKS = 4
 _REDIRECTS = 5
 """MOVED/ASK/TRYAGAIN replies followed for one command before giving up."""
 
@@ -156,8 +166,13 @@ class _Protocol(asyncio.Protocol):
         self._outbox: list[bytes] = []
         self.timeout = timeout
         self.loop = asyncio.get_running_loop()
-        # Last time a reply byte arrived, or a request was sent to an idle socket.
-        self.progress = self.loop.time()
+        # The watchdog's view, kept without reading the clock per reply: chunks
+        # received so far, that count at the last check, and how many checks in a
+        # row have found requests pending and nothing new (-1 right after a request
+        # went to an idle socket, so that it too gets the whole timeout).
+        self.heard = 0
+        self._heard_at_check = 0
+        self.quiet = 0
         self._watchdog: asyncio.TimerHandle | None = None
         self._timed_out = False
 
@@ -193,14 +208,21 @@ class _Protocol(asyncio.Protocol):
     def _check(self) -> None:
         if self.lost is not None or self.transport is None:
             return
-        if self.pending and self.loop.time() - self.progress > self.timeout:
-            self._timed_out = True
-            self.transport.abort()
-            return
+        if self.pending and self.heard == self._heard_at_check:
+            self.quiet += 1
+            # Checks come every timeout/4: four quiet ones in a row mean at least
+            # the whole timeout without a byte.
+            if self.quiet >= _QUIET_CHECKS:
+                self._timed_out = True
+                self.transport.abort()
+                return
+        else:
+            self.quiet = 0
+        self._heard_at_check = self.heard
         self._watchdog = self.loop.call_later(self.timeout / 4, self._check)
 
     def data_received(self, data: bytes) -> None:
-        self.progress = self.loop.time()
+        self.heard += 1
         self.reader.feed(data)
         while True:
             reply = self.reader.gets()
@@ -369,7 +391,7 @@ class FastConnection:
             raise proto.lost or RedisConnectionError("not connected")
         waiter: asyncio.Future[Any] = proto.loop.create_future()
         if not proto.pending:
-            proto.progress = proto.loop.time()
+            proto.quiet = -1
         proto.pending.append(waiter)
         proto.write(data)
         return waiter

@@ -92,7 +92,8 @@ def _job_reply(raw: Any) -> JobReply | None:
     if not isinstance(raw, list):
         return None
     flat, job_id = raw
-    return dict(zip(flat[::2], flat[1::2], strict=True)), job_id.decode()
+    pairs = iter(flat)  # HGETALL: field, value, field, value...
+    return dict(zip(pairs, pairs)), job_id.decode()  # noqa: B905 - one iterator, taken in pairs
 
 
 def _ids(raw: list[bytes]) -> list[str]:
