@@ -20,6 +20,7 @@ function parseArgs(argv) {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--url') args.url = argv[++i];
+    else if (a === '--bull-module') args.bullModule = argv[++i];
     else if (a === '--queue') args.queue = argv[++i];
     else if (a === '--n') args.n = Number(argv[++i]);
     else if (a === '--bulk') args.bulk = true;
