@@ -29,6 +29,8 @@ from benchmarks.procs import Group, HarnessError, run_once
 WORKLOADS = ["w1", "w2", "w3", "w4", "w5"]
 RESULTS_DIR = BENCH_DIR / "results"
 NODE_DIR = BENCH_DIR / "node"
+# W3/W4: seconds between go (the workers start) and starting the producer.
+PRODUCER_SETTLE_S = 1.0
 # The CPU cap: worker and Redis share this machine's cores.
 CORES = os.cpu_count() or 1
 
@@ -293,7 +295,12 @@ class Runner:
             before = self.probe.snapshot()
             for child in group.children:
                 child.send("go")
-            prod = group.spawn(producer) if producer else None
+            prod = None
+            if producer:
+                # W3/W4 measure an idle, started worker: the workers construct and start
+                # after go, so the producer waits for them to settle first.
+                time.sleep(PRODUCER_SETTLE_S)
+                prod = group.spawn(producer)
             counts = [0] * len(group.children)
             while sum(counts) < expect:
                 idx, ev = group.next_event(deadline, f"{expect} jobs (have {sum(counts)})")
@@ -314,19 +321,7 @@ class Runner:
                 child.proc.wait(30)
         finally:
             group.close()
-        total = sum(int(r["count"]) for r in results)
-        started = sum(int(r["started"]) for r in results)
-        if (total != expect or started != expect
-                or any(r["unique"] != r["count"] for r in results)
-                or any(r["unique_started"] != r["started"] for r in results)):
-            per = [(r["count"], r["unique"], r["started"], r["unique_started"]) for r in results]
-            raise HarnessError(
-                f"{lib.name}: completed {total} jobs, started {started} ({per} as completed, "
-                f"distinct, started, distinct), expected {expect}"
-            )
-        left = self.probe.waiting(lib.name)
-        if left:
-            raise HarnessError(f"{lib.name}: {left} jobs still waiting after the run")
+        self._check(lib, results, expect)
         diff = after - before
         t0 = min(float(r["t_go"]) for r in results)
         t_done = max(float(r["last_completed"]) for r in results)
@@ -342,6 +337,22 @@ class Runner:
             "redis_cpu_us": 1e6 * diff.cpu / expect,
             "latencies_ms": [1000.0 * x for x in latencies],
         }
+
+    def _check(self, lib: Lib, results: list[dict[str, Any]], expect: int) -> None:
+        """Exactly `expect` jobs completed and started, all distinct; none left waiting."""
+        total = sum(int(r["count"]) for r in results)
+        started = sum(int(r["started"]) for r in results)
+        if (total != expect or started != expect
+                or any(r["unique"] != r["count"] for r in results)
+                or any(r["unique_started"] != r["started"] for r in results)):
+            per = [(r["count"], r["unique"], r["started"], r["unique_started"]) for r in results]
+            raise HarnessError(
+                f"{lib.name}: completed {total} jobs, started {started} ({per} as completed, "
+                f"distinct, started, distinct), expected {expect}"
+            )
+        left = self.probe.waiting(lib.name)
+        if left:
+            raise HarnessError(f"{lib.name}: {left} jobs still waiting after the run")
 
     # The workloads. Each records its metrics for one library.
 
