@@ -55,6 +55,8 @@ def build_metrics(high: list[int]) -> list[Metric]:
                    "jobs/s", True),
         ]
     w2 += [
+        Metric("w2_startup_ms_c1", "W2 start-up, c=1: go → first handler start", "ms", False,
+               "{:,.1f}"),
         Metric("w2_rss", "W2 worker peak RSS", "MB", False, "{:,.1f}"),
         Metric("w2_cpu_us_c1", "W2 worker CPU per job, c=1", "µs", False),
         Metric("w2_redis_cpu_us_c1", "W2 Redis CPU per job, c=1", "µs", False, "{:,.1f}"),
@@ -330,6 +332,7 @@ class Runner:
         return {
             "jobs_per_s": expect / (t_done - t0),
             "start_jobs_per_s": expect / (t_start - t0),
+            "startup_ms": 1000.0 * (min(float(r["first_start"]) for r in results) - t0),
             "rss_mb": max(float(r["rss_mb"]) for r in results),
             "cpu_us": 1e6 * sum(float(r["cpu_s"]) for r in results) / expect,
             "rt": max(0, diff.reads - 1) / expect,
@@ -383,6 +386,7 @@ class Runner:
         self.w2_rss[lib.name] = max(self.w2_rss.get(lib.name, 0.0), res["rss_mb"])
         self.record(f"w2_{tag}", lib.name, res["jobs_per_s"])
         self.record(f"w2_start_{tag}", lib.name, res["start_jobs_per_s"])
+        self.record(f"w2_startup_ms_{tag}", lib.name, res["startup_ms"])
         self.record(f"w2_rt_{tag}", lib.name, res["rt"])
         self.record(f"w2_cpu_us_{tag}", lib.name, res["cpu_us"])
         self.record(f"w2_redis_cpu_us_{tag}", lib.name, res["redis_cpu_us"])
