@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,10 @@ from benchmarks.procs import Group, HarnessError, run_once
 WORKLOADS = ["w1", "w2", "w3", "w4", "w5"]
 RESULTS_DIR = BENCH_DIR / "results"
 NODE_DIR = BENCH_DIR / "node"
+# W3/W4: seconds between go (the workers start) and starting the producer.
+PRODUCER_SETTLE_S = 1.0
+# The CPU cap: worker and Redis share this machine's cores.
+CORES = os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -41,33 +44,67 @@ class Metric:
     fmt: str = "{:,.0f}"
 
 
-METRICS: list[Metric] = [
-    Metric("w1_single", "W1 enqueue, one at a time", "jobs/s", True),
-    Metric("w1_bulk", "W1 enqueue, bulk API", "jobs/s", True),
-    Metric("w2_c1", "W2 drain, concurrency 1", "jobs/s", True),
-    Metric("w2_cN", "W2 drain, high concurrency", "jobs/s", True),
-    Metric("w2_rss", "W2 worker peak RSS", "MB", False, "{:,.1f}"),
-    Metric("w2_cpu_us_c1", "W2 worker CPU per job, c=1", "µs", False),
-    Metric("w2_redis_cpu_us_c1", "W2 Redis CPU per job, c=1", "µs", False, "{:,.1f}"),
-    Metric("w2_rt_c1", "W2 round trips per job, c=1 (measured)", "reads/job", False,
-           "{:,.2f}"),
-    Metric("w2_rt_cN", "W2 round trips per job, high c (measured)", "reads/job", False,
-           "{:,.2f}"),
-    Metric("w2_cmds_c1", "W2 Redis commands per job, c=1 (incl. in scripts)", "cmds/job",
-           False, "{:,.1f}"),
-    Metric("w2_cap_frac_c1", "W2 c=1 rate / round-trip cap (ceiling ÷ round trips)", "%",
-           True, "{:,.1f}"),
-    Metric("w3_p50", "W3 add→start latency p50", "ms", False, "{:,.2f}"),
-    Metric("w3_p95", "W3 add→start latency p95", "ms", False, "{:,.2f}"),
-    Metric("w3_p99", "W3 add→start latency p99", "ms", False, "{:,.2f}"),
-    Metric("w4_p50", "W4 delayed lateness p50", "ms", False, "{:,.1f}"),
-    Metric("w4_p99", "W4 delayed lateness p99", "ms", False, "{:,.1f}"),
-    Metric("w5_p1", "W5 drain, 1 worker process", "jobs/s", True),
-    Metric("w5_p2", "W5 drain, 2 worker processes", "jobs/s", True),
-    Metric("w5_p4", "W5 drain, 4 worker processes", "jobs/s", True),
-    Metric("w5_mem", "W5 Redis memory per waiting job", "bytes", False),
-]
-METRIC_BY_KEY = {m.key: m for m in METRICS}
+def build_metrics(high: list[int]) -> list[Metric]:
+    """The table's rows, with one W2 row per concurrency level (1 and each of ``high``)."""
+    top = max(high) if high else 1
+    w2: list[Metric] = []
+    for c in [1, *high]:
+        w2 += [
+            Metric(f"w2_c{c}", f"W2 drain c={c}: N ÷ (last completion - go)", "jobs/s", True),
+            Metric(f"w2_start_c{c}", f"W2 drain c={c}: N ÷ (last handler start - go)",
+                   "jobs/s", True),
+        ]
+    w2 += [
+        Metric("w2_startup_ms_c1", "W2 start-up, c=1: go → first handler start", "ms", False,
+               "{:,.1f}"),
+        Metric("w2_rss", "W2 worker peak RSS", "MB", False, "{:,.1f}"),
+        Metric("w2_cpu_us_c1", "W2 worker CPU per job, c=1", "µs", False),
+        Metric("w2_redis_cpu_us_c1", "W2 Redis CPU per job, c=1", "µs", False, "{:,.1f}"),
+        Metric("w2_total_cpu_us_c1", "W2 worker + Redis CPU per job, c=1", "µs", False),
+    ]
+    if high:
+        w2.append(Metric(f"w2_total_cpu_us_c{top}", f"W2 worker + Redis CPU per job, c={top}",
+                         "µs", False))
+    for c in [1, *high]:
+        w2.append(Metric(f"w2_rt_c{c}", f"W2 round trips per job, c={c} (measured)",
+                         "reads/job", False, "{:,.2f}"))
+    w2.append(Metric("w2_cmds_c1", "W2 Redis commands per job, c=1 (incl. in scripts)",
+                     "cmds/job", False, "{:,.1f}"))
+    caps = [1, top] if high else [1]
+    for c in caps:
+        w2.append(Metric(f"w2_rtcap_c{c}", f"W2 round-trip cap, c={c}: ceiling ÷ round trips",
+                         "jobs/s", True))
+    for c in caps:
+        w2.append(Metric(f"w2_cpucap_c{c}",
+                         f"W2 CPU cap, c={c}: cores x 1e6 ÷ (worker + Redis µs/job)",
+                         "jobs/s", True))
+    for c in caps:
+        w2.append(Metric(f"w2_rtcap_pct_c{c}", f"W2 c={c} completion rate, % of round-trip cap",
+                         "%", True, "{:,.1f}"))
+    for c in caps:
+        w2.append(Metric(f"w2_cpucap_pct_c{c}", f"W2 c={c} completion rate, % of CPU cap",
+                         "%", True, "{:,.1f}"))
+    w5: list[Metric] = []
+    for k in (1, 2, 4):
+        noun = "process" if k == 1 else "processes"
+        w5 += [
+            Metric(f"w5_p{k}", f"W5 drain, {k} worker {noun}: N ÷ (last completion - go)",
+                   "jobs/s", True),
+            Metric(f"w5_start_p{k}", f"W5 drain, {k} worker {noun}: N ÷ (last start - go)",
+                   "jobs/s", True),
+        ]
+    return [
+        Metric("w1_single", "W1 enqueue, one at a time", "jobs/s", True),
+        Metric("w1_bulk", "W1 enqueue, bulk API", "jobs/s", True),
+        *w2,
+        Metric("w3_p50", "W3 add→start latency p50", "ms", False, "{:,.2f}"),
+        Metric("w3_p95", "W3 add→start latency p95", "ms", False, "{:,.2f}"),
+        Metric("w3_p99", "W3 add→start latency p99", "ms", False, "{:,.2f}"),
+        Metric("w4_p50", "W4 delayed lateness p50", "ms", False, "{:,.1f}"),
+        Metric("w4_p99", "W4 delayed lateness p99", "ms", False, "{:,.1f}"),
+        *w5,
+        Metric("w5_mem", "W5 Redis memory per waiting job", "bytes", False),
+    ]
 
 
 @dataclass
@@ -76,7 +113,7 @@ class Config:
     reps: int
     libs: list[str]
     workloads: list[str]
-    concurrency: int
+    concurrency: list[int]  # the high levels of W2; the first is also W3/W4/W5's
     latency_n: int
     rate: float
     delayed_n: int
@@ -100,7 +137,9 @@ def parse_args(argv: list[str]) -> Config:
                    help=f"comma-separated subset of {','.join(ALL_LIBS)}")
     p.add_argument("--workloads", default=",".join(WORKLOADS),
                    help=f"comma-separated subset of {','.join(WORKLOADS)}")
-    p.add_argument("--concurrency", type=int, default=50, help="the high concurrency of W2/W5")
+    p.add_argument("--concurrency", default="50,100",
+                   help="comma-separated high concurrency levels of W2 (c=1 always runs); "
+                        "the first is also the concurrency of W3, W4 and W5")
     p.add_argument("--latency-n", type=int, default=2000, help="W3 jobs")
     p.add_argument("--rate", type=float, default=200.0, help="W3/W4 jobs per second")
     p.add_argument("--delayed-n", type=int, default=500, help="W4 jobs")
@@ -133,8 +172,15 @@ def parse_args(argv: list[str]) -> Config:
     for w in workloads:
         if w not in WORKLOADS:
             p.error(f"unknown workload {w!r}; choose from {','.join(WORKLOADS)}")
+    try:
+        levels = [int(x) for x in a.concurrency.split(",") if x.strip()]
+    except ValueError:
+        p.error(f"--concurrency takes a comma list of integers, not {a.concurrency!r}")
+    levels = list(dict.fromkeys(x for x in levels if x > 1))
+    if not levels:
+        p.error("--concurrency needs at least one level above 1 (c=1 always runs)")
     return Config(
-        n=a.n, reps=a.reps, libs=libs, workloads=workloads, concurrency=a.concurrency,
+        n=a.n, reps=a.reps, libs=libs, workloads=workloads, concurrency=levels,
         latency_n=a.latency_n, rate=a.rate, delayed_n=a.delayed_n, delay_ms=a.delay_ms,
         processes=[int(x) for x in a.processes.split(",")], ceiling_n=a.ceiling_n,
         scale_n=a.scale_n or max(1, a.n // 2),
@@ -168,7 +214,7 @@ def ensure_peers(cfg: Config) -> None:
                 [str(PEERS_PYTHON), "-m", "pip", "install", "-q", "-r", str(req)], check=True
             )
             stamp.write_text(digest)
-    if "bull" in cfg.libs:
+    if any(LIBS[x].runtime == "node" for x in cfg.libs):
         lock = NODE_DIR / "package-lock.json"
         source = lock if lock.exists() else NODE_DIR / "package.json"
         digest = hashlib.sha256(source.read_bytes()).hexdigest()
@@ -251,7 +297,12 @@ class Runner:
             before = self.probe.snapshot()
             for child in group.children:
                 child.send("go")
-            prod = group.spawn(producer) if producer else None
+            prod = None
+            if producer:
+                # W3/W4 measure an idle, started worker: the workers construct and start
+                # after go, so the producer waits for them to settle first.
+                time.sleep(PRODUCER_SETTLE_S)
+                prod = group.spawn(producer)
             counts = [0] * len(group.children)
             while sum(counts) < expect:
                 idx, ev = group.next_event(deadline, f"{expect} jobs (have {sum(counts)})")
@@ -272,21 +323,16 @@ class Runner:
                 child.proc.wait(30)
         finally:
             group.close()
-        total = sum(int(r["count"]) for r in results)
-        if total != expect or any(r["unique"] != r["count"] for r in results):
-            raise HarnessError(
-                f"{lib.name}: processed {total} jobs "
-                f"({[(r['count'], r['unique']) for r in results]}), expected {expect}"
-            )
-        left = self.probe.waiting(lib.name)
-        if left:
-            raise HarnessError(f"{lib.name}: {left} jobs still waiting after the run")
+        self._check(lib, results, expect)
         diff = after - before
         t0 = min(float(r["t_go"]) for r in results)
-        t1 = max(float(r["last"]) for r in results)
+        t_done = max(float(r["last_completed"]) for r in results)
+        t_start = max(float(r["last_start"]) for r in results)
         latencies = [x for r in results for x in r["latencies"]]
         return {
-            "jobs_per_s": expect / (t1 - t0),
+            "jobs_per_s": expect / (t_done - t0),
+            "start_jobs_per_s": expect / (t_start - t0),
+            "startup_ms": 1000.0 * (min(float(r["first_start"]) for r in results) - t0),
             "rss_mb": max(float(r["rss_mb"]) for r in results),
             "cpu_us": 1e6 * sum(float(r["cpu_s"]) for r in results) / expect,
             "rt": max(0, diff.reads - 1) / expect,
@@ -294,6 +340,22 @@ class Runner:
             "redis_cpu_us": 1e6 * diff.cpu / expect,
             "latencies_ms": [1000.0 * x for x in latencies],
         }
+
+    def _check(self, lib: Lib, results: list[dict[str, Any]], expect: int) -> None:
+        """Exactly `expect` jobs completed and started, all distinct; none left waiting."""
+        total = sum(int(r["count"]) for r in results)
+        started = sum(int(r["started"]) for r in results)
+        if (total != expect or started != expect
+                or any(r["unique"] != r["count"] for r in results)
+                or any(r["unique_started"] != r["started"] for r in results)):
+            per = [(r["count"], r["unique"], r["started"], r["unique_started"]) for r in results]
+            raise HarnessError(
+                f"{lib.name}: completed {total} jobs, started {started} ({per} as completed, "
+                f"distinct, started, distinct), expected {expect}"
+            )
+        left = self.probe.waiting(lib.name)
+        if left:
+            raise HarnessError(f"{lib.name}: {left} jobs still waiting after the run")
 
     # The workloads. Each records its metrics for one library.
 
@@ -315,32 +377,42 @@ class Runner:
         if waiting != n:
             raise HarnessError(f"{lib.name}: {waiting} jobs waiting after enqueue, expected {n}")
 
-    def w2(self, lib: Lib) -> None:
+    def w2(self, lib: Lib, conc: int) -> None:
+        """One W2 drain at one concurrency level (run() interleaves the libraries per level)."""
         n = self.cfg.n
-        levels = [("c1", 1)] + ([("cN", self.cfg.concurrency)] if lib.concurrent else [])
-        rss = 0.0
-        for tag, conc in levels:
-            self.fill(lib, n)
-            res = self.workers(lib, 1, conc, n, burst=True)
-            rss = max(rss, res["rss_mb"])
-            self.record(f"w2_{tag}", lib.name, res["jobs_per_s"])
-            self.record(f"w2_rt_{tag}", lib.name, res["rt"])
-            if tag == "c1":
-                self.record("w2_cpu_us_c1", lib.name, res["cpu_us"])
-                self.record("w2_redis_cpu_us_c1", lib.name, res["redis_cpu_us"])
-                self.record("w2_cmds_c1", lib.name, res["cmds"])
-                cap = self.ceiling_c1 / res["rt"] if self.ceiling_c1 and res["rt"] else 0.0
-                if cap:
-                    self.record("w2_cap_frac_c1", lib.name, 100.0 * res["jobs_per_s"] / cap)
-            if conc == self._w5_concurrency(lib):
-                self.w5_single[lib.name] = res["jobs_per_s"]
-        self.record("w2_rss", lib.name, rss)
+        tag = f"c{conc}"
+        self.fill(lib, n)
+        res = self.workers(lib, 1, conc, n, burst=True)
+        self.w2_rss[lib.name] = max(self.w2_rss.get(lib.name, 0.0), res["rss_mb"])
+        self.record(f"w2_{tag}", lib.name, res["jobs_per_s"])
+        self.record(f"w2_start_{tag}", lib.name, res["start_jobs_per_s"])
+        self.record(f"w2_startup_ms_{tag}", lib.name, res["startup_ms"])
+        self.record(f"w2_rt_{tag}", lib.name, res["rt"])
+        self.record(f"w2_cpu_us_{tag}", lib.name, res["cpu_us"])
+        self.record(f"w2_redis_cpu_us_{tag}", lib.name, res["redis_cpu_us"])
+        total_cpu = res["cpu_us"] + res["redis_cpu_us"]
+        self.record(f"w2_total_cpu_us_{tag}", lib.name, total_cpu)
+        if conc == 1:
+            self.record("w2_cmds_c1", lib.name, res["cmds"])
+        if conc in (1, max(self.cfg.concurrency)):
+            # The physical limits: one connection's round trips, and the machine's cores.
+            rt_cap = self.ceiling_c1 / res["rt"] if self.ceiling_c1 and res["rt"] else 0.0
+            if rt_cap:
+                self.record(f"w2_rtcap_{tag}", lib.name, rt_cap)
+                self.record(f"w2_rtcap_pct_{tag}", lib.name, 100.0 * res["jobs_per_s"] / rt_cap)
+            if total_cpu > 0:
+                cpu_cap = CORES * 1e6 / total_cpu
+                self.record(f"w2_cpucap_{tag}", lib.name, cpu_cap)
+                self.record(f"w2_cpucap_pct_{tag}", lib.name,
+                            100.0 * res["jobs_per_s"] / cpu_cap)
+        if conc == self._w5_concurrency(lib):
+            self.w5_single[lib.name] = res
 
     def _timed(self, lib: Lib, n: int, delay_ms: int) -> list[float]:
         self.probe.flushall()
         producer = lib.argv("produce", self.opts(
             "--n", str(n), "--rate", str(self.cfg.rate), "--delay-ms", str(delay_ms)))
-        conc = self.cfg.concurrency if lib.concurrent else 1
+        conc = self.cfg.concurrency[0] if lib.concurrent else 1
         res = self.workers(lib, 1, conc, n, burst=False, producer=producer, delay_ms=delay_ms)
         lat: list[float] = res["latencies_ms"]
         if len(lat) != n:
@@ -358,19 +430,20 @@ class Runner:
             self.record(f"w4_p{p}", lib.name, percentile(lat, p))
 
     def _w5_concurrency(self, lib: Lib) -> int:
-        return self.cfg.concurrency if lib.concurrent else 1
+        return self.cfg.concurrency[0] if lib.concurrent else 1
 
     def w5(self, lib: Lib) -> None:
         n = self.cfg.scale_n
         conc = self._w5_concurrency(lib)
         for k in self.cfg.processes:
             if k == 1 and lib.name in self.w5_single and n == self.cfg.n:
-                self.record("w5_p1", lib.name, self.w5_single[lib.name])
-                continue
-            self.fill(lib, n)
-            res = self.workers(lib, k, conc, n, burst=True)
+                res = self.w5_single[lib.name]
+            else:
+                self.fill(lib, n)
+                res = self.workers(lib, k, conc, n, burst=True)
             if k in (1, 2, 4):
                 self.record(f"w5_p{k}", lib.name, res["jobs_per_s"])
+                self.record(f"w5_start_p{k}", lib.name, res["start_jobs_per_s"])
         n = self.cfg.n
         self.probe.flushall()
         run_once(lib.argv("fill", self.opts("--n", str(n))), self.timeout_for(n))
@@ -383,7 +456,8 @@ class Runner:
         ceilings: list[dict[str, float]] = []
         for rep in range(self.cfg.reps):
             self.rep = rep
-            self.w5_single: dict[str, float] = {}
+            self.w5_single: dict[str, dict[str, Any]] = {}
+            failed_here: set[tuple[str, str]] = set()
             self.probe.flushall()
             ceil = ceiling.measure(self.url, self.port, self.cfg.ceiling_n)
             self.ceiling_c1 = ceil["evalsha_c1_rps"] if ceil else 0.0
@@ -395,17 +469,36 @@ class Runner:
             # Rotate the library order each repetition so no one always runs first.
             shift = rep % len(self.cfg.libs)
             libs = self.cfg.libs[shift:] + self.cfg.libs[:shift]
+            self.w2_rss: dict[str, float] = {}
             for w in self.cfg.workloads:
-                step: Callable[[Lib], None] = getattr(self, w)
-                for name in libs:
-                    t0 = time.monotonic()
-                    try:
-                        step(LIBS[name])
-                        log(f"[rep {rep + 1}] {w} {name}: ok ({time.monotonic() - t0:.1f}s)")
-                    except HarnessError as exc:
-                        self.failures.append(
-                            {"rep": rep, "workload": w, "lib": name, "error": str(exc)[:2000]})
-                        log(f"[rep {rep + 1}] {w} {name}: FAILED: {exc}")
+                # W2 runs level by level, every library at one level before the next, so
+                # the runs a ratio compares are as close in time as they can be.
+                levels: list[int | None] = [1, *self.cfg.concurrency] if w == "w2" else [None]
+                for level in levels:
+                    for name in libs:
+                        lib = LIBS[name]
+                        if level is not None and level > 1 and not lib.concurrent:
+                            continue
+                        if (w, name) in failed_here:
+                            continue
+                        what = w if level is None else f"{w} c={level}"
+                        t0 = time.monotonic()
+                        try:
+                            if level is None:
+                                getattr(self, w)(lib)
+                            else:
+                                self.w2(lib, level)
+                            log(f"[rep {rep + 1}] {what} {name}: ok "
+                                f"({time.monotonic() - t0:.1f}s)")
+                        except HarnessError as exc:
+                            failed_here.add((w, name))
+                            self.failures.append({"rep": rep, "workload": w, "lib": name,
+                                                  "error": str(exc)[:2000]})
+                            log(f"[rep {rep + 1}] {what} {name}: FAILED: {exc}")
+                if w == "w2":
+                    for name, rss in self.w2_rss.items():
+                        if (w, name) not in failed_here:
+                            self.record("w2_rss", name, rss)
         self.ceilings = ceilings
         return self.records
 
@@ -413,10 +506,11 @@ class Runner:
 # --- reporting -------------------------------------------------------------------------
 
 
-def summarize(records: list[dict[str, Any]], libs: list[str]) -> dict[str, Any]:
+def summarize(records: list[dict[str, Any]], libs: list[str],
+              metrics: list[Metric]) -> dict[str, Any]:
     """Per metric and library: median, min, max; per peer: pyqueue/peer ratios by rep."""
     out: dict[str, Any] = {}
-    for m in METRICS:
+    for m in metrics:
         rows: dict[str, Any] = {}
         for lib in libs:
             vals = [r["value"] for r in records if r["metric"] == m.key and r["lib"] == lib]
@@ -450,12 +544,12 @@ def _cell(m: Metric, row: dict[str, Any] | None) -> str:
     return f"{med} ({m.fmt.format(row['min'])}-{m.fmt.format(row['max'])})"
 
 
-def markdown_tables(summary: dict[str, Any], libs: list[str],
+def markdown_tables(summary: dict[str, Any], libs: list[str], metrics: list[Metric],
                     ceilings: list[dict[str, float]], failed: set[tuple[str, str]]) -> str:
     labels = [LIBS[x].label for x in libs]
     lines = ["| metric | unit | " + " | ".join(labels) + " |",
              "|---|---|" + "---:|" * len(libs)]
-    for m in METRICS:
+    for m in metrics:
         s = summary.get(m.key)
         if s is None:
             continue
@@ -471,7 +565,7 @@ def markdown_tables(summary: dict[str, Any], libs: list[str],
                   "1 means pyqueue is faster; for ↓ metrics below 1 means pyqueue is better.", "",
                   "| metric | " + " | ".join(LIBS[x].label for x in peers) + " |",
                   "|---|" + "---:|" * len(peers)]
-        for m in METRICS:
+        for m in metrics:
             s = summary.get(m.key)
             if s is None or "pyqueue" not in s["libs"]:
                 continue
@@ -553,15 +647,17 @@ def main(argv: list[str] | None = None) -> int:
         records = runner.run()
         machine = machine_info(srv.url)
         runner.probe.close()
-    summary = summarize(records, cfg.libs)
+    metrics = build_metrics(cfg.concurrency)
+    summary = summarize(records, cfg.libs, metrics)
     failed = {(f["workload"], f["lib"]) for f in runner.failures}
-    table = markdown_tables(summary, cfg.libs, runner.ceilings, failed)
+    table = markdown_tables(summary, cfg.libs, metrics, runner.ceilings, failed)
     result = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": time.time() - started,
         "command": "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
         "machine": machine,
+        "cores": CORES,
         "libs": {x: {"label": LIBS[x].label, "settings": LIBS[x].settings,
                      "documented_round_trips": LIBS[x].documented_round_trips}
                  for x in cfg.libs},

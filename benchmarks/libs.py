@@ -24,11 +24,12 @@ class Lib:
     concurrent: bool  # one worker process runs many jobs at once
     documented_round_trips: str  # per processed job, from each library's code path
     settings: str
+    node_module: str = ""  # node only: the package bench.js loads (--bull-module)
 
     def argv(self, mode: str, options: list[str]) -> list[str]:
         if self.runtime == "node":
             node = shutil.which("node") or "node"
-            return bull_node.command(node, mode, options)
+            return bull_node.command(node, mode, options, self.node_module)
         python = sys.executable if self.runtime == "pyqueue" else str(PEERS_PYTHON)
         return [python, "-m", "benchmarks.peers", self.name, mode, *options]
 
@@ -38,8 +39,10 @@ LIBS: dict[str, Lib] = {
     for lib in (
         Lib("pyqueue", "pyqueue", "pyqueue", True, True, "1 (target)",
             "defaults; Queue.add / add_bulk, Worker(concurrency=C)"),
-        Lib("bull", "Bull 4.16 (Node)", "node", True, True, "1",
-            "defaults; queue.add / addBulk, queue.process(C, fn)"),
+        Lib("bull", "Bull 4.16.5 (Node)", "node", True, True, "1",
+            "defaults; queue.add / addBulk, queue.process(C, fn)", "bull"),
+        Lib("bull412", "Bull 4.12.9 (Node)", "node", True, True, "1",
+            "defaults; queue.add / addBulk, queue.process(C, fn)", "bull412"),
         Lib("rq", "RQ", "peer-python", True, False, "20",
             "SimpleWorker in-process, burst=True for drains; enqueue / enqueue_many"),
         Lib("arq", "arq", "peer-python", False, True, "7",

@@ -1,12 +1,13 @@
 'use strict';
 // Node Bull 4.x adapter for pyqueue's benchmark harness. Same modes and JSON-lines
 // protocol as benchmarks/peers/_common.py:
-//   node bench.js MODE --url URL [--queue bench] [--n N] [--bulk] [--concurrency C]
-//                      [--rate R] [--delay-ms D]
+//   node bench.js MODE --url URL [--bull-module bull|bull412] [--queue bench] [--n N]
+//                      [--bulk] [--concurrency C] [--rate R] [--delay-ms D]
 // Bull settings: defaults (completed jobs are kept), queue.process(C, fn).
+// --bull-module picks the package: "bull" is Bull 4.16.5, "bull412" Bull 4.12.9 (an npm
+// alias in package.json); both use the same Redis key layout.
 
 const fs = require('fs');
-const Queue = require('bull');
 const readline = require('readline');
 const { performance } = require('perf_hooks');
 
@@ -15,10 +16,11 @@ const REPORT_EVERY_MS = 20;
 
 function parseArgs(argv) {
   const args = { mode: argv[0], queue: 'bench', n: 1000, bulk: false, concurrency: 1,
-    rate: 200, delayMs: 0, burst: false };
+    rate: 200, delayMs: 0, burst: false, bullModule: 'bull' };
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--url') args.url = argv[++i];
+    else if (a === '--bull-module') args.bullModule = argv[++i];
     else if (a === '--queue') args.queue = argv[++i];
     else if (a === '--n') args.n = Number(argv[++i]);
     else if (a === '--bulk') args.bulk = true;
@@ -29,6 +31,9 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a}`);
   }
   if (!args.url) throw new Error('--url is required');
+  if (!['bull', 'bull412'].includes(args.bullModule)) {
+    throw new Error(`--bull-module must be bull or bull412, not ${args.bullModule}`);
+  }
   return args;
 }
 
@@ -44,7 +49,8 @@ const peakRssMb = () => {
   return process.resourceUsage().maxRSS / 1024;
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const plainPayload = (i) => ({ i, s: 'bench' });
+const plainPayload = (i) => ({ i });
+let Queue = null; // set in main() from --bull-module
 
 async function enqueue(args) {
   const q = new Queue(args.queue, args.url);
@@ -76,17 +82,22 @@ async function produce(args) {
   for (let i = 0; i < args.n; i++) {
     const wait = t0 + (i * 1000) / args.rate - performance.now();
     if (wait > 0) await sleep(wait);
-    await q.add({ i, s: 'bench', t: wallNow(), d: delayS }, opts);
+    await q.add({ i, t: wallNow(), d: delayS }, opts);
   }
   const elapsed = (performance.now() - t0) / 1000;
   await q.close();
   emit({ event: 'result', sent: args.n, rate: args.n / elapsed });
 }
 
+// Timed from `go`: the Queue (Bull's worker object: it is both client and worker) is
+// constructed after it, as pyqueue's Worker is, then queue.process() starts it. Two end
+// points per job: the handler's start, and Bull's own local 'completed' event (emitted
+// once moveToCompleted has stored the result). `count` lines report completions.
 async function worker(args) {
-  const stats = { count: 0, seen: new Set(), latencies: [], first: 0, last: 0 };
-  const q = new Queue(args.queue, args.url);
-  await q.isReady();
+  const stats = {
+    started: 0, completed: 0, seenStart: new Set(), seenDone: new Set(), latencies: [],
+    firstStart: 0, lastStart: 0, lastCompleted: 0,
+  };
   const lines = readline.createInterface({ input: process.stdin });
   const it = lines[Symbol.asyncIterator]();
   const expect = async (word) => {
@@ -99,32 +110,41 @@ async function worker(args) {
   const cpuGo = cpuSeconds();
   let sent = -1;
   const timer = setInterval(() => {
-    if (stats.count !== sent) { sent = stats.count; emit({ event: 'count', n: sent }); }
+    if (stats.completed !== sent) { sent = stats.completed; emit({ event: 'count', n: sent }); }
   }, REPORT_EVERY_MS);
+  const q = new Queue(args.queue, args.url);
+  q.on('completed', (job) => {
+    stats.completed++;
+    stats.lastCompleted = wallNow();
+    stats.seenDone.add(job.data.i);
+  });
   q.process(args.concurrency, async (job) => {
     const now = wallNow();
     const data = job.data;
-    if (stats.count === 0) stats.first = now;
-    stats.count++;
-    stats.last = now;
-    stats.seen.add(data.i);
+    if (stats.started === 0) stats.firstStart = now;
+    stats.started++;
+    stats.lastStart = now;
+    stats.seenStart.add(data.i);
     if (data.t !== undefined) stats.latencies.push(now - data.t - (data.d || 0));
   });
   await expect('stop');
   const cpuStop = cpuSeconds();
   clearInterval(timer);
-  emit({ event: 'count', n: stats.count });
+  emit({ event: 'count', n: stats.completed });
   await q.close();
   lines.close();
   emit({
-    event: 'result', count: stats.count, unique: stats.seen.size, t_go: tGo,
-    first: stats.first, last: stats.last, cpu_s: cpuStop - cpuGo, rss_mb: peakRssMb(),
+    event: 'result', count: stats.completed, unique: stats.seenDone.size,
+    started: stats.started, unique_started: stats.seenStart.size, t_go: tGo,
+    first_start: stats.firstStart, last_start: stats.lastStart,
+    last_completed: stats.lastCompleted, cpu_s: cpuStop - cpuGo, rss_mb: peakRssMb(),
     latencies: stats.latencies, pid: process.pid,
   });
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  Queue = require(args.bullModule);
   if (args.mode === 'enqueue' || args.mode === 'fill') await enqueue(args);
   else if (args.mode === 'produce') await produce(args);
   else if (args.mode === 'worker') await worker(args);

@@ -1,17 +1,24 @@
-"""What every Python adapter shares: arguments, the job counter, the worker protocol.
+"""What every Python adapter shares: arguments, the job counters, the worker protocol.
 
 The protocol between the harness and an adapter process is one JSON object per
 line on stdout:
 
 * ``enqueue``/``fill``/``produce`` modes print a single ``{"event": "result", ...}``.
-* ``worker`` mode prints ``{"event": "ready"}`` once the worker is built, waits for
-  ``go`` on stdin, starts consuming, prints ``{"event": "count", "n": k}`` about
-  every 20 ms while the count changes, and on ``stop`` closes the worker and prints
-  ``{"event": "result", ...}`` with its count, latencies, CPU time and peak RSS.
+* ``worker`` mode prints ``{"event": "ready"}`` once the process is up (libraries
+  imported, nothing constructed), waits for ``go`` on stdin, then constructs and
+  starts the worker (so its start-up is inside the timed window), prints
+  ``{"event": "count", "n": k}`` about every 20 ms while the number of *completed*
+  jobs changes, and on ``stop`` closes the worker and prints
+  ``{"event": "result", ...}`` with its counts, both end points, latencies, CPU time
+  and peak RSS.
 
-Payloads are small JSON objects: ``{"i": 7, "s": "bench"}``; timed jobs also carry
-``"t"`` (the producer's wall clock just before the add call) and ``"d"`` (the
-requested delay, seconds), so the handler can compute add→start latency.
+Every job is timed at two end points: its handler's start (``Stats.on_start``) and
+its completion as the library itself reports it (``Stats.on_complete``: a
+completed event or an after-job hook that runs once the result is stored).
+
+Payloads are ``{"i": 7}``; timed jobs also carry ``"t"`` (the producer's wall clock
+just before the add call) and ``"d"`` (the requested delay, seconds), so the
+handler can compute add→start latency.
 """
 
 from __future__ import annotations
@@ -76,11 +83,11 @@ def peak_rss_mb() -> float:
 
 
 def plain_payload(i: int) -> dict[str, Any]:
-    return {"i": i, "s": "bench"}
+    return {"i": i}
 
 
 def timed_payload(i: int, delay_s: float) -> dict[str, Any]:
-    return {"i": i, "s": "bench", "t": time.time(), "d": delay_s}
+    return {"i": i, "t": time.time(), "d": delay_s}
 
 
 def chunks(n: int, size: int = BULK_CHUNK) -> Iterator[range]:
@@ -89,32 +96,57 @@ def chunks(n: int, size: int = BULK_CHUNK) -> Iterator[range]:
 
 
 class Stats:
-    """Counts handled jobs; records add→start latency of timed payloads."""
+    """Counts handler starts and completions; records add→start latency of timed payloads."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self.seen: set[int] = set()
+        self.started = 0
+        self.completed = 0
+        self.seen_start: set[int] = set()
+        self.seen_done: set[int] = set()
         self.latencies: list[float] = []
-        self.first = 0.0
-        self.last = 0.0
+        self.first_start = 0.0
+        self.last_start = 0.0
+        self.last_completed = 0.0
 
-    def on_job(self, data: dict[str, Any]) -> None:
+    def on_start(self, data: dict[str, Any]) -> None:
+        """Call first thing in the handler."""
         now = time.time()
-        if self.count == 0:
-            self.first = now
-        self.count += 1
-        self.last = now
-        self.seen.add(data["i"])
+        if self.started == 0:
+            self.first_start = now
+        self.started += 1
+        self.last_start = now
+        self.seen_start.add(data["i"])
         t = data.get("t")
         if t is not None:
             self.latencies.append(now - t - data.get("d", 0.0))
+
+    def on_complete(self, i: int) -> None:
+        """Call from the library's own completion signal, with the job's ``i``."""
+        self.completed += 1
+        self.last_completed = time.time()
+        self.seen_done.add(i)
 
 
 STATS = Stats()
 
 
+async def report_counts() -> None:
+    """Print the completed count every REPORT_EVERY_S while it changes.
+
+    An asyncio task on the worker's own loop (as bench.js uses setInterval), not a
+    thread: a thread would take the GIL from the loop it measures every 20 ms.
+    """
+    sent = -1
+    while True:
+        await asyncio.sleep(REPORT_EVERY_S)
+        n = STATS.completed
+        if n != sent:
+            emit({"event": "count", "n": n})
+            sent = n
+
+
 class Reporter(threading.Thread):
-    """Prints the job count every REPORT_EVERY_S while it changes."""
+    """The thread form of report_counts, for RQ only: its worker blocks the main thread."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -123,7 +155,7 @@ class Reporter(threading.Thread):
     def run(self) -> None:
         sent = -1
         while not self._halt.wait(REPORT_EVERY_S):
-            n = STATS.count
+            n = STATS.completed
             if n != sent:
                 emit({"event": "count", "n": n})
                 sent = n
@@ -131,17 +163,20 @@ class Reporter(threading.Thread):
     def halt(self) -> None:
         self._halt.set()
         self.join()
-        emit({"event": "count", "n": STATS.count})
+        emit({"event": "count", "n": STATS.completed})
 
 
 def worker_result(t_go: float, cpu_go: float, cpu_stop: float, **extra: Any) -> dict[str, Any]:
     return {
         "event": "result",
-        "count": STATS.count,
-        "unique": len(STATS.seen),
+        "count": STATS.completed,
+        "unique": len(STATS.seen_done),
+        "started": STATS.started,
+        "unique_started": len(STATS.seen_start),
         "t_go": t_go,
-        "first": STATS.first,
-        "last": STATS.last,
+        "first_start": STATS.first_start,
+        "last_start": STATS.last_start,
+        "last_completed": STATS.last_completed,
         "cpu_s": cpu_stop - cpu_go,
         "rss_mb": peak_rss_mb(),
         "latencies": STATS.latencies,
@@ -168,22 +203,25 @@ def wait_line(expected: str) -> None:
 
 
 async def run_async_worker(
-    prepare: Callable[[], Awaitable[None]],
     start: Callable[[], Awaitable[None]],
     stop: Callable[[], Awaitable[None]],
 ) -> None:
-    """The worker protocol for asyncio libraries."""
+    """The worker protocol for asyncio libraries.
+
+    ``start`` constructs the library's worker objects and starts consuming; it is
+    called after ``go``, inside the timed window. ``stop`` closes them.
+    """
     loop = asyncio.get_running_loop()
-    await prepare()
     emit({"event": "ready"})
     await loop.run_in_executor(None, wait_line, "go")
     t_go, cpu_go = time.time(), cpu_seconds()
-    reporter = Reporter()
-    reporter.start()
+    reporter = asyncio.create_task(report_counts())
     await start()
     await loop.run_in_executor(None, wait_line, "stop")
     cpu_stop = cpu_seconds()
-    reporter.halt()
+    reporter.cancel()
+    await asyncio.gather(reporter, return_exceptions=True)
+    emit({"event": "count", "n": STATS.completed})
     await stop()
     emit(worker_result(t_go, cpu_go, cpu_stop))
 

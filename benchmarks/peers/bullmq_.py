@@ -1,6 +1,7 @@
 """BullMQ's Python port: ``Queue.add``/``addBulk``; ``Worker(concurrency=C)``.
 
-Defaults otherwise (completed jobs kept, as in Bull).
+Defaults otherwise (completed jobs kept, as in Bull). Completion end point: the
+worker's ``completed(job, result)`` event, emitted after ``moveToCompleted``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from benchmarks.peers import _common as c
 
 
 async def noop(job: Job, token: str) -> None:
-    c.STATS.on_job(job.data)
+    c.STATS.on_start(job.data)
+
+
+def completed(job: Job, result: Any) -> None:
+    c.STATS.on_complete(job.data["i"])
 
 
 async def _enqueue(args: argparse.Namespace) -> None:
@@ -58,19 +63,14 @@ async def _worker(args: argparse.Namespace) -> None:
     worker: Worker | None = None
     task: asyncio.Future[Any] | None = None
 
-    async def prepare() -> None:
-        nonlocal worker
+    async def start() -> None:
+        nonlocal worker, task
         worker = Worker(
             args.queue,
             noop,  # type: ignore[arg-type]
             {"connection": args.url, "concurrency": args.concurrency, "autorun": False},
         )
-        await worker.client.ping()
-        await worker.bclient.ping()
-
-    async def start() -> None:
-        nonlocal task
-        assert worker is not None
+        worker.on("completed", completed)
         task = asyncio.ensure_future(worker.run())
 
     async def stop() -> None:
@@ -79,7 +79,7 @@ async def _worker(args: argparse.Namespace) -> None:
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
 
-    await c.run_async_worker(prepare, start, stop)
+    await c.run_async_worker(start, stop)
 
 
 def main(args: argparse.Namespace) -> None:

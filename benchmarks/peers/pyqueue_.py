@@ -1,4 +1,8 @@
-"""pyqueue: ``Queue.add``/``add_bulk``; ``Worker(concurrency=C)``. Defaults otherwise."""
+"""pyqueue: ``Queue.add``/``add_bulk``; ``Worker(concurrency=C)``. Defaults otherwise.
+
+Completion end point: the worker's local ``completed(job, result)`` event, which
+fires once the finishing script has confirmed the job moved to completed.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,11 @@ from pyqueue import BulkJob, Queue, Worker
 
 
 async def noop(job: Any) -> None:
-    c.STATS.on_job(job.data)
+    c.STATS.on_start(job.data)
+
+
+def completed(job: Any, result: Any) -> None:
+    c.STATS.on_complete(job.data["i"])
 
 
 async def _enqueue(args: argparse.Namespace) -> None:
@@ -46,18 +54,19 @@ async def _produce(args: argparse.Namespace) -> None:
 
 
 async def _worker(args: argparse.Namespace) -> None:
-    worker = Worker(args.queue, noop, redis_url=args.url, concurrency=args.concurrency)
-
-    async def prepare() -> None:
-        return None
+    worker: Worker[Any] | None = None
 
     async def start() -> None:
+        nonlocal worker
+        worker = Worker(args.queue, noop, redis_url=args.url, concurrency=args.concurrency)
+        worker.on("completed", completed)
         await worker.start()
 
     async def stop() -> None:
+        assert worker is not None
         await worker.close()
 
-    await c.run_async_worker(prepare, start, stop)
+    await c.run_async_worker(start, stop)
 
 
 def main(args: argparse.Namespace) -> None:

@@ -4,6 +4,11 @@ RQ runs one job at a time per worker process, so the high-concurrency W2 cell is
 n/a; W5 scales it with processes. Drains use ``burst=True``; the latency workloads
 run a non-burst worker (``with_scheduler=True`` for the delayed one, whose
 scheduler polls once a second and has no knob on the worker).
+
+Completion end point: a ``SimpleWorker`` subclass whose ``handle_job_success``
+counts the job after RQ's own one has saved the result and moved the job to the
+finished registry. RQ's ``work()`` blocks the main thread, so the count reporter
+is a thread here (the only adapter where it is).
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from benchmarks.peers import _common as c
 
 
 def noop(data: dict[str, Any]) -> None:
-    c.STATS.on_job(data)
+    c.STATS.on_start(data)
+
+
+class BenchWorker(SimpleWorker):
+    def handle_job_success(self, job: Any, *args: Any, **kwargs: Any) -> None:
+        super().handle_job_success(job, *args, **kwargs)
+        c.STATS.on_complete(job.args[0]["i"])
 
 
 def _enqueue(args: argparse.Namespace, q: Queue) -> None:
@@ -57,12 +68,15 @@ def _produce(args: argparse.Namespace, q: Queue) -> None:
     c.produce_sync(args.n, args.rate, args.delay_ms, add)
 
 
-def _worker(args: argparse.Namespace, conn: Redis, q: Queue) -> None:
-    worker = SimpleWorker([q], connection=conn)
-    conn.ping()
+def _worker(args: argparse.Namespace) -> None:
     c.emit({"event": "ready"})
     c.wait_line("go")
     t_go, cpu_go = time.time(), c.cpu_seconds()
+    reporter = c.Reporter()
+    reporter.start()
+    # Constructed after go, as in every adapter: start-up is inside the timed window.
+    conn = Redis.from_url(args.url)
+    worker = BenchWorker([Queue(args.queue, connection=conn)], connection=conn)
     cpu_stop: list[float] = []
     working = threading.Event()
     working.set()
@@ -75,8 +89,6 @@ def _worker(args: argparse.Namespace, conn: Redis, q: Queue) -> None:
 
     stopper = threading.Thread(target=wait_stop, daemon=True)
     stopper.start()
-    reporter = c.Reporter()
-    reporter.start()
     # "stop" can race a burst worker's own teardown; its jobs are already counted.
     with contextlib.suppress(StopRequested):
         worker.work(burst=args.burst, with_scheduler=bool(args.delay_ms), logging_level="WARNING")
@@ -87,11 +99,11 @@ def _worker(args: argparse.Namespace, conn: Redis, q: Queue) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    conn = Redis.from_url(args.url)
-    q = Queue(args.queue, connection=conn)
+    if args.mode == "worker":
+        _worker(args)
+        return
+    q = Queue(args.queue, connection=Redis.from_url(args.url))
     if args.mode in ("enqueue", "fill"):
         _enqueue(args, q)
-    elif args.mode == "produce":
-        _produce(args, q)
     else:
-        _worker(args, conn, q)
+        _produce(args, q)

@@ -3,7 +3,9 @@
 The worker dequeues with a blocking BLMOVE (``dequeue_timeout=0``, the default).
 Scheduled jobs are moved by a timer whose period is also the whole-second SETEX of
 its lock, so 1 s (the default) is the shortest period that works. SAQ has no bulk
-enqueue.
+enqueue. Completion end point: the ``after_process`` hook (an ``async def``, so SAQ
+does not run it in a thread), which runs after ``job.finish(COMPLETE)`` stored the
+result; only jobs whose status is then ``complete`` are counted.
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ import asyncio
 import time
 from typing import Any
 
-from saq import Queue, Worker
+from saq import Queue, Status, Worker
 
 from benchmarks.peers import _common as c
 
 
 async def noop(ctx: dict[str, Any], *, data: dict[str, Any]) -> None:
-    c.STATS.on_job(data)
+    c.STATS.on_start(data)
+
+
+async def after_process(ctx: dict[str, Any]) -> None:
+    job = ctx.get("job")
+    if job is not None and job.status == Status.COMPLETE:
+        c.STATS.on_complete(job.kwargs["data"]["i"])
 
 
 def _queue(args: argparse.Namespace) -> Queue:
@@ -63,28 +71,31 @@ async def _produce(args: argparse.Namespace) -> None:
 
 
 async def _worker(args: argparse.Namespace) -> None:
-    q = _queue(args)
-    worker = Worker(
-        q,
-        functions=[noop],  # type: ignore[list-item]
-        concurrency=args.concurrency,
-    )
+    q: Queue | None = None
+    worker: Worker | None = None
     task: asyncio.Task[None] | None = None
 
-    async def prepare() -> None:
-        await q.connect()
-
     async def start() -> None:
-        nonlocal task
+        nonlocal q, worker, task
+        q = _queue(args)
+        worker = Worker(
+            q,
+            functions=[noop],  # type: ignore[list-item]
+            concurrency=args.concurrency,
+            after_process=after_process,  # type: ignore[arg-type]
+        )
+        await q.connect()
         task = asyncio.create_task(worker.start())
 
     async def stop() -> None:
+        assert worker is not None
+        assert q is not None
         await worker.stop()
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
         await q.disconnect()
 
-    await c.run_async_worker(prepare, start, stop)
+    await c.run_async_worker(start, stop)
 
 
 def main(args: argparse.Namespace) -> None:
