@@ -27,7 +27,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import unquote
 
 import hiredis
@@ -82,7 +82,7 @@ class Template:
         holes: The marker objects, in the order they appear in ``args``.
     """
 
-    __slots__ = ("_args", "_parts", "_where")
+    __slots__ = ("_args", "_format", "_where")
 
     def __init__(self, args: tuple[Arg, ...], holes: tuple[Arg, ...]) -> None:
         self._args = args
@@ -90,22 +90,22 @@ class Template:
         found = tuple(args[i] for i in self._where)
         if len(found) != len(holes) or any(a is not h for a, h in zip(found, holes, strict=True)):
             raise ValueError("each hole must appear once, in the order given")
-        parts: list[bytes] = []
-        current = [b"*%d\r\n" % len(args)]
+        # One bytes %-format per call: the fixed parts (with % escaped) around a
+        # "$<len>\r\n<bytes>\r\n" slot per hole.
+        chunks = [b"*%d\r\n" % len(args)]
         for i, arg in enumerate(args):
             if i in self._where:
-                parts.append(b"".join(current))
-                current = []
+                chunks.append(b"$%d\r\n%b\r\n")
             else:
-                _encode_args((arg,), current)
-        parts.append(b"".join(current))
-        self._parts = parts
+                fixed: list[bytes] = []
+                _encode_args((arg,), fixed)
+                chunks.append(fixed[0].replace(b"%", b"%%"))
+        self._format = b"".join(chunks)
 
     def encode(self, values: tuple[Arg, ...]) -> bytes:
-        parts = self._parts
-        out = [parts[0]]
-        append = out.append
-        for i, value in enumerate(values, 1):
+        filled: list[Any] = []
+        append = filled.append
+        for value in values:
             kind = type(value)
             if kind is str:
                 data = value.encode()  # type: ignore[union-attr]
@@ -115,9 +115,9 @@ class Template:
                 data = b"%d" % value  # type: ignore[str-format]
             else:
                 data = str(value).encode()
-            append(b"$%d\r\n%b\r\n" % (len(data), data))
-            append(parts[i])
-        return b"".join(out)
+            append(len(data))
+            append(data)
+        return self._format % tuple(filled)
 
     def filled(self, values: tuple[Arg, ...]) -> tuple[Arg, ...]:
         """The whole argument list (for a redirection, or EVAL after NOSCRIPT)."""
@@ -418,11 +418,14 @@ class FastConnection:
                 args = args.filled(values)
             return await self._redirected(proto, args, exc)
         except ReadOnlyError as exc:
-            # A demoted master (Sentinel failover): reconnect, asking again where.
-            proto.abort()
-            if self._locator is not None:
-                self._locator.forget()
-            raise RedisConnectionError(f"server is now a replica ({exc}); reconnecting") from exc
+            self._demoted(proto, exc)
+
+    def _demoted(self, proto: _Protocol, exc: ReadOnlyError) -> NoReturn:
+        """A demoted master (Sentinel failover): reconnect, asking again where."""
+        proto.abort()
+        if self._locator is not None:
+            self._locator.forget()
+        raise RedisConnectionError(f"server is now a replica ({exc}); reconnecting") from exc
 
     async def _redirected(self, proto: _Protocol, args: tuple[Arg, ...], exc: Exception) -> Any:
         """Follow cluster redirections; none of them ran the command."""
@@ -479,8 +482,17 @@ class FastConnection:
         self, template: Template, values: tuple[Arg, ...], source: str | bytes
     ) -> Any:
         """:meth:`evalsha` of a template of ``("EVALSHA", sha, numkeys, ...)``."""
+        # The per-job path, so _execute's work is inlined here for the common case.
+        proto = self._protocol
         try:
-            return await self.execute_template(template, values)
+            if proto is None or proto.lost is not None:
+                return await self.execute_template(template, values)
+            try:
+                return await self._send_encoded(proto, template.encode(values))
+            except (AskError, TryAgainError) as exc:
+                return await self._redirected(proto, template.filled(values), exc)
+            except ReadOnlyError as exc:
+                self._demoted(proto, exc)
         except NoScriptError:
             return await self.execute("EVAL", source, *template.filled(values)[2:])
 
