@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ceiling
-from benchmarks.libs import ALL_LIBS, BENCH_DIR, LIBS, PEERS_PYTHON, PEERS_VENV, Lib
+from benchmarks.libs import (
+    ALL_LIBS,
+    BASE_SRC_ENV,
+    BENCH_DIR,
+    LIBS,
+    PEERS_PYTHON,
+    PEERS_VENV,
+    Lib,
+)
 from benchmarks.probe import Probe
 from benchmarks.procs import Group, HarnessError, run_once
 
@@ -154,6 +162,9 @@ def parse_args(argv: list[str]) -> Config:
     p.add_argument("--no-chart", action="store_true")
     p.add_argument("--no-install", action="store_true",
                    help="do not create/update the peers venv or node_modules")
+    p.add_argument("--base-src", type=Path, default=None,
+                   help="src/ of another pyqueue checkout, run as the library pyqueue-base "
+                        "(e.g. a `git worktree add` of an older commit)")
     p.add_argument("--tiny", action="store_true",
                    help="CI smoke run: a few hundred jobs, pyqueue only, 1 rep, no peer install")
     a = p.parse_args(argv)
@@ -168,7 +179,12 @@ def parse_args(argv: list[str]) -> Config:
             out = Path(tempfile.mkdtemp(prefix="bench-tiny-")) / "tiny.json"
     for lib in libs:
         if lib not in LIBS:
-            p.error(f"unknown library {lib!r}; choose from {','.join(ALL_LIBS)}")
+            p.error(f"unknown library {lib!r}; choose from {','.join(LIBS)}")
+    if "pyqueue-base" in libs:
+        if a.base_src is None or not (a.base_src / "pyqueue" / "__init__.py").exists():
+            p.error("pyqueue-base needs --base-src pointing at a checkout's src/ folder")
+        # Read by the pyqueue-base adapter processes, which inherit the environment.
+        os.environ[BASE_SRC_ENV] = str(a.base_src.resolve())
     for w in workloads:
         if w not in WORKLOADS:
             p.error(f"unknown workload {w!r}; choose from {','.join(WORKLOADS)}")

@@ -30,8 +30,20 @@ class Lib:
         if self.runtime == "node":
             node = shutil.which("node") or "node"
             return bull_node.command(node, mode, options, self.node_module)
+        if self.runtime == "pyqueue-base":
+            return [sys.executable, "-c", _BASE_BOOT, "pyqueue", mode, *options]
         python = sys.executable if self.runtime == "pyqueue" else str(PEERS_PYTHON)
         return [python, "-m", "benchmarks.peers", self.name, mode, *options]
+
+
+BASE_SRC_ENV = "BENCH_BASE_SRC"
+# The pyqueue adapter, importing pyqueue from another checkout's src/ (--base-src), so
+# that one run compares two commits on the same Redis, minutes apart.
+_BASE_BOOT = (
+    "import os, sys; src = os.environ['" + BASE_SRC_ENV + "']; sys.path.insert(0, src); "
+    "import pyqueue; assert pyqueue.__file__.startswith(src), pyqueue.__file__; "
+    "from benchmarks.peers.__main__ import main; main()"
+)
 
 
 LIBS: dict[str, Lib] = {
@@ -52,6 +64,9 @@ LIBS: dict[str, Lib] = {
             "(its floor: the period is also a whole-second SETEX)); no bulk API"),
         Lib("bullmq", "BullMQ (Python)", "peer-python", True, True, "2",
             "defaults; Queue.add / addBulk, Worker(concurrency=C)"),
+        Lib("pyqueue-base", "pyqueue (--base-src)", "pyqueue-base", True, True, "1",
+            "pyqueue's adapter on the checkout given by --base-src; defaults"),
     )
 }
-ALL_LIBS = list(LIBS)
+# A default run covers the libraries; pyqueue-base is asked for by name.
+ALL_LIBS = [name for name in LIBS if name != "pyqueue-base"]
