@@ -1,0 +1,116 @@
+"""Instructions per processed job in pyqueue's worker, counted by valgrind (callgrind).
+
+Wall-clock rates on a shared 2-core VM move by ±30 % between runs, and CPU time per
+job moves with them; the number of instructions the worker process executes per
+job does not (callgrind counts them in a simulated CPU, whatever else runs). This
+is the figure to compare two commits of the engine by:
+
+    .venv/bin/python benchmarks/instructions.py                     # this checkout
+    git worktree add /tmp/base <commit>
+    .venv/bin/python benchmarks/instructions.py --base-src /tmp/base/src
+
+For each concurrency, a worker process drains N1 and then N2 prefilled jobs
+``{"i": n}`` under callgrind; instructions per job = (I(N2) - I(N1)) / (N2 - N1),
+so imports and start-up cancel out. Only user-space instructions of the worker
+process are counted: not the kernel's, not Redis's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+
+# The worker run under callgrind: drain n jobs at concurrency c, then exit.
+_WORKER = """
+import asyncio, sys
+from pyqueue import Worker
+url, n, c = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+async def main():
+    done = asyncio.Event()
+    count = 0
+    async def handler(job):
+        return None
+    def completed(job, result):
+        nonlocal count
+        count += 1
+        if count == n:
+            done.set()
+    worker = Worker("bench", handler, redis_url=url, concurrency=c)
+    worker.on("completed", completed)
+    await worker.start()
+    await done.wait()
+    await worker.close()
+asyncio.run(main())
+"""
+
+
+async def _fill(url: str, n: int) -> None:
+    from pyqueue import BulkJob, Queue
+
+    async with Queue("bench", redis_url=url) as q:
+        await q.client.flushall()
+        for start in range(0, n, 1000):
+            await q.add_bulk([BulkJob({"i": i}) for i in range(start, min(n, start + 1000))])
+
+
+def _instructions(url: str, n: int, concurrency: int, src: Path | None) -> int:
+    asyncio.run(_fill(url, n))
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, "-c", _WORKER, url, str(n), str(concurrency)],
+        capture_output=True, text=True, env=env, check=False, timeout=1800,
+    )
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_job(url: str, concurrency: int, n1: int, n2: int, src: Path | None) -> float:
+    return (_instructions(url, n2, concurrency, src) - _instructions(url, n1, concurrency, src)) / (
+        n2 - n1
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="benchmarks/instructions.py", description=(__doc__ or "").split("\n")[0]
+    )
+    p.add_argument("--concurrency", default="1,50", help="comma list (default 1,50)")
+    p.add_argument("--n1", type=int, default=500)
+    p.add_argument("--n2", type=int, default=2500)
+    p.add_argument("--base-src", type=Path, default=None,
+                   help="src/ of another checkout, counted too (a `git worktree add` of a commit)")
+    a = p.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    from pyqueue.embedded import RedisServer
+
+    levels = [int(x) for x in a.concurrency.split(",")]
+    targets: list[tuple[str, Path | None]] = [("this checkout", ROOT / "src")]
+    if a.base_src is not None:
+        targets.append((f"base ({a.base_src})", a.base_src.resolve()))
+    print("| pyqueue | " + " | ".join(f"c={c}" for c in levels) + " |")
+    print("|---|" + "---:|" * len(levels))
+    with RedisServer() as srv:
+        for label, src in targets:
+            cells = [f"{per_job(srv.url, c, a.n1, a.n2, src):,.0f}" for c in levels]
+            print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+    print("\ninstructions per processed job (callgrind, worker process, user space)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
