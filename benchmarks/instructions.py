@@ -12,7 +12,9 @@ is the figure to compare two commits of the engine by:
 For each concurrency, a worker process drains N1 and then N2 prefilled jobs
 ``{"i": n}`` under callgrind; instructions per job = (I(N2) - I(N1)) / (N2 - N1),
 so imports and start-up cancel out. Only user-space instructions of the worker
-process are counted: not the kernel's, not Redis's.
+process are counted: not the kernel's, not Redis's. ``--floor`` adds the same count
+for a loop that does nothing but one EVALSHA round trip per job on pyqueue's
+connection class: what asyncio, the socket and the reply parser cost by themselves.
 """
 
 from __future__ import annotations
@@ -53,6 +55,23 @@ asyncio.run(main())
 """
 
 
+# The floor: the same event loop, connection and reply parser doing nothing but one
+# EVALSHA round trip per "job" (a script returning a job-shaped reply).
+_FLOOR = """
+import asyncio, sys
+from pyqueue._protocol.fastconn import FastConnection
+url, n = sys.argv[1], int(sys.argv[2])
+SCRIPT = "return {{'name', '__default__', 'data', ARGV[1], 'opts', '{}'}, ARGV[1]}"
+async def main():
+    conn = FastConnection(url)
+    sha = await conn.execute("SCRIPT", "LOAD", SCRIPT)
+    for i in range(n):
+        await conn.execute("EVALSHA", sha, 0, str(i))
+    conn.close()
+asyncio.run(main())
+"""
+
+
 async def _fill(url: str, n: int) -> None:
     from pyqueue import BulkJob, Queue
 
@@ -63,13 +82,14 @@ async def _fill(url: str, n: int) -> None:
 
 
 def _instructions(url: str, n: int, concurrency: int, src: Path | None) -> int:
-    asyncio.run(_fill(url, n))
+    if concurrency:
+        asyncio.run(_fill(url, n))
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-c", _WORKER, url, str(n), str(concurrency)],
+         sys.executable, "-c", _WORKER if concurrency else _FLOOR, url, str(n), str(concurrency)],
         capture_output=True, text=True, env=env, check=False, timeout=1800,
     )
     found = re.search(r"Collected : (\d+)", proc.stderr)
@@ -93,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n2", type=int, default=2500)
     p.add_argument("--base-src", type=Path, default=None,
                    help="src/ of another checkout, counted too (a `git worktree add` of a commit)")
+    p.add_argument("--floor", action="store_true",
+                   help="also count a bare EVALSHA round-trip loop on the same connection class")
     a = p.parse_args(argv)
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -108,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         for label, src in targets:
             cells = [f"{per_job(srv.url, c, a.n1, a.n2, src):,.0f}" for c in levels]
             print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+        if a.floor:
+            floor = per_job(srv.url, 0, a.n1, a.n2, None)
+            print(f"| floor: one EVALSHA round trip, nothing else | {floor:,.0f} (any c) |")
     print("\ninstructions per processed job (callgrind, worker process, user space)")
     return 0
 
