@@ -58,7 +58,9 @@ def main(src: str, dst: str) -> None:
         if log:
             ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(ncol=min(6, len(libs)), fontsize=8)
+    # Above the top panel, not inside it: with seven libraries it covered the tallest bars.
+    axes[0].legend(ncol=min(7, len(libs)), fontsize=8, loc="lower center",
+                   bbox_to_anchor=(0.5, 1.08), frameon=False)
     machine = data.get("machine", {})
     fig.suptitle(f"pyqueue benchmarks — medians, bars min-max; {machine.get('nproc', '?')} cores, "
                  f"Redis {machine.get('redis', '?')}, {data['created']}", fontsize=10)
