@@ -31,5 +31,5 @@ def test_holes_out_of_order_or_missing_are_refused():
     with pytest.raises(ValueError, match="once"):
         Template(("SET", HOLE_A), (HOLE_A, HOLE_C))
     # Equal but not identical: a hole is a marker object, not a value.
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="once"):
         Template(("SET", "".join(["\x00", "a"])), (HOLE_A,))
