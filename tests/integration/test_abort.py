@@ -235,3 +235,24 @@ async def test_abort_heard_while_resubscribing_is_found_by_the_recheck(
             await queue.client.hset(queue.keys.job(job.id), "pqAbort", "aborted: missed")
             stored = await _failed_for_good(queue, job)
         assert stored.failed_reason == "aborted: missed"
+
+
+async def test_garbage_on_the_abort_channel_does_not_deafen_the_worker(
+    redis_url: str, queue_name: str
+) -> None:
+    # Anyone may publish on the channel; a message that is not JSON must not end
+    # the listener, or later aborts of running jobs would go unheard.
+    async def handler(job: Job[Any]) -> str:
+        await asyncio.sleep(60)
+        return "not aborted"
+
+    async with Queue(queue_name, redis_url) as queue:
+        job = await queue.add({})
+        async with Worker(queue, handler, options=OPTIONS):
+            await _until_active(queue, job)
+            for garbage in (b"not json", b"\xff\xfe", b"[1, 2]", b'{"jobId": 7}'):
+                await queue.client.publish(queue.keys.abort_channel, garbage)
+            await asyncio.sleep(0.2)
+            assert await queue.abort(job.id, "after garbage") == "signalled"
+            stored = await _failed_for_good(queue, job)
+        assert stored.failed_reason == "aborted: after garbage"

@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -93,27 +94,18 @@ class DelayedPromoter:
             self._wake.set()
 
     async def _listen(self) -> None:
-        channel = self._keys.channel("delayed")
-        while True:
-            pubsub = self._pubsub_client.pubsub()
-            try:
-                await pubsub.subscribe(channel)
-                # Anything published while we were not subscribed may be missed:
-                # promote once right after (re)subscribing.
-                self._wake.set()
-                guard = SilenceGuard(pubsub, self._silence)
-                while True:
-                    message = await guard.next_message()
-                    if message.get("type") != "message":
-                        continue
-                    with contextlib.suppress(ValueError):
-                        self.notify(float(message["data"]))
-            except RedisError as exc:
-                self._on_error(exc)
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        # Anything published while we were not subscribed may be missed: promote
+        # once right after each (re)subscription.
+        async def subscribed() -> None:
+            self._wake.set()
+
+        def heard(data: Any) -> None:
+            self.notify(float(data))
+
+        await listen(
+            self._pubsub_client, self._keys.channel("delayed"), subscribed, heard,
+            self._on_error, self._silence,
+        )
 
 
 class StalledChecker:
@@ -181,22 +173,46 @@ class AbortListener:
 
     async def run(self) -> None:
         """Run until cancelled."""
-        while True:
-            pubsub = self._client.pubsub()
-            try:
-                await pubsub.subscribe(self._keys.abort_channel)
-                await self._on_subscribed()
-                guard = SilenceGuard(pubsub, self._silence)
-                while True:
-                    message = await guard.next_message()
-                    if message.get("type") != "message":
-                        continue
-                    decoded = wire.loads(message["data"])
-                    if isinstance(decoded, dict) and isinstance(decoded.get("jobId"), str):
-                        self._on_abort(decoded["jobId"], str(decoded.get("reason") or "aborted"))
-            except RedisError as exc:
-                self._on_error(exc)
-                await asyncio.sleep(0.5)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await listen(
+            self._client, self._keys.abort_channel, self._on_subscribed, self._heard,
+            self._on_error, self._silence,
+        )
+
+    def _heard(self, data: Any) -> None:
+        decoded = wire.loads(data)
+        if isinstance(decoded, dict) and isinstance(decoded.get("jobId"), str):
+            self._on_abort(decoded["jobId"], str(decoded.get("reason") or "aborted"))
+
+
+async def listen(
+    client: aioredis.Redis,
+    channel: str,
+    on_subscribed: Callable[[], Awaitable[None]],
+    on_message: Callable[[Any], None],
+    on_error: Callable[[BaseException], None],
+    silence_timeout: float,
+) -> None:
+    """Hear ``channel`` until cancelled, resubscribing after every Redis error.
+
+    ``on_subscribed`` is awaited after each (re)subscription (what was published
+    meanwhile is lost). A message ``on_message`` cannot read (it raises
+    ValueError: anyone can publish anything) is skipped, not fatal.
+    """
+    while True:
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(channel)
+            await on_subscribed()
+            guard = SilenceGuard(pubsub, silence_timeout)
+            while True:
+                message = await guard.next_message()
+                if message.get("type") != "message":
+                    continue
+                with contextlib.suppress(ValueError):
+                    on_message(message["data"])
+        except RedisError as exc:
+            on_error(exc)
+            await asyncio.sleep(0.5)
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
