@@ -201,3 +201,12 @@ def role(port: int) -> str:
             return str(client.info("replication")["role"])
     except RedisError:
         return "down"
+
+
+async def until(check: Any, timeout: float) -> None:
+    """Wait until ``check()`` is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s")
+        await asyncio.sleep(0.05)

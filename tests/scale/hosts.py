@@ -18,8 +18,8 @@ import random
 import shutil
 import subprocess
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
+
+from tests.scale.servers import Started
 
 
 def _ip(*args: str) -> None:
@@ -47,7 +47,7 @@ class Host:
     gateway: str  # the test namespace's end of the link (where Redis listens)
 
 
-class Hosts:
+class Hosts(Started):
     def __init__(self, count: int) -> None:
         tag = f"{os.getpid() % 100000}"
         # A random /16 in 10/8, so parallel runs on a shared machine do not clash.
@@ -91,16 +91,3 @@ class Hosts:
         ).stdout
         names = {h.name for h in self.hosts}
         return [line.split()[0] for line in listed.splitlines() if line.split()[0] in names]
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -60,7 +60,30 @@ def _wait_link_up(port: int, password: str | None = None) -> None:
     _wait(up, f"replica on {port} did not finish its sync")
 
 
-class Cluster:
+class Started:
+    """``with`` starts it and always closes it, also when starting fails half-way."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Cluster(Started):
     """``masters`` masters with ``replicas`` replicas each, slots split evenly."""
 
     def __init__(self, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
@@ -152,19 +175,6 @@ class Cluster:
         for node in self.nodes:
             node.close()
 
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
 
 class SentinelProcess:
     """One ``redis-server --sentinel`` watching ``service`` at ``master_port``."""
@@ -205,7 +215,7 @@ class SentinelProcess:
             self._tmp.cleanup()
 
 
-class SentinelDeployment:
+class SentinelDeployment(Started):
     """A master, ``replicas`` replicas and three Sentinels (quorum 2)."""
 
     SERVICE = "pyqueue-master"
@@ -271,16 +281,3 @@ class SentinelDeployment:
             sentinel.close()
         for server in self.servers:
             server.close()
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from redis.exceptions import RedisError
-from tests.scale.failover import OPTIONS, Figures, run_failover
+from tests.scale.failover import OPTIONS, Figures, run_failover, until
 from tests.scale.servers import Cluster, SentinelDeployment
 
 from pyqueue import Queue, Worker
@@ -65,7 +65,7 @@ async def test_cluster_idle_worker_blocked_in_blmove_resumes_after_failover() ->
         await worker.start()
         try:
             await queue.add({"n": 1})
-            await _until(lambda: len(done) == 1, 10)
+            await until(lambda: len(done) == 1, 10)
             await asyncio.sleep(0.5)  # now blocked in BLMOVE
             master = cluster.master_of(f"{tag}:idle:id")
             cpu0, t0 = time.process_time(), time.monotonic()
@@ -76,7 +76,7 @@ async def test_cluster_idle_worker_blocked_in_blmove_resumes_after_failover() ->
                     break
                 except (RedisError, OSError):
                     await asyncio.sleep(0.1)
-            await _until(lambda: len(done) == 2, 30)
+            await until(lambda: len(done) == 2, 30)
             resumed = time.monotonic() - t0
             cpu = (time.process_time() - cpu0) / resumed
             assert cluster.master_of(f"{tag}:idle:id").port != master.port
@@ -87,10 +87,3 @@ async def test_cluster_idle_worker_blocked_in_blmove_resumes_after_failover() ->
           f"cpu {cpu:.0%} of one core")
     assert cpu < 0.5
 
-
-async def _until(check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s")
-        await asyncio.sleep(0.05)

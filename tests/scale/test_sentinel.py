@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio.sentinel as aiosentinel
+from tests.scale.failover import until
 from tests.scale.servers import SentinelDeployment
 
 from pyqueue import Queue, QueueEvents, Worker, WorkerOptions
@@ -132,12 +133,12 @@ async def test_idle_worker_blocked_in_blmove_resumes_after_failover(queue_name: 
         await worker.start()
         try:
             await queue.add({"n": 1})
-            await _until(lambda: len(done) == 1, 10)
+            await until(lambda: len(done) == 1, 10)
             await asyncio.sleep(0.5)  # the worker is now blocked in BLMOVE
             old = deployment.master
             cpu0, t0 = time.process_time(), time.monotonic()
             old.stop(kill=True)
-            await _until(lambda: deployment.current_master_port() != old.port, 30)
+            await until(lambda: deployment.current_master_port() != old.port, 30)
             added_at = None
             for _ in range(200):  # the producer retries until the new master answers
                 try:
@@ -147,7 +148,7 @@ async def test_idle_worker_blocked_in_blmove_resumes_after_failover(queue_name: 
                 except redis.ConnectionError:
                     await asyncio.sleep(0.1)
             assert added_at is not None
-            await _until(lambda: len(done) == 2, 30)
+            await until(lambda: len(done) == 2, 30)
             cpu = (time.process_time() - cpu0) / (time.monotonic() - t0)
         finally:
             await worker.close()
@@ -157,13 +158,6 @@ async def test_idle_worker_blocked_in_blmove_resumes_after_failover(queue_name: 
     # A spinning reconnect loop would hold a core; waiting costs next to nothing.
     assert cpu < 0.5
 
-
-async def _until(check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 
@@ -178,22 +172,22 @@ async def test_manual_failover_moves_every_connection_to_the_new_master(queue_na
         await worker.start()
         try:
             await queue.add({"n": 1})
-            await _until(lambda: len(done) == 1, 10)
+            await until(lambda: len(done) == 1, 10)
             old = deployment.current_master_port()
             with contextlib.closing(redis.Redis(port=deployment.sentinels[0].port)) as s:
                 s.execute_command("SENTINEL", "FAILOVER", deployment.SERVICE)
-            await _until(lambda: deployment.current_master_port() != old, 30)
+            await until(lambda: deployment.current_master_port() != old, 30)
             new = deployment.current_master_port()
             # Until Sentinel turns the old master into a replica (its next INFO
             # poll), it still accepts writes: see docs/reliability.md, known limits.
-            await _until(lambda: _role(old) == "slave", 30)
+            await until(lambda: _role(old) == "slave", 30)
             for _ in range(100):
                 try:
                     job = await queue.add({"n": 2})
                     break
                 except redis.ConnectionError:
                     await asyncio.sleep(0.1)
-            await _until(lambda: len(done) == 2, 30)
+            await until(lambda: len(done) == 2, 30)
             for _ in range(100):  # the handler ran; its finishing write follows
                 if (await queue.get_job_counts())["completed"] == 2:
                     break
