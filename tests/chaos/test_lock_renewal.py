@@ -10,30 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 from tests.chaos.proxy import ChaosProxy
 
 from pyqueue import Queue
 from pyqueue._engine.locks import LockRenewer, sync_renewer
 from pyqueue._protocol.connection import ConnectionSpec
-from pyqueue.embedded import RedisServer
 from pyqueue.job import now_ms
 
 LOCK_MS = 2000
 RENEW_MS = LOCK_MS // 2  # Bull's default lockRenewTime
-
-
-@pytest.fixture
-async def proxied(redis_server: RedisServer) -> AsyncIterator[ChaosProxy]:
-    proxy = ChaosProxy("127.0.0.1", redis_server.port)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.close()
 
 
 async def test_one_black_holed_renewal_does_not_lose_the_lock(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,17 +19,6 @@ from tests.chaos.proxy import ChaosProxy
 
 from pyqueue import Job, Queue, QueueEvents, Worker, WorkerOptions
 from pyqueue._protocol.pubsub import SilenceGuard
-from pyqueue.embedded import RedisServer
-
-
-@pytest.fixture
-async def proxied(redis_server: RedisServer) -> AsyncIterator[ChaosProxy]:
-    proxy = ChaosProxy("127.0.0.1", redis_server.port)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.close()
 
 
 async def _until(check: object, seconds: float) -> float:
