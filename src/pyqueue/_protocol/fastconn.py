@@ -27,7 +27,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, cast
 from urllib.parse import unquote
 
 import hiredis
@@ -200,8 +200,9 @@ class _Protocol(asyncio.Protocol):
             self.transport.write(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not an isinstance check: uvloop's transports have the same methods but
+        # do not subclass asyncio.Transport.
+        self.transport = cast("asyncio.Transport", transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
