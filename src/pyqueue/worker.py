@@ -189,7 +189,9 @@ class Worker(LocalEvents[DataT]):
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
         # What the fetch loop and the finisher share about this worker.
-        self._ctx = WorkerContext(self.queue, self.token, opts, self.emit, self._error)
+        # The queue's own emit, bound once: Worker.emit would add a call per event.
+        self._emit = self.queue.emit
+        self._ctx = WorkerContext(self.queue, self.token, opts, self._emit, self._error)
         self._fetcher = Fetcher(self._ctx, self._bclient, self._process)
         self._finisher = Finisher(self._ctx, dict(backoff_strategies or {}))
 
@@ -412,7 +414,7 @@ class Worker(LocalEvents[DataT]):
         try:
             if "repeat" in job.raw_opts:
                 await self._chain_repeat(job, raw)
-            self.emit("active", job)
+            self._emit("active", job)
             try:
                 job.raise_if_aborted()
                 if self._before_process is not None:
@@ -432,7 +434,8 @@ class Worker(LocalEvents[DataT]):
                 await self._after(job, None, exc)
                 return None
             reply, rejected = await self._finisher.completed(job, result)
-            await self._after(job, None if rejected else result, rejected)
+            if self._after_process is not None:  # no coroutine per job without a hook
+                await self._after(job, None if rejected else result, rejected)
             return reply
         except asyncio.CancelledError:
             raise
@@ -449,10 +452,23 @@ class Worker(LocalEvents[DataT]):
             self._jobs.pop(job_id, None)
 
     async def _call_abortable(self, job: Job[Any]) -> Any:
-        """:meth:`_call`, turning an abort's cancellation into :class:`JobAbortedError`."""
+        """Call the job's handler, turning an abort's cancellation into :class:`JobAbortedError`."""
         self._calling.add(job.id)
         try:
-            return await self._call(job)
+            record = job.record
+            if record.data_error is not None:
+                raise UnrecoverableError(record.data_error)
+            if self.queue.model is not None:
+                try:
+                    job.data = self.queue.decode_data(record.data)
+                except ValidationError as exc:
+                    name = self.queue.model.__name__
+                    raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
+            handler = find_handler(self._processors, job.name)
+            return await run_handler(
+                handler, job, self._executor, wire.timeout_of(job.raw_opts), self._sandbox,
+                self._threads, self._async_handlers[id(handler)],
+            )
         except asyncio.CancelledError:
             if job.id not in self._abort_cancelled:
                 raise
@@ -522,23 +538,6 @@ class Worker(LocalEvents[DataT]):
             # The instance still runs; a missed chain only ends the schedule
             # until the next add(..., repeat=...) declares it again.
             self._error(exc)
-
-    async def _call(self, job: Job[Any]) -> Any:
-        record = job.record
-        if record.data_error is not None:
-            raise UnrecoverableError(record.data_error)
-        if self.queue.model is not None:
-            try:
-                job.data = self.queue.decode_data(record.data)
-            except ValidationError as exc:
-                name = self.queue.model.__name__
-                raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
-        handler = find_handler(self._processors, job.name)
-        timeout = wire.timeout_of(job.raw_opts)
-        return await run_handler(
-            handler, job, self._executor, timeout, self._sandbox, self._threads,
-            self._async_handlers[id(handler)],
-        )
 
     # --- callbacks --------------------------------------------------------------
 

@@ -204,3 +204,35 @@ def test_completed_payload_is_the_json_of_its_dict(job_id, result_json):
 @given(st.one_of(st.none(), st.booleans(), st.integers(), st.text()))
 def test_encode_result_of_scalars_is_their_json(value):
     assert wire.encode_result(value) == wire.dumps(value)
+
+
+def _outcome(fn: Any, text: Any) -> tuple[str, Any]:
+    try:
+        return "value", fn(text)
+    except ValueError as exc:  # JSONDecodeError included
+        return "error", str(exc)
+    except RecursionError:
+        return "recursion", None
+
+
+json_texts = st.one_of(
+    json_values.map(json.dumps),
+    json_values.map(lambda v: json.dumps(v, indent=1)),
+    st.tuples(st.sampled_from(["", " ", "\n", "\t "]), json_values.map(json.dumps),
+              st.sampled_from(["", " ", "\n", "x", "}", ",1"])).map("".join),
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "NaN", "-Infinity", "[1,", "{\"a\":}", "\"\\ud800\"", "1 2"]),
+)
+
+
+@given(text=json_texts)
+def test_loads_is_json_loads(text: str) -> None:
+    # The same value, or the same error message, for clean and unclean documents alike.
+    got, want = _outcome(wire.loads, text), _outcome(json.loads, text)
+    if got[0] == want[0] == "value":
+        assert json.dumps(got[1]) == json.dumps(want[1])  # NaN is not equal to itself
+    else:
+        assert got == want
+    assert _outcome(wire.loads, text.encode("utf-8", "surrogatepass")) == _outcome(
+        json.loads, text.encode("utf-8", "surrogatepass")
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -69,20 +69,18 @@ class Finisher:
         except InvalidOptionsError as bad:
             await self.failed(job, bad)
             return None, bad
+        job_id = job.id
         finished_on = now_ms()
+        payload = wire.completed_payload(job_id, result_json)
+        fetch_next = self._ctx.may_fetch_next()
+        options = self._options
         confirmed, reply = await self._finish(
-            job,
-            self._scripts.move_to_completed,
-            job.id,
-            token=self._token,
-            finished_on=finished_on,
-            return_value=result_json,
-            keep_count=keep_count,
-            keep_age=keep_age,
-            event_payload=wire.completed_payload(job.id, result_json),
-            fetch_next=self._ctx.may_fetch_next(),
-            lock_duration=self._options.lock_duration,
-            metrics_max_points=self._options.metrics_max_data_points,
+            lambda: self._scripts.move_to_completed(
+                job_id, token=self._token, finished_on=finished_on, return_value=result_json,
+                keep_count=keep_count, keep_age=keep_age, event_payload=payload,
+                fetch_next=fetch_next, lock_duration=options.lock_duration,
+                metrics_max_points=options.metrics_max_data_points,
+            )
         )
         if confirmed:
             self._emit("completed", job, result)
@@ -130,25 +128,30 @@ class Finisher:
             keep_count, keep_age = keep
             finished_on = now_ms()
             confirmed, _ = await self._finish(
-                job, scripts.move_to_failed, job.id, token=self._token, finished_on=finished_on,
-                failed_reason=reason, attempts_made=attempts_made, stacktrace=stack,
-                keep_count=keep_count, keep_age=keep_age,
-                event_payload=wire.failed_payload(job.id, reason),
-                metrics_max_points=self._options.metrics_max_data_points,
+                lambda: scripts.move_to_failed(
+                    job.id, token=self._token, finished_on=finished_on, failed_reason=reason,
+                    attempts_made=attempts_made, stacktrace=stack, keep_count=keep_count,
+                    keep_age=keep_age, event_payload=wire.failed_payload(job.id, reason),
+                    metrics_max_points=self._options.metrics_max_data_points,
+                )
             )
             if confirmed:
                 # Listeners of "failed" tell a final failure by finished_on.
                 job.record.finished_on = finished_on
         elif not delay:
             confirmed, _ = await self._finish(
-                job, scripts.retry_job, job.id, token=self._token, lifo=bool(opts.lifo),
-                attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
+                lambda: scripts.retry_job(
+                    job.id, token=self._token, lifo=bool(opts.lifo),
+                    attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
+                )
             )
         else:
+            score = delayed_score(now_ms() + delay, job.id)
             confirmed, _ = await self._finish(
-                job, scripts.move_to_delayed, job.id, token=self._token,
-                score=delayed_score(now_ms() + delay, job.id),
-                attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
+                lambda: scripts.move_to_delayed(
+                    job.id, token=self._token, score=score,
+                    attempts_made=attempts_made, stacktrace=stack, failed_reason=reason,
+                )
             )
         if confirmed:
             # ``final`` says whether a retry follows, so listeners need not re-derive it
@@ -164,21 +167,23 @@ class Finisher:
         reason = f"pyqueue could not process the job: {error_message(exc)}"
         job.record.failed_reason = reason
         finished_on = now_ms()
+        stack = wire.dumps([*job.stacktrace, error_stack(exc)])
         confirmed, _ = await self._finish(
-            job, self._scripts.move_to_failed, job.id, token=self._token,
-            finished_on=finished_on, failed_reason=reason, attempts_made=job.attempts_made + 1,
-            stacktrace=wire.dumps([*job.stacktrace, error_stack(exc)]),
-            keep_count=-1, keep_age=None, event_payload=wire.failed_payload(job.id, reason),
-            metrics_max_points=self._options.metrics_max_data_points,
+            lambda: self._scripts.move_to_failed(
+                job.id, token=self._token, finished_on=finished_on, failed_reason=reason,
+                attempts_made=job.attempts_made + 1, stacktrace=stack, keep_count=-1,
+                keep_age=None, event_payload=wire.failed_payload(job.id, reason),
+                metrics_max_points=self._options.metrics_max_data_points,
+            )
         )
         if confirmed:
             job.record.finished_on = finished_on
             self._emit("failed", job, exc, True)
 
-    async def _finish(
-        self, job: Job[Any], command: Any, *args: Any, **kwargs: Any
-    ) -> tuple[bool, Any]:
+    async def _finish(self, call: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
         """Run a finishing script, retrying across connection drops while we hold the lock.
+
+        ``call()`` sends the script once; it is called again for each retry.
 
         Returns:
             ``(confirmed, reply)``: confirmed is True only when the script's own
@@ -192,7 +197,7 @@ class Finisher:
         reported = False
         while True:
             try:
-                return True, await command(*args, **kwargs)
+                return True, await call()
             except (*_TRANSIENT, ResponseError) as exc:
                 # A refused write (READONLY after a failover, OOM, MISCONF, BUSY)
                 # can pass like a dropped connection: report it now, retry while

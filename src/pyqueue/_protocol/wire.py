@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,29 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=F
 # The string quoting _dumps uses (ensure_ascii=False): for the per-job event
 # payloads, a few microseconds cheaper than building and encoding a dict.
 _quote = json.encoder.encode_basestring
-loads = json.loads
+# The C scanner json.loads calls once its Python layers are through (the
+# stubs do not declare the attribute, though every JSONDecoder sets it).
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads(text)``, skipping its Python layers for the usual clean document.
+
+    ``json.loads`` runs three Python frames and two regex matches around the C
+    scanner; a job's opts and data are parsed for every job a worker starts.
+    Anything the scanner alone cannot settle (surrounding whitespace, trailing
+    text, an empty string) goes through ``json.loads``, so results and errors
+    are exactly its own.
+    """
+    if type(text) is not str:
+        return json.loads(text)
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
 
 # opts keys pyqueue understands, wire name -> python name.
 _OPT_NAMES: dict[str, str] = {
@@ -225,7 +247,10 @@ def timeout_of(raw_opts: Mapping[str, Any]) -> int | None:
 
 def keep_on_complete(raw_opts: Mapping[str, Any]) -> tuple[int, int | None]:
     """``keep_spec`` of ``removeOnComplete`` without decoding every option."""
-    return keep_spec(_retention_from_wire(raw_opts.get("removeOnComplete")))
+    value = raw_opts.get("removeOnComplete")
+    if value is None or value is False:
+        return -1, None  # the default, settled without two more calls per job
+    return keep_spec(_retention_from_wire(value))
 
 
 def keep_spec(value: Retention | None) -> tuple[int, int | None]:
@@ -360,26 +385,42 @@ def decode_job(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
     stack = _json_field(stack_bytes, []) if stack_bytes is not None else []
     return_bytes = get(b"returnvalue")
     progress = get(b"progress")
+    name = get(b"name")
+    failed_reason = get(b"failedReason")
+    debounce_id = get(b"deid")
+    try:
+        # Plain int() first: every hash Bull or pyqueue writes passes it.
+        ints = [None if (v := get(f)) is None else int(v) for f in _INT_FIELDS]
+    except ValueError:
+        # "1.5", as JavaScript may write a number, or garbage: read as Bull would.
+        ints = [_int_field(get(f)) for f in _INT_FIELDS]
+    timestamp, delay, priority, attempts, stalled, finished, processed, retried = ints
     return JobRecord(
         id=job_id,
-        name=_text(get(b"name")) or "__default__",
+        name=name.decode("utf-8", "replace") if name else "__default__",
         data=data,
         raw_opts=raw_opts,
-        timestamp=_int_field(get(b"timestamp")) or 0,
-        delay=_int_field(get(b"delay")) or 0,
-        priority=_int_field(get(b"priority")) or 0,
+        timestamp=timestamp or 0,
+        delay=delay or 0,
+        priority=priority or 0,
         progress=0 if progress is None else _json_field(progress, 0),
-        attempts_made=_int_field(get(b"attemptsMade")) or 0,
-        stalled_counter=_int_field(get(b"stalledCounter")) or 0,
-        failed_reason=_text(get(b"failedReason")),
+        attempts_made=attempts or 0,
+        stalled_counter=stalled or 0,
+        failed_reason=None if failed_reason is None else failed_reason.decode("utf-8", "replace"),
         stacktrace=[str(s) for s in stack] if isinstance(stack, list) else [],
         return_value=_json_field(return_bytes) if return_bytes is not None else None,
-        finished_on=_int_field(get(b"finishedOn")),
-        processed_on=_int_field(get(b"processedOn")),
-        retried_on=_int_field(get(b"retriedOn")),
+        finished_on=finished,
+        processed_on=processed,
+        retried_on=retried,
         data_error=data_error,
-        debounce_id=_text(get(b"deid")),
+        debounce_id=None if debounce_id is None else debounce_id.decode("utf-8", "replace"),
     )
+
+
+_INT_FIELDS = (
+    b"timestamp", b"delay", b"priority", b"attemptsMade", b"stalledCounter",
+    b"finishedOn", b"processedOn", b"retriedOn",
+)
 
 
 def job_to_json(record: JobRecord) -> dict[str, Any]:
