@@ -261,3 +261,19 @@ async def test_group_limiter_uses_id_suffix(
     group_limited = keys.key("limiter:g1:limited")
     assert await raw_redis.smembers(group_limited) == {b"b:g1"}
     assert await raw_redis.hget(keys.limiter_index, "b:g1") == group_limited.encode()
+
+
+@pytest.mark.parametrize(("priority", "expected"), [(0, 7), (7, 7)])
+async def test_commands_per_start(
+    add, scripts: Scripts, command_counter, token: str, now: int, priority: int, expected: int,
+) -> None:
+    await add("1", priority=priority)
+    await command_counter.start()
+    got = await scripts.move_to_active(token=token, lock_duration=30000, now=now)
+    assert got is not None
+    ran = await command_counter.delta()
+    want = {
+        "rpoplpush": 1, "exists": 1, "set": 1, "zrem": 1, "publish": 1, "hset": 1, "hgetall": 1
+    }
+    assert ran == want
+    assert sum(ran.values()) == expected

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -293,6 +294,31 @@ async def test_fetch_next_reply_is_the_hash_with_the_new_processed_on(
     assert reply[b"processedOn"] == str(now + 4).encode()
     # What Bull's HSET-then-HGETALL would have returned.
     assert reply == await raw_redis.hgetall(keys.job("2"))
+
+
+@pytest.mark.parametrize(("priority", "expected"), [(0, 16), (6, 16)])
+async def test_commands_per_completed_and_fetched_job(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, command_counter,
+    token: str, now: int, priority: int, expected: int,
+) -> None:
+    await add("1")
+    await start(scripts, token, now)
+    await add("2", priority=priority)
+    await command_counter.start()
+    got = await complete(scripts, "1", token, now + 1, fetch_next=True)
+    assert got is not None
+    assert got[1] == "2"
+    ran = await command_counter.delta()
+    # Finishing job 1: it exists, the lock is ours, released, off stalled, off
+    # active; its deid; completed set and hash; the completed event.
+    finishing = {"exists": 1, "get": 1, "del": 1, "srem": 1, "lrem": 1, "hget": 1,
+                 "zadd": 1, "hmset": 1, "publish": 1}
+    # Starting job 2, as moveToActive would.
+    fetching = {"rpoplpush": 1, "exists": 1, "set": 1, "zrem": 1, "publish": 1, "hset": 1,
+                "hgetall": 1}
+    assert ran == dict(Counter(finishing) + Counter(fetching))
+    assert sum(ran.values()) == expected
+    assert await raw_redis.exists(keys.priority) == 0
 
 
 async def test_metrics_with_fake_clock(
