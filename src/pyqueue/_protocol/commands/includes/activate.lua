@@ -2,27 +2,45 @@
   Job activation (spec §3.2 steps 4-6), shared by moveToActive and the
   fetch-next path of moveToFinished.
 
-  drop_if_missing(baseKey, jobId, activeKey, priorityKey) -> true when the job
-    hash is gone; the id is then taken out of active (and the priority index)
-    and must not be locked. Bull would lock it and hand out an empty job.
-  activate(baseKey, jobId, token, lockDuration, now, priorityKey, channel) ->
-    {flat HGETALL, jobId} after locking the job, dropping it from the priority
-    index, publishing `channel` (active@token) and stamping processedOn.
+  read_or_drop(baseKey, jobId, activeKey, priorityKey) -> the job's flat
+    HGETALL, or nil when the hash is gone; the id is then taken out of active
+    and the priority index and must not be locked. Bull would lock it and hand
+    out an empty job.
+  activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel)
+    -> {job, jobId} after locking the job, dropping it from the priority
+    index, publishing `channel` (active@token) and stamping processedOn (`now`
+    is the caller's ARGV string, so the reply carries the exact bytes HSET
+    stored). `job` is read_or_drop's list.
+
+  The hash is read before it is changed, and the read doubles as the check
+  that the job exists: Bull runs no check and reads after its HSET. The reply
+  is patched with the new processedOn, so the caller gets what Bull's later
+  HGETALL would return, and Bull sees the same writes in the same order (lock,
+  ZREM, PUBLISH, HSET), for one command less per job.
 ]]
-local function drop_if_missing(baseKey, jobId, activeKey, priorityKey)
-  if redis.call("EXISTS", baseKey .. jobId) == 1 then
-    return false
+local function read_or_drop(baseKey, jobId, activeKey, priorityKey)
+  local job = redis.call("HGETALL", baseKey .. jobId)
+  if #job > 0 then
+    return job
   end
   redis.call("LREM", activeKey, 1, jobId)
   redis.call("ZREM", priorityKey, jobId)
-  return true
+  return nil
 end
 
-local function activate(baseKey, jobId, token, lockDuration, now, priorityKey, channel)
+local function activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel)
   local jobKey = baseKey .. jobId
   redis.call("SET", jobKey .. ":lock", token, "PX", lockDuration)
   redis.call("ZREM", priorityKey, jobId)
   redis.call("PUBLISH", channel, jobId)
   redis.call("HSET", jobKey, "processedOn", now)
-  return {redis.call("HGETALL", jobKey), jobId}
+  for i = 1, #job, 2 do
+    if job[i] == "processedOn" then
+      job[i + 1] = now
+      return {job, jobId}
+    end
+  end
+  job[#job + 1] = "processedOn"
+  job[#job + 1] = now
+  return {job, jobId}
 end
