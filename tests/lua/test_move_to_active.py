@@ -263,7 +263,20 @@ async def test_group_limiter_uses_id_suffix(
     assert await raw_redis.hget(keys.limiter_index, "b:g1") == group_limited.encode()
 
 
-@pytest.mark.parametrize(("priority", "expected"), [(0, 6), (7, 6)])
+async def test_job_without_a_priority_field_still_leaves_the_priority_index(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+) -> None:
+    # No add writes such a hash; when one is there anyway, only a priority that
+    # reads as 0 proves the job never entered the index.
+    await add("1", priority=2)
+    await raw_redis.hdel(keys.job("1"), "priority")
+    got = await scripts.move_to_active(token=token, lock_duration=30000, now=now)
+    assert got is not None
+    assert got[1] == "1"
+    assert await raw_redis.exists(keys.priority) == 0
+
+
+@pytest.mark.parametrize(("priority", "expected"), [(0, 5), (7, 6)])
 async def test_commands_per_start(
     add, scripts: Scripts, command_counter, token: str, now: int, priority: int, expected: int,
 ) -> None:
@@ -272,6 +285,8 @@ async def test_commands_per_start(
     got = await scripts.move_to_active(token=token, lock_duration=30000, now=now)
     assert got is not None
     ran = await command_counter.delta()
-    want = {"rpoplpush": 1, "hgetall": 1, "set": 1, "zrem": 1, "publish": 1, "hset": 1}
+    want = {"rpoplpush": 1, "hgetall": 1, "set": 1, "publish": 1, "hset": 1}
+    if priority:
+        want["zrem"] = 1
     assert ran == want
     assert sum(ran.values()) == expected

@@ -28,8 +28,9 @@
   and bounceBack puts a limited job back on wait instead of losing it.
   The job's hash is read (HGETALL) before the limiter and before any write,
   which is also the missing-hash check; the reply is that read with the new
-  processedOn (see includes/activate.lua). A started job costs Bull's 6
-  commands, with Bull's writes.
+  processedOn, and the ZREM of the priority index is skipped for jobs that
+  were never in it (see includes/activate.lua). A started job costs 5
+  commands (6 when prioritised) instead of Bull's 6, with Bull's writes.
 ]]
 -- @include activate
 -- @include rateLimiter

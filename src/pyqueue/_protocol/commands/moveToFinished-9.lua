@@ -29,8 +29,10 @@
 
   The next job is fetched as in moveToActive (includes/activate.lua): its hash
   is read first, which is also the missing-hash check (a missing one is dropped
-  from active and the priority index, and nothing is fetched). Bull's writes,
-  in Bull's order, for 15 commands per completed-and-fetched job instead of 16.
+  from active and the priority index, and nothing is fetched), and the priority
+  index is only touched for prioritised jobs. Bull's writes, in Bull's order,
+  for 14 commands per completed-and-fetched job (15 when the next job is
+  prioritised) instead of 16.
 ]]
 -- @include leaveActive
 -- @include retention
