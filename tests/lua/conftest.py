@@ -4,6 +4,7 @@ and a small job factory."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, Protocol
 
@@ -47,6 +48,39 @@ class AddJob(Protocol):
         lifo: bool = False,
         token: str = TOKEN,
     ) -> Awaitable[str]: ...
+
+
+# The client's own traffic around a script call, not what the script ran.
+_CLIENT_COMMANDS = {"info", "evalsha", "eval", "script|load", "script"}
+
+
+async def _commands_so_far(raw: aioredis.Redis) -> Counter[str]:
+    stats: dict[str, Any] = await raw.info("commandstats")
+    return Counter({
+        name.removeprefix("cmdstat_"): int(entry["calls"])
+        for name, entry in stats.items()
+        if name.removeprefix("cmdstat_") not in _CLIENT_COMMANDS
+    })
+
+
+class CommandCounter:
+    """Commands the server ran (INFO commandstats ``calls``, which counts those
+    run inside scripts) between ``start()`` and ``delta()``."""
+
+    def __init__(self, raw: aioredis.Redis) -> None:
+        self._raw = raw
+        self._before: Counter[str] = Counter()
+
+    async def start(self) -> None:
+        self._before = await _commands_so_far(self._raw)
+
+    async def delta(self) -> dict[str, int]:
+        return dict(await _commands_so_far(self._raw) - self._before)
+
+
+@pytest.fixture
+def command_counter(raw_redis: aioredis.Redis) -> CommandCounter:
+    return CommandCounter(raw_redis)
 
 
 @pytest.fixture

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import redis.asyncio as aioredis
 
 from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.lua import registered
+from pyqueue._protocol.script_args import move_to_active_args
 from pyqueue._protocol.scripts import Scripts
+
+
+async def raw_move_to_active(raw_redis: aioredis.Redis, keys: QueueKeys, **kw: Any) -> Any:
+    """The script's reply as Redis sent it, before Scripts turns it into a dict."""
+    script_keys, argv = move_to_active_args(keys, **kw)
+    return await registered(raw_redis)["moveToActive"](keys=script_keys, args=argv)
+
+
+def fields_of(flat: list[bytes]) -> list[bytes]:
+    return flat[::2]
 
 
 async def test_pops_locks_and_stamps(
@@ -68,13 +83,56 @@ async def test_missing_hash_is_skipped_without_lock(
 
 
 async def test_missing_hash_with_explicit_id(
-    scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+    scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events, token: str, now: int
 ) -> None:
     await raw_redis.lpush(keys.active, "ghost")
+    await raw_redis.zadd(keys.priority, {"ghost": 2})
     got = await scripts.move_to_active(token=token, lock_duration=1000, now=now, job_id="ghost")
     assert got is None
     assert await raw_redis.llen(keys.active) == 0
-    assert await raw_redis.exists(keys.lock("ghost")) == 0
+    assert await raw_redis.exists(keys.lock("ghost"), keys.priority, keys.job("ghost")) == 0
+    assert await events.collect() == []
+
+
+@pytest.mark.parametrize("earlier", [None, b"1"], ids=["first-start", "restarted"])
+async def test_reply_is_the_hash_with_the_new_processed_on(
+    add, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int,
+    earlier: bytes | None,
+) -> None:
+    # A job back from a stall or a retry still carries its old processedOn.
+    await add("1", data='{"a":1}')
+    if earlier is not None:
+        await raw_redis.hset(keys.job("1"), "processedOn", earlier)
+    flat, job_id = await raw_move_to_active(
+        raw_redis, keys, token=token, lock_duration=30000, now=now + 3
+    )
+    assert job_id == b"1"
+    assert fields_of(flat).count(b"processedOn") == 1
+    pairs = iter(flat)
+    reply = dict(zip(pairs, pairs, strict=True))
+    assert reply[b"processedOn"] == str(now + 3).encode()
+    # What Bull's HSET-then-HGETALL would have returned.
+    assert reply == await raw_redis.hgetall(keys.job("1"))
+
+
+async def test_unprioritised_job_leaves_the_priority_index_alone(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events,
+    token: str, now: int,
+) -> None:
+    await add("p", priority=3)
+    await add("n", lifo=True)  # right of p, so it is popped first
+    await events.collect()
+    got = await scripts.move_to_active(token=token, lock_duration=30000, now=now)
+    assert got is not None
+    job, job_id = got
+    assert job_id == "n"
+    assert job[b"priority"] == b"0"
+    assert job[b"processedOn"] == str(now).encode()
+    assert await raw_redis.zrange(keys.priority, 0, -1, withscores=True) == [(b"p", 3.0)]
+    assert await raw_redis.get(keys.lock("n")) == token.encode()
+    assert 29000 < await raw_redis.pttl(keys.lock("n")) <= 30000
+    assert await events.collect() == [(keys.active_channel(token), "n")]
+
 
 
 async def test_only_missing_hashes_then_drained(
@@ -203,3 +261,32 @@ async def test_group_limiter_uses_id_suffix(
     group_limited = keys.key("limiter:g1:limited")
     assert await raw_redis.smembers(group_limited) == {b"b:g1"}
     assert await raw_redis.hget(keys.limiter_index, "b:g1") == group_limited.encode()
+
+
+async def test_job_without_a_priority_field_still_leaves_the_priority_index(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+) -> None:
+    # No add writes such a hash; when one is there anyway, only a priority that
+    # reads as 0 proves the job never entered the index.
+    await add("1", priority=2)
+    await raw_redis.hdel(keys.job("1"), "priority")
+    got = await scripts.move_to_active(token=token, lock_duration=30000, now=now)
+    assert got is not None
+    assert got[1] == "1"
+    assert await raw_redis.exists(keys.priority) == 0
+
+
+@pytest.mark.parametrize(("priority", "expected"), [(0, 5), (7, 6)])
+async def test_commands_per_start(
+    add, scripts: Scripts, command_counter, token: str, now: int, priority: int, expected: int,
+) -> None:
+    await add("1", priority=priority)
+    await command_counter.start()
+    got = await scripts.move_to_active(token=token, lock_duration=30000, now=now)
+    assert got is not None
+    ran = await command_counter.delta()
+    want = {"rpoplpush": 1, "hgetall": 1, "set": 1, "publish": 1, "hset": 1}
+    if priority:
+        want["zrem"] = 1
+    assert ran == want
+    assert sum(ran.values()) == expected

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.lua import registered
+from pyqueue._protocol.script_args import move_to_finished_args
 from pyqueue._protocol.scripts import Scripts
 from pyqueue.errors import JobNotFound, JobStateError, LockMismatch
 
@@ -209,16 +213,113 @@ async def test_fetch_next(
 
 
 async def test_fetch_next_empty_and_missing_hash(
-    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events,
+    token: str, now: int,
 ) -> None:
     await add("1")
     await start(scripts, token, now)
     await raw_redis.lpush(keys.wait, "ghost")
+    await raw_redis.zadd(keys.priority, {"ghost": 3})
+    await events.collect()
     assert await complete(scripts, "1", token, now, fetch_next=True) is None
-    assert await raw_redis.exists(keys.active, keys.lock("ghost"), keys.wait) == 0
+    assert await raw_redis.exists(
+        keys.active, keys.lock("ghost"), keys.wait, keys.priority, keys.job("ghost")
+    ) == 0
+    assert [c for c, _ in await events.collect()] == [keys.channel("completed")]
     await add("2")
     await start(scripts, token, now)
     assert await complete(scripts, "2", token, now, fetch_next=True) is None
+
+
+async def test_fetch_next_prioritised_leaves_the_priority_index(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events,
+    token: str, now: int,
+) -> None:
+    await add("1")
+    await start(scripts, token, now)
+    await add("2", priority=2)
+    await add("3", priority=5)
+    await events.collect()
+    got = await complete(scripts, "1", token, now + 9, fetch_next=True)
+    assert got is not None
+    job, next_id = got
+    assert next_id == "2"
+    assert job[b"priority"] == b"2"
+    assert job[b"processedOn"] == str(now + 9).encode()
+    assert await raw_redis.zrange(keys.priority, 0, -1, withscores=True) == [(b"3", 5.0)]
+    assert await raw_redis.get(keys.lock("2")) == token.encode()
+    assert LOCK - 1000 < await raw_redis.pttl(keys.lock("2")) <= LOCK
+    assert await events.collect() == [
+        (keys.channel("completed"), json.dumps({"jobId": "1", "val": '"ok"'})),
+        (keys.active_channel(token), "2"),
+    ]
+
+
+async def test_fetch_next_unprioritised_leaves_the_priority_index_alone(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int
+) -> None:
+    await add("1")
+    await start(scripts, token, now)
+    await add("p", priority=4)
+    await add("n", lifo=True)  # right of p, so it is popped first
+    got = await complete(scripts, "1", token, now + 9, fetch_next=True)
+    assert got is not None
+    assert got[1] == "n"
+    assert await raw_redis.zrange(keys.priority, 0, -1, withscores=True) == [(b"p", 4.0)]
+    assert await raw_redis.get(keys.lock("n")) == token.encode()
+    assert LOCK - 1000 < await raw_redis.pttl(keys.lock("n")) <= LOCK
+    assert await raw_redis.lrange(keys.active, 0, -1) == [b"n"]
+
+
+@pytest.mark.parametrize("earlier", [None, b"1"], ids=["first-start", "restarted"])
+async def test_fetch_next_reply_is_the_hash_with_the_new_processed_on(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int,
+    earlier: bytes | None,
+) -> None:
+    await add("1")
+    await start(scripts, token, now)
+    await add("2", data='{"b":2}')
+    if earlier is not None:  # back from a stall or a retry
+        await raw_redis.hset(keys.job("2"), "processedOn", earlier)
+    script_keys, argv = move_to_finished_args(
+        keys, "1", kind="completed", token=token, finished_on=now + 4, value='"ok"',
+        keep_count=-1, keep_age=None, event_payload="{}", fetch_next=True, lock_duration=LOCK,
+    )
+    raw: Any = await registered(raw_redis)["moveToFinished"](keys=script_keys, args=argv)
+    flat, next_id = raw
+    assert next_id == b"2"
+    assert flat[::2].count(b"processedOn") == 1
+    pairs = iter(flat)
+    reply = dict(zip(pairs, pairs, strict=True))
+    assert reply[b"processedOn"] == str(now + 4).encode()
+    # What Bull's HSET-then-HGETALL would have returned.
+    assert reply == await raw_redis.hgetall(keys.job("2"))
+
+
+@pytest.mark.parametrize(("priority", "expected"), [(0, 14), (6, 15)])
+async def test_commands_per_completed_and_fetched_job(
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, command_counter,
+    token: str, now: int, priority: int, expected: int,
+) -> None:
+    await add("1")
+    await start(scripts, token, now)
+    await add("2", priority=priority)
+    await command_counter.start()
+    got = await complete(scripts, "1", token, now + 1, fetch_next=True)
+    assert got is not None
+    assert got[1] == "2"
+    ran = await command_counter.delta()
+    # Finishing job 1: it exists, the lock is ours, released, off stalled, off
+    # active; its deid; completed set and hash; the completed event.
+    finishing = {"exists": 1, "get": 1, "del": 1, "srem": 1, "lrem": 1, "hget": 1,
+                 "zadd": 1, "hmset": 1, "publish": 1}
+    # Starting job 2, as moveToActive would.
+    fetching = {"rpoplpush": 1, "hgetall": 1, "set": 1, "publish": 1, "hset": 1}
+    if priority:
+        fetching["zrem"] = 1
+    assert ran == dict(Counter(finishing) + Counter(fetching))
+    assert sum(ran.values()) == expected
+    assert await raw_redis.exists(keys.priority) == 0
 
 
 async def test_metrics_with_fake_clock(

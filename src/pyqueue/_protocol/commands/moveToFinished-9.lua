@@ -26,6 +26,13 @@
   Returns: 0; {flat HGETALL, id} of the next job when fetched; -1 job missing,
            -2 lock missing, -6 lock held by another token, -3 not active.
   Publishes: KEYS[2] with ARGV[7]; active@token (next id) when one is fetched.
+
+  The next job is fetched as in moveToActive (includes/activate.lua): its hash
+  is read first, which is also the missing-hash check (a missing one is dropped
+  from active and the priority index, and nothing is fetched), and the priority
+  index is only touched for prioritised jobs. Bull's writes, in Bull's order,
+  for 14 commands per completed-and-fetched job (15 when the next job is
+  prioritised) instead of 16.
 ]]
 -- @include leaveActive
 -- @include retention
@@ -74,8 +81,12 @@ rcall("PUBLISH", KEYS[2], ARGV[7])
 -- No rate-limit or paused check here: callers send "0" in those cases.
 if ARGV[8] == "1" then
   local nextId = rcall("RPOPLPUSH", KEYS[4], KEYS[1])
-  if nextId and not drop_if_missing(baseKey, nextId, KEYS[1], KEYS[5]) then
-    return activate(baseKey, nextId, ARGV[11], ARGV[10], finishedOn, KEYS[5], KEYS[6])
+  if nextId then
+    local nextJob = read_or_drop(baseKey, nextId, KEYS[1], KEYS[5])
+    if nextJob then
+      return activate(baseKey, nextId, nextJob, ARGV[11], ARGV[10], finishedOn, KEYS[5],
+        KEYS[6])
+    end
   end
 end
 
