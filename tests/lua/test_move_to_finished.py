@@ -28,13 +28,14 @@ async def start(scripts: Scripts, token: str, now: int) -> str:
 async def complete(
     scripts: Scripts, job_id: str, token: str, finished_on: int, *, keep_count: int = -1,
     keep_age: int | None = None, fetch_next: bool = False, metrics: int | None = None,
-    value: str = '"ok"',
+    value: str = '"ok"', check_debounce: bool = True,
 ) -> tuple[dict[bytes, bytes], str] | None:
     return await scripts.move_to_completed(
         job_id, token=token, finished_on=finished_on, return_value=value,
         keep_count=keep_count, keep_age=keep_age,
         event_payload=json.dumps({"jobId": job_id, "val": value}),
         fetch_next=fetch_next, lock_duration=LOCK, metrics_max_points=metrics,
+        check_debounce=check_debounce,
     )
 
 
@@ -296,23 +297,30 @@ async def test_fetch_next_reply_is_the_hash_with_the_new_processed_on(
     assert reply == await raw_redis.hgetall(keys.job("2"))
 
 
-@pytest.mark.parametrize(("priority", "expected"), [(0, 14), (6, 15)])
+@pytest.mark.parametrize(
+    ("priority", "check_debounce", "expected"), [(0, True, 14), (6, True, 15), (0, False, 13)]
+)
 async def test_commands_per_completed_and_fetched_job(
     add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, command_counter,
-    token: str, now: int, priority: int, expected: int,
+    token: str, now: int, priority: int, check_debounce: bool, expected: int,
 ) -> None:
     await add("1")
     await start(scripts, token, now)
     await add("2", priority=priority)
     await command_counter.start()
-    got = await complete(scripts, "1", token, now + 1, fetch_next=True)
+    got = await complete(
+        scripts, "1", token, now + 1, fetch_next=True, check_debounce=check_debounce
+    )
     assert got is not None
     assert got[1] == "2"
     ran = await command_counter.delta()
     # Finishing job 1: it exists, the lock is ours, released, off stalled, off
-    # active; its deid; completed set and hash; the completed event.
+    # active; its deid (unless the worker knows it has none); completed set and
+    # hash; the completed event.
     finishing = {"exists": 1, "get": 1, "del": 1, "srem": 1, "lrem": 1, "hget": 1,
                  "zadd": 1, "hmset": 1, "publish": 1}
+    if not check_debounce:
+        del finishing["hget"]
     # Starting job 2, as moveToActive would.
     fetching = {"rpoplpush": 1, "hgetall": 1, "set": 1, "publish": 1, "hset": 1}
     if priority:

@@ -73,6 +73,7 @@ class Finisher:
         finished_on = now_ms()
         payload = wire.completed_payload(job_id, result_json)
         fetch_next = self._ctx.may_fetch_next()
+        check_debounce = job.record.debounce_id is not None
         options = self._options
         confirmed, reply = await self._finish(
             lambda: self._scripts.move_to_completed(
@@ -80,6 +81,7 @@ class Finisher:
                 keep_count=keep_count, keep_age=keep_age, event_payload=payload,
                 fetch_next=fetch_next, lock_duration=options.lock_duration,
                 metrics_max_points=options.metrics_max_data_points,
+                check_debounce=check_debounce,
             )
         )
         if confirmed:
@@ -133,6 +135,7 @@ class Finisher:
                     attempts_made=attempts_made, stacktrace=stack, keep_count=keep_count,
                     keep_age=keep_age, event_payload=wire.failed_payload(job.id, reason),
                     metrics_max_points=self._options.metrics_max_data_points,
+                    check_debounce=job.record.debounce_id is not None,
                 )
             )
             if confirmed:
@@ -174,6 +177,7 @@ class Finisher:
                 attempts_made=job.attempts_made + 1, stacktrace=stack, keep_count=-1,
                 keep_age=None, event_payload=wire.failed_payload(job.id, reason),
                 metrics_max_points=self._options.metrics_max_data_points,
+                check_debounce=job.record.debounce_id is not None,
             )
         )
         if confirmed:

@@ -268,7 +268,9 @@ def finished_argv(
     metrics_max_points: int | None,
     attempts_made: int | None,
     stacktrace: str | None,
+    check_debounce: bool = True,
 ) -> list[Arg]:
+    """moveToFinished's ARGV; ``check_debounce=False`` says the job has no debounce id."""
     argv: list[Arg] = [
         job_id,
         finished_on,
@@ -283,8 +285,10 @@ def finished_argv(
         token,
         "" if metrics_max_points is None else metrics_max_points,
     ]
-    if attempts_made is not None or stacktrace is not None:
+    if attempts_made is not None or stacktrace is not None or not check_debounce:
         argv += ["" if attempts_made is None else attempts_made, stacktrace or ""]
+    if not check_debounce:
+        argv.append("0")
     return argv
 
 

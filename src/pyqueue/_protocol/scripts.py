@@ -124,7 +124,7 @@ class Scripts:
         self._mtf_tail = {kind: [keys.delayed, keys.stalled, keys.metrics(kind)] for kind in _KINDS}
         self._active_channels: dict[str, str] = {}
         self._keep: dict[tuple[int, int | None], str] = {}
-        self._templates: dict[tuple[str, str, bool, int, int | None], Template] = {}
+        self._templates: dict[tuple[str, str, bool, int, int | None, bool], Template] = {}
         self.durability: Durability | None = None
         self.unconfirmed_finishes = 0
         self._wait_plan: WaitPlan | None = None
@@ -317,13 +317,14 @@ class Scripts:
         fetch_next: bool,
         lock_duration: int,
         metrics_max_points: int | None,
+        check_debounce: bool,
     ) -> Template:
         """The EVALSHA of moveToFinished into completed, encoded but for what each job changes.
 
         Built by the same builders as the plain call, with marker objects where
         the job key, id, finishedOn, return value and event payload go.
         """
-        spec = (token, keep_json, fetch_next, lock_duration, metrics_max_points)
+        spec = (token, keep_json, fetch_next, lock_duration, metrics_max_points, check_debounce)
         template = self._templates.get(spec)
         if template is not None:
             return template
@@ -333,6 +334,7 @@ class Scripts:
             value=value, token=token, keep_json=keep_json, event_payload=payload,
             fetch_next=fetch_next, lock_duration=lock_duration,
             metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
+            check_debounce=check_debounce,
         )
         keys = self._finished_keys("completed", "", token)
         keys[2] = job_key
@@ -359,8 +361,12 @@ class Scripts:
         fetch_next: bool,
         lock_duration: int,
         metrics_max_points: int | None = None,
+        check_debounce: bool = True,
     ) -> JobReply | None:
         """Complete an active job (moveToFinished-9 into ``completed``).
+
+        ``check_debounce=False``: the job is known to have no debounce id, so
+        the script need not read one.
 
         Returns:
             The next job ``(hash, id)`` when ``fetch_next`` found one, else None.
@@ -372,7 +378,7 @@ class Scripts:
         fast = self._fast
         if fast is not None:
             template = self._completing_template(
-                token, keep_json, fetch_next, lock_duration, metrics_max_points
+                token, keep_json, fetch_next, lock_duration, metrics_max_points, check_debounce
             )
             values = (self._keys.job(job_id), job_id, finished_on, return_value, event_payload)
             source = cast("str", self._s["moveToFinished"].script)
@@ -383,6 +389,7 @@ class Scripts:
                 value=return_value, token=token, keep_json=keep_json,
                 event_payload=event_payload, fetch_next=fetch_next, lock_duration=lock_duration,
                 metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
+                check_debounce=check_debounce,
             )
             keys = self._finished_keys("completed", job_id, token)
             raw = await self._eval("moveToFinished", keys, argv)
@@ -407,8 +414,11 @@ class Scripts:
         keep_age: int | None,
         event_payload: str,
         metrics_max_points: int | None = None,
+        check_debounce: bool = True,
     ) -> None:
         """Finally fail an active job, writing its last attempt (moveToFinished-9).
+
+        ``check_debounce`` as for :meth:`move_to_completed`.
 
         Raises:
             JobNotFound, LockMismatch, JobStateError: codes -1, -2/-6, -3.
@@ -418,7 +428,7 @@ class Scripts:
             value=failed_reason, token=token, keep_json=self._keep_json(keep_count, keep_age),
             event_payload=event_payload, fetch_next=False, lock_duration=0,
             metrics_max_points=metrics_max_points, attempts_made=attempts_made,
-            stacktrace=stacktrace,
+            stacktrace=stacktrace, check_debounce=check_debounce,
         )
         raw = await self._eval("moveToFinished", self._finished_keys("failed", job_id, token), argv)
         if self.durability is not None:

@@ -22,6 +22,9 @@
   ARGV[12] metrics maxDataPoints, or "" for no metrics
   ARGV[13] attemptsMade of a failed attempt (optional; "" = don't write)
   ARGV[14] stacktrace JSON of a failed attempt (optional; "" = don't write)
+  ARGV[15] "0" when the caller knows the job has no debounce id (optional):
+           the worker read the hash when the job started, and only an add
+           writes deid, so the HGET of deid can be skipped
 
   Returns: 0; {flat HGETALL, id} of the next job when fetched; -1 job missing,
            -2 lock missing, -6 lock held by another token, -3 not active.
@@ -32,7 +35,7 @@
   from active and the priority index, and nothing is fetched), and the priority
   index is only touched for prioritised jobs. Bull's writes, in Bull's order,
   for 14 commands per completed-and-fetched job (15 when the next job is
-  prioritised) instead of 16.
+  prioritised) instead of 16; 13 when ARGV[15] spares the deid read.
 ]]
 -- @include leaveActive
 -- @include retention
@@ -54,7 +57,9 @@ end
 
 save_attempt(jobKey, ARGV[13], ARGV[14], nil)
 -- Bull 4.16: the job's debounce key goes now, unless a TTL still holds it.
-remove_debounce_key_if_needed(baseKey, rcall("HGET", jobKey, "deid"))
+if ARGV[15] ~= "0" then
+  remove_debounce_key_if_needed(baseKey, rcall("HGET", jobKey, "deid"))
+end
 
 local keep = cjson.decode(ARGV[6])
 local maxCount = keep["count"]
