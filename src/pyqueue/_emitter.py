@@ -103,19 +103,22 @@ class EventEmitter:
 
     def __init__(self) -> None:
         # Each listener with its arity, found once when it is registered.
-        self._listeners: dict[str, list[tuple[Listener, _Arity]]] = {}
+        # Tuples, replaced on each change: emit iterates them without a copy, and a
+        # listener that registers or removes listeners changes only later emits.
+        self._listeners: dict[str, tuple[tuple[Listener, _Arity], ...]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on(self, event: str, listener: Listener) -> Callable[[], None]:
         """Call ``listener(*args)`` on each ``event``; returns a function that unregisters it."""
-        self._listeners.setdefault(event, []).append((listener, _arity(listener)))
+        entry = (listener, _arity(listener))
+        self._listeners[event] = (*self._listeners.get(event, ()), entry)
         return lambda: self.off(event, listener)
 
     def off(self, event: str, listener: Listener) -> None:
-        listeners = self._listeners.get(event, [])
-        for entry in listeners:
+        listeners = self._listeners.get(event, ())
+        for i, entry in enumerate(listeners):
             if entry[0] == listener:
-                listeners.remove(entry)
+                self._listeners[event] = listeners[:i] + listeners[i + 1:]
                 return
 
     def has_listeners(self, event: str) -> bool:
@@ -126,9 +129,11 @@ class EventEmitter:
         wildcard = self._listeners.get("*")
         if not listeners and not wildcard:
             return
-        for listener, arity in list(listeners or ()):
-            self._call(event, listener, _fit(args, arity, self.grown_events.get(event)))
-        for listener, _ in list(wildcard or ()):
+        if listeners:
+            old_count = self.grown_events.get(event)
+            for listener, arity in listeners:
+                self._call(event, listener, _fit(args, arity, old_count))
+        for listener, _ in wildcard or ():
             self._call(event, listener, (Event(event, args),))
 
     def _call(self, event: str, listener: Listener, args: tuple[Any, ...]) -> None:

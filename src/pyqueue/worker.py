@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 import uuid
@@ -465,9 +466,16 @@ class Worker(LocalEvents[DataT]):
                     name = self.queue.model.__name__
                     raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
             handler = find_handler(self._processors, job.name)
+            timeout = wire.timeout_of(job.raw_opts)
+            is_async = self._async_handlers[id(handler)]
+            if is_async and timeout is None and self._sandbox is None:
+                # run_handler's plain case, without its coroutine: most jobs take it.
+                result = await handler(job)  # type: ignore[arg-type]
+                if result is not None and inspect.isawaitable(result):
+                    result = await result
+                return result
             return await run_handler(
-                handler, job, self._executor, wire.timeout_of(job.raw_opts), self._sandbox,
-                self._threads, self._async_handlers[id(handler)],
+                handler, job, self._executor, timeout, self._sandbox, self._threads, is_async,
             )
         except asyncio.CancelledError:
             if job.id not in self._abort_cancelled:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from pyqueue._protocol.scripts import JobReply
 
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+# What a finishing call can raise that _finish settles: retried, or refused for good.
+_FAILURES = (*_TRANSIENT, ResponseError, ScriptError)
 
 
 class Finisher:
@@ -75,17 +77,24 @@ class Finisher:
         fetch_next = self._ctx.may_fetch_next()
         check_debounce = job.record.debounce_id is not None
         options = self._options
-        confirmed, reply = await self._finish(
-            lambda: self._scripts.move_to_completed(
+
+        def send() -> Awaitable[JobReply | None]:
+            return self._scripts.move_to_completed(
                 job_id, token=self._token, finished_on=finished_on, return_value=result_json,
                 keep_count=keep_count, keep_age=keep_age, event_payload=payload,
                 fetch_next=fetch_next, lock_duration=options.lock_duration,
                 metrics_max_points=options.metrics_max_data_points,
                 check_debounce=check_debounce,
             )
-        )
-        if confirmed:
-            self._emit("completed", job, result)
+
+        # The first try is made here, the retries by _finish: one coroutine less per job.
+        try:
+            reply = await send()
+        except _FAILURES as exc:
+            confirmed, reply = await self._finish(send, exc)
+            if not confirmed:
+                return reply, None
+        self._emit("completed", job, result)
         return reply, None
 
     async def failed(self, job: Job[Any], exc: BaseException) -> None:
@@ -184,10 +193,13 @@ class Finisher:
             job.record.finished_on = finished_on
             self._emit("failed", job, exc, True)
 
-    async def _finish(self, call: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    async def _finish(
+        self, call: Callable[[], Awaitable[Any]], failed: BaseException | None = None
+    ) -> tuple[bool, Any]:
         """Run a finishing script, retrying across connection drops while we hold the lock.
 
         ``call()`` sends the script once; it is called again for each retry.
+        ``failed``: what the caller's own first try raised, if it made one.
 
         Returns:
             ``(confirmed, reply)``: confirmed is True only when the script's own
@@ -200,26 +212,29 @@ class Finisher:
         attempt = 0
         reported = False
         while True:
-            try:
-                return True, await call()
-            except (*_TRANSIENT, ResponseError) as exc:
-                # A refused write (READONLY after a failover, OOM, MISCONF, BUSY)
-                # can pass like a dropped connection: report it now, retry while
-                # the lock can still be ours. Past that the job stays in active,
-                # and the stalled check hands it to a worker once Redis writes again.
-                attempt += 1
-                if isinstance(exc, ResponseError) and not reported:
-                    reported = True
-                    self._on_error(exc)
-                if time.monotonic() > deadline:
-                    if not reported:
-                        self._on_error(exc)
-                    return False, None
-                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-            except ScriptError as exc:
+            if failed is None:
+                try:
+                    return True, await call()
+                except _FAILURES as raised:
+                    failed = raised
+            exc, failed = failed, None
+            if isinstance(exc, ScriptError):
                 # After a retry, "not active" or "lock missing" most likely means
                 # the first call went through; only a first-try refusal is an error.
                 if attempt == 0:
                     self._on_error(exc)
                 # The refusal is final: retrying would only be refused again, for ever.
                 return False, None
+            # A refused write (READONLY after a failover, OOM, MISCONF, BUSY)
+            # can pass like a dropped connection: report it now, retry while
+            # the lock can still be ours. Past that the job stays in active,
+            # and the stalled check hands it to a worker once Redis writes again.
+            attempt += 1
+            if isinstance(exc, ResponseError) and not reported:
+                reported = True
+                self._on_error(exc)
+            if time.monotonic() > deadline:
+                if not reported:
+                    self._on_error(exc)
+                return False, None
+            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
