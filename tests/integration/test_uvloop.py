@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
+import uvloop  # in the test extra: a missing install fails here instead of skipping
 
 from pyqueue import BulkJob, Queue, Worker, WorkerOptions
-
-uvloop = pytest.importorskip("uvloop", reason="uvloop is in the test extra; install it")
 
 FAST = WorkerOptions(lock_duration=1000, stalled_interval=500, guard_interval=200,
                      drain_delay=0.2, shutdown_grace=2.0)
