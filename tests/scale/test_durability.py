@@ -106,10 +106,13 @@ HEADER = (
 
 
 async def _figures(durability: Durability | None) -> Figures:
+    # Enough jobs that adds go on well past the kill (200 acked + the 1 s freeze):
+    # with 1,000 a fast machine acked them all before it, and with nothing added
+    # after the failover, processing had nothing to resume with.
     with SentinelDeployment(replicas=2) as deployment:
         return await run_failover(
             deployment.url(), "bull", "jobs", lambda: _lagging_failover(deployment),
-            jobs=1000, handler_ms=40, kill_after_acked=200,
+            jobs=3000, handler_ms=40, kill_after_acked=200,
             queue_kwargs={"durability": durability} if durability else None,
         )
 
