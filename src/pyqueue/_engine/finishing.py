@@ -75,7 +75,7 @@ class Finisher:
         finished_on = now_ms()
         payload = wire.completed_payload(job_id, result_json)
         fetch_next = self._ctx.may_fetch_next()
-        check_debounce = job.record.debounce_id is not None
+        check_debounce = job.debounce_id is not None
         options = self._options
 
         def send() -> Awaitable[JobReply | None]:
@@ -144,7 +144,7 @@ class Finisher:
                     attempts_made=attempts_made, stacktrace=stack, keep_count=keep_count,
                     keep_age=keep_age, event_payload=wire.failed_payload(job.id, reason),
                     metrics_max_points=self._options.metrics_max_data_points,
-                    check_debounce=job.record.debounce_id is not None,
+                    check_debounce=job.debounce_id is not None,
                 )
             )
             if confirmed:
@@ -186,7 +186,7 @@ class Finisher:
                 attempts_made=job.attempts_made + 1, stacktrace=stack, keep_count=-1,
                 keep_age=None, event_payload=wire.failed_payload(job.id, reason),
                 metrics_max_points=self._options.metrics_max_data_points,
-                check_debounce=job.record.debounce_id is not None,
+                check_debounce=job.debounce_id is not None,
             )
         )
         if confirmed:

@@ -386,8 +386,6 @@ def decode_job(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
     return_bytes = get(b"returnvalue")
     progress = get(b"progress")
     name = get(b"name")
-    failed_reason = get(b"failedReason")
-    debounce_id = get(b"deid")
     try:
         # Plain int() first: every hash Bull or pyqueue writes passes it.
         ints = [None if (v := get(f)) is None else int(v) for f in _INT_FIELDS]
@@ -406,14 +404,14 @@ def decode_job(job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
         progress=0 if progress is None else _json_field(progress, 0),
         attempts_made=attempts or 0,
         stalled_counter=stalled or 0,
-        failed_reason=None if failed_reason is None else failed_reason.decode("utf-8", "replace"),
+        failed_reason=_text(get(b"failedReason")),
         stacktrace=[str(s) for s in stack] if isinstance(stack, list) else [],
         return_value=_json_field(return_bytes) if return_bytes is not None else None,
         finished_on=finished,
         processed_on=processed,
         retried_on=retried,
         data_error=data_error,
-        debounce_id=None if debounce_id is None else debounce_id.decode("utf-8", "replace"),
+        debounce_id=_text(get(b"deid")),
     )
 
 
