@@ -236,3 +236,33 @@ def test_loads_is_json_loads(text: str) -> None:
     assert _outcome(wire.loads, text.encode("utf-8", "surrogatepass")) == _outcome(
         json.loads, text.encode("utf-8", "surrogatepass")
     )
+
+
+def test_decode_job_puts_every_field_in_its_place() -> None:
+    # decode_job builds the record positionally (for speed), so a field out of
+    # order would silently land in its neighbour: every value here is distinct.
+    raw = {
+        b"name": b"mail", b"data": b'{"to":"a"}', b"opts": b'{"attempts":3}',
+        b"timestamp": b"11", b"delay": b"12", b"priority": b"13", b"progress": b"14",
+        b"attemptsMade": b"15", b"stalledCounter": b"16", b"failedReason": b"boom",
+        b"stacktrace": b'["s1"]', b"returnvalue": b'{"r":1}', b"finishedOn": b"17",
+        b"processedOn": b"18", b"retriedOn": b"19", b"deid": b"d-1",
+    }
+    record = decode_job("9", raw)
+    assert (record.id, record.name, record.data, record.raw_opts) == (
+        "9", "mail", {"to": "a"}, {"attempts": 3}
+    )
+    assert (record.timestamp, record.delay, record.priority, record.progress) == (11, 12, 13, 14)
+    assert (record.attempts_made, record.stalled_counter) == (15, 16)
+    assert (record.failed_reason, record.stacktrace, record.return_value) == (
+        "boom", ["s1"], {"r": 1}
+    )
+    assert (record.finished_on, record.processed_on, record.retried_on) == (17, 18, 19)
+    assert (record.data_error, record.debounce_id) == (None, "d-1")
+    # JavaScript may write a number as "1.5"; a fresh job lacks most fields.
+    odd = decode_job("9", {b"timestamp": b"1.5", b"finishedOn": b"2.5", b"data": b"{"})
+    assert (odd.timestamp, odd.delay, odd.attempts_made, odd.finished_on) == (1, 0, 0, 2)
+    assert odd.name == "__default__"
+    assert odd.data == "{"
+    assert odd.data_error is not None
+    assert (odd.progress, odd.stacktrace, odd.return_value, odd.processed_on) == (0, [], None, None)
