@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from pyqueue.options import Durability
 
 JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
+_CompletingSpec: TypeAlias = tuple[str, int, int | None, bool, int, int | None, bool]
 
 _log = logging.getLogger("pyqueue")
 
@@ -124,7 +125,8 @@ class Scripts:
         self._mtf_tail = {kind: [keys.delayed, keys.stalled, keys.metrics(kind)] for kind in _KINDS}
         self._active_channels: dict[str, str] = {}
         self._keep: dict[tuple[int, int | None], str] = {}
-        self._templates: dict[tuple[str, str, bool, int, int | None, bool], Template] = {}
+        self._templates: dict[_CompletingSpec, Template] = {}
+        self._mtf_source = cast("str", self._s["moveToFinished"].script)
         self.durability: Durability | None = None
         self.unconfirmed_finishes = 0
         self._wait_plan: WaitPlan | None = None
@@ -310,31 +312,23 @@ class Scripts:
             *self._mtf_tail[kind],
         ]
 
-    def _completing_template(
-        self,
-        token: str,
-        keep_json: str,
-        fetch_next: bool,
-        lock_duration: int,
-        metrics_max_points: int | None,
-        check_debounce: bool,
-    ) -> Template:
+    def _completing_template(self, spec: _CompletingSpec) -> Template:
         """The EVALSHA of moveToFinished into completed, encoded but for what each job changes.
 
-        Built by the same builders as the plain call, with marker objects where
-        the job key, id, finishedOn, return value and event payload go.
+        ``spec``: (token, keep count, keep age, fetch next, lock duration, metrics
+        points, check debounce). Built by the same builders as the plain call,
+        with marker objects where the job key, id, finishedOn, return value and
+        event payload go.
         """
-        spec = (token, keep_json, fetch_next, lock_duration, metrics_max_points, check_debounce)
-        template = self._templates.get(spec)
-        if template is not None:
-            return template
+        token, keep_count, keep_age, fetch_next, lock_duration, metrics_points, debounce = spec
+        keep_json = self._keep_json(keep_count, keep_age)
         job_key, job_id, value, payload = _HOLE_STRINGS
         argv = finished_argv(
             self._base, job_id=job_id, finished_on=_HOLE_INT, field="returnvalue",
             value=value, token=token, keep_json=keep_json, event_payload=payload,
             fetch_next=fetch_next, lock_duration=lock_duration,
-            metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
-            check_debounce=check_debounce,
+            metrics_max_points=metrics_points, attempts_made=None, stacktrace=None,
+            check_debounce=debounce,
         )
         keys = self._finished_keys("completed", "", token)
         keys[2] = job_key
@@ -374,19 +368,20 @@ class Scripts:
         Raises:
             JobNotFound, LockMismatch, JobStateError: codes -1, -2/-6, -3.
         """
-        keep_json = self._keep_json(keep_count, keep_age)
         fast = self._fast
         if fast is not None:
-            template = self._completing_template(
-                token, keep_json, fetch_next, lock_duration, metrics_max_points, check_debounce
-            )
-            values = (self._keys.job(job_id), job_id, finished_on, return_value, event_payload)
-            source = cast("str", self._s["moveToFinished"].script)
-            raw = await fast.evalsha_template(template, values, source)
+            # The per-job path: one cache lookup, no helper call, for what most jobs share.
+            spec = (token, keep_count, keep_age, fetch_next, lock_duration, metrics_max_points,
+                    check_debounce)
+            template = self._templates.get(spec)
+            if template is None:
+                template = self._completing_template(spec)
+            values = (self._base + job_id, job_id, finished_on, return_value, event_payload)
+            raw = await fast.evalsha_template(template, values, self._mtf_source)
         else:
             argv = finished_argv(
                 self._base, job_id=job_id, finished_on=finished_on, field="returnvalue",
-                value=return_value, token=token, keep_json=keep_json,
+                value=return_value, token=token, keep_json=self._keep_json(keep_count, keep_age),
                 event_payload=event_payload, fetch_next=fetch_next, lock_duration=lock_duration,
                 metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
                 check_debounce=check_debounce,
@@ -395,11 +390,11 @@ class Scripts:
             raw = await self._eval("moveToFinished", keys, argv)
         if self.durability is not None:
             await self._replicated(f"job {job_id} completed", finishing=True)
-        if isinstance(raw, int):
-            if raw < 0:
-                raise script_error(raw, job_id, "finished")
-            return None
-        return _job_reply(raw)
+        if isinstance(raw, list):
+            return _job_reply(raw)
+        if isinstance(raw, int) and raw < 0:
+            raise script_error(raw, job_id, "finished")
+        return None
 
     async def move_to_failed(
         self,
