@@ -76,12 +76,16 @@ def _arity(listener: Listener) -> _Arity:
     return _Arity(required, total)
 
 
-def _fit(args: tuple[Any, ...], arity: _Arity, old_count: int | None) -> tuple[Any, ...]:
-    """The leading ``args`` that a listener takes (see :class:`EventEmitter`)."""
+def _cut(arity: _Arity, old_count: int | None) -> int | None:
+    """How many leading arguments a listener takes (see :class:`EventEmitter`); None: all.
+
+    Found once when the listener is registered: slicing past an event's last
+    argument is harmless, so the count need not know how many an emit carries.
+    """
     if arity.total is None:
-        return args
-    total = min(arity.total, len(args) if old_count is None else old_count)
-    return args[:max(arity.required, total)]
+        return None
+    total = arity.total if old_count is None else min(arity.total, old_count)
+    return max(arity.required, total)
 
 
 class EventEmitter:
@@ -102,15 +106,15 @@ class EventEmitter:
     grown_events: ClassVar[Mapping[str, int]] = {}
 
     def __init__(self) -> None:
-        # Each listener with its arity, found once when it is registered.
-        # Tuples, replaced on each change: emit iterates them without a copy, and a
-        # listener that registers or removes listeners changes only later emits.
-        self._listeners: dict[str, tuple[tuple[Listener, _Arity], ...]] = {}
+        # Each listener with how many arguments it takes, found once when it is
+        # registered. Tuples, replaced on each change: emit iterates them without a
+        # copy, and a listener that registers or removes listeners changes only later emits.
+        self._listeners: dict[str, tuple[tuple[Listener, int | None], ...]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on(self, event: str, listener: Listener) -> Callable[[], None]:
         """Call ``listener(*args)`` on each ``event``; returns a function that unregisters it."""
-        entry = (listener, _arity(listener))
+        entry = (listener, _cut(_arity(listener), self.grown_events.get(event)))
         self._listeners[event] = (*self._listeners.get(event, ()), entry)
         return lambda: self.off(event, listener)
 
@@ -130,9 +134,8 @@ class EventEmitter:
         if not listeners and not wildcard:
             return
         if listeners:
-            old_count = self.grown_events.get(event)
-            for listener, arity in listeners:
-                self._call(event, listener, _fit(args, arity, old_count))
+            for listener, cut in listeners:
+                self._call(event, listener, args if cut is None else args[:cut])
         for listener, _ in wildcard or ():
             self._call(event, listener, (Event(event, args),))
 
