@@ -96,6 +96,9 @@ def sync_release(spec: ConnectionSpec, keys: QueueKeys, token: str) -> Callable[
     return release
 
 
+_GONE = object()
+
+
 class LockRenewer:
     """Renews the locks of the registered job ids every ``every_ms``.
 
@@ -142,13 +145,14 @@ class LockRenewer:
     def start(self) -> None:
         self._thread.start()
 
+    # add and discard run on the loop for every job, without the guard: each is one
+    # dict operation, atomic under the GIL (and in free-threaded builds), as is the
+    # thread's list(self._ids). The guard is for the thread's read-then-change steps.
     def add(self, job_id: str) -> None:
-        with self._guard:
-            self._ids[job_id] = None
+        self._ids[job_id] = None
 
     def discard(self, job_id: str) -> None:
-        with self._guard:
-            self._ids.pop(job_id, None)
+        self._ids.pop(job_id, None)
 
     def stop(self) -> None:
         self._stop.set()
@@ -231,9 +235,8 @@ class LockRenewer:
                 if self._on_extend_error is not None:
                     self._on_extend_error(job_id, ok)
             elif not ok:
-                with self._guard:
-                    still_ours = job_id in self._ids
-                    self._ids.pop(job_id, None)
+                # One pop: the loop may add or discard ids meanwhile.
+                still_ours = self._ids.pop(job_id, _GONE) is not _GONE
                 if still_ours:
                     self._on_lost(job_id)
         return not whole_pass_failed
