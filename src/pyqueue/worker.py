@@ -155,6 +155,13 @@ class Worker(LocalEvents[DataT]):
         handlers = self._processors.values()
         # Asked per job otherwise; the handlers live as long as the worker, so do their ids.
         self._async_handlers = {id(h): is_async_handler(h) for h in handlers}
+        # One async handler for every name, run in-process: what most workers have,
+        # and the case _call_abortable runs without a lookup or run_handler's coroutine.
+        only = self._processors.get("*") if len(self._processors) == 1 else None
+        self._sole_async = (
+            only if only is not None and self._async_handlers[id(only)] and not opts.sandbox
+            else None
+        )
         self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
         # A Queue handed in is used as it is, not copied: it is the one emitter, so
         # Bull-style ``queue.on("completed", ...)`` hears this worker, and its jobs'
@@ -465,15 +472,17 @@ class Worker(LocalEvents[DataT]):
                 except ValidationError as exc:
                     name = self.queue.model.__name__
                     raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
-            handler = find_handler(self._processors, job.name)
-            timeout = wire.timeout_of(job.raw_opts)
-            is_async = self._async_handlers[id(handler)]
-            if is_async and timeout is None and self._sandbox is None:
+            raw_opts = record.raw_opts
+            sole = self._sole_async
+            if sole is not None and "timeout" not in raw_opts:
                 # run_handler's plain case, without its coroutine: most jobs take it.
-                result = await handler(job)  # type: ignore[arg-type]
+                result = await sole(job)  # type: ignore[arg-type]
                 if result is not None and inspect.isawaitable(result):
                     result = await result
                 return result
+            handler = find_handler(self._processors, job.name)
+            timeout = wire.timeout_of(raw_opts)
+            is_async = self._async_handlers[id(handler)]
             return await run_handler(
                 handler, job, self._executor, timeout, self._sandbox, self._threads, is_async,
             )
