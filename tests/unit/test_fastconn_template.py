@@ -12,7 +12,10 @@ HOLE_A = "\x00a"
 HOLE_B = -(2**62) - 1
 HOLE_C = "\x00c"
 
-args_st = st.one_of(st.text(max_size=20), st.integers(), st.binary(max_size=20))
+# Floats and bools go through the generic conversion, not the unrolled one.
+args_st = st.one_of(
+    st.text(max_size=20), st.integers(), st.binary(max_size=20), st.floats(), st.booleans()
+)
 
 
 @given(st.lists(args_st, max_size=5), args_st, args_st, args_st)

@@ -26,7 +26,7 @@ import functools
 import socket
 import ssl
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, Protocol, cast
 from urllib.parse import unquote
 
@@ -82,7 +82,7 @@ class Template:
         holes: The marker objects, in the order they appear in ``args``.
     """
 
-    __slots__ = ("_args", "_format", "_where")
+    __slots__ = ("_args", "_fill", "_format", "_where")
 
     def __init__(self, args: tuple[Arg, ...], holes: tuple[Arg, ...]) -> None:
         self._args = args
@@ -101,8 +101,13 @@ class Template:
                 _encode_args((arg,), fixed)
                 chunks.append(fixed[0].replace(b"%", b"%%"))
         self._format = b"".join(chunks)
+        self._fill = _unrolled_filler(holes, self._format)
 
     def encode(self, values: tuple[Arg, ...]) -> bytes:
+        if self._fill is not None:
+            unrolled = self._fill(values)
+            if unrolled is not None:
+                return unrolled
         filled: list[Any] = []
         append = filled.append
         # _encode_args's conversion, inlined: this runs once per job, where a call per
@@ -127,6 +132,39 @@ class Template:
         for i, value in zip(self._where, values, strict=True):
             args[i] = value
         return tuple(args)
+
+
+def _unrolled_filler(
+    holes: tuple[Arg, ...], format_: bytes
+) -> Callable[[tuple[Arg, ...]], bytes | None] | None:
+    """Template.encode unrolled for holes marked by str and int markers, or None.
+
+    The generated function takes values of exactly the markers' types (str for a
+    str marker, int for an int one) and returns None for any other, which the
+    generic loop then converts. Unrolled, the job-completing template encodes in
+    about 60 % of the loop's instructions (measured with callgrind), and it runs
+    once per job. Generated source, as dataclasses and namedtuple do, because
+    the number of holes is the template's.
+    """
+    if not holes or any(type(h) not in (str, int) for h in holes):
+        return None
+    names = [f"v{i}" for i in range(len(holes))]
+    pairs = list(zip(names, holes, strict=True))
+    kinds = " and ".join(f"type({n}) is {type(h).__name__}" for n, h in pairs)
+    converts = "; ".join(
+        f"{n} = {n}.encode()" if type(h) is str else f"{n} = b'%d' % {n}" for n, h in pairs
+    )
+    source = (
+        f"def fill(values):\n"
+        f"    {', '.join(names)}, = values\n"
+        f"    if not ({kinds}):\n"
+        f"        return None\n"
+        f"    {converts}\n"
+        f"    return format_ % ({', '.join(f'len({n}), {n}' for n in names)},)\n"
+    )
+    namespace: dict[str, Any] = {"format_": format_}
+    exec(source, namespace)  # our own source, built from the holes' count and types
+    return cast("Callable[[tuple[Arg, ...]], bytes | None]", namespace["fill"])
 
 
 _REPLY_ERRORS: dict[str, type[ResponseError]] = {
