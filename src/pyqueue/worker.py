@@ -156,7 +156,7 @@ class Worker(LocalEvents[DataT]):
         # Asked per job otherwise; the handlers live as long as the worker, so do their ids.
         self._async_handlers = {id(h): is_async_handler(h) for h in handlers}
         # One async handler for every name, run in-process: what most workers have,
-        # and the case _call_abortable runs without a lookup or run_handler's coroutine.
+        # called by _call_abortable without a lookup per job.
         only = self._processors.get("*") if len(self._processors) == 1 else None
         self._sole_async = (
             only if only is not None and self._async_handlers[id(only)] and not opts.sandbox
@@ -474,15 +474,15 @@ class Worker(LocalEvents[DataT]):
                     raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
             raw_opts = record.raw_opts
             sole = self._sole_async
-            if sole is not None and "timeout" not in raw_opts:
+            handler = sole if sole is not None else find_handler(self._processors, job.name)
+            is_async = sole is not None or self._async_handlers[id(handler)]
+            timeout = wire.timeout_of(raw_opts) if "timeout" in raw_opts else None
+            if is_async and timeout is None and self._sandbox is None:
                 # run_handler's plain case, without its coroutine: most jobs take it.
-                result = await sole(job)  # type: ignore[arg-type]
+                result = await handler(job)  # type: ignore[arg-type]
                 if result is not None and inspect.isawaitable(result):
                     result = await result
                 return result
-            handler = find_handler(self._processors, job.name)
-            timeout = wire.timeout_of(raw_opts)
-            is_async = self._async_handlers[id(handler)]
             return await run_handler(
                 handler, job, self._executor, timeout, self._sandbox, self._threads, is_async,
             )
