@@ -72,9 +72,13 @@ class QueueAdmin:
                 is between two states right now (``code`` -3; try again).
         """
         text = wire.abort_reason(reason)
+        # The options never change once the job is added, so reading them before
+        # the script is safe; the script applies them only if it fails the job.
+        stored = cast("bytes | None", await self.client.hget(self.keys.job(job_id), "opts"))
         code = await self.scripts.abort_job(
             job_id, reason=text, now=now_ms(), event_payload=wire.failed_payload(job_id, text),
             abort_payload=wire.abort_payload(job_id, text), abort_field=wire.ABORT_FIELD,
+            keep=wire.keep_on_fail(stored),
         )
         if code == 1:
             return "failed"

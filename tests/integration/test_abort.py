@@ -191,6 +191,27 @@ async def test_abort_a_finished_or_missing_job_is_a_clear_error(
             await queue.abort(waiting.id)
 
 
+async def test_abort_of_a_waiting_job_keeps_its_remove_on_fail(
+    redis_url: str, queue_name: str
+) -> None:
+    # Failed here, the job is retained as a worker would have retained it.
+    async with Queue(queue_name, redis_url) as queue:
+        gone = await queue.add({}, remove_on_fail=True)
+        assert await queue.abort(gone.id) == "failed"
+        assert await queue.get_job(gone.id) is None
+        assert await queue.get_job_counts("failed") == {"failed": 0}
+
+        kept = [await queue.add({"n": n}, remove_on_fail=2) for n in range(3)]
+        for job in kept:
+            await queue.abort(job.id)
+        assert await queue.get_job(kept[0].id) is None
+        assert {j.id for j in await queue.get_jobs("failed")} == {kept[1].id, kept[2].id}
+
+        plain = await queue.add({})
+        await queue.abort(plain.id)
+        assert await queue.get_job_counts("failed") == {"failed": 3}
+
+
 async def test_flag_found_at_fetch_fails_the_job_before_it_runs(
     redis_url: str, queue_name: str
 ) -> None:

@@ -71,7 +71,7 @@ BUILT: dict[str, Callable[[], s.ScriptArgs]] = {
     "isJobInList": lambda: admin.is_job_in_list_args(K.wait, "1"),
     "abortJob": lambda: admin.abort_job_args(
         K, "1", reason="aborted", now=1, event_payload="{}", abort_payload="{}",
-        abort_field="pqAbort",
+        abort_field="pqAbort", keep_json='{"count":-1}',
     ),
 }
 

@@ -266,3 +266,13 @@ def test_decode_job_puts_every_field_in_its_place() -> None:
     assert odd.data == "{"
     assert odd.data_error is not None
     assert (odd.progress, odd.stacktrace, odd.return_value, odd.processed_on) == (0, [], None, None)
+
+
+def test_keep_on_fail_reads_stored_options_leniently() -> None:
+    assert wire.keep_on_fail(b'{"removeOnFail":3}') == (3, None)
+    assert wire.keep_on_fail(b'{"removeOnFail":true}') == (0, None)
+    assert wire.keep_on_fail(b'{"removeOnFail":{"count":5,"age":60}}') == (5, 60)
+    # Written by another client, or edited: the job is kept, nothing raises.
+    for stored in (None, b"garbage", b"[1]", b'{"removeOnFail":1e400}',
+                   b'{"removeOnFail":NaN}', b'{"removeOnFail":"yes"}'):
+        assert wire.keep_on_fail(stored) == (-1, None), stored

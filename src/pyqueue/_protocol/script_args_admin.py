@@ -74,14 +74,14 @@ def update_progress_args(
 
 def abort_job_args(
     keys: QueueKeys, job_id: str, *, reason: str, now: int, event_payload: str,
-    abort_payload: str, abort_field: str,
+    abort_payload: str, abort_field: str, keep_json: str,
 ) -> ScriptArgs:
-    """abortJob-9."""
+    """abortJob-9; ``keep_json`` is the job's removeOnFail (:func:`keep_jobs`)."""
     return checked(
         "abortJob",
         [keys.wait, keys.paused, keys.delayed, keys.priority, keys.active, keys.completed,
          keys.failed, keys.job(job_id), keys.abort_channel],
-        [job_id, reason, now, event_payload, abort_payload, abort_field, keys.base],
+        [job_id, reason, now, event_payload, abort_payload, abort_field, keys.base, keep_json],
     )
 
 

@@ -631,9 +631,12 @@ class Scripts:
 
     async def abort_job(
         self, job_id: str, *, reason: str, now: int, event_payload: str, abort_payload: str,
-        abort_field: str,
+        abort_field: str, keep: tuple[int, int | None] = (-1, None),
     ) -> int:
         """Fail a waiting job, or flag an active one for its worker (abortJob-9).
+
+        ``keep`` is the job's removeOnFail as :func:`wire.keep_spec` gives it,
+        applied when the job fails here.
 
         Returns:
             1 failed now, 2 flagged (active); -1, -3, -7 as the script says.
@@ -641,6 +644,7 @@ class Scripts:
         built = abort_job_args(
             self._keys, job_id, reason=reason, now=now, event_payload=event_payload,
             abort_payload=abort_payload, abort_field=abort_field,
+            keep_json=self._keep_json(*keep),
         )
         code: int = await self._run("abortJob", built)
         return code

@@ -165,7 +165,7 @@ def _int_or_none(value: Any) -> int | None:
 def _retention_from_wire(value: Any) -> Retention | None:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return int(value)
     if isinstance(value, dict):
         return KeepJobs(count=_int_or_none(value.get("count")), age=_int_or_none(value.get("age")))
@@ -251,6 +251,14 @@ def keep_on_complete(raw_opts: Mapping[str, Any]) -> tuple[int, int | None]:
     if value is None or value is False:
         return -1, None  # the default, settled without two more calls per job
     return keep_spec(_retention_from_wire(value))
+
+
+def keep_on_fail(opts_json: bytes | None) -> tuple[int, int | None]:
+    """``keep_spec`` of a stored job's ``removeOnFail``; unreadable options keep the job."""
+    raw = _json_field(opts_json, {})
+    if not isinstance(raw, dict):
+        return -1, None
+    return keep_spec(_retention_from_wire(raw.get("removeOnFail")))
 
 
 def keep_spec(value: Retention | None) -> tuple[int, int | None]:

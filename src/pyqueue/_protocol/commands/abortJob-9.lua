@@ -14,13 +14,17 @@
   ARGV[5] abort message JSON {"jobId","reason"}, published on KEYS[9]
   ARGV[6] abort field name of the job hash
   ARGV[7] base key P:Q:, for the debounce key of a job failed here
+  ARGV[8] keep-jobs JSON of the job's removeOnFail, as moveToFinished's ARGV[6]:
+          a job failed here is retained as a worker failing it would retain it
 
-  Returns: 1 failed here (it was waiting, paused, delayed or prioritized);
+  Returns: 1 failed here (it was waiting, paused, delayed or prioritized; deleted
+  when its removeOnFail says so);
   2 flagged (it is active: ARGV[6] is set and KEYS[9] told); -1 no such job;
   -3 in no list or set (between two moves: try again); -7 already finished.
   Publishes: ARGV[4] on KEYS[7] when failed here; ARGV[5] on KEYS[9] when flagged.
 ]]
 -- @include debounce
+-- @include retention
 
 local jobKey = KEYS[8]
 local jobId = ARGV[1]
@@ -41,11 +45,17 @@ redis.call("ZREM", KEYS[4], jobId)
 if removed == 0 then
   return -3
 end
-redis.call("HSET", jobKey, "failedReason", ARGV[2], "finishedOn", ARGV[3])
-redis.call("ZADD", KEYS[7], ARGV[3], jobId)
 local deid = redis.call("HGET", jobKey, "deid")
 if deid then
   remove_debounce_key_if_needed(ARGV[7], deid)
+end
+local keep = cjson.decode(ARGV[8])
+if keep["count"] ~= 0 then
+  redis.call("HSET", jobKey, "failedReason", ARGV[2], "finishedOn", ARGV[3])
+  redis.call("ZADD", KEYS[7], ARGV[3], jobId)
+  trim_finished(KEYS[7], keep, ARGV[3], ARGV[7])
+else
+  delete_job(ARGV[7], jobId)
 end
 redis.call("PUBLISH", KEYS[7], ARGV[4])
 return 1

@@ -57,12 +57,7 @@ local function apply_remove_on_fail(jobId, jobKey, baseKey, now)
       rcall("ZREM", KEYS[4], jobId)
     end
   elseif kind == "table" then
-    if type(rule["age"]) == "number" then
-      trim_older_than(KEYS[4], now, rule["age"], baseKey)
-    end
-    if type(rule["count"]) == "number" and rule["count"] > 0 then
-      trim_to_newest(KEYS[4], rule["count"], baseKey)
-    end
+    trim_finished(KEYS[4], rule, now, baseKey)
   end
 end
 

@@ -62,17 +62,10 @@ if ARGV[15] ~= "0" then
 end
 
 local keep = cjson.decode(ARGV[6])
-local maxCount = keep["count"]
-local maxAge = keep["age"]
-if maxCount ~= 0 then
+if keep["count"] ~= 0 then
   rcall("ZADD", KEYS[2], finishedOn, jobId)
   rcall("HMSET", jobKey, ARGV[3], ARGV[4], "finishedOn", finishedOn)
-  if type(maxAge) == "number" then
-    trim_older_than(KEYS[2], finishedOn, maxAge, baseKey)
-  end
-  if type(maxCount) == "number" and maxCount > 0 then
-    trim_to_newest(KEYS[2], maxCount, baseKey)
-  end
+  trim_finished(KEYS[2], keep, finishedOn, baseKey)
 else
   delete_job(baseKey, jobId)
 end

@@ -7,6 +7,10 @@
     at or below now - age*1000, with its hash and logs.
   trim_to_newest(setKey, count, baseKey): keep the `count` highest-scored
     members; the others lose their hash and logs. count 0 empties the set.
+  trim_finished(setKey, keep, now, baseKey): apply a decoded keep-jobs map
+    ({count, age}, as moveToFinished's ARGV[6]) to a set the job was just added
+    to: age first, then count, as Bull does. count 0 (delete the job itself)
+    is the caller's, since the job is then not added at all.
 ]]
 local function delete_job(baseKey, jobId)
   local jobKey = baseKey .. jobId
@@ -28,4 +32,14 @@ local function trim_to_newest(setKey, count, baseKey)
     delete_job(baseKey, id)
   end
   redis.call("ZREMRANGEBYRANK", setKey, 0, -(count + 1))
+end
+
+local function trim_finished(setKey, keep, now, baseKey)
+  if type(keep["age"]) == "number" then
+    trim_older_than(setKey, now, keep["age"], baseKey)
+  end
+  local count = keep["count"]
+  if type(count) == "number" and count > 0 then
+    trim_to_newest(setKey, count, baseKey)
+  end
 end
