@@ -56,7 +56,8 @@ class QueueAdmin:
         """Abort a job: it fails for good, with failed reason ``"aborted[: reason]"``.
 
         A job that waits (waiting, paused, delayed, prioritized) fails at once and
-        never runs: returns ``"failed"``. An active job is flagged and its worker
+        never runs: returns ``"failed"``. Its ``removeOnFail`` applies as when a
+        worker fails a job (``True`` deletes it). An active job is flagged and its worker
         told (pyqueue workers only; a Node worker runs it to the end): returns
         ``"signalled"``. That worker cancels an ``async def`` handler, kills a
         sandboxed one's process, and sets ``job.aborted`` for a plain ``def``
