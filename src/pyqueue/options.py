@@ -19,9 +19,26 @@ from pyqueue.errors import InvalidOptionsError
 # documents 1..MAX_INT. Keep well inside exact double range.
 MAX_PRIORITY = 2**31 - 1
 
+# Node reads every option as a JavaScript number: past Number.MAX_SAFE_INTEGER an
+# integer is no longer what was written (and past ~1.8e308 it is Infinity).
+MAX_SAFE_INTEGER = 2**53 - 1
+
 
 def _fail(field_name: str, message: str, value: object) -> InvalidOptionsError:
     return InvalidOptionsError(f"{field_name}: {message}, got {value!r}")
+
+
+def check_safe(name: str, value: int | float) -> None:
+    """Raise unless ``abs(value)`` is within what JavaScript holds exactly."""
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return
+    # A 400-digit integer in an error message helps nobody.
+    shown = (f"an integer of {len(str(abs(value)))} digits"
+             if isinstance(value, int) and value.bit_length() > 64 else repr(value))
+    raise InvalidOptionsError(
+        f"{name}: must be at most {MAX_SAFE_INTEGER} in size (the largest integer a "
+        f"JavaScript number holds exactly; Node reads it), got {shown}"
+    )
 
 
 def _check_int(name: str, value: object, *, minimum: int | None = None) -> None:
@@ -29,14 +46,16 @@ def _check_int(name: str, value: object, *, minimum: int | None = None) -> None:
         raise _fail(name, "must be an integer", value)
     if minimum is not None and value < minimum:
         raise _fail(name, f"must be >= {minimum}", value)
+    check_safe(name, value)
 
 
 def _check_ms(name: str, value: object) -> None:
     """A non-negative, finite number of milliseconds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(name, "must be a number of milliseconds", value)
-    if not math.isfinite(value) or value < 0:
+    if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
         raise _fail(name, "must be a finite number >= 0", value)
+    check_safe(name, value)
 
 
 def validate_job_id(job_id: object) -> str:
@@ -129,6 +148,7 @@ def _check_retention(name: str, value: object) -> None:
     if isinstance(value, bool | KeepJobs):
         return
     if isinstance(value, int):
+        check_safe(name, value)
         return
     raise _fail(name, "must be a bool, an int or KeepJobs", value)
 

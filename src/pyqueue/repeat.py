@@ -18,6 +18,7 @@ real Bull (cron-parser 4.9):
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from pyqueue.errors import InvalidOptionsError
+from pyqueue.options import check_safe
 
 _MAX_CANDIDATES = 10_000
 
@@ -107,6 +109,8 @@ class Repeat:
             isinstance(self.every, bool) or not isinstance(self.every, int) or self.every <= 0
         ):
             raise InvalidOptionsError(f"repeat.every: must be an int of ms > 0, got {self.every!r}")
+        if self.every is not None:
+            check_safe("repeat.every", self.every)
         if self.cron is not None:
             validate_cron(self.cron)
             zone(self.tz)
@@ -114,6 +118,8 @@ class Repeat:
             isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
         ):
             raise InvalidOptionsError(f"repeat.limit: must be an int >= 1, got {self.limit!r}")
+        if self.limit is not None:
+            check_safe("repeat.limit", self.limit)
         if self.start_date is not None:
             to_millis(self.start_date, "repeat.start_date")
         if self.end_date is not None:
@@ -199,18 +205,27 @@ class Repeat:
         count = raw.get("count")
         repeat = cls(
             cron=raw.get("cron") if isinstance(raw.get("cron"), str) else None,
-            every=int(every) if isinstance(every, int | float) and not raw.get("cron") else None,
+            every=_whole(every) if not raw.get("cron") else None,
             tz=raw.get("tz") if isinstance(raw.get("tz"), str) and raw.get("tz") else None,
             start_date=raw.get("startDate"),
             end_date=raw.get("endDate"),
-            limit=int(limit) if isinstance(limit, int | float) and limit >= 1 else None,
-            count=int(count) if isinstance(count, int | float) else 0,
+            limit=_whole(limit) if isinstance(limit, int | float) and limit >= 1 else None,
+            count=_whole(count) or 0,
         )
         if job_id not in (None, ""):
             # Whatever id Node stored is part of the schedule's key: keep it as is,
             # ':' included, so chaining computes the key and ids Node computes.
             object.__setattr__(repeat, "job_id", str(job_id))
         return repeat
+
+
+def _whole(value: Any) -> int | None:
+    """A JSON number as an int; None for anything else, Infinity and NaN included."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value)
 
 
 def _date_to_wire(value: datetime | int | str) -> int | str:

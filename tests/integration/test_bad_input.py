@@ -37,6 +37,12 @@ async def assert_untouched(raw_redis, queue_name):
         ({"stack_trace_limit": -1}, "stack_trace_limit"),
         ({"attempt": 3}, "attempt"),
         ({"removeOnComplete": True}, "removeOnComplete"),
+        # Past the integers a JavaScript number holds exactly (Node reads these).
+        ({"delay": 10**400}, "delay"),
+        ({"backoff": 10**400}, "backoff"),
+        ({"timeout": 2**53}, "timeout"),
+        ({"attempts": 10**400}, "attempts"),
+        ({"remove_on_fail": 2**60}, "remove_on_fail"),
     ],
 )
 async def test_invalid_option_values(make_queue, assert_untouched, options, named):

@@ -123,6 +123,8 @@ async def test_stale_scheduler_cannot_reenqueue_a_removed_tick(
         ({"cron": "every day"}, {}, "repeat.cron"),
         ({"cron": "0 * * * *", "tz": "Nowhere/Land"}, {}, "repeat.tz"),
         ({"every": 0}, {}, "repeat.every"),
+        ({"every": 10**400}, {}, "repeat.every"),
+        ({"every": 1000, "limit": 2**53}, {}, "repeat.limit"),
         ({"cron": "0 * * * *", "every": 10}, {}, "exactly one"),
         ({"every": 1000, "end_date": "2001-01-01T00:00:00Z"}, {}, "in the past"),
     ],

@@ -276,3 +276,19 @@ def test_keep_on_fail_reads_stored_options_leniently() -> None:
     for stored in (None, b"garbage", b"[1]", b'{"removeOnFail":1e400}',
                    b'{"removeOnFail":NaN}', b'{"removeOnFail":"yes"}'):
         assert wire.keep_on_fail(stored) == (-1, None), stored
+
+
+def test_numbers_past_javascripts_exact_integers_are_capped_when_read() -> None:
+    # Node writes them (1e20 is a plain JSON number); pyqueue's own options refuse
+    # them, so reading caps them instead of failing the job.
+    huge = 10**20
+    opts = wire.options_from_wire({
+        "attempts": huge, "timeout": 1e20, "delay": huge, "backoff": {"type": "fixed",
+        "delay": 1e300}, "removeOnComplete": huge, "removeOnFail": {"count": huge},
+        "stackTraceLimit": "1e30",
+    })
+    cap = 2**53 - 1
+    assert (opts.attempts, opts.timeout, opts.delay, opts.stack_trace_limit) == (cap,) * 4
+    assert opts.backoff == Backoff(type="fixed", delay=cap)
+    assert opts.remove_on_complete == cap
+    assert opts.remove_on_fail == KeepJobs(count=cap)

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pyqueue.errors import InvalidOptionsError
-from pyqueue.options import Backoff, Debounce, JobOptions, KeepJobs, Retention
+from pyqueue.options import MAX_SAFE_INTEGER, Backoff, Debounce, JobOptions, KeepJobs, Retention
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 # The string quoting _dumps uses (ensure_ascii=False): for the per-job event
@@ -147,26 +147,39 @@ def options_to_wire(opts: JobOptions, *, timestamp: int) -> dict[str, Any]:
 
 
 def _int_or_none(value: Any) -> int | None:
-    """JS-like ``parseInt`` leniency for numbers read from other clients."""
+    """JS-like ``parseInt`` leniency for numbers read from other clients.
+
+    Capped at JavaScript's exact integers (what pyqueue's own options accept):
+    past them Node does not hold the number exactly either.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return max(-MAX_SAFE_INTEGER, min(value, MAX_SAFE_INTEGER))
     if isinstance(value, float) and math.isfinite(value):
-        return int(value)
+        return max(-MAX_SAFE_INTEGER, min(int(value), MAX_SAFE_INTEGER))
     if isinstance(value, str):
         try:
-            return int(float(value))
+            return _int_or_none(int(float(value)))
         except (ValueError, OverflowError):  # "x", "inf", "1e999"
             return None
     return None
 
 
+def _ms_or_none(value: Any) -> int | float | None:
+    """A number of ms >= 0 from another client, capped as :func:`_int_or_none` caps."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
+        return None
+    return min(value, MAX_SAFE_INTEGER)
+
+
 def _retention_from_wire(value: Any) -> Retention | None:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
-        return int(value)
+    if isinstance(value, int | float):
+        return _int_or_none(value)
     if isinstance(value, dict):
         return KeepJobs(count=_int_or_none(value.get("count")), age=_int_or_none(value.get("age")))
     return None
@@ -176,16 +189,12 @@ def _backoff_from_wire(value: Any) -> Backoff | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return Backoff(type="fixed", delay=value) if value >= 0 else None
+        fixed = _ms_or_none(value)
+        return Backoff(type="fixed", delay=fixed) if fixed is not None else None
     if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"]:
-        delay = value.get("delay")
-        ok_delay = (
-            delay if isinstance(delay, int | float) and not isinstance(delay, bool)
-            and math.isfinite(delay) and delay >= 0 else None
-        )
         options = value.get("options")
         return Backoff(
-            type=value["type"], delay=ok_delay,
+            type=value["type"], delay=_ms_or_none(value.get("delay")),
             options=options if isinstance(options, dict) else None,
         )
     return None
@@ -222,8 +231,7 @@ def options_from_wire(raw: Mapping[str, Any]) -> JobOptions:
         job_id=None,
         attempts=attempts if attempts is not None and attempts >= 1 else None,
         backoff=_backoff_from_wire(raw.get("backoff")),
-        delay=delay if isinstance(delay, int | float) and not isinstance(delay, bool)
-        and math.isfinite(delay) and delay >= 0 else None,
+        delay=_ms_or_none(delay),
         priority=priority if priority is not None and priority >= 1 else None,
         lifo=raw["lifo"] if isinstance(raw.get("lifo"), bool) else None,
         timeout=timeout if timeout is not None and timeout >= 1 else None,
