@@ -285,10 +285,11 @@ def test_numbers_past_javascripts_exact_integers_are_capped_when_read() -> None:
     opts = wire.options_from_wire({
         "attempts": huge, "timeout": 1e20, "delay": huge, "backoff": {"type": "fixed",
         "delay": 1e300}, "removeOnComplete": huge, "removeOnFail": {"count": huge},
-        "stackTraceLimit": "1e30",
+        "stackTraceLimit": "1e30", "priority": 2**40,
     })
     cap = 2**53 - 1
     assert (opts.attempts, opts.timeout, opts.delay, opts.stack_trace_limit) == (cap,) * 4
     assert opts.backoff == Backoff(type="fixed", delay=cap)
     assert opts.remove_on_complete == cap
     assert opts.remove_on_fail == KeepJobs(count=cap)
+    assert opts.priority == MAX_PRIORITY

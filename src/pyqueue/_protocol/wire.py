@@ -16,7 +16,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from pyqueue.errors import InvalidOptionsError
-from pyqueue.options import MAX_SAFE_INTEGER, Backoff, Debounce, JobOptions, KeepJobs, Retention
+from pyqueue.options import (
+    MAX_PRIORITY,
+    MAX_SAFE_INTEGER,
+    Backoff,
+    Debounce,
+    JobOptions,
+    KeepJobs,
+    Retention,
+)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 # The string quoting _dumps uses (ensure_ascii=False): for the per-job event
@@ -232,7 +240,8 @@ def options_from_wire(raw: Mapping[str, Any]) -> JobOptions:
         attempts=attempts if attempts is not None and attempts >= 1 else None,
         backoff=_backoff_from_wire(raw.get("backoff")),
         delay=_ms_or_none(delay),
-        priority=priority if priority is not None and priority >= 1 else None,
+        # Bull takes any priority; pyqueue's own adds stop at MAX_PRIORITY.
+        priority=min(priority, MAX_PRIORITY) if priority is not None and priority >= 1 else None,
         lifo=raw["lifo"] if isinstance(raw.get("lifo"), bool) else None,
         timeout=timeout if timeout is not None and timeout >= 1 else None,
         remove_on_complete=_retention_from_wire(raw.get("removeOnComplete")),
