@@ -10,6 +10,7 @@ older than the one the repeat set already points at.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -137,7 +138,8 @@ async def chain_from(queue: Scheduler, job_name: str, data_json: str,
         return None
     repeat = Repeat.from_wire(raw_repeat)
     prev = raw_opts.get("prevMillis")
-    prev_millis = int(prev) if isinstance(prev, int | float) else 0
+    prev_millis = int(prev) if isinstance(prev, int) or (
+        isinstance(prev, float) and math.isfinite(prev)) else 0
     return await schedule_next(
         queue, job_name, data_json, raw_opts, repeat,
         prev_millis=prev_millis, now=now, chain=True,

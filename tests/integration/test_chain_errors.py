@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ReadOnlyError, ResponseError
 
-from pyqueue import Backoff, InvalidOptionsError, JobFailedError, Queue, Worker
+from pyqueue import Backoff, InvalidOptionsError, JobFailedError, Queue, Worker, _scheduling
 from pyqueue.embedded import RedisServer, free_port
 
 
@@ -135,7 +135,7 @@ async def test_backoff_strategy_failure_fails_the_job_and_emits_error(
 
 @pytest.mark.parametrize(("opts", "outcome", "problem"), [
     ({"removeOnComplete": {"count": 2, "age": -1}}, "ok", "keep.age"),
-    ({"attempts": 2, "priority": 2**40}, "raise", "priority"),
+    ({"attempts": 2, "removeOnFail": {"count": 1, "age": -1}}, "raise", "keep.age"),
     ({"attempts": 2, "backoff": 1e400}, "raise", "backoff.delay"),
 ])
 async def test_stored_opts_that_do_not_decode_fail_the_job_and_emit_error(
@@ -166,14 +166,18 @@ async def test_stored_opts_that_do_not_decode_fail_the_job_and_emit_error(
 
 
 async def test_an_error_pyqueue_did_not_expect_fails_the_job_and_emits_error(
-    make_queue, make_worker, raw_redis, queue_name
+    make_queue, make_worker, raw_redis, queue_name, monkeypatch
 ):
-    # A stored repeat.every of 1e400 makes scheduling the next instance overflow:
-    # not an error the chain knows, so the safety net must settle the job.
+    # Chaining a repeat instance fails in a way the chain does not know (a bug of
+    # ours, injected here): the safety net must settle the job.
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(_scheduling, "chain_from", broken)
     queue = make_queue()
     job = await queue.add({}, name="odd")
     following = await queue.add({}, name="next")
-    await raw_redis.hset(f"bull:{queue_name}:{job.id}", "opts", '{"repeat":{"every":1e400}}')
+    await raw_redis.hset(f"bull:{queue_name}:{job.id}", "opts", '{"repeat":{"every":5000}}')
     errors: list[BaseException] = []
     worker = await make_worker({"odd": lambda j: "ran", "next": lambda j: "ok"}, start=False)
     worker.on("error", errors.append)
@@ -184,3 +188,19 @@ async def test_an_error_pyqueue_did_not_expect_fails_the_job_and_emits_error(
     assert len(errors) == 1
     assert isinstance(errors[0], OverflowError)
     assert await raw_redis.llen(f"bull:{queue_name}:active") == 0
+
+
+async def test_a_stored_prev_millis_of_infinity_is_read_as_none(
+    make_queue, make_worker, raw_redis, queue_name
+):
+    # json writes Infinity as 1e400 here, as another client could have stored it.
+    queue = make_queue()
+    job = await queue.add({}, name="odd")
+    await raw_redis.hset(f"bull:{queue_name}:{job.id}", "opts",
+                         '{"repeat":{"every":60000},"prevMillis":1e400}')
+    errors: list[BaseException] = []
+    worker = await make_worker({"odd": lambda j: "ran"}, start=False)
+    worker.on("error", errors.append)
+    await worker.start()
+    assert await job.finished(timeout=10) == "ran"
+    assert errors == []

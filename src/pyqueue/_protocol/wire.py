@@ -197,8 +197,12 @@ def _backoff_from_wire(value: Any) -> Backoff | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
+        if value < 0:
+            return None
+        # Infinity (1e400 in the JSON) stays, so the options fail to decode and the
+        # job fails naming backoff.delay; a finite one is capped as numbers are.
         fixed = _ms_or_none(value)
-        return Backoff(type="fixed", delay=fixed) if fixed is not None else None
+        return Backoff(type="fixed", delay=value if fixed is None else fixed)
     if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"]:
         options = value.get("options")
         return Backoff(
