@@ -10,7 +10,6 @@ older than the one the repeat set already points at.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pyqueue._protocol import wire
 from pyqueue._protocol.script_args import AddJobSpec
 from pyqueue.errors import InvalidOptionsError
-from pyqueue.options import JobOptions
+from pyqueue.options import JobOptions, finite_int
 from pyqueue.repeat import Repeat
 
 if TYPE_CHECKING:
@@ -137,9 +136,7 @@ async def chain_from(queue: Scheduler, job_name: str, data_json: str,
     if not isinstance(raw_repeat, dict):
         return None
     repeat = Repeat.from_wire(raw_repeat)
-    prev = raw_opts.get("prevMillis")
-    prev_millis = int(prev) if isinstance(prev, int) or (
-        isinstance(prev, float) and math.isfinite(prev)) else 0
+    prev_millis = finite_int(raw_opts.get("prevMillis")) or 0
     return await schedule_next(
         queue, job_name, data_json, raw_opts, repeat,
         prev_millis=prev_millis, now=now, chain=True,

@@ -28,6 +28,16 @@ def _fail(field_name: str, message: str, value: object) -> InvalidOptionsError:
     return InvalidOptionsError(f"{field_name}: {message}, got {value!r}")
 
 
+def finite_int(value: object) -> int | None:
+    """A JSON number read from another client as an int, capped to JavaScript's exact
+    integers; None for anything else, Infinity and NaN (``1e400`` in JSON) included."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return max(-MAX_SAFE_INTEGER, min(int(value), MAX_SAFE_INTEGER))
+
+
 def check_safe(name: str, value: int | float) -> None:
     """Raise unless ``abs(value)`` is within what JavaScript holds exactly."""
     if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:

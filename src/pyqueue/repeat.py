@@ -18,7 +18,6 @@ real Bull (cron-parser 4.9):
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -28,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from pyqueue.errors import InvalidOptionsError
-from pyqueue.options import check_safe
+from pyqueue.options import check_safe, finite_int
 
 _MAX_CANDIDATES = 10_000
 
@@ -199,33 +198,22 @@ class Repeat:
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> Repeat:
         """Read ``opts.repeat`` written by Node Bull or pyqueue."""
-        every = raw.get("every")
         job_id = raw.get("jobId")
-        limit = raw.get("limit")
-        count = raw.get("count")
+        limit = finite_int(raw.get("limit"))
         repeat = cls(
             cron=raw.get("cron") if isinstance(raw.get("cron"), str) else None,
-            every=_whole(every) if not raw.get("cron") else None,
+            every=finite_int(raw.get("every")) if not raw.get("cron") else None,
             tz=raw.get("tz") if isinstance(raw.get("tz"), str) and raw.get("tz") else None,
             start_date=raw.get("startDate"),
             end_date=raw.get("endDate"),
-            limit=_whole(limit) if isinstance(limit, int | float) and limit >= 1 else None,
-            count=_whole(count) or 0,
+            limit=limit if limit is not None and limit >= 1 else None,
+            count=finite_int(raw.get("count")) or 0,
         )
         if job_id not in (None, ""):
             # Whatever id Node stored is part of the schedule's key: keep it as is,
             # ':' included, so chaining computes the key and ids Node computes.
             object.__setattr__(repeat, "job_id", str(job_id))
         return repeat
-
-
-def _whole(value: Any) -> int | None:
-    """A JSON number as an int; None for anything else, Infinity and NaN included."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return int(value)
 
 
 def _date_to_wire(value: datetime | int | str) -> int | str:

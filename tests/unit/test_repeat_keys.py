@@ -53,3 +53,11 @@ def test_plain_key_has_one_prefix_matching_repeat() -> None:
     assert instance_prefixes_of_key(key) == [repeat.id_prefix("tick")]
     cron = Repeat(cron="*/5 * * * *", tz="UTC")
     assert instance_prefixes_of_key(cron.key("n")) == [cron.id_prefix("n")]
+
+
+def test_from_wire_reads_numbers_as_other_clients_store_them() -> None:
+    # Infinity and NaN arrive as 1e400 / NaN: absent. Past 2**53 - 1: capped.
+    assert Repeat.from_wire({"every": 10**20, "count": float("inf")}).every == 2**53 - 1
+    assert Repeat.from_wire({"every": 10**20, "count": float("inf")}).count == 0
+    assert Repeat.from_wire({"every": 5000, "limit": float("nan")}).limit is None
+    assert Repeat.from_wire({"every": 5000, "limit": 3.0}).limit == 3

@@ -631,7 +631,7 @@ class Scripts:
 
     async def abort_job(
         self, job_id: str, *, reason: str, now: int, event_payload: str, abort_payload: str,
-        abort_field: str, keep: tuple[int, int | None] = (-1, None),
+        abort_field: str, keep: tuple[int, int | None],
     ) -> int:
         """Fail a waiting job, or flag an active one for its worker (abortJob-9).
 

@@ -24,6 +24,7 @@ from pyqueue.options import (
     JobOptions,
     KeepJobs,
     Retention,
+    finite_int,
 )
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -160,18 +161,12 @@ def _int_or_none(value: Any) -> int | None:
     Capped at JavaScript's exact integers (what pyqueue's own options accept):
     past them Node does not hold the number exactly either.
     """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return max(-MAX_SAFE_INTEGER, min(value, MAX_SAFE_INTEGER))
-    if isinstance(value, float) and math.isfinite(value):
-        return max(-MAX_SAFE_INTEGER, min(int(value), MAX_SAFE_INTEGER))
     if isinstance(value, str):
         try:
             return _int_or_none(int(float(value)))
         except (ValueError, OverflowError):  # "x", "inf", "1e999"
             return None
-    return None
+    return finite_int(value)
 
 
 def _ms_or_none(value: Any) -> int | float | None:
@@ -201,8 +196,7 @@ def _backoff_from_wire(value: Any) -> Backoff | None:
             return None
         # Infinity (1e400 in the JSON) stays, so the options fail to decode and the
         # job fails naming backoff.delay; a finite one is capped as numbers are.
-        fixed = _ms_or_none(value)
-        return Backoff(type="fixed", delay=value if fixed is None else fixed)
+        return Backoff(type="fixed", delay=_ms_or_none(value) if math.isfinite(value) else value)
     if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"]:
         options = value.get("options")
         return Backoff(
