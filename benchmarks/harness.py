@@ -50,6 +50,8 @@ class Metric:
     unit: str
     higher_is_better: bool
     fmt: str = "{:,.0f}"
+    # The peers' metric pyqueue's value is divided by, when not this one's own.
+    versus: str | None = None
 
 
 def build_metrics(high: list[int]) -> list[Metric]:
@@ -69,6 +71,13 @@ def build_metrics(high: list[int]) -> list[Metric]:
         Metric("w2_cpu_us_c1", "W2 worker CPU per job, c=1", "µs", False),
         Metric("w2_redis_cpu_us_c1", "W2 Redis CPU per job, c=1", "µs", False, "{:,.1f}"),
         Metric("w2_total_cpu_us_c1", "W2 worker + Redis CPU per job, c=1", "µs", False),
+        # pyqueue only, so its ratio is to the peers' own c=1 drain.
+        Metric("w2_floor_c1", "W2 c=1 script floor: the finishing script in a bare loop "
+               "(pyqueue's connection, no Worker)", "jobs/s", True, versus="w2_c1"),
+        Metric("w2_floor_cpu_us_c1", "W2 c=1 script floor: client CPU per job", "µs", False,
+               versus="w2_cpu_us_c1"),
+        Metric("w2_floor_pct_c1", "W2 c=1 completion rate, % of script floor", "%", True,
+               "{:,.1f}"),
     ]
     if high:
         w2.append(Metric(f"w2_total_cpu_us_c{top}", f"W2 worker + Redis CPU per job, c={top}",
@@ -294,6 +303,7 @@ class Runner:
         burst: bool,
         producer: list[str] | None = None,
         delay_ms: int = 0,
+        floor: bool = False,
     ) -> dict[str, Any]:
         """Start workers, release them, wait for `expect` jobs; return the aggregate."""
         group = Group()
@@ -301,6 +311,8 @@ class Runner:
         extra = ["--concurrency", str(concurrency)]
         if burst:
             extra.append("--burst")
+        if floor:
+            extra.append("--floor")
         if delay_ms:
             extra += ["--delay-ms", str(delay_ms)]
         try:
@@ -423,6 +435,13 @@ class Runner:
                             100.0 * res["jobs_per_s"] / cpu_cap)
         if conc == self._w5_concurrency(lib):
             self.w5_single[lib.name] = res
+        if conc == 1 and lib.runtime == "pyqueue":
+            self.fill(lib, n)
+            floor = self.workers(lib, 1, 1, n, burst=True, floor=True)
+            self.record("w2_floor_c1", lib.name, floor["jobs_per_s"])
+            self.record("w2_floor_cpu_us_c1", lib.name, floor["cpu_us"])
+            self.record("w2_floor_pct_c1", lib.name,
+                        100.0 * res["jobs_per_s"] / floor["jobs_per_s"])
 
     def _timed(self, lib: Lib, n: int, delay_ms: int) -> list[float]:
         self.probe.flushall()
@@ -540,7 +559,7 @@ def summarize(records: list[dict[str, Any]], libs: list[str],
             if lib == "pyqueue":
                 continue
             theirs = {r["rep"]: r["value"] for r in records
-                      if r["metric"] == m.key and r["lib"] == lib}
+                      if r["metric"] == (m.versus or m.key) and r["lib"] == lib}
             rs = [ours[k] / theirs[k] for k in ours if theirs.get(k)]
             if rs:
                 ratios[lib] = {"median": statistics.median(rs), "min": min(rs), "max": max(rs)}
@@ -581,10 +600,12 @@ def markdown_tables(summary: dict[str, Any], libs: list[str], metrics: list[Metr
                   "1 means pyqueue is faster; for ↓ metrics below 1 means pyqueue is better.", "",
                   "| metric | " + " | ".join(LIBS[x].label for x in peers) + " |",
                   "|---|" + "---:|" * len(peers)]
+        titles = {m.key: m.title for m in metrics}
         for m in metrics:
             s = summary.get(m.key)
             if s is None or "pyqueue" not in s["libs"]:
                 continue
+            title = m.title if m.versus is None else f"{m.title} ÷ the peer's {titles[m.versus]}"
             cells = []
             for lib in peers:
                 r = s["ratio_pyqueue_over"].get(lib)
@@ -594,7 +615,7 @@ def markdown_tables(summary: dict[str, Any], libs: list[str], metrics: list[Metr
                     cells.append(f"{r['median']:.2f}x")
                 else:
                     cells.append(f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})")
-            lines.append(f"| {m.title} | " + " | ".join(cells) + " |")
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
     lines += ["", "Round trips per processed job, documented from each library's code path: "
               + ", ".join(f"{LIBS[x].label} {LIBS[x].documented_round_trips}" for x in libs)
               + ". The measured rows above count Redis read events (≈ client round trips)."]
@@ -605,14 +626,18 @@ def markdown_tables(summary: dict[str, Any], libs: list[str], metrics: list[Metr
                   f"| 1 connection | {_spread(c1)} (≈{1e6 / statistics.median(c1):.0f} µs "
                   "per round trip) |",
                   f"| 50 connections, pipeline 50 | {_spread(piped)} |"]
+        cpu = [c["evalsha_c1_redis_cpu_us"] for c in ceilings if "evalsha_c1_redis_cpu_us" in c]
+        if cpu:
+            lines.append(f"| Redis CPU per round trip, 1 connection (the fixed cost any client "
+                         f"pays per job at c=1) | {_spread(cpu, '{:,.1f}')} µs |")
     else:
         lines += ["", "Ceiling row skipped: redis-benchmark is not on PATH."]
     return "\n".join(lines)
 
 
-def _spread(vals: list[float]) -> str:
-    med = f"{statistics.median(vals):,.0f}"
-    return med if len(vals) == 1 else f"{med} ({min(vals):,.0f}-{max(vals):,.0f})"
+def _spread(vals: list[float], fmt: str = "{:,.0f}") -> str:
+    med = fmt.format(statistics.median(vals))
+    return med if len(vals) == 1 else f"{med} ({fmt.format(min(vals))}-{fmt.format(max(vals))})"
 
 
 def machine_info(url: str) -> dict[str, str]:

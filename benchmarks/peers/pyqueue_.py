@@ -2,17 +2,28 @@
 
 Completion end point: the worker's local ``completed(job, result)`` event, which
 fires once the finishing script has confirmed the job moved to completed.
+
+``worker --floor`` drains without a Worker: moveToActive once, then the
+completing moveToFinished (which fetches the next job) in a bare loop, with the
+arguments a worker sends for default options. No Job objects, events, lock
+renewal or handler call: the most a worker on pyqueue's connection could reach.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
+import uuid
 from typing import Any
 
 from benchmarks.peers import _common as c
 from pyqueue import BulkJob, Queue, Worker
+from pyqueue._protocol import wire
+from pyqueue.job import now_ms
+
+FLOOR_LOCK_MS = 30_000
 
 
 async def noop(job: Any) -> None:
@@ -53,6 +64,41 @@ async def _produce(args: argparse.Namespace) -> None:
         await c.produce_async(args.n, args.rate, args.delay_ms, add)
 
 
+async def _floor_drain(q: Queue[Any]) -> None:
+    scripts, token = q.scripts, uuid.uuid4().hex
+    keep_count, keep_age = wire.keep_on_complete({})
+    reply = await scripts.move_to_active(token=token, lock_duration=FLOOR_LOCK_MS, now=now_ms())
+    while reply is not None:
+        raw, job_id = reply
+        i = json.loads(raw[b"data"])["i"]
+        c.STATS.on_start({"i": i})
+        reply = await scripts.move_to_completed(
+            job_id, token=token, finished_on=now_ms(), return_value="null",
+            keep_count=keep_count, keep_age=keep_age,
+            event_payload=wire.completed_payload(job_id, "null"), fetch_next=True,
+            lock_duration=FLOOR_LOCK_MS, check_debounce=False,
+        )
+        c.STATS.on_complete(i)
+
+
+async def _floor(args: argparse.Namespace) -> None:
+    queue: Queue[Any] | None = None
+    drain: asyncio.Task[None] | None = None
+
+    async def start() -> None:
+        nonlocal queue, drain
+        queue = Queue(args.queue, redis_url=args.url)
+        drain = asyncio.create_task(_floor_drain(queue))
+
+    async def stop() -> None:
+        assert queue is not None
+        assert drain is not None
+        await drain
+        await queue.close()
+
+    await c.run_async_worker(start, stop)
+
+
 async def _worker(args: argparse.Namespace) -> None:
     worker: Worker[Any] | None = None
 
@@ -74,5 +120,7 @@ def main(args: argparse.Namespace) -> None:
         asyncio.run(_enqueue(args))
     elif args.mode == "produce":
         asyncio.run(_produce(args))
+    elif args.floor:
+        asyncio.run(_floor(args))
     else:
         asyncio.run(_worker(args))
