@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import itertools
 import os
 import shutil
 import socket
@@ -55,6 +56,38 @@ def free_port() -> int:
         return port
 
 
+# redis-server logs this (at the default "notice" level) once it listens.
+_READY = "Ready to accept connections"
+_IN_USE = "Address already in use"
+_PORT_TRIES = 5
+
+
+class _PortInUse(Exception):
+    """redis-server exited because its TCP port was taken."""
+
+
+def _log_since(log: Path, offset: int) -> str:
+    try:
+        with log.open("rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _quiet_log(extra_args: list[str]) -> bool:
+    """Whether the ready line may not reach our log file (then only PING can tell).
+
+    ``--loglevel warning`` silences it; ``--logfile`` sends it elsewhere.
+    """
+    for flag, value in itertools.pairwise(extra_args):
+        if flag == "--loglevel" and value in ("warning", "nothing"):
+            return True
+        if flag == "--logfile":
+            return True
+    return False
+
+
 class RedisServer:
     """A redis-server child process on a free port of 127.0.0.1.
 
@@ -73,6 +106,8 @@ class RedisServer:
         appendonly: bool = False,
         extra_args: list[str] | None = None,
     ) -> None:
+        # Only a port we picked ourselves may be swapped for another when it is taken.
+        self._chosen_port = not port
         self.port = port or free_port()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -104,19 +139,53 @@ class RedisServer:
         return argv + self.extra_args
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING.
+
+        A port picked by :func:`free_port` can be taken by someone else before
+        redis-server binds it; the server then starts again on another free
+        port (``port`` changes). A port given by the caller is never swapped.
+
+        Raises:
+            RuntimeError: redis-server exited (the port given is in use, a bad
+                option...), with the end of its log.
+            TimeoutError: it did not answer within ``timeout`` seconds.
+        """
         if self._proc is not None and self._proc.poll() is None:
             return
+        tries = _PORT_TRIES if self._chosen_port else 1
+        for attempt in range(1, tries + 1):
+            try:
+                self._start_once(timeout)
+                return
+            except _PortInUse as exc:
+                if attempt == tries:
+                    raise RuntimeError(
+                        f"redis-server on port {self.port} could not start: an address it "
+                        f"listens on is already in use ({exc})"
+                    ) from None
+                self.port = free_port()
+
+    def _start_once(self, timeout: float) -> None:
+        log = self.data_dir / "redis.log"
+        # What an earlier run (restart) wrote is not this run's.
+        seen = log.stat().st_size if log.exists() else 0
         self._proc = subprocess.Popen(
             self._argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        # PING alone could be answered by another server that holds the port while
+        # ours fails to bind; our own log saying it listens cannot.
+        check_log = not _quiet_log(self.extra_args)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                log = self.data_dir / "redis.log"
-                detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                raise RuntimeError(f"redis-server exited with {self._proc.returncode}: {detail}")
-            if self._ping():
+                detail = _log_since(log, seen)
+                taken = [line for line in detail.splitlines() if _IN_USE in line]
+                if taken:
+                    raise _PortInUse(taken[0].split("# ", 1)[-1])
+                raise RuntimeError(
+                    f"redis-server exited with {self._proc.returncode}: {detail[-2000:]}"
+                )
+            if (not check_log or _READY in _log_since(log, seen)) and self._ping():
                 return
             time.sleep(0.02)
         self.stop()
@@ -150,6 +219,11 @@ class RedisServer:
         """Stop and start again on the same port with the same data directory."""
         self.stop(kill=kill)
         self.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The redis-server process id while one was started, else None."""
+        return None if self._proc is None else self._proc.pid
 
     @property
     def running(self) -> bool:
