@@ -35,6 +35,7 @@ from bookwish_jobs.demo import demo_square, run_demo
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service
+from pyqueue import loops
 from pyqueue.embedded import RedisServer
 from pyqueue.tools.cli_worker import shutdown_signals
 
@@ -116,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
+    try:
+        loops.loop_factory()  # $PYQUEUE_LOOP, checked before anything starts
+    except (ValueError, RuntimeError) as exc:
+        print(f"bookwish_jobs: {exc}", file=sys.stderr)
+        return 2
     if settings.digest_tz:
         _use_time_zone(settings.digest_tz)
     try:
@@ -150,8 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_url = redis_server.url
         log_event("redis.embedded", url=redis_url, data_dir=str(redis_server.data_dir))
     try:
-        return asyncio.run(serve(settings, redis_url, demo=args.demo,
-                                 schedule=not args.no_schedule))
+        # uvloop when it is installed, as `pyqueue worker` runs ($PYQUEUE_LOOP to choose).
+        return loops.run(serve(settings, redis_url, demo=args.demo,
+                               schedule=not args.no_schedule))
     finally:
         if redis_server is not None:
             redis_server.close()

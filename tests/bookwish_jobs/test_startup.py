@@ -44,3 +44,16 @@ def test_unreachable_database_is_one_line_and_exit_2(
                           f"(postgresql://127.0.0.1:{port}/test): ")
     assert "hunter2" not in err
     assert "Traceback" not in err
+
+
+def test_an_unknown_event_loop_is_one_line_and_exit_2(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PYQUEUE_LOOP", "tokio")
+    code = main(["--redis-url", redis_url, "--no-schedule",
+                 "--database-url", f"sqlite:///{tmp_path / 'b.db'}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == ("bookwish_jobs: $PYQUEUE_LOOP is 'tokio': it must be auto, asyncio or "
+                   "uvloop\n")

@@ -41,10 +41,12 @@ def test_demo_runs_all_four_jobs_on_embedded_defaults(tmp_path: Path) -> None:
     assert "all four jobs completed" in proc.stdout
     for queue in names.QUEUE_NAMES:
         assert any(line.split()[:2] == [queue, "completed"] for line in proc.stdout.splitlines())
-    events = [json.loads(line)["event"] for line in proc.stderr.splitlines()
-              if line.startswith("{")]
+    logged = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    events = [e["event"] for e in logged]
     assert "square.sync_completed" in events
     assert "redis.embedded" in events  # no REDIS_URL: a private redis-server
+    # As `pyqueue worker` does: uvloop when installed (the test install has it).
+    assert [e["loop"] for e in logged if e["event"] == "worker.started"] == ["uvloop"]
     assert len(list((tmp_path / "var" / "outbox").glob("*.eml"))) == 3
     assert (tmp_path / "var" / "bookwish.db").exists()
 

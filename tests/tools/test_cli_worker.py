@@ -167,3 +167,42 @@ async def test_hooks_and_one_shared_context(
     assert sorted(lines[1:-1]) == sorted([
         "before math", "after math 1 via pool-1", "before words", "after words sync via pool-1",
     ])
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "loop"),
+    [
+        ((), {}, "uvloop"),  # auto, and the test install has uvloop
+        (("--loop", "asyncio"), {}, "asyncio"),
+        ((), {"PYQUEUE_LOOP": "asyncio"}, "asyncio"),
+        (("--loop", "uvloop"), {"PYQUEUE_LOOP": "asyncio"}, "uvloop"),  # the flag wins
+    ],
+)
+async def test_the_event_loop_is_chosen_and_told(
+    redis_url: str, prefix: str, args: tuple[str, ...], env: dict[str, str], loop: str,
+) -> None:
+    async with Queue("math", redis_url, prefix=prefix) as math:
+        await math.add({"n": 4})
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [str(PYQUEUE), "worker", "tests.tools.worker_settings:settings", "--burst",
+             "--log-format", "json", "--prefix", prefix, *args],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+            env={**_env(redis_url), **env}, check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [j.return_value for j in await math.get_jobs("completed")] == [8]
+    started = _events(done.stdout)[0]
+    assert started["event"] == "started"
+    assert started["loop"] == loop
+
+
+def test_an_unknown_loop_in_the_environment_is_a_usage_error(redis_url: str) -> None:
+    done = subprocess.run(
+        [str(PYQUEUE), "worker", "tests.tools.worker_settings:settings"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**_env(redis_url), "PYQUEUE_LOOP": "tokio"}, check=False,
+    )
+    assert done.returncode == 2
+    assert "$PYQUEUE_LOOP is 'tokio'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from rich.console import Console
 from rich.table import Table
 
-from pyqueue import Job, JobStateError
+from pyqueue import Job, JobStateError, loops
 from pyqueue.tools import overview
 from pyqueue.tools.cli_support import (
     EXIT_CODES_HELP,
@@ -506,13 +506,20 @@ def main() -> None:
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="Serve /metrics, /healthz and /readyz here (needs pyqueue[metrics]).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@click.option("--loop", "loop", type=click.Choice(["auto", "asyncio", "uvloop"]),
+              help="Event loop: auto (the default, also from $PYQUEUE_LOOP) is uvloop when "
+                   "it is installed (pyqueue[uvloop]), else asyncio's.")
 def worker_command(settings_ref: str, redis_url: str | None, prefix: str | None,
                    concurrency: int | None, burst: bool, log_format: str, log_level: str,
-                   metrics_port: int | None, metrics_host: str) -> None:
+                   metrics_port: int | None, metrics_host: str,
+                   loop: loops.LoopChoice | None) -> None:
     """Run workers for the queues of a settings object (see pyqueue.tools.cli_worker)."""
-    import asyncio  # noqa: PLC0415 - only this command runs a loop of its own
-
     from pyqueue.tools import cli_worker  # noqa: PLC0415
+
+    try:
+        loop_name = loops.loop_name(loop)
+    except (ValueError, RuntimeError) as exc:  # a bad $PYQUEUE_LOOP, or uvloop missing
+        fail(str(exc), EXIT_USAGE)
 
     try:
         settings = cli_worker.load_settings(settings_ref)
@@ -526,6 +533,7 @@ def worker_command(settings_ref: str, redis_url: str | None, prefix: str | None,
     probe = Settings(url, prefix or "bull", json=False)
     # Check Redis first, so a wrong URL is one clear line rather than worker errors.
     run(probe, lambda client: client.ping())
-    asyncio.run(cli_worker.run_workers(workers, burst=burst, metrics=metrics,
-                                       on_startup=settings.on_startup,
-                                       on_shutdown=settings.on_shutdown))
+    loops.run(cli_worker.run_workers(workers, burst=burst, metrics=metrics,
+                                     on_startup=settings.on_startup,
+                                     on_shutdown=settings.on_shutdown, loop_name=loop_name),
+              loop=loop)

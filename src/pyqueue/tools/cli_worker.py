@@ -195,19 +195,21 @@ async def run_workers(
     on_ready: Callable[[int | None], None] | None = None,
     on_startup: LifecycleHook | None = None,
     on_shutdown: LifecycleHook | None = None,
+    loop_name: str | None = None,
 ) -> None:
     """Run until a signal (or, with ``burst``, until the queues are empty).
 
     ``on_startup(context)`` runs before the first worker starts and
     ``on_shutdown(context)`` after the last one closed, with the workers' shared
-    context (the first worker's).
+    context (the first worker's). ``loop_name`` is told in the "started" line.
     """
     context = workers[0].context if workers else {}
     async with shutdown_signals() as stop:
         if on_startup is not None:
             await call_hook(on_startup, context)
         try:
-            await _run(workers, stop, burst=burst, metrics=metrics, on_ready=on_ready)
+            await _run(workers, stop, burst=burst, metrics=metrics, on_ready=on_ready,
+                       loop_name=loop_name)
         finally:
             if on_shutdown is not None:
                 await call_hook(on_shutdown, context)
@@ -216,6 +218,7 @@ async def run_workers(
 async def _run(
     workers: list[Worker], stop: asyncio.Event, *, burst: bool,
     metrics: tuple[str, int] | None, on_ready: Callable[[int | None], None] | None,
+    loop_name: str | None,
 ) -> None:
     for worker in workers:
         _wire_logging(worker)
@@ -230,8 +233,10 @@ async def _run(
             port = server.port
         _log(f"started {len(workers)} worker(s): "
              f"{', '.join(w.queue.name for w in workers)}"
+             + (f" ({loop_name} event loop)" if loop_name is not None else "")
              + (f"; metrics on port {port}" if port is not None else ""),
-             event="started", queues=[w.queue.name for w in workers], metrics_port=port)
+             event="started", queues=[w.queue.name for w in workers], metrics_port=port,
+             loop=loop_name)
         if on_ready is not None:
             on_ready(port)
         if burst:
