@@ -435,7 +435,7 @@ class Runner:
                             100.0 * res["jobs_per_s"] / cpu_cap)
         if conc == self._w5_concurrency(lib):
             self.w5_single[lib.name] = res
-        if conc == 1 and lib.runtime == "pyqueue":
+        if conc == 1 and lib.name in SUBJECTS:
             self.fill(lib, n)
             floor = self.workers(lib, 1, 1, n, burst=True, floor=True)
             self.record("w2_floor_c1", lib.name, floor["jobs_per_s"])
@@ -552,22 +552,33 @@ def summarize(records: list[dict[str, Any]], libs: list[str],
             if vals:
                 rows[lib] = {"median": statistics.median(vals), "min": min(vals),
                              "max": max(vals), "values": vals}
-        ratios: dict[str, Any] = {}
-        ours = {r["rep"]: r["value"] for r in records
-                if r["metric"] == m.key and r["lib"] == "pyqueue"}
-        for lib in libs:
-            if lib == "pyqueue":
-                continue
-            theirs = {r["rep"]: r["value"] for r in records
-                      if r["metric"] == (m.versus or m.key) and r["lib"] == lib}
-            rs = [ours[k] / theirs[k] for k in ours if theirs.get(k)]
-            if rs:
-                ratios[lib] = {"median": statistics.median(rs), "min": min(rs), "max": max(rs)}
+        ratios: dict[str, dict[str, Any]] = {}
+        for subject in SUBJECTS:
+            ours = {r["rep"]: r["value"] for r in records
+                    if r["metric"] == m.key and r["lib"] == subject}
+            ratios[subject] = {}
+            for lib in _peers_of(subject, libs):
+                theirs = {r["rep"]: r["value"] for r in records
+                          if r["metric"] == (m.versus or m.key) and r["lib"] == lib}
+                rs = [ours[k] / theirs[k] for k in ours if theirs.get(k)]
+                if rs:
+                    ratios[subject][lib] = {"median": statistics.median(rs), "min": min(rs),
+                                            "max": max(rs)}
         if rows:
             out[m.key] = {"title": m.title, "unit": m.unit,
                           "higher_is_better": m.higher_is_better, "libs": rows,
-                          "ratio_pyqueue_over": ratios}
+                          "ratio_pyqueue_over": ratios["pyqueue"], "ratios": ratios}
     return out
+
+
+# The libraries a ratio table is made for: pyqueue, and pyqueue on uvloop when it ran.
+SUBJECTS = ("pyqueue", "pyqueue-uvloop")
+
+
+def _peers_of(subject: str, libs: list[str]) -> list[str]:
+    """pyqueue's ratios leave out its uvloop run; that run's include pyqueue (uvloop ÷ asyncio)."""
+    skip = set(SUBJECTS) if subject == "pyqueue" else {subject}
+    return [x for x in libs if x not in skip]
 
 
 def _cell(m: Metric, row: dict[str, Any] | None) -> str:
@@ -594,21 +605,24 @@ def markdown_tables(summary: dict[str, Any], libs: list[str], metrics: list[Metr
             cells.append("fail" if row is None and (m.key[:2], lib) in failed else _cell(m, row))
         better = "↑" if m.higher_is_better else "↓"
         lines.append(f"| {m.title} | {m.unit} {better} | " + " | ".join(cells) + " |")
-    peers = [x for x in libs if x != "pyqueue"]
-    if "pyqueue" in libs and peers:
-        lines += ["", "pyqueue ÷ peer, per repetition, median (min-max). For ↑ metrics above "
-                  "1 means pyqueue is faster; for ↓ metrics below 1 means pyqueue is better.", "",
-                  "| metric | " + " | ".join(LIBS[x].label for x in peers) + " |",
+    titles = {m.key: m.title for m in metrics}
+    for subject in SUBJECTS:
+        peers = _peers_of(subject, libs)
+        if subject not in libs or not peers:
+            continue
+        name = LIBS[subject].label
+        lines += ["", f"{name} ÷ peer, per repetition, median (min-max). For ↑ metrics above "
+                  f"1 means {name} is faster; for ↓ metrics below 1 means {name} is better.",
+                  "", "| metric | " + " | ".join(LIBS[x].label for x in peers) + " |",
                   "|---|" + "---:|" * len(peers)]
-        titles = {m.key: m.title for m in metrics}
         for m in metrics:
             s = summary.get(m.key)
-            if s is None or "pyqueue" not in s["libs"]:
+            if s is None or subject not in s["libs"]:
                 continue
             title = m.title if m.versus is None else f"{m.title} ÷ the peer's {titles[m.versus]}"
             cells = []
             for lib in peers:
-                r = s["ratio_pyqueue_over"].get(lib)
+                r = s["ratios"][subject].get(lib)
                 if r is None:
                     cells.append("n/a")
                 elif r["min"] == r["max"]:

@@ -32,6 +32,9 @@ class Lib:
             return bull_node.command(node, mode, options, self.node_module)
         if self.runtime == "pyqueue-base":
             return [sys.executable, "-c", _BASE_BOOT, "pyqueue", mode, *options]
+        if self.runtime == "pyqueue-uvloop":
+            return [sys.executable, "-m", "benchmarks.peers", "pyqueue", mode, *options,
+                    "--loop", "uvloop"]
         python = sys.executable if self.runtime == "pyqueue" else str(PEERS_PYTHON)
         return [python, "-m", "benchmarks.peers", self.name, mode, *options]
 
@@ -66,7 +69,10 @@ LIBS: dict[str, Lib] = {
             "defaults; Queue.add / addBulk, Worker(concurrency=C)"),
         Lib("pyqueue-base", "pyqueue (--base-src)", "pyqueue-base", True, True, "1",
             "pyqueue's adapter on the checkout given by --base-src; defaults"),
+        Lib("pyqueue-uvloop", "pyqueue on uvloop", "pyqueue-uvloop", True, True, "1",
+            "pyqueue's adapter run by pyqueue.loops.run(loop='uvloop'), the loop `pyqueue "
+            "worker` and bookwish_jobs choose when uvloop is installed; defaults"),
     )
 }
-# A default run covers the libraries; pyqueue-base is asked for by name.
-ALL_LIBS = [name for name in LIBS if name != "pyqueue-base"]
+# A default run covers the libraries; pyqueue-base and pyqueue-uvloop are asked for by name.
+ALL_LIBS = [name for name in LIBS if name not in ("pyqueue-base", "pyqueue-uvloop")]

@@ -56,7 +56,7 @@ class Probe:
     def waiting(self, lib: str) -> int:
         """Jobs of the bench queue not yet taken by a worker, by each library's keys."""
         r = self.r
-        if lib in ("pyqueue", "pyqueue-base", "bull", "bull412", "bullmq"):
+        if lib in ("pyqueue", "pyqueue-base", "pyqueue-uvloop", "bull", "bull412", "bullmq"):
             return int(r.llen(f"bull:{QUEUE}:wait")) + int(r.zcard(f"bull:{QUEUE}:delayed"))
         if lib == "rq":
             return int(r.llen(f"rq:queue:{QUEUE}"))

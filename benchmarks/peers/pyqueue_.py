@@ -117,10 +117,16 @@ async def _worker(args: argparse.Namespace) -> None:
 
 def main(args: argparse.Namespace) -> None:
     if args.mode in ("enqueue", "fill"):
-        asyncio.run(_enqueue(args))
+        main_ = _enqueue(args)
     elif args.mode == "produce":
-        asyncio.run(_produce(args))
+        main_ = _produce(args)
     elif args.floor:
-        asyncio.run(_floor(args))
+        main_ = _floor(args)
     else:
-        asyncio.run(_worker(args))
+        main_ = _worker(args)
+    if args.loop == "asyncio":
+        asyncio.run(main_)
+    else:
+        from pyqueue import loops  # not in the older checkouts that pyqueue-base may run
+
+        loops.run(main_, loop=args.loop)
