@@ -21,7 +21,8 @@ from bookwish_jobs.logs import log_event
 from bookwish_jobs.outages import Outage, is_database_outage
 from bookwish_jobs.registry import QUEUES, QueueSpec, QueueWorker, make_worker
 from bookwish_jobs.services.email import build_message
-from pyqueue import Job, loops
+from pyqueue import Job
+from pyqueue.loops import running_loop_name
 
 # Called with (queue name, job, exception) when a critical job fails for the last time.
 AlertHook = Callable[[str, Job[Any], BaseException], Awaitable[None]]
@@ -74,7 +75,7 @@ class Service:
                 [qw.worker for qw in self.workers.values()], host=settings.metrics_host,
                 port=settings.metrics_port))
             log_event("worker.metrics", host=settings.metrics_host, port=server.port)
-        log_event("worker.started", queues=settings.queues, loop=loops.running_loop_name())
+        log_event("worker.started", queues=settings.queues, loop=running_loop_name())
 
     async def close(self) -> None:
         """Stop taking jobs, let active ones finish within the grace period, requeue the rest."""

@@ -35,8 +35,8 @@ from bookwish_jobs.demo import demo_square, run_demo
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service
-from pyqueue import loops
 from pyqueue.embedded import RedisServer
+from pyqueue.loops import loop_factory, run
 from pyqueue.tools.cli_worker import shutdown_signals
 
 _T = TypeVar("_T")
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
     try:
-        loops.loop_factory()  # $PYQUEUE_LOOP, checked before anything starts
+        loop_factory()  # $PYQUEUE_LOOP, checked before anything starts
     except (ValueError, RuntimeError) as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_event("redis.embedded", url=redis_url, data_dir=str(redis_server.data_dir))
     try:
         # uvloop when it is installed, as `pyqueue worker` runs ($PYQUEUE_LOOP to choose).
-        return loops.run(serve(settings, redis_url, demo=args.demo,
+        return run(serve(settings, redis_url, demo=args.demo,
                                schedule=not args.no_schedule))
     finally:
         if redis_server is not None:

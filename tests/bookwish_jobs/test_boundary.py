@@ -9,7 +9,9 @@ import bookwish_jobs
 import pyqueue
 
 # pyqueue.tools.cli_worker: `pyqueue worker`'s public shutdown_signals() (issue 18 item 1).
-ALLOWED = {"pyqueue", "pyqueue.embedded", "pyqueue.tools.metrics", "pyqueue.tools.cli_worker"}
+# pyqueue.loops: the event loop choice `pyqueue worker` makes (uvloop when installed).
+ALLOWED = {"pyqueue", "pyqueue.embedded", "pyqueue.loops", "pyqueue.tools.metrics",
+           "pyqueue.tools.cli_worker"}
 
 
 def imports(package: Path) -> list[tuple[Path, str, list[str]]]:
