@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # uvloop when it is installed, as `pyqueue worker` runs ($PYQUEUE_LOOP to choose).
         return run(serve(settings, redis_url, demo=args.demo,
-                               schedule=not args.no_schedule))
+                         schedule=not args.no_schedule))
     finally:
         if redis_server is not None:
             redis_server.close()
