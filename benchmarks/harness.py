@@ -43,6 +43,16 @@ PRODUCER_SETTLE_S = 1.0
 CORES = os.cpu_count() or 1
 
 
+# The libraries a ratio table is made for: pyqueue, and pyqueue on uvloop when it ran.
+SUBJECTS = ("pyqueue", "pyqueue-uvloop")
+
+
+def _peers_of(subject: str, libs: list[str]) -> list[str]:
+    """pyqueue's ratios leave out its uvloop run; that run's include pyqueue (uvloop ÷ asyncio)."""
+    skip = set(SUBJECTS) if subject == "pyqueue" else {subject}
+    return [x for x in libs if x not in skip]
+
+
 @dataclass(frozen=True)
 class Metric:
     key: str
@@ -569,16 +579,6 @@ def summarize(records: list[dict[str, Any]], libs: list[str],
                           "higher_is_better": m.higher_is_better, "libs": rows,
                           "ratio_pyqueue_over": ratios["pyqueue"], "ratios": ratios}
     return out
-
-
-# The libraries a ratio table is made for: pyqueue, and pyqueue on uvloop when it ran.
-SUBJECTS = ("pyqueue", "pyqueue-uvloop")
-
-
-def _peers_of(subject: str, libs: list[str]) -> list[str]:
-    """pyqueue's ratios leave out its uvloop run; that run's include pyqueue (uvloop ÷ asyncio)."""
-    skip = set(SUBJECTS) if subject == "pyqueue" else {subject}
-    return [x for x in libs if x not in skip]
 
 
 def _cell(m: Metric, row: dict[str, Any] | None) -> str:
