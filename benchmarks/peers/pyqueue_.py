@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.peers import _common as c
 from pyqueue import BulkJob, Queue, Worker
-from pyqueue._protocol import wire
+from pyqueue._protocol.bull import wire
 from pyqueue.job import now_ms
 
 FLOOR_LOCK_MS = 30_000

@@ -11,15 +11,15 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pyqueue import _scheduling
-from pyqueue._protocol import wire
+from pyqueue._protocol.bull import wire
 from pyqueue.errors import InvalidOptionsError, JobFailedError, JobNotFound, JobStateError
 from pyqueue.job import AbortOutcome, now_ms
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from pyqueue._protocol.keys import QueueKeys
-    from pyqueue._protocol.scripts import Scripts
+    from pyqueue._protocol.bull.keys import QueueKeys
+    from pyqueue._protocol.bull.scripts import Scripts
     from pyqueue.repeat import Repeat
 
 # Bull's "wait" and get_jobs' "waiting" name the same list.

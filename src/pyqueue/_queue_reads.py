@@ -18,8 +18,8 @@ from pyqueue.errors import InvalidOptionsError
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from pyqueue._protocol.keys import QueueKeys
-    from pyqueue._protocol.scripts import Scripts
+    from pyqueue._protocol.bull.keys import QueueKeys
+    from pyqueue._protocol.bull.scripts import Scripts
     from pyqueue.job import Job, JobState
 
 DataT = TypeVar("DataT")

@@ -14,14 +14,14 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pyqueue._protocol import wire
-from pyqueue._protocol.script_args import AddJobSpec
+from pyqueue._protocol.bull import wire
+from pyqueue._protocol.bull.script_args import AddJobSpec
 from pyqueue.errors import InvalidOptionsError
 from pyqueue.options import JobOptions, finite_int
 from pyqueue.repeat import Repeat
 
 if TYPE_CHECKING:
-    from pyqueue._protocol.scripts import Scripts
+    from pyqueue._protocol.bull.scripts import Scripts
 
 DEFAULT_NAME = "__default__"
 _INSTANCE_ONLY = ("jobId", "delay", "timestamp", "prevMillis", "repeat")

@@ -35,14 +35,14 @@ from typing import Any, Literal, Self, overload
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.asyncio.retry import Retry
 
 from pyqueue._emitter import Event, EventEmitter
-from pyqueue._protocol import wire
+from pyqueue._protocol.bull import wire
+from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue._protocol.connection import ConnectionSpec
-from pyqueue._protocol.keys import QueueKeys
 from pyqueue._protocol.pubsub import SilenceGuard
 from pyqueue.errors import InvalidOptionsError, QueueClosedError
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 from typing import Any, Generic, TypeVar
 
-from pyqueue._protocol.wire import options_from_wire
+from pyqueue._protocol.bull.wire import options_from_wire
 from pyqueue.errors import JobAbortedError
 from pyqueue.options import JobOptions
 

@@ -6,14 +6,14 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
-from pyqueue._protocol import wire
+from pyqueue._protocol.bull import wire
 from pyqueue.errors import JobAbortedError, JobStateError, script_error
 from pyqueue.options import JobOptions
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from pyqueue._protocol.scripts import Scripts
+    from pyqueue._protocol.bull.scripts import Scripts
 
 DataT = TypeVar("DataT")
 

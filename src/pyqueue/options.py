@@ -2,7 +2,7 @@
 
 Every option object validates itself in ``__post_init__`` and raises
 :class:`~pyqueue.errors.InvalidOptionsError` naming the bad field. Conversion to
-and from Bull's camelCase ``opts`` JSON lives in :mod:`pyqueue._protocol.wire`, not here.
+and from Bull's camelCase ``opts`` JSON lives in :mod:`pyqueue._protocol.bull.wire`, not here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Self, TypedDict
 
-from pyqueue._protocol.keys import RESERVED_IDS
+from pyqueue._protocol.bull.keys import RESERVED_IDS
 from pyqueue.errors import InvalidOptionsError
 
 # Bull's priority field is stored as a zset score and compared with ZCOUNT; it

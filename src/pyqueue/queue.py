@@ -23,10 +23,10 @@ from pyqueue import _scheduling
 from pyqueue._emitter import EventEmitter
 from pyqueue._local_events import LocalEvents
 from pyqueue._protocol import connection as _connection
-from pyqueue._protocol import wire as _wire
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.script_args import AddJobSpec
-from pyqueue._protocol.scripts import Scripts
+from pyqueue._protocol.bull import wire as _wire
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.script_args import AddJobSpec
+from pyqueue._protocol.bull.scripts import Scripts
 from pyqueue._queue_admin import QueueAdmin
 from pyqueue._queue_reads import QueueReads
 from pyqueue.errors import InvalidOptionsError, QueueClosedError, WrongEventLoopError

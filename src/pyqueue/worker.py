@@ -51,8 +51,8 @@ from pyqueue._engine.processing import (
 )
 from pyqueue._engine.sandbox import SandboxPool
 from pyqueue._local_events import LocalEvents
-from pyqueue._protocol import wire
-from pyqueue._protocol.scripts import JobReply
+from pyqueue._protocol.bull import wire
+from pyqueue._protocol.bull.scripts import JobReply
 from pyqueue.errors import JobAbortedError, PyQueueError, ScriptError, UnrecoverableError
 from pyqueue.handle import JobHandle
 from pyqueue.hooks import (

@@ -20,7 +20,7 @@ from pyqueue import (
     Worker,
     WorkerOptions,
 )
-from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.bull.keys import QueueKeys
 
 # A long guard interval keeps the worker's delayed promoter asleep until close.
 FAST = WorkerOptions(

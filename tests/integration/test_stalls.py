@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from pyqueue import JobFailedError, LockMismatch
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.scripts import Scripts
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.scripts import Scripts
 from pyqueue.job import now_ms
 
 _CHILD = textwrap.dedent(

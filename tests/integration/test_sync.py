@@ -26,7 +26,7 @@ from pyqueue import (
     Worker,
     WorkerOptions,
 )
-from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue.errors import QueueClosedError
 
 # A long guard interval keeps the worker's delayed promoter asleep until close.

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 import pytest
 import redis.asyncio as aioredis
 
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.scripts import Scripts
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.scripts import Scripts
 
 TOKEN = "11111111-1111-4111-8111-111111111111"
 OTHER = "22222222-2222-4222-8222-222222222222"

@@ -6,9 +6,9 @@ import json
 
 import redis.asyncio as aioredis
 
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.script_args import AddJobSpec
-from pyqueue._protocol.scripts import Scripts
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.script_args import AddJobSpec
+from pyqueue._protocol.bull.scripts import Scripts
 
 
 async def test_auto_ids_increment_and_hash_fields(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.script_args import AddJobSpec
-from pyqueue._protocol.scripts import Scripts
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.script_args import AddJobSpec
+from pyqueue._protocol.bull.scripts import Scripts
 
 
 def _spec(job_id: str = "", *, now: int, delay: int = 0) -> AddJobSpec:

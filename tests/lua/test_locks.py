@@ -6,9 +6,9 @@ import redis
 import redis.asyncio as aioredis
 
 from pyqueue._engine.locks import sync_renewer
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.scripts import Scripts
 from pyqueue._protocol.connection import ConnectionSpec
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.scripts import Scripts
 
 
 async def test_extend_lock(

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.lua import registered
-from pyqueue._protocol.script_args import move_to_finished_args
-from pyqueue._protocol.scripts import Scripts
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.lua import registered
+from pyqueue._protocol.bull.script_args import move_to_finished_args
+from pyqueue._protocol.bull.scripts import Scripts
 from pyqueue.errors import JobNotFound, JobStateError, LockMismatch
 
 LOCK = 30000

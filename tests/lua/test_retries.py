@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.script_args import delayed_score
-from pyqueue._protocol.scripts import Scripts
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.script_args import delayed_score
+from pyqueue._protocol.bull.scripts import Scripts
 from pyqueue.errors import JobNotFound, JobStateError, LockMismatch
 
 

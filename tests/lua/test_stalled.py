@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.scripts import Scripts
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.scripts import Scripts
 
 FAIL_EVENT = '{{"jobId":"{}", "val": "job stalled more than maxStalledCount"}}'
 

@@ -24,7 +24,7 @@ import redis
 from tests.scale.hosts import Hosts, namespaces_unavailable
 
 from pyqueue import BulkJob, Job, Queue
-from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue.embedded import RedisServer
 
 pytestmark = pytest.mark.slow

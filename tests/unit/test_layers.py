@@ -99,7 +99,7 @@ def test_nothing_below_tools_imports_tools() -> None:
 
 
 def test_tools_use_only_the_public_api_and_keys_and_wire() -> None:
-    allowed = ("pyqueue._protocol.keys", "pyqueue._protocol.wire")
+    allowed = ("pyqueue._protocol.bull.keys", "pyqueue._protocol.bull.wire")
     wrong = sorted(
         f"{name} imports {target}"
         for name, targets in _graph().items() if name.startswith("pyqueue.tools")

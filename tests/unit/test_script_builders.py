@@ -1,4 +1,4 @@
-"""The pure KEYS/ARGV builders and the script loader (pyqueue._protocol.lua), without Redis."""
+"""The pure KEYS/ARGV builders and the script loader (pyqueue._protocol.bull.lua), without Redis."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from importlib import resources
 
 import pytest
 
-from pyqueue._protocol import lua
-from pyqueue._protocol import script_args as s
-from pyqueue._protocol import script_args_admin as admin
-from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.bull import lua
+from pyqueue._protocol.bull import script_args as s
+from pyqueue._protocol.bull import script_args_admin as admin
+from pyqueue._protocol.bull.keys import QueueKeys
 
 K = QueueKeys("bull", "q")
 T = "tok"
@@ -79,7 +79,7 @@ BUILT: dict[str, Callable[[], s.ScriptArgs]] = {
 def test_every_script_file_is_listed() -> None:
     files = {
         p.name[: -len(".lua")]
-        for p in resources.files("pyqueue._protocol").joinpath("commands").iterdir()
+        for p in resources.files("pyqueue._protocol.bull").joinpath("commands").iterdir()
         if p.name.endswith(".lua")
     }
     assert files == set(lua.SCRIPT_NAMES)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyqueue import Backoff, JobOptions, KeepJobs
-from pyqueue._protocol import wire
-from pyqueue._protocol.wire import (
+from pyqueue._protocol.bull import wire
+from pyqueue._protocol.bull.wire import (
     _OPT_NAMES,
     decode_job,
     dumps,

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from pyqueue._protocol.keys import QueueKeys
-    from pyqueue._protocol.scripts import Scripts
+    from pyqueue._protocol.bull.keys import QueueKeys
+    from pyqueue._protocol.bull.scripts import Scripts
     from pyqueue.options import WorkerOptions
 
 

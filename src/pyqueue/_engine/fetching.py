@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from pyqueue._engine.context import WorkerContext
-    from pyqueue._protocol.scripts import JobReply
+    from pyqueue._protocol.bull.scripts import JobReply
 
 
 class Fetcher:

@@ -19,15 +19,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pyqueue._engine.backoff import BackoffStrategy, UnknownBackoffStrategy, compute_delay
 from pyqueue._engine.processing import error_stack, trimmed_stacktrace
-from pyqueue._protocol import wire
-from pyqueue._protocol.script_args import delayed_score
+from pyqueue._protocol.bull import wire
+from pyqueue._protocol.bull.script_args import delayed_score
 from pyqueue.errors import InvalidOptionsError, ScriptError, UnrecoverableError, error_message
 from pyqueue.job import Job, now_ms
 from pyqueue.options import JobOptions
 
 if TYPE_CHECKING:
     from pyqueue._engine.context import WorkerContext
-    from pyqueue._protocol.scripts import JobReply
+    from pyqueue._protocol.bull.scripts import JobReply
 
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 # What a finishing call can raise that _finish settles: retried, or refused for good.

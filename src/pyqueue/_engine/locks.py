@@ -32,10 +32,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.lua import load_source
+from pyqueue._protocol.bull.script_args import extend_lock_args, retry_job_args
 from pyqueue._protocol.connection import ConnectionSpec
-from pyqueue._protocol.keys import QueueKeys
-from pyqueue._protocol.lua import load_source
-from pyqueue._protocol.script_args import extend_lock_args, retry_job_args
 
 log = logging.getLogger("pyqueue.locks")
 

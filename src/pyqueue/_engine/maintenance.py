@@ -20,11 +20,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from pyqueue._protocol import wire
+from pyqueue._protocol.bull import wire
+from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue._protocol.bull.scripts import Scripts
 from pyqueue._protocol.fastconn import DEFAULT_TIMEOUT
-from pyqueue._protocol.keys import QueueKeys
 from pyqueue._protocol.pubsub import SilenceGuard
-from pyqueue._protocol.scripts import Scripts
 
 log = logging.getLogger("pyqueue.maintenance")
 

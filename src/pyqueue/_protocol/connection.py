@@ -1,7 +1,7 @@
 """Redis connections: created once, with bytes responses, from a URL or a client.
 
 Responses are always bytes (``decode_responses=False``): job data may hold any
-bytes, and decoding happens once in :mod:`pyqueue._protocol.wire`.
+bytes, and decoding happens once in :mod:`pyqueue._protocol.bull.wire`.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from redis.exceptions import (
 )
 
 from pyqueue import InvalidOptionsError, JobNotFound, JobStateError, PyQueueError, Queue
-from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue.tools import deployments, overview
 
 EXIT_OK = 0

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from pyqueue import Queue
-from pyqueue._protocol.keys import QueueKeys
+from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue.tools import deployments
 
 STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")

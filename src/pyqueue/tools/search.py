@@ -21,7 +21,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from pyqueue import InvalidOptionsError, Job, Queue
-from pyqueue._protocol.wire import dumps as wire_dumps
+from pyqueue._protocol.bull.wire import dumps as wire_dumps
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript

@@ -3,7 +3,7 @@
 Pause, promote, removal, cleaning, emptying, obliterate and retries of failed jobs, as
 :class:`pyqueue.Queue` and :class:`pyqueue.Job` offer them, plus the job
 updates (progress, data, logs) and the read-only checks. Like the builders of
-:mod:`pyqueue._protocol.script_args`, each returns ``(KEYS, ARGV)`` from primitive
+:mod:`pyqueue._protocol.bull.script_args`, each returns ``(KEYS, ARGV)`` from primitive
 values and is unit-tested without Redis.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyqueue._protocol.script_args import ScriptArgs, checked, list_push
+from pyqueue._protocol.bull.script_args import ScriptArgs, checked, list_push
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pyqueue._protocol.keys import QueueKeys
+    from pyqueue._protocol.bull.keys import QueueKeys
 
 
 def promote_args(keys: QueueKeys, job_id: str, *, token: str) -> ScriptArgs:

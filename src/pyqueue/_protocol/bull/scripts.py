@@ -1,9 +1,9 @@
 """The one module that calls pyqueue's Lua scripts.
 
 :class:`Scripts` offers one typed async method per script (``commands/``, loaded
-and registered by :mod:`pyqueue._protocol.lua`). Each method builds its ``(KEYS, ARGV)``
-with a pure builder of :mod:`pyqueue._protocol.script_args` or
-:mod:`pyqueue._protocol.script_args_admin`, runs the script on one client and maps
+and registered by :mod:`pyqueue._protocol.bull.lua`). Each method builds its ``(KEYS, ARGV)``
+with a pure builder of :mod:`pyqueue._protocol.bull.script_args` or
+:mod:`pyqueue._protocol.bull.script_args_admin`, runs the script on one client and maps
 negative return codes to :mod:`pyqueue.errors` exceptions.
 
 Responses are bytes (clients are created with ``decode_responses=False``); ids
@@ -15,17 +15,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from pyqueue._protocol.durability import (
-    ServerFacts,
-    WaitPlan,
-    at_least_72,
-    info_fields,
-    parse_version,
-)
-from pyqueue._protocol.durability import plan as durability_plan
-from pyqueue._protocol.fastconn import Template
-from pyqueue._protocol.lua import registered
-from pyqueue._protocol.script_args import (
+from pyqueue._protocol.bull.lua import registered
+from pyqueue._protocol.bull.script_args import (
     AddJobSpec,
     Arg,
     ScriptArgs,
@@ -46,7 +37,7 @@ from pyqueue._protocol.script_args import (
     take_lock_args,
     update_delay_set_args,
 )
-from pyqueue._protocol.script_args_admin import (
+from pyqueue._protocol.bull.script_args_admin import (
     abort_job_args,
     add_log_args,
     clean_jobs_in_set_args,
@@ -65,6 +56,15 @@ from pyqueue._protocol.script_args_admin import (
     update_data_args,
     update_progress_args,
 )
+from pyqueue._protocol.durability import (
+    ServerFacts,
+    WaitPlan,
+    at_least_72,
+    info_fields,
+    parse_version,
+)
+from pyqueue._protocol.durability import plan as durability_plan
+from pyqueue._protocol.fastconn import Template
 from pyqueue.errors import JobStateError, ReplicationError, script_error
 
 if TYPE_CHECKING:
@@ -72,8 +72,8 @@ if TYPE_CHECKING:
 
     import redis.asyncio as aioredis
 
+    from pyqueue._protocol.bull.keys import QueueKeys
     from pyqueue._protocol.fastconn import FastConnection
-    from pyqueue._protocol.keys import QueueKeys
     from pyqueue.options import Durability
 
 JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
@@ -445,7 +445,7 @@ class Scripts:
     ) -> None:
         """Park an active job in ``delayed`` (moveToDelayed-4).
 
-        ``score`` comes from :func:`~pyqueue._protocol.script_args.delayed_score`.
+        ``score`` comes from :func:`~pyqueue._protocol.bull.script_args.delayed_score`.
 
         Raises:
             JobNotFound, LockMismatch, JobStateError: codes -1, -2/-6, -3.

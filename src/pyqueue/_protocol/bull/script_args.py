@@ -5,8 +5,8 @@ One builder per script returns its ``(KEYS, ARGV)`` from primitive values;
 The unit tests drive them without Redis. This module covers adding jobs and a
 job's way through the worker (fetch, finish, retry, delay, locks, stalled
 check, delayed promotion), plus the primitives every builder shares; the
-management and per-job operations are in :mod:`pyqueue._protocol.script_args_admin`.
-:class:`pyqueue._protocol.scripts.Scripts` is the one caller.
+management and per-job operations are in :mod:`pyqueue._protocol.bull.script_args_admin`.
+:class:`pyqueue._protocol.bull.scripts.Scripts` is the one caller.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
-from pyqueue._protocol.lua import numkeys
+from pyqueue._protocol.bull.lua import numkeys
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pyqueue._protocol.keys import QueueKeys
+    from pyqueue._protocol.bull.keys import QueueKeys
 
 Arg: TypeAlias = str | int | float | bytes
 ScriptArgs: TypeAlias = tuple[list[str], list[Arg]]

@@ -4,7 +4,7 @@ Each Bull command lives in ``commands/<command>-<numkeys>.lua`` (fragments in
 ``commands/includes/``, pulled in with ``-- @include <name>`` lines). This module
 reads them with :mod:`importlib.resources`, resolves includes once, and
 registers every script once per asyncio client. Calling the scripts is
-:class:`pyqueue._protocol.scripts.Scripts`'s job.
+:class:`pyqueue._protocol.bull.scripts.Scripts`'s job.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def numkeys(command: str) -> int:
 
 
 def _read(*parts: str) -> str:
-    commands = resources.files("pyqueue._protocol").joinpath("commands", *parts)
+    commands = resources.files("pyqueue._protocol.bull").joinpath("commands", *parts)
     return commands.read_text(encoding="utf-8")
 
 

@@ -1,0 +1,1 @@
+"""Bull 4's wire format: key names, job hash fields, script arguments, Lua commands."""
