@@ -28,6 +28,11 @@ _SETTING = re.compile(r"""([\w-]+)=(["'])(.*?)\2""")
 _OPENING = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 
 
+def _shown(path: Path) -> str:
+    """A page's path as messages show it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 class BlockError(ValueError):
     """A fence line that breaks the conventions (unknown mode, skip without a reason...)."""
 
@@ -48,7 +53,7 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        return f"{_shown(self.path)}:{self.line}"
 
 
 @dataclass
@@ -82,7 +87,7 @@ class Chain:
         out: list[tuple[str, str]] = []
         for block in self.blocks:
             out.append((f"# --- {block.where}\n", block.where))
-            rel = block.path.relative_to(ROOT)
+            rel = _shown(block.path)
             for number, text in enumerate(block.source.splitlines(keepends=True), 1):
                 out.append((text, f"{rel}:{block.line + number}"))
         return out
