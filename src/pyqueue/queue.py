@@ -64,7 +64,7 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
         name: The queue name (the ``Q`` of ``bull:Q:wait``).
         redis_url: ``redis://``, ``rediss://`` or ``unix://`` URL, or
             ``redis+sentinel://h:p[,h:p]/<master>[/db]`` or
-            ``redis+cluster://h:p[,h:p]`` (README, "Deploying at scale").
+            ``redis+cluster://h:p[,h:p]`` (docs: "Deployment at scale").
             Defaults to localhost.
         connection: An existing ``redis.asyncio.Redis`` client (TCP, TLS, unix
             socket, credential provider, or Sentinel ``master_for``) or a

@@ -89,7 +89,9 @@ class Worker(LocalEvents[DataT]):
         processor: ``handler(job)`` for every job name, or ``{name: handler}``
             with ``"*"`` as the fallback. Handlers are ``async def`` or plain
             functions (run in a thread pool of ``concurrency`` threads).
-        redis_url, connection, prefix: As for :class:`Queue` (when ``queue`` is a name).
+        redis_url: As for :class:`Queue` (when ``queue`` is a name).
+        connection: As for :class:`Queue` (when ``queue`` is a name).
+        prefix: As for :class:`Queue` (when ``queue`` is a name).
         options: :class:`WorkerOptions`; ``concurrency`` may be given directly.
         backoff_strategies: Custom backoff functions by ``backoff.type``.
         context: The dict handlers reach as ``job.context`` (default: a new empty

@@ -1,6 +1,6 @@
 """The CLI's plumbing: common options, one Redis client, exit codes, errors as one line.
 
-Exit codes (also in ``pyqueue --help`` and the README):
+Exit codes (also in ``pyqueue --help`` and docs/operating/cli.md):
 
 ==  ========================================================
 0   success
