@@ -90,7 +90,8 @@ def check_metadata(name: str, metadata: str, problems: list[str]) -> None:
 
 def check_sdist(path: Path, package: str, problems: list[str]) -> None:
     with tarfile.open(path) as sdist:
-        names = {m.name.split("/", 1)[1] for m in sdist.getmembers() if m.isfile() and "/" in m.name}
+        members = [m.name for m in sdist.getmembers() if m.isfile() and "/" in m.name]
+    names = {name.split("/", 1)[1] for name in members}
     for required in ("LICENSE", "README.md", "pyproject.toml", "PKG-INFO"):
         if required not in names:
             problems.append(f"{path.name}: no {required}")

@@ -20,10 +20,9 @@ def main() -> int:
         from bookwish_jobs import worker  # noqa: PLC0415 - after the check
         from pyqueue.embedded import RedisServerNotFound  # noqa: PLC0415
     except ModuleNotFoundError as exc:
-        top = (exc.name or "").partition(".")[0]
-        if top not in _DRIVERS:
-            raise
-        print(f"bookwish-worker: the job service needs {top}, a dependency of "
+        if exc.name not in _DRIVERS:
+            raise  # not a missing driver (perhaps one broken inside): the real error
+        print(f"bookwish-worker: the job service needs {exc.name}, a dependency of "
               "bookwish-jobs: pip install 'bookwish-jobs'", file=sys.stderr)
         return 2
     try:

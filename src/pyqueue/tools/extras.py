@@ -52,6 +52,6 @@ def require(feature: str, extra: str) -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name is not None and exc.name.partition(".")[0] != module:
-                raise  # the extra is there but broken: show the real error
+            if exc.name != module:
+                raise  # the module is there but broken inside: show the real error
             raise MissingExtra(feature, extra) from None
