@@ -1,7 +1,10 @@
 # Shared set-up for scripts/test, scripts/run and .ci/run (sourced, not executed).
 # Creates .venv with Python >= 3.11 (again when its interpreter is missing or broken) and
-# installs the project with the given extras whenever pyproject.toml changed since the last
-# install. Tools always run as `.venv/bin/python -m TOOL`, never through console-script
+# makes it exactly the lock, requirements/test.txt (both distributions, pyqueue-bull and
+# bookwish-jobs, editable, with every extra and the test tools), whenever the lock or a
+# pyproject.toml changed since the last install. uv (pinned in requirements/uv.txt,
+# installed into the venv by pip) does the install: it checks the lock's hashes and, like
+# a user's machine, reads no pip configuration. Tools always run as `.venv/bin/python -m TOOL`, never through console-script
 # wrappers, whose shebangs can point at another checkout's interpreter.
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,16 +47,31 @@ ensure_venv() {
     fi
 }
 
-ensure_install() {  # ensure_install <extras>, e.g. ensure_install test
-    local extras="$1" stamp want log
+install_stamp() {  # what the installed environment was made from
+    cat requirements/test.txt pyproject.toml apps/bookwish-jobs/pyproject.toml \
+        | .venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
+}
+
+ensure_uv() {  # ensure_uv <python>: the pinned uv (requirements/uv.txt) in that venv
+    local py="$1" want
+    want="$(sed -n 's/^uv==//p' requirements/uv.txt)"
+    if [[ "$("$py" -m uv --version 2>/dev/null | cut -d' ' -f2)" != "$want" ]]; then
+        "$py" -m pip install --disable-pip-version-check -q -r requirements/uv.txt >&2
+    fi
+}
+
+ensure_install() {  # .venv = the lock (requirements/test.txt): both distributions, editable
+    local stamp=".venv/.pyqueue-install" want log
     ensure_venv || return 1
-    stamp=".venv/.pyqueue-install-$extras"
-    want="$(.venv/bin/python -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')"
+    want="$(install_stamp)"
     if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]] \
-        || ! .venv/bin/python -c 'import pyqueue, sys; sys.exit(not pyqueue.__file__.startswith(sys.argv[1]))' "$root/src/" >/dev/null 2>&1; then
-        echo "pip install -e '.[$extras]'" >&2
+        || ! .venv/bin/python -c 'import pyqueue, bookwish_jobs, sys; sys.exit(not all(m.__file__.startswith(sys.argv[1]) for m in (pyqueue, bookwish_jobs)))' "$root/src/" >/dev/null 2>&1; then
+        echo "uv pip sync requirements/test.txt" >&2
         log="$(mktemp)"
-        if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".[$extras]" >"$log" 2>&1; then
+        if ! { ensure_uv .venv/bin/python \
+            && .venv/bin/python -m uv pip sync --python .venv/bin/python requirements/test.txt \
+            && .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements/uv.txt; \
+            } >"$log" 2>&1; then
             cat "$log" >&2
             rm -f "$log"
             return 1

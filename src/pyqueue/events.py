@@ -34,7 +34,6 @@ from types import TracebackType
 from typing import Any, Literal, Self, overload
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -43,7 +42,7 @@ from pyqueue._emitter import Event, EventEmitter
 from pyqueue._protocol.bull import wire
 from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue._protocol.connection import ConnectionSpec
-from pyqueue._protocol.pubsub import SilenceGuard
+from pyqueue._protocol.pubsub import SilenceGuard, Subscription
 from pyqueue.errors import InvalidOptionsError, QueueClosedError
 
 log = logging.getLogger("pyqueue.events")
@@ -106,7 +105,7 @@ class QueueEvents(EventEmitter):
         ).for_key(self.keys.base)
         self._delays = (first, most)
         self._client: aioredis.Redis | None = None
-        self._pubsub: PubSub | None = None
+        self._pubsub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._channels: dict[str, str] = {self.keys.channel(e): e for e in _PLAIN_EVENTS}
@@ -244,7 +243,7 @@ class QueueEvents(EventEmitter):
 
     async def _subscribe(self) -> None:
         assert self._client is not None
-        pubsub = self._client.pubsub()
+        pubsub = Subscription(self._client)
         self._pubsub = pubsub
         await pubsub.subscribe(*self._channels)
         await pubsub.psubscribe(*self._patterns)
@@ -295,7 +294,7 @@ class QueueEvents(EventEmitter):
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+                await pubsub.aclose()
 
     async def _drop_client(self) -> None:
         client, self._client = self._client, None

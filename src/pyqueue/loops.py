@@ -39,12 +39,12 @@ def loop_factory(loop: LoopChoice | None = None) -> Callable[[], asyncio.Abstrac
     if choice == "asyncio":
         return None
     try:
-        import uvloop  # noqa: PLC0415 - optional: pip install 'pyqueue[uvloop]'
+        import uvloop  # noqa: PLC0415 - optional: pip install 'pyqueue-bull[uvloop]'
     except ImportError:
         if choice == "uvloop":
             raise RuntimeError(
                 "the uvloop event loop was asked for but uvloop is not installed: "
-                "pip install 'pyqueue[uvloop]'"
+                "pip install 'pyqueue-bull[uvloop]'"
             ) from None
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop

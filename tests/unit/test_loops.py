@@ -43,7 +43,7 @@ def test_auto_falls_back_to_asyncio_without_uvloop(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
     assert loops.loop_factory() is None
     assert loops.run(_loop_module()).startswith("asyncio")
-    with pytest.raises(RuntimeError, match=r"pip install 'pyqueue\[uvloop\]'"):
+    with pytest.raises(RuntimeError, match=r"pip install 'pyqueue-bull\[uvloop\]'"):
         loops.loop_factory("uvloop")
 
 

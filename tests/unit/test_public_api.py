@@ -59,7 +59,8 @@ def test_exported_names() -> None:
 def test_version_comes_from_metadata() -> None:
     from importlib.metadata import version
 
-    assert pyqueue.__version__ == version("pyqueue")
+    # The distribution is pyqueue-bull: "pyqueue" on PyPI is an unrelated project.
+    assert pyqueue.__version__ == version("pyqueue-bull")
 
 
 def _exception_classes() -> list[type[BaseException]]:

@@ -24,7 +24,7 @@ from pyqueue._protocol.bull import wire
 from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue._protocol.bull.scripts import Scripts
 from pyqueue._protocol.fastconn import DEFAULT_TIMEOUT
-from pyqueue._protocol.pubsub import SilenceGuard
+from pyqueue._protocol.pubsub import SilenceGuard, Subscription
 
 log = logging.getLogger("pyqueue.maintenance")
 
@@ -199,11 +199,11 @@ async def listen(
     ValueError: anyone can publish anything) is skipped, not fatal.
     """
     while True:
-        pubsub = client.pubsub()
+        subscription = Subscription(client)
         try:
-            await pubsub.subscribe(channel)
+            await subscription.subscribe(channel)
             await on_subscribed()
-            guard = SilenceGuard(pubsub, silence_timeout)
+            guard = SilenceGuard(subscription, silence_timeout)
             while True:
                 message = await guard.next_message()
                 if message.get("type") != "message":
@@ -215,4 +215,4 @@ async def listen(
             await asyncio.sleep(0.5)
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await subscription.aclose()

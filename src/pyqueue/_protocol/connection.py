@@ -35,6 +35,10 @@ _SCHEMES = (
     "rediss+cluster",
 )
 _FLOAT_OPTIONS = ("socket_timeout", "socket_connect_timeout")
+# A pool's size limit unless the caller or the URL sets one: redis-py <= 7's default.
+# redis-py 8 lowered it to 100 and raises MaxConnectionsError past it, which would
+# fail the 101st concurrent job.finished() or queue.add() on one Queue.
+_POOL_LIMIT = 2**31
 _SENTINEL_OPTIONS = ("sentinel_username", "sentinel_password")
 # Async connection classes whose keyword arguments we can replay, with their
 # blocking twins (the lock renewal thread needs one).
@@ -332,6 +336,7 @@ class ConnectionSpec:
                 URL's (None: no timeout); ``False`` keeps the URL's setting.
         """
         route = self._route()
+        max_connections = max_connections or _POOL_LIMIT
         if self.url is not None:
             pool = aioredis.ConnectionPool.from_url(
                 self.url, decode_responses=False, max_connections=max_connections,
@@ -376,19 +381,23 @@ class ConnectionSpec:
         route = self._route()
         if self.url is not None:
             pool = redis.ConnectionPool.from_url(
-                self.url, decode_responses=False, socket_keepalive=True
+                self.url, decode_responses=False, socket_keepalive=True,
+                max_connections=_POOL_LIMIT,
             )
         elif route is not None:
             pool = redis.ConnectionPool(
                 connection_class=SyncRoutedSSLConnection if self.ssl else SyncRoutedConnection,
-                route=route, **{"socket_keepalive": True, **self._replayed()},
+                route=route, max_connections=_POOL_LIMIT,
+                **{"socket_keepalive": True, **self._replayed()},
             )
         else:
             cls = _SYNC_TWIN.get(self.connection_class or aioredis.Connection, redis.Connection)
             if self.connection_class is None and self.ssl:
                 cls = redis.SSLConnection
             kwargs = {k: v for k, v in self.kwargs.items() if k != "connection_class"}
-            pool = redis.ConnectionPool(connection_class=cls, **kwargs)
+            pool = redis.ConnectionPool(
+                connection_class=cls, **{"max_connections": _POOL_LIMIT, **kwargs}
+            )
         if socket_timeout is not None:
             pool.connection_kwargs["socket_timeout"] = socket_timeout
             pool.connection_kwargs["socket_connect_timeout"] = socket_timeout

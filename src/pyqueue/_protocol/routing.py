@@ -186,7 +186,7 @@ class SentinelRoute:
         """Nothing is cached: every connect asks the Sentinels."""
 
     async def locate(self) -> Address:
-        manager = aiosentinel.Sentinel(  # type: ignore[no-untyped-call]
+        manager = aiosentinel.Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             self.sentinels, sentinel_kwargs=self.sentinel_kwargs
         )
         try:
@@ -197,11 +197,11 @@ class SentinelRoute:
         return str(host), int(port)
 
     def locate_sync(self) -> Address:
-        manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             self.sentinels, sentinel_kwargs=self.sentinel_kwargs
         )
         try:
-            host, port = manager.discover_master(self.service)  # type: ignore[no-untyped-call]
+            host, port = manager.discover_master(self.service)  # type: ignore[no-untyped-call,unused-ignore]
         finally:
             for client in manager.sentinels:
                 client.close()

@@ -1,6 +1,6 @@
 """The ``pyqueue`` command: inspect and manage Bull queues (pyqueue's and Node's alike).
 
-``pip install 'pyqueue[cli]'``. Every command takes ``--redis-url`` (or ``REDIS_URL``),
+``pip install 'pyqueue-bull[cli]'``. Every command takes ``--redis-url`` (or ``REDIS_URL``),
 ``--prefix`` and ``--json``; exit codes are listed in :mod:`pyqueue.tools.cli_support`.
 """
 
@@ -34,6 +34,7 @@ from pyqueue.tools.cli_support import (
     report,
     run,
 )
+from pyqueue.tools.extras import EXIT_MISSING_EXTRA, MissingExtra, require
 from pyqueue.tools.search import SEARCH_STATES, search_jobs
 
 JOB_STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")
@@ -438,12 +439,9 @@ def watch(settings: Settings, queues: tuple[str, ...], interval: float, once: bo
 @click.option("--read-only", is_flag=True, help="Hide and refuse every write action.")
 def dashboard(settings: Settings, host: str, port: int, token: str | None,
               basic_auth: str | None, read_only: bool) -> None:
-    """Serve the web dashboard (needs `pip install 'pyqueue[dashboard]'`)."""
-    try:
-        from pyqueue.tools import dashboard as web  # noqa: PLC0415 - optional extra
-    except ImportError as exc:
-        fail(f"the dashboard needs its extra: pip install 'pyqueue[dashboard]' ({exc})",
-             EXIT_USAGE)
+    """Serve the web dashboard (needs `pip install 'pyqueue-bull[dashboard]'`)."""
+    require("pyqueue dashboard", "dashboard")
+    from pyqueue.tools import dashboard as web  # noqa: PLC0415 - optional extra
     auth: tuple[str, str] | None = None
     if basic_auth is not None:
         user, sep, password = basic_auth.partition(":")
@@ -465,11 +463,8 @@ def dashboard(settings: Settings, host: str, port: int, token: str | None,
               help="Seconds between Redis reads (scrapes in between get the last figures).")
 def exporter(settings: Settings, host: str, port: int, interval: float) -> None:
     """Serve Prometheus /metrics (plus /healthz, /readyz) for every queue under the prefix."""
-    try:
-        from pyqueue.tools.metrics import run_exporter  # noqa: PLC0415 - optional extra
-    except ImportError as exc:
-        fail(f"the exporter needs its extra: pip install 'pyqueue[metrics]' ({exc})",
-             EXIT_USAGE)
+    require("pyqueue exporter", "metrics")
+    from pyqueue.tools.metrics import run_exporter  # noqa: PLC0415 - optional extra
     run(settings, lambda client: run_exporter(client, settings.prefix, host, port, interval))
 
 
@@ -479,6 +474,9 @@ def main() -> None:
         code = cli.main(prog_name="pyqueue", standalone_mode=False)
     except CliError as exc:
         report(exc)
+    except MissingExtra as exc:
+        click.echo(f"pyqueue: {exc}", err=True)
+        sys.exit(EXIT_MISSING_EXTRA)
     except click.exceptions.Abort:
         click.echo("pyqueue: aborted", err=True)
         sys.exit(EXIT_FAILED)
@@ -504,11 +502,11 @@ def main() -> None:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
-              help="Serve /metrics, /healthz and /readyz here (needs pyqueue[metrics]).")
+              help="Serve /metrics, /healthz and /readyz here (needs pyqueue-bull[metrics]).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
 @click.option("--loop", "loop", type=click.Choice(["auto", "asyncio", "uvloop"]),
               help="Event loop: auto (the default, also from $PYQUEUE_LOOP) is uvloop when "
-                   "it is installed (pyqueue[uvloop]), else asyncio's.")
+                   "it is installed (pyqueue-bull[uvloop]), else asyncio's.")
 def worker_command(settings_ref: str, redis_url: str | None, prefix: str | None,
                    concurrency: int | None, burst: bool, log_format: str, log_level: str,
                    metrics_port: int | None, metrics_host: str,
@@ -516,6 +514,8 @@ def worker_command(settings_ref: str, redis_url: str | None, prefix: str | None,
     """Run workers for the queues of a settings object (see pyqueue.tools.cli_worker)."""
     from pyqueue.tools import cli_worker  # noqa: PLC0415
 
+    if metrics_port is not None:
+        require("pyqueue worker --metrics-port", "metrics")
     try:
         loop_name = loops.loop_name(loop)
     except (ValueError, RuntimeError) as exc:  # a bad $PYQUEUE_LOOP, or uvloop missing

@@ -85,7 +85,7 @@ def open_client(url: str, *, connect_timeout: float, read_timeout: float) -> aio
         return cast("aioredis.Redis", cluster)
     if not path or len(path) > 2 or not (len(path) == 1 or path[1].isdigit()):
         raise _fail(url, "a Sentinel URL needs /<master name>[/<db>]")
-    manager = Sentinel(  # type: ignore[no-untyped-call]
+    manager = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
         hosts, sentinel_kwargs={**sentinel_auth, **timeouts}
     )
     return cast("aioredis.Redis", manager.master_for(

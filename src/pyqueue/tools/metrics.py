@@ -1,4 +1,4 @@
-"""Prometheus metrics for workers and queues: ``pip install 'pyqueue[metrics]'``.
+"""Prometheus metrics for workers and queues: ``pip install 'pyqueue-bull[metrics]'``.
 
 Two sources:
 

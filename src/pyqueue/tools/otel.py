@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing through jobs: ``pip install 'pyqueue[otel]'``.
+"""OpenTelemetry tracing through jobs: ``pip install 'pyqueue-bull[otel]'``.
 
 The producer's trace context (W3C ``traceparent``/``tracestate``, through the
 configured propagator) travels inside the job's Bull ``opts`` under

@@ -1,4 +1,4 @@
-"""A web dashboard for pyqueue (and Node Bull) queues: ``pip install 'pyqueue[dashboard]'``.
+"""A web dashboard for pyqueue (and Node Bull) queues: ``pip install 'pyqueue-bull[dashboard]'``.
 
 ``create_app(redis_url, prefix)`` builds the ASGI app, ``mount(app, path, redis_url)``
 adds it to a Starlette or FastAPI app, ``serve(...)`` runs it under uvicorn.
