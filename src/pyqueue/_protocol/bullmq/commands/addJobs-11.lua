@@ -1,0 +1,36 @@
+--[[
+  addJobs: add many jobs atomically, in order; one addJob each.
+
+  KEYS: as addJob-11.
+  ARGV: addJob's 18 arguments once per job, one group after the other.
+
+  Returns: {id1, outcome1, id2, outcome2, ...} as addJob returns them; a job
+           refused with a negative code puts that code in place of its id
+           (and outcome -1), and the others are still added, as in BullMQ's
+           pipelined addBulk.
+  Events: as addJob, per job.
+]]
+local rcall = redis.call
+
+-- @include batches
+-- @include gate
+-- @include marker
+-- @include ready
+-- @include remove
+-- @include parent
+-- @include store
+-- @include dedup
+-- @include add
+
+local q = {
+  wait = KEYS[1], prioritized = KEYS[2], pc = KEYS[3], delayed = KEYS[4], marker = KEYS[5],
+  meta = KEYS[6], active = KEYS[7], events = KEYS[8], id = KEYS[9], completed = KEYS[10],
+  waitingChildren = KEYS[11],
+}
+local out = {}
+for first = 1, #ARGV, 18 do
+  local jobId, outcome = add_job(first, q)
+  out[#out + 1] = jobId
+  out[#out + 1] = outcome or -1
+end
+return out

@@ -1,0 +1,491 @@
+"""The one set of operations the engine and the public API call on a wire format.
+
+A wire format (Bull 4 in :mod:`pyqueue._protocol.bull`, BullMQ 6 in
+:mod:`pyqueue._protocol.bullmq`) is reached through an object that satisfies
+:class:`QueueProtocol`: one per queue, bound to its client, its key prefix and
+its name. The engine's per-job path calls the same methods whichever format
+it talks to; where the formats differ in kind (Bull wakes idle workers with a
+blocking pop of ``wait``, BullMQ with a marker sorted set; Bull publishes
+events on pub/sub channels, BullMQ appends them to a stream), the method says
+what the caller gets, and each format does it its own way.
+
+Why a :class:`typing.Protocol` and not an ABC: the formats share no code,
+only a shape, so nothing is inherited; conformance is checked by mypy where
+each format's class declares that it implements the protocol (an explicit
+subclass of a ``Protocol`` is verified member by member, and a missing method
+makes the class abstract, so instantiating it fails type checking), at no
+cost on the per-job path (no ``isinstance`` checks, no extra frames).
+
+Conventions: ids are ``str``; times are ms since the epoch (``now``);
+JSON travels as text the caller encoded with the format's own ``wire``
+module; a refused move raises the :mod:`pyqueue.errors` exception its code
+maps to (``JobNotFound``, ``LockMismatch``, ``JobStateError``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeAlias
+
+from pyqueue.errors import InvalidOptionsError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from pyqueue._protocol.bull.wire import JobRecord
+    from pyqueue._protocol.connection import ConnectionSpec
+    from pyqueue.options import JobOptions
+
+# A started job: its hash as HGETALL returned it, and its id.
+JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
+
+OnChildFailure = Literal["fail_parent", "continue_parent", "ignore", "remove_dependency"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dedup:
+    """Deduplication of adds (BullMQ's ``deduplication``; Bull 4.16's ``debounce``).
+
+    While the job that took ``id`` is pending (or for ``ttl`` ms), adds with
+    the same id add nothing and return that job's id.
+
+    Args:
+        id: The deduplication id.
+        ttl: Hold the id this many ms (with the job's life as the other bound).
+        extend: Each duplicate restarts the TTL (BullMQ).
+        replace: A duplicate replaces the owner while the owner is delayed (BullMQ).
+        keep_last_if_active: A duplicate arriving while the owner runs is added
+            when the owner ends; the latest one wins (BullMQ).
+        reschedule: A duplicate moves a delayed owner to its own delay (BullMQ).
+    """
+
+    id: str
+    ttl: int | None = None
+    extend: bool = False
+    replace: bool = False
+    keep_last_if_active: bool = False
+    reschedule: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise InvalidOptionsError(f"deduplication.id: must be a non-empty string, "
+                                      f"got {self.id!r}")
+        if self.ttl is not None and (
+            isinstance(self.ttl, bool) or not isinstance(self.ttl, int) or self.ttl < 1
+        ):
+            raise InvalidOptionsError(f"deduplication.ttl: must be an int >= 1 (ms), "
+                                      f"got {self.ttl!r}")
+        for name in ("extend", "replace", "keep_last_if_active", "reschedule"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidOptionsError(f"deduplication.{name}: must be a bool")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParentRef:
+    """A flow child's parent (BullMQ): the parent job and what a failure does to it.
+
+    Args:
+        id: The parent job's id.
+        queue: The parent's queue, qualified: ``"<prefix>:<queue>"``.
+        on_failure: What this child failing for good does to the parent:
+            ``fail_parent`` (the parent fails), ``continue_parent`` (the parent
+            runs now), ``ignore`` (recorded; the parent runs once the rest are
+            done), ``remove_dependency`` (forgotten; likewise), or None: the
+            parent waits for this child for ever, as BullMQ does.
+    """
+
+    id: str
+    queue: str
+    on_failure: OnChildFailure | None = None
+
+    @property
+    def key(self) -> str:
+        """The parent's job key."""
+        return f"{self.queue}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewJob:
+    """One job to add: what the add scripts of every format need.
+
+    ``opts`` is the format's stored options JSON (from :meth:`QueueProtocol.encode_options`);
+    ``delay``, ``priority`` and ``lifo`` repeat what it says, so that scripts
+    need not parse it. ``job_id`` "" takes the next counter value.
+    """
+
+    job_id: str
+    name: str
+    data: str
+    opts: str
+    timestamp: int
+    delay: int = 0
+    priority: int = 0
+    lifo: bool = False
+    dedup: Dedup | None = None
+    parent: ParentRef | None = None
+    waiting_children: bool = False
+
+
+class AddResult(NamedTuple):
+    """An add's outcome: the id, and whether this call created the job.
+
+    ``created`` is False for an existing custom id (nothing written) and for a
+    deduplicated add (``id`` is then the job that holds the deduplication id,
+    and ``deduplicated`` is True).
+    """
+
+    id: str
+    created: bool
+    deduplicated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Retention of a finished job (removeOnComplete / removeOnFail).
+
+    ``count``: -1 keeps all, 0 deletes the job, n keeps the newest n;
+    ``age``: seconds, or None; ``limit``: most jobs removed by age at once.
+    """
+
+    count: int
+    age: int | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSpec:
+    """What a worker fetches with; the same for all its jobs, so built once.
+
+    Args:
+        lock_duration: Lock TTL (ms) of each started job.
+        limiter_max, limiter_duration: The worker's rate limit (BullMQ: a
+            global one in ``meta`` wins).
+        bounce_back, group_key: Bull's limiter variants.
+        name: The worker's name (BullMQ stores it as ``processedBy``).
+        metrics_max_points: Collect per-minute metrics, keeping this many points.
+    """
+
+    lock_duration: int
+    limiter_max: int | None = None
+    limiter_duration: int | None = None
+    bounce_back: bool = False
+    group_key: bool = False
+    name: str | None = None
+    metrics_max_points: int | None = None
+
+
+class Idle(NamedTuple):
+    """A fetch that started no job, and what to wait for before the next one.
+
+    ``rate_limited_ms`` > 0: the limiter allows the next start in that many ms.
+    ``next_due`` > 0: no job is ready; the earliest delayed job is due then (ms).
+    Both 0: nothing to do until a job arrives.
+    """
+
+    rate_limited_ms: int = 0
+    next_due: int = 0
+
+
+class Wake(NamedTuple):
+    """What ended a blocking wait for work (:meth:`QueueProtocol.wait_for_job`).
+
+    ``job_id``: a job the wait itself moved into ``active`` (Bull's BLMOVE;
+    pass it to ``move_to_active``), or "" (BullMQ's marker: fetch normally).
+    ``due``: fetch at this time (ms); 0 means now.
+    """
+
+    job_id: str = ""
+    due: int = 0
+
+
+class Attempt(NamedTuple):
+    """A failed attempt, as a finishing call records it on the job."""
+
+    attempts_made: int  # including this attempt (Bull writes it; BullMQ counts it itself)
+    failed_reason: str
+    stacktrace: str  # JSON list of the traces kept
+
+
+class QueueEvent(NamedTuple):
+    """One queue-wide event, in BullMQ's stream vocabulary for both formats.
+
+    ``name`` is BullMQ's event name (``added``, ``waiting``, ``active``,
+    ``completed``, ``failed``, ``progress``, ``delayed``, ``stalled``,
+    ``paused``, ``resumed``, ``drained``, ``removed``, ``deduplicated``,
+    ``duplicated``, ``retries-exhausted``, ``waiting-children``, ``cleaned``...);
+    ``fields`` holds its other fields as strings (``returnvalue`` and
+    ``data`` are JSON text, ``failedReason`` plain text, ``prev``, ``delay``).
+    ``id`` is the stream entry id (BullMQ) or "" (Bull's pub/sub).
+    """
+
+    name: str
+    job_id: str
+    fields: Mapping[str, str]
+    id: str = ""
+
+
+class EventFeed(Protocol):
+    """Queue-wide events from one dedicated connection, in order."""
+
+    async def next_batch(self, timeout: float) -> list[QueueEvent]:
+        """Events that arrived, waiting up to ``timeout`` seconds for the first."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class SyncLocks(Protocol):
+    """Lock renewal over a blocking connection, for the renewer thread."""
+
+    def renew(self, job_ids: Sequence[str], tokens: Sequence[str]) -> list[bool | Exception]:
+        """Extend each lock its token holds; per id: still ours, or the error Redis gave."""
+        ...
+
+    def release(self, job_id: str, token: str) -> None:
+        """Give an active job back to wait without counting an attempt."""
+        ...
+
+    def list_active(self) -> list[str]:
+        """The queue's active job ids."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
+        ...
+
+
+class QueueProtocol(Protocol):
+    """A queue's wire format: the operations the engine and the API need.
+
+    Attributes:
+        format: ``"bull"`` or ``"bullmq"``.
+        base: ``"<prefix>:<queue>:"``, the head of every key of the queue.
+        states: The state names :meth:`get_counts` and :meth:`get_job_ids` accept.
+        limiter_on_fetch_next: Whether a finishing call's fetch-next applies the
+            rate limiter (BullMQ), so a limited worker may fetch that way too.
+        promotes_on_fetch: Whether fetching promotes due delayed jobs itself
+            (BullMQ); else the engine runs :meth:`promote_due` on a timer (Bull).
+    """
+
+    format: str
+    base: str
+    states: tuple[str, ...]
+    limiter_on_fetch_next: bool
+    promotes_on_fetch: bool
+
+    # --- producing ------------------------------------------------------------
+
+    def encode_options(
+        self, opts: JobOptions, *, dedup: Dedup | None = None, parent: ParentRef | None = None,
+        timestamp: int = 0,
+    ) -> dict[str, Any]:
+        """The stored ``opts`` object for these options (raises InvalidOptionsError).
+
+        ``timestamp``: the add's time, for a format that stores it in ``opts`` (Bull).
+        """
+        ...
+
+    def check_job_id(self, job_id: str) -> str:
+        """A custom id as this format accepts it (raises InvalidOptionsError)."""
+        ...
+
+    async def add_job(self, job: NewJob, *, token: str) -> AddResult:
+        """Add one job (one round trip)."""
+        ...
+
+    async def add_jobs(self, jobs: Sequence[NewJob], *, token: str) -> list[AddResult]:
+        """Add many jobs in order, atomically, in one round trip."""
+        ...
+
+    # --- reading --------------------------------------------------------------
+
+    def decode_job(self, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
+        """A job hash decoded (never raises for bad content)."""
+        ...
+
+    async def get_job_hash(self, job_id: str) -> dict[bytes, bytes]:
+        """The job's hash; empty when there is no such job."""
+        ...
+
+    async def get_state(self, job_id: str) -> str:
+        """The job's state as this format's ``getState`` names it."""
+        ...
+
+    async def get_counts(self, states: Sequence[str]) -> dict[str, int]:
+        """Jobs per state, read atomically, keyed as asked."""
+        ...
+
+    async def get_job_ids(self, state: str, start: int, end: int, *, asc: bool) -> list[str]:
+        """Ids in one state, in the format's order (newest first unless ``asc``)."""
+        ...
+
+    async def get_logs(self, job_id: str, start: int, end: int, *, asc: bool) -> tuple[
+        list[str], int
+    ]:
+        """``(lines, total)`` of a job's log."""
+        ...
+
+    async def finished_outcome(self, job_id: str) -> tuple[int, str | None]:
+        """``(1, returnvalue JSON)``, ``(2, failed reason)``, ``(0, None)`` pending,
+        ``(-1, None)`` no such job."""
+        ...
+
+    async def is_paused(self) -> bool:
+        """Whether the queue is paused for every worker."""
+        ...
+
+    async def get_counts_per_priority(self, priorities: Sequence[int]) -> list[int]:
+        """Waiting jobs per priority, in order."""
+        ...
+
+    # --- a worker's path --------------------------------------------------------
+
+    async def move_to_active(
+        self, *, token: str, worker: WorkerSpec, now: int, job_id: str = ""
+    ) -> JobReply | Idle:
+        """Start the next job, locked with ``token`` (one round trip).
+
+        ``job_id``: the id a :class:`Wake` carried (Bull), else "".
+        """
+        ...
+
+    async def wait_for_job(self, bclient: aioredis.Redis, timeout: float) -> Wake | None:
+        """Block on ``bclient`` (a connection for blocking commands only) until
+        work may be ready, at most ``timeout`` seconds; None when it timed out."""
+        ...
+
+    async def complete(
+        self,
+        job_id: str,
+        *,
+        token: str,
+        result_json: str,
+        finished_on: int,
+        keep: Keep,
+        worker: WorkerSpec,
+        fetch_next: bool,
+        next_token: str = "",
+        max_attempts: int = 0,
+        has_dedup: bool = True,
+    ) -> JobReply | Idle | None:
+        """Complete an active job; with ``fetch_next``, start the next one in the
+        same round trip (locked with ``next_token``, or ``token``).
+
+        Returns the next job, an :class:`Idle` when fetching found none (BullMQ),
+        or None. ``has_dedup=False`` says the job has no deduplication id.
+        """
+        ...
+
+    async def fail(
+        self,
+        job_id: str,
+        attempt: Attempt,
+        *,
+        token: str,
+        finished_on: int,
+        keep: Keep,
+        worker: WorkerSpec,
+        max_attempts: int,
+        has_dedup: bool = True,
+    ) -> None:
+        """Fail an active job for good, recording ``attempt``."""
+        ...
+
+    async def retry(
+        self, job_id: str, attempt: Attempt, *, token: str, delay: int, lifo: bool, now: int
+    ) -> None:
+        """Record a failed ``attempt`` and queue the job again: in ``delay`` ms
+        (delayed), or now (``delay`` 0) at the back (or front with ``lifo``)."""
+        ...
+
+    async def release(self, job_id: str, *, token: str) -> None:
+        """Give an active job back to the front of wait, no attempt counted."""
+        ...
+
+    async def extend_locks(
+        self, job_ids: Sequence[str], tokens: Sequence[str], duration: int
+    ) -> list[str]:
+        """Renew locks in one round trip; returns the ids whose lock was lost."""
+        ...
+
+    def sync_locks(self, spec: ConnectionSpec, duration: int) -> SyncLocks:
+        """Lock renewal over a blocking connection of its own (the renewer thread)."""
+        ...
+
+    async def check_stalled(
+        self, *, max_stalled_count: int, now: int, interval: int
+    ) -> tuple[list[str], list[str]]:
+        """The stalled check: ``(ids failed or marked to fail, ids recovered)``."""
+        ...
+
+    async def promote_due(self, *, now: int, token: str) -> int | None:
+        """Move due delayed jobs to wait; returns the next due time (ms) or None."""
+        ...
+
+    # --- a job's progress, log, data -------------------------------------------
+
+    async def update_progress(self, job_id: str, progress_json: str) -> None:
+        """Store progress and announce it (raises JobNotFound)."""
+        ...
+
+    async def add_log(self, job_id: str, line: str, keep_logs: int | None = None) -> int:
+        """Append a log line; returns the lines kept (raises JobNotFound)."""
+        ...
+
+    async def update_data(self, job_id: str, data_json: str) -> None:
+        """Replace a job's data (raises JobNotFound)."""
+        ...
+
+    # --- managing ---------------------------------------------------------------
+
+    async def pause(self, paused: bool) -> None:
+        """Pause (True) or resume (False) the queue for every worker."""
+        ...
+
+    async def promote(self, job_id: str, *, token: str) -> None:
+        """Move a delayed job to waiting now (raises JobStateError if not delayed)."""
+        ...
+
+    async def change_priority(self, job_id: str, priority: int, *, lifo: bool = False) -> None:
+        """Give a waiting job another priority (raises JobNotFound)."""
+        ...
+
+    async def remove(self, job_id: str, *, token: str, with_children: bool = True) -> bool:
+        """Remove a job that no worker holds; False when it is locked."""
+        ...
+
+    async def reprocess(self, job_id: str, *, state: str, lifo: bool, token: str,
+                        now: int) -> None:
+        """Retry one failed (or completed) job (raises JobNotFound / JobStateError)."""
+        ...
+
+    async def retry_all(self, *, state: str, count: int, now: int) -> None:
+        """Retry every failed (or completed) job finished by ``now``."""
+        ...
+
+    async def clean(self, state: str, *, max_timestamp: int, limit: int) -> list[str]:
+        """Remove jobs of ``state`` older than ``max_timestamp``; their ids."""
+        ...
+
+    async def drain(self, *, delayed: bool) -> None:
+        """Remove every waiting job (and delayed ones with ``delayed``)."""
+        ...
+
+    async def obliterate(self, *, force: bool, count: int) -> None:
+        """Delete the paused queue and all of it (raises JobStateError)."""
+        ...
+
+    async def remove_dedup(self, dedup_id: str, job_id: str | None = None) -> bool:
+        """Free a deduplication id (only if ``job_id`` owns it, when given)."""
+        ...
+
+    # --- events -----------------------------------------------------------------
+
+    def event_feed(self, client: aioredis.Redis, *, last_id: str = "$") -> EventFeed:
+        """Queue-wide events over ``client`` (a connection of the feed's own):
+        from ``last_id`` on in BullMQ's stream ("$": from now), or from now on
+        Bull's channels."""
+        ...
