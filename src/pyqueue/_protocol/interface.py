@@ -389,16 +389,40 @@ class QueueProtocol(Protocol):
         keep: Keep,
         worker: WorkerSpec,
         max_attempts: int,
+        fetch_next: bool = False,
+        next_token: str = "",
         has_dedup: bool = True,
-    ) -> None:
-        """Fail an active job for good, recording ``attempt``."""
+    ) -> JobReply | Idle | None:
+        """Fail an active job for good, recording ``attempt``; with ``fetch_next``,
+        start the next job in the same round trip where the format can (BullMQ;
+        Bull returns None)."""
         ...
 
     async def retry(
-        self, job_id: str, attempt: Attempt, *, token: str, delay: int, lifo: bool, now: int
-    ) -> None:
+        self,
+        job_id: str,
+        attempt: Attempt,
+        *,
+        token: str,
+        delay: int,
+        lifo: bool,
+        now: int,
+        worker: WorkerSpec | None = None,
+        fetch_next: bool = False,
+        next_token: str = "",
+    ) -> JobReply | None:
         """Record a failed ``attempt`` and queue the job again: in ``delay`` ms
-        (delayed), or now (``delay`` 0) at the back (or front with ``lifo``)."""
+        (delayed), or now (``delay`` 0) at the back (or front with ``lifo``).
+
+        With ``fetch_next`` (and ``worker``), a delayed retry starts the next job
+        in the same round trip where the format can (BullMQ); else None.
+        """
+        ...
+
+    def builtin_backoff(self, backoff: Mapping[str, Any], attempts_made: int) -> float | None:
+        """ms before the next attempt by this format's built-in strategy named in
+        ``backoff`` (``{type, delay, ...}`` as stored); None when the type is not
+        built in (a custom strategy the worker registered)."""
         ...
 
     async def release(self, job_id: str, *, token: str) -> None:

@@ -261,26 +261,43 @@ class BullProtocol(QueueProtocol):
 
     async def fail(
         self, job_id: str, attempt: Attempt, *, token: str, finished_on: int, keep: Keep,
-        worker: WorkerSpec, max_attempts: int, has_dedup: bool = True,
-    ) -> None:
+        worker: WorkerSpec, max_attempts: int, fetch_next: bool = False, next_token: str = "",
+        has_dedup: bool = True,
+    ) -> JobReply | Idle | None:
+        """moveToFinished-9 into failed; Bull mode fetches nothing after a failure."""
         await self.scripts.move_to_failed(
             job_id, token=token, finished_on=finished_on, failed_reason=attempt.failed_reason,
             attempts_made=attempt.attempts_made, stacktrace=attempt.stacktrace,
             keep_count=keep.count, keep_age=keep.age,
             event_payload=wire.failed_payload(job_id, attempt.failed_reason),
             metrics_max_points=worker.metrics_max_points, check_debounce=has_dedup)
+        return None
 
     async def retry(
-        self, job_id: str, attempt: Attempt, *, token: str, delay: int, lifo: bool, now: int
-    ) -> None:
+        self, job_id: str, attempt: Attempt, *, token: str, delay: int, lifo: bool, now: int,
+        worker: WorkerSpec | None = None, fetch_next: bool = False, next_token: str = "",
+    ) -> JobReply | None:
+        """moveToDelayed-4 or retryJob-7; Bull mode fetches nothing after a retry."""
         made, stack, reason = attempt.attempts_made, attempt.stacktrace, attempt.failed_reason
         if delay > 0:
             await self.scripts.move_to_delayed(
                 job_id, token=token, score=delayed_score(now + delay, job_id),
                 attempts_made=made, stacktrace=stack, failed_reason=reason)
-            return
+            return None
         await self.scripts.retry_job(job_id, token=token, lifo=lifo, attempts_made=made,
                                      stacktrace=stack, failed_reason=reason)
+        return None
+
+    def builtin_backoff(self, backoff: Mapping[str, Any], attempts_made: int) -> float | None:
+        """Bull's fixed (``delay``) and exponential (``(2**n - 1) * delay``)."""
+        kind, delay = backoff.get("type"), backoff.get("delay")
+        if kind not in ("fixed", "exponential"):
+            return None
+        if isinstance(delay, bool) or not isinstance(delay, int | float):
+            return None
+        if kind == "fixed":
+            return float(delay)
+        return float(round((2**attempts_made - 1) * delay))
 
     async def release(self, job_id: str, *, token: str) -> None:
         await self.scripts.retry_job(job_id, token=token, lifo=True)

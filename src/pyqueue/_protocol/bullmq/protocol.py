@@ -18,6 +18,7 @@ import redis
 from pyqueue._protocol.bullmq import script_args as sa
 from pyqueue._protocol.bullmq import script_args_admin as adm
 from pyqueue._protocol.bullmq import wire
+from pyqueue._protocol.bullmq.backoff import builtin_delay
 from pyqueue._protocol.bullmq.events import StreamFeed
 from pyqueue._protocol.bullmq.keys import BullMQKeys
 from pyqueue._protocol.bullmq.lua import register_sync
@@ -144,6 +145,10 @@ class BullMQProtocol(BullMQAdmin, QueueProtocol):
             return None
         _key, _member, score = reply
         return Wake("", int(float(score)))
+
+    def builtin_backoff(self, backoff: Mapping[str, Any], attempts_made: int) -> float | None:
+        """BullMQ's fixed / exponential (with jitter); see :mod:`.backoff`."""
+        return builtin_delay(backoff, attempts_made)
 
     def sync_locks(self, spec: ConnectionSpec, duration: int) -> SyncLocks:
         """extendLocks (one call for every lock) over a blocking connection of its own."""

@@ -173,9 +173,12 @@ class BullMQScripts:
         keep: Keep,
         worker: WorkerSpec,
         max_attempts: int,
+        fetch_next: bool = False,
+        next_token: str = "",
         has_dedup: bool = True,
-    ) -> None:
-        """moveToFinished-13 into failed, recording the attempt.
+    ) -> JobReply | Idle | None:
+        """moveToFinished-13 into failed, recording the attempt (and fetching the
+        next job with ``fetch_next``, as a Node worker does).
 
         Raises:
             JobNotFound, LockMismatch, JobStateError: codes -1, -2/-6, -3.
@@ -183,22 +186,34 @@ class BullMQScripts:
         built = sa.move_to_finished_args(
             self._keys, job_id, kind="failed", token=token, now=finished_on,
             value=attempt.failed_reason, keep=keep, worker=worker, max_attempts=max_attempts,
-            fetch_next=False, attempt=attempt,
+            fetch_next=fetch_next, next_token=next_token, attempt=attempt,
         )
-        await self._finish(job_id, built, "moveToFinished")
+        raw = await self._finish(job_id, built, "moveToFinished")
+        return job_reply(raw) if isinstance(raw, list) else None
 
     async def retry(
-        self, job_id: str, attempt: Attempt, *, token: str, delay: int, lifo: bool, now: int
-    ) -> None:
-        """retryJob-10 (``delay`` 0) or moveToDelayed-11, recording the attempt."""
+        self,
+        job_id: str,
+        attempt: Attempt,
+        *,
+        token: str,
+        delay: int,
+        lifo: bool,
+        now: int,
+        worker: WorkerSpec | None = None,
+        fetch_next: bool = False,
+        next_token: str = "",
+    ) -> JobReply | None:
+        """retryJob-10 (``delay`` 0) or moveToDelayed-11, recording the attempt;
+        a delayed retry fetches the next job with ``fetch_next``, as Node does."""
         if delay > 0:
-            built = sa.move_to_delayed_args(self._keys, job_id, token=token, now=now,
-                                            delay=delay, attempt=attempt)
-            await self._finish(job_id, built, "moveToDelayed")
-            return
+            return await self.move_to_delayed(
+                job_id, token=token, now=now, delay=delay, count_attempt=True, attempt=attempt,
+                worker=worker if fetch_next else None, next_token=next_token)
         built = sa.retry_job_args(self._keys, job_id, token=token, now=now, lifo=lifo,
                                   attempt=attempt)
         await self._finish(job_id, built, "retryJob")
+        return None
 
     async def move_to_delayed(
         self, job_id: str, *, token: str, now: int, delay: int, count_attempt: bool = False,
@@ -213,7 +228,7 @@ class BullMQScripts:
         raw = await self._finish(job_id, built, "moveToDelayed")
         if isinstance(raw, list):
             reply = job_reply(raw)
-            return reply if isinstance(reply, tuple) and not isinstance(reply, Idle) else None
+            return None if isinstance(reply, Idle) else reply
         return None
 
     async def release(self, job_id: str, *, token: str) -> None:
