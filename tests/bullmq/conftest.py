@@ -17,12 +17,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-
-from pyqueue._protocol.bullmq import wire
-from pyqueue._protocol.bullmq.keys import BullMQKeys
-from pyqueue._protocol.bullmq.protocol import BullMQProtocol
-from pyqueue._protocol.interface import NewJob, WorkerSpec
-from pyqueue.options import JobOptions
 from tests.bullmq.nodebullmq import (
     BULLMQ_VERSIONS,
     NodeBullMQ,
@@ -30,6 +24,12 @@ from tests.bullmq.nodebullmq import (
     check_node_modules,
 )
 from tests.interop.bull import find_node
+
+from pyqueue._protocol.bullmq import wire
+from pyqueue._protocol.bullmq.keys import BullMQKeys
+from pyqueue._protocol.bullmq.protocol import BullMQProtocol
+from pyqueue._protocol.interface import NewJob, WorkerSpec
+from pyqueue.options import JobOptions
 
 SKIP_ENV = "PYQUEUE_SKIP_INTEROP"
 _HERE = Path(__file__).resolve().parent

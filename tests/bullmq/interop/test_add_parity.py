@@ -12,17 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
-
-from pyqueue._protocol.bullmq.protocol import BullMQProtocol
-from pyqueue._protocol.interface import Dedup
-from pyqueue.options import KeepJobs
 from tests.bullmq.conftest import new_job
 from tests.bullmq.nodebullmq import NodeBullMQ
 from tests.bullmq.state import snapshot
 
-pytestmark = pytest.mark.asyncio
+from pyqueue._protocol.bullmq.protocol import BullMQProtocol
+from pyqueue._protocol.interface import Dedup
+from pyqueue.options import KeepJobs
 
 
 def _fresh() -> str:
