@@ -43,6 +43,9 @@ __all__ = [
 # BullMQ's Job.PRIORITY_LIMIT: the score keeps 32 bits for arrival order.
 MAX_PRIORITY = 2**21 - 1
 
+# Queue keys with a ":<id>" tail: a custom id "de:x:y" would be a dedup key.
+_KEYED_HEADS = frozenset({"de", "dn", "metrics"})
+
 # Stored short -> public name (BullMQ's optsDecodeMap).
 _SHORT: dict[str, str] = {
     "de": "deduplication", "fpof": "failParentOnFailure", "cpof": "continueParentOnFailure",
@@ -76,7 +79,8 @@ def check_job_id(job_id: object) -> str:
     if ":" in job_id and len(job_id.split(":")) != 3:
         raise InvalidOptionsError(f"job_id: cannot contain ':', got {job_id!r}")
     head = job_id.split(":", 1)[0]
-    if job_id in RESERVED_IDS or (":" in job_id and head in RESERVED_IDS):
+    # "repeat:<scheduler>:<ms>" stays allowed: it is how job scheduler iterations are named.
+    if job_id in RESERVED_IDS or (":" in job_id and head in _KEYED_HEADS):
         raise InvalidOptionsError(f"job_id: collides with a queue key name, got {job_id!r}")
     return job_id
 

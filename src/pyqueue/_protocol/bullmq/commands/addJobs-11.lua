@@ -1,7 +1,10 @@
 --[[
   addJobs: add many jobs atomically, in order; one addJob each.
 
-  KEYS: as addJob-11.
+  KEYS[1] wait         KEYS[2] prioritized   KEYS[3] pc (priority counter)
+  KEYS[4] delayed      KEYS[5] marker        KEYS[6] meta
+  KEYS[7] active       KEYS[8] events        KEYS[9] id (job counter)
+  KEYS[10] completed   KEYS[11] waiting-children
   ARGV: addJob's 18 arguments once per job, one group after the other.
 
   Returns: {id1, outcome1, id2, outcome2, ...} as addJob returns them; a job
