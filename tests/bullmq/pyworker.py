@@ -89,6 +89,10 @@ async def work(
             continue
         raw, job_id = reply
         record = proto.decode_job(job_id, raw)
+        if record.repeat_job_key:
+            # As a Node Worker does when it takes a job scheduler's iteration.
+            await proto.schedule_next(job_id, record.raw_opts, record.repeat_job_key,
+                                      now=clock())
         out.processed.append((job_id, record.attempts_made))
         ok, value, reason = await _run(proto, job_id, record,
                                        behaviours.get(record.name) or behaviours.get("*", {}))

@@ -67,6 +67,12 @@ def test_every_builder_matches_its_scripts_key_count() -> None:
         adm.get_state_args(K, "1"), adm.is_finished_args(K, "1"),
         adm.remove_dedup_args(K, "d", "1"), adm.counts_per_priority_args(K, [0, 1]),
         adm.promote_delayed_args(K, now=1),
+        adm.add_scheduler_args(K, "s", now=1, next_millis=None, name="n", data_json="{}",
+                               template_json="{}", iteration_json="{}", every=5, pattern=None,
+                               tz=None, limit=None, start_date=None, end_date=None, offset=3),
+        adm.update_scheduler_args(K, "s", now=1, next_millis=9, producer_id="repeat:s:1",
+                                  iteration_json="{}"),
+        adm.remove_scheduler_args(K, "s"),
     ]
     assert len(built) == len(lua.SCRIPT_NAMES)  # one builder (at least) per script
     for keys, _ in built:
@@ -133,6 +139,19 @@ def test_extend_locks_pairs_ids_with_their_tokens() -> None:
     assert (keys, argv) == (["bull:q:stalled"], ["bull:q:", 30_000, "1", "a", "2", "b"])
     with pytest.raises(ValueError, match="2 ids but 1 tokens"):
         sa.extend_locks_args(K, ["1", "2"], ["a"], 5)
+
+
+def test_scheduler_arguments() -> None:
+    _, argv = adm.add_scheduler_args(
+        K, "s", now=1, next_millis=None, name="n", data_json="{}", template_json="{}",
+        iteration_json="{}", every=None, pattern="* * * * *", tz="UTC", limit=3, start_date=None,
+        end_date=9, offset=7)
+    # An offset only travels with `every`, as BullMQ's JobScheduler sends it.
+    assert argv == ["bull:q:", "s", 1, "", "n", "{}", "{}", "{}", "", "* * * * *", "UTC", 3, "",
+                    9, ""]
+    _, argv = adm.update_scheduler_args(K, "s", now=1, next_millis=None, producer_id="p",
+                                        iteration_json="{}")
+    assert argv == ["bull:q:", "s", 1, "", "p", "{}"]
 
 
 def test_state_names() -> None:

@@ -24,11 +24,13 @@ maps to (``JobNotFound``, ``LockMismatch``, ``JobStateError``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeAlias
 
 from pyqueue.errors import InvalidOptionsError
+from pyqueue.repeat import validate_cron, zone
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -103,6 +105,86 @@ class ParentRef:
     def key(self) -> str:
         """The parent's job key."""
         return f"{self.queue}:{self.id}"
+
+
+def _ms(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidOptionsError(f"repeat.{name}: must be ms since the epoch, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerRepeat:
+    """The repeat options of a job scheduler (BullMQ's ``RepeatOptions``).
+
+    Args:
+        every: Run every this many ms (aligned to the epoch, at ``offset``).
+        pattern: A cron pattern (5 fields, or 6 with seconds first), in ``tz``.
+        tz: The pattern's time zone (None: the process's local zone).
+        limit: Stop after this many iterations.
+        start_date, end_date: ms since the epoch.
+        offset: ms into each ``every`` interval.
+        immediately: A ``pattern`` scheduler's first iteration runs now.
+    """
+
+    every: int | None = None
+    pattern: str | None = None
+    tz: str | None = None
+    limit: int | None = None
+    start_date: int | None = None
+    end_date: int | None = None
+    offset: int | None = None
+    immediately: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.every is None) == (self.pattern is None):
+            raise InvalidOptionsError("repeat: give exactly one of every and pattern")
+        if self.every is not None and (
+            isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1
+        ):
+            raise InvalidOptionsError(f"repeat.every: must be ms >= 1, got {self.every!r}")
+        if self.pattern is not None:
+            validate_cron(self.pattern)
+        if self.immediately and self.start_date is not None:
+            raise InvalidOptionsError("repeat: immediately and start_date exclude each other")
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
+        ):
+            raise InvalidOptionsError(f"repeat.limit: must be an int >= 1, got {self.limit!r}")
+        _ms("start_date", self.start_date)
+        _ms("end_date", self.end_date)
+        _ms("offset", self.offset)
+        if self.tz is not None:
+            zone(self.tz)  # raises InvalidOptionsError for an unknown zone
+
+    def to_wire(self) -> dict[str, Any]:
+        """The options as the iteration's ``opts.repeat`` stores them (set ones only)."""
+        out: dict[str, Any] = {}
+        for name, key in (("pattern", "pattern"), ("every", "every"), ("tz", "tz"),
+                          ("limit", "limit"), ("start_date", "startDate"),
+                          ("end_date", "endDate")):
+            value = getattr(self, name)
+            if value is not None:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> SchedulerRepeat:
+        """Read ``opts.repeat`` as a worker finds it on an iteration."""
+        def num(key: str) -> int | None:
+            value = raw.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            return int(value) if math.isfinite(value) else None
+        pattern = raw.get("pattern")
+        tz = raw.get("tz")
+        return cls(
+            every=num("every"), pattern=pattern if isinstance(pattern, str) else None,
+            tz=tz if isinstance(tz, str) else None, limit=num("limit"),
+            start_date=num("startDate"), end_date=num("endDate"), offset=num("offset"),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -504,6 +586,35 @@ class QueueProtocol(Protocol):
 
     async def remove_dedup(self, dedup_id: str, job_id: str | None = None) -> bool:
         """Free a deduplication id (only if ``job_id`` owns it, when given)."""
+        ...
+
+    # --- job schedulers (BullMQ) ---------------------------------------------------
+
+    async def upsert_job_scheduler(
+        self, scheduler_id: str, repeat: SchedulerRepeat, *, now: int, name: str | None = None,
+        data_json: str = "{}", template_opts: Mapping[str, Any] | None = None,
+    ) -> tuple[str, int] | None:
+        """Create or replace a job scheduler; ``(first iteration id, delay ms)``.
+
+        Bull 4 has no job schedulers (its repeatable jobs are :class:`pyqueue.Repeat`).
+        """
+        ...
+
+    async def schedule_next(self, job_id: str, raw_opts: Mapping[str, Any],
+                            scheduler_id: str | None, *, now: int) -> str | None:
+        """Called as a worker starts a job: a job scheduler's next iteration, made
+        once per tick whoever (Node or pyqueue) starts the current one. None for
+        any other job, and always in Bull mode, whose repeat chaining is the
+        API's :mod:`pyqueue._scheduling`."""
+        ...
+
+    async def remove_job_scheduler(self, scheduler_id: str) -> bool:
+        """Remove a job scheduler and its delayed iteration; False if there was none."""
+        ...
+
+    async def get_job_schedulers(self, start: int = 0, end: int = -1, *,
+                                 asc: bool = False) -> list[dict[str, Any]]:
+        """Job schedulers, as Node's ``getJobSchedulers`` lists them."""
         ...
 
     # --- events -----------------------------------------------------------------

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-
-from pyqueue._protocol.bullmq.protocol import BullMQProtocol
 from tests.bullmq.nodebullmq import NodeBullMQ, single
 from tests.bullmq.pyworker import work
 from tests.bullmq.state import snapshot
+
+from pyqueue._protocol.bullmq.protocol import BullMQProtocol
 
 _WORKER_ONLY = ("marker", "stalled", "stalled-check")
 BEHAVIOUR: dict[str, dict[str, Any]] = {

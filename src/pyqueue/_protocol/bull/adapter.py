@@ -41,6 +41,7 @@ from pyqueue._protocol.interface import (
     NewJob,
     ParentRef,
     QueueProtocol,
+    SchedulerRepeat,
     SyncLocks,
     Wake,
     WorkerSpec,
@@ -405,6 +406,26 @@ class BullProtocol(QueueProtocol):
             except WatchError:
                 return False
         return True
+
+    # --- job schedulers: BullMQ's; Bull has repeatable jobs instead -----------------
+
+    async def upsert_job_scheduler(
+        self, scheduler_id: str, repeat: SchedulerRepeat, *, now: int, name: str | None = None,
+        data_json: str = "{}", template_opts: Mapping[str, Any] | None = None,
+    ) -> tuple[str, int] | None:
+        raise _not_in_bull("job schedulers (use Queue.add(..., repeat=Repeat(...)))")
+
+    async def schedule_next(self, job_id: str, raw_opts: Mapping[str, Any],
+                            scheduler_id: str | None, *, now: int) -> str | None:
+        """None: Bull's repeat instances are chained by :mod:`pyqueue._scheduling`."""
+        return None
+
+    async def remove_job_scheduler(self, scheduler_id: str) -> bool:
+        raise _not_in_bull("job schedulers")
+
+    async def get_job_schedulers(self, start: int = 0, end: int = -1, *,
+                                 asc: bool = False) -> list[dict[str, Any]]:
+        raise _not_in_bull("job schedulers (see Queue.get_repeatable_jobs)")
 
     # --- events -----------------------------------------------------------------
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 SCRIPT_NAMES: tuple[str, ...] = (
     "addJob-11",
+    "addJobScheduler-10",
     "addJobs-11",
     "addLog-2",
     "changeDelay-4",
@@ -47,9 +48,11 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "promoteDelayed-8",
     "removeDeduplicationKey-1",
     "removeJob-2",
+    "removeJobScheduler-3",
     "reprocessJob-9",
     "retryJob-10",
     "updateData-1",
+    "updateJobScheduler-10",
     "updateProgress-3",
 )
 

@@ -23,6 +23,7 @@ from pyqueue._protocol.bullmq.events import StreamFeed
 from pyqueue._protocol.bullmq.keys import BullMQKeys
 from pyqueue._protocol.bullmq.lua import register_sync
 from pyqueue._protocol.bullmq.scripts_admin import BullMQAdmin
+from pyqueue._protocol.bullmq.scripts_schedulers import SchedulerCalls
 from pyqueue._protocol.interface import (
     Dedup,
     EventFeed,
@@ -46,7 +47,7 @@ STATES: tuple[str, ...] = (
 _LISTS = frozenset({"waiting", "wait", "active", "paused"})
 
 
-class BullMQProtocol(BullMQAdmin, QueueProtocol):
+class BullMQProtocol(BullMQAdmin, SchedulerCalls, QueueProtocol):
     """One BullMQ queue's wire format, on one asyncio client.
 
     Args:

@@ -149,3 +149,43 @@ def promote_delayed_args(k: BullMQKeys, *, now: int) -> ScriptArgs:
     keys = [k.delayed, k.wait, k.prioritized, k.priority_counter, k.marker, k.meta, k.active,
             k.events]
     return checked("promoteDelayed", keys, [k.base, now])
+
+
+def _scheduler_keys(k: BullMQKeys) -> list[str]:
+    return [
+        k.repeat, k.delayed, k.wait, k.prioritized, k.priority_counter, k.marker, k.meta,
+        k.active, k.events, k.id,
+    ]
+
+
+def add_scheduler_args(
+    k: BullMQKeys, scheduler_id: str, *, now: int, next_millis: int | None, name: str,
+    data_json: str, template_json: str, iteration_json: str, every: int | None,
+    pattern: str | None, tz: str | None, limit: int | None, start_date: int | None,
+    end_date: int | None, offset: int | None,
+) -> ScriptArgs:
+    """addJobScheduler-10: ``next_millis`` for a pattern (None: ``every`` decides);
+    ``offset`` only for an ``every`` scheduler given one, as BullMQ sends it."""
+    def opt(value: object) -> Arg:
+        return "" if value is None else value  # type: ignore[return-value]
+    argv: list[Arg] = [
+        k.base, scheduler_id, now, opt(next_millis), name, data_json, template_json,
+        iteration_json, opt(every), opt(pattern), opt(tz), opt(limit), opt(start_date),
+        opt(end_date), opt(offset if every is not None and offset else None),
+    ]
+    return checked("addJobScheduler", _scheduler_keys(k), argv)
+
+
+def update_scheduler_args(
+    k: BullMQKeys, scheduler_id: str, *, now: int, next_millis: int | None, producer_id: str,
+    iteration_json: str,
+) -> ScriptArgs:
+    """updateJobScheduler-10: the started iteration ``producer_id`` schedules the next."""
+    argv: list[Arg] = [k.base, scheduler_id, now, "" if next_millis is None else next_millis,
+                       producer_id, iteration_json]
+    return checked("updateJobScheduler", _scheduler_keys(k), argv)
+
+
+def remove_scheduler_args(k: BullMQKeys, scheduler_id: str) -> ScriptArgs:
+    """removeJobScheduler-3."""
+    return checked("removeJobScheduler", [k.repeat, k.delayed, k.events], [scheduler_id, k.base])
