@@ -5,6 +5,7 @@ pyqueue upserting and working one scheduler together make one iteration per tick
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from typing import Any
 
@@ -29,8 +30,8 @@ async def _state(raw: aioredis.Redis, queue: str) -> dict[str, Any]:
     state = await snapshot(raw, f"bull:{queue}:", skip=("marker", "stalled", "stalled-check"))
     state.get("meta", {}).get("value", {}).pop("version", None)
     out: dict[str, Any] = {}
-    for key, entry in state.items():
-        value = entry["value"]
+    for name, entry in state.items():
+        key, value = name, entry["value"]
         if key.startswith("repeat:") and isinstance(value, dict):
             value.pop("offset", None)
             value.pop("delay", None)
@@ -131,6 +132,6 @@ async def test_node_and_pyqueue_together_make_one_iteration_per_tick(
     everyone = node_runs + ours
     assert len(everyone) == len(set(everyone)), everyone  # no iteration ran twice
     ticks = sorted(int(i.rsplit(":", 1)[1]) for i in everyone)
-    assert all(b - a >= 250 for a, b in zip(ticks, ticks[1:], strict=False)), ticks
+    assert all(b - a >= 250 for a, b in itertools.pairwise(ticks)), ticks
     await asyncio.sleep(0)
     assert single(node_worker.events, "done")["reason"] == "until"

@@ -39,7 +39,8 @@ def _repeat(raw: dict[str, Any]) -> SchedulerRepeat:
                            offset=raw.get("offset"))
 
 
-@pytest.mark.parametrize("case", VECTORS["every"], ids=lambda c: json.dumps(c["steps"][0]["repeat"]))
+@pytest.mark.parametrize("case", VECTORS["every"],
+                         ids=lambda c: json.dumps(c["steps"][0]["repeat"]))
 async def test_upserts_and_chains_match_bullmq(
     case: dict[str, Any], proto: BullMQProtocol, keys: BullMQKeys, raw_redis: aioredis.Redis
 ) -> None:
@@ -98,7 +99,7 @@ def test_limits_end_dates_and_bad_options() -> None:
                          "prevMillis": 600_000, "timestamp": 1_000, "repeatJobKey": "s"}
     with pytest.raises(InvalidOptionsError, match="exactly one of every and pattern"):
         SchedulerRepeat()
-    with pytest.raises(InvalidOptionsError, match="repeat.cron"):
+    with pytest.raises(InvalidOptionsError, match=r"repeat\.cron"):
         SchedulerRepeat(pattern="not a cron")
-    with pytest.raises(InvalidOptionsError, match="repeat.every"):
+    with pytest.raises(InvalidOptionsError, match=r"repeat\.every"):
         SchedulerRepeat(every=0)
