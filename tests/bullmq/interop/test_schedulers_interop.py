@@ -35,9 +35,9 @@ async def _state(raw: aioredis.Redis, queue: str) -> dict[str, Any]:
         if key.startswith("repeat:") and isinstance(value, dict):
             value.pop("offset", None)
             value.pop("delay", None)
-            for name in _TIMED_OPTS:
+            for field in _TIMED_OPTS:
                 if isinstance(value.get("opts"), dict):
-                    value["opts"].pop(name, None)
+                    value["opts"].pop(field, None)
             if key.count(":") == 2:  # an iteration, "repeat:<scheduler>:<ms>"
                 key = key.rsplit(":", 1)[0] + ":<ms>"
         if key in ("wait", "delayed"):
