@@ -68,8 +68,10 @@ async def work(
     token: str = "py-worker:0",
     timeout: float = 20.0,
     clock: Callable[[], int] = now_ms,
+    until_idle: bool = False,
 ) -> Outcome:
-    """Process jobs until ``until`` of them completed or failed for good."""
+    """Process jobs until ``until`` of them completed or failed for good (or, with
+    ``until_idle``, until a fetch finds nothing at all to do)."""
     spec = worker or WorkerSpec(lock_duration=30_000)
     out = Outcome()
     deadline = time.monotonic() + timeout
@@ -79,6 +81,8 @@ async def work(
         if time.monotonic() > deadline:
             raise TimeoutError(f"worker: {out} after {timeout}s")
         if reply is None or isinstance(reply, Idle):
+            if until_idle and (reply is None or reply == Idle(0, 0)):
+                return out
             wait = 0.05
             if isinstance(reply, Idle) and reply.next_due:
                 wait = max(reply.next_due - clock(), 0) / 1000 + 0.005
