@@ -22,8 +22,8 @@ async def test_node_and_pyqueue_share_a_queue(
     queue = f"m-{uuid.uuid4().hex[:10]}"
     proto = BullMQProtocol(raw_redis, "bull", queue)
     half = JOBS // 2
-    await proto.add_jobs([new_job({"i": i}, name="j", priority=(i % 3) or None) for i in range(half)],
-                         token="")
+    jobs = [new_job({"i": i}, name="j", priority=(i % 3) or None) for i in range(half)]
+    await proto.add_jobs(jobs, token="")
     await node_bullmq.add(queue, [{"name": "j", "data": {"i": i}} for i in range(half, JOBS)],
                           bulk=True)
     with node_bullmq.start({"queue": queue, "action": "process", "concurrency": 4,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -34,9 +33,9 @@ W = WorkerSpec(lock_duration=30_000)
 
 
 @pytest.fixture(params=FORMATS)
-async def any_proto(request: pytest.FixtureRequest, raw_redis: aioredis.Redis,
-                    queue_name: str) -> AsyncIterator[QueueProtocol]:
-    yield open_protocol(request.param, raw_redis, "bull", queue_name)
+def any_proto(request: pytest.FixtureRequest, raw_redis: aioredis.Redis,
+              queue_name: str) -> QueueProtocol:
+    return open_protocol(request.param, raw_redis, "bull", queue_name)
 
 
 def _job(proto: QueueProtocol, data: str = "{}", **options: object) -> NewJob:
