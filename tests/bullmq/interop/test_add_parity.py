@@ -130,3 +130,19 @@ async def test_node_reads_pyqueue_adds_as_its_own(
     ]
     assert by_id[ids[4]]["json"]["priority"] == 1
     assert by_id[ids[2]]["json"]["delay"] == 60_000
+
+
+async def test_the_events_stream_is_trimmed_as_bullmq_trims_it(
+    node_bullmq: NodeBullMQ, raw_redis: aioredis.Redis
+) -> None:
+    node_q, py_q = _fresh(), _fresh()
+    for queue in (node_q, py_q):  # a Queue made with streams.events.maxLen 10 wrote this
+        await raw_redis.hset(f"bull:{queue}:meta", "opts.maxLenEvents", 10)
+    jobs = [{"name": "n", "data": {"i": i}} for i in range(300)]
+    await node_bullmq.arun({"queue": node_q, "action": "addBulk", "jobs": jobs,
+                            "queueOpts": {"skipMetasUpdate": True}})
+    proto = BullMQProtocol(raw_redis, "bull", py_q)
+    await proto.add_jobs([new_job({"i": i}, name="n") for i in range(300)], token="")
+    node_len = await raw_redis.xlen(f"bull:{node_q}:events")
+    assert await raw_redis.xlen(f"bull:{py_q}:events") == node_len
+    assert node_len < 600  # trimmed (about: whole stream nodes go)

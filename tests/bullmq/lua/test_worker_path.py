@@ -241,3 +241,36 @@ async def test_metrics_count_finishes_per_minute(
     assert await raw_redis.lrange(keys.metrics_data("completed"), 0, -1) == [
         b"0", b"1", b"0", b"1",
     ]
+
+
+async def test_retention_by_age_and_count(
+    proto: BullMQProtocol, raw_redis: aioredis.Redis, keys: BullMQKeys
+) -> None:
+    t0 = 1_800_000_000_000
+    for _ in range(4):
+        await proto.add_job(new_job({}), token="")
+    for i, finished in enumerate((t0, t0 + 1_000, t0 + 4_000)):
+        _started(await proto.move_to_active(token="t", worker=W, now=now_ms()))
+        await proto.complete(str(i + 1), token="t", result_json="1", finished_on=finished,
+                             keep=Keep(-1), worker=W, fetch_next=False)
+    await raw_redis.set(keys.dedup("x"), "1")
+    _started(await proto.move_to_active(token="t", worker=W, now=now_ms()))
+    # Keep jobs up to 2 s old (and at most 2): at t0 + 5000 the first two go.
+    await proto.complete("4", token="t", result_json="1", finished_on=t0 + 5_000,
+                         keep=Keep(2, 2), worker=W, fetch_next=False)
+    assert await raw_redis.zrange(keys.completed, 0, -1) == [b"3", b"4"]
+    assert not await raw_redis.exists(keys.job("1"))
+    assert not await raw_redis.exists(keys.job("2"))
+    # Retention does not free a dedup id another job may hold (as BullMQ).
+    assert await raw_redis.get(keys.dedup("x")) == b"1"
+    await proto.add_job(new_job({}), token="")
+    _started(await proto.move_to_active(token="t", worker=W, now=now_ms()))
+    await proto.complete("5", token="t", result_json="1", finished_on=t0 + 6_000,
+                         keep=Keep(1), worker=W, fetch_next=False)
+    assert await raw_redis.zrange(keys.completed, 0, -1) == [b"5"]
+    await proto.add_job(new_job({}), token="")
+    _started(await proto.move_to_active(token="t", worker=W, now=now_ms()))
+    await proto.fail("6", Attempt(1, "x", "[]"), token="t", finished_on=t0, keep=Keep(0),
+                     worker=W, max_attempts=1)
+    assert not await raw_redis.exists(keys.job("6"))
+    assert await raw_redis.zcard(keys.failed) == 0
