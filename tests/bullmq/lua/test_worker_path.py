@@ -13,7 +13,16 @@ from tests.bullmq.state import snapshot
 from pyqueue._protocol.bullmq.keys import BullMQKeys
 from pyqueue._protocol.bullmq.protocol import BullMQProtocol
 from pyqueue._protocol.connection import ConnectionSpec
-from pyqueue._protocol.interface import Attempt, Dedup, Idle, JobReply, Keep, Wake, WorkerSpec
+from pyqueue._protocol.interface import (
+    Attempt,
+    Dedup,
+    Idle,
+    JobReply,
+    Keep,
+    ParentRef,
+    Wake,
+    WorkerSpec,
+)
 from pyqueue.errors import JobNotFound, JobStateError, LockMismatch
 
 W = WorkerSpec(lock_duration=30_000)
@@ -274,3 +283,38 @@ async def test_retention_by_age_and_count(
                      worker=W, max_attempts=1)
     assert not await raw_redis.exists(keys.job("6"))
     assert await raw_redis.zcard(keys.failed) == 0
+
+
+async def test_a_flow_added_in_one_call_releases_its_parent_after_all_of_it(
+    proto: BullMQProtocol, raw_redis: aioredis.Redis, keys: BullMQKeys
+) -> None:
+    parent = ParentRef(id="p", queue=keys.qualified_name)
+    # Children that exist already, completed: they count as processed at once.
+    for child in ("done-child", "done-2"):
+        await proto.add_job(new_job({}, name="c", job_id=child), token="")
+        _started(await proto.move_to_active(token="t", worker=W, now=now_ms()))
+        await proto.complete(child, token="t", result_json='"r"', finished_on=now_ms(),
+                             keep=Keep(-1), worker=W, fetch_next=False)
+    await proto.add_jobs([
+        new_job({}, name="parent", job_id="p", waiting_children=True),
+        new_job({}, name="c", job_id="done-child", parent=parent),
+        new_job({}, name="c", job_id="new-child", parent=parent),
+    ], token="")
+    # Not released by the first child: the second was still to come.
+    assert await proto.get_state("p") == "waiting-children"
+    assert await raw_redis.smembers(keys.dependencies("p")) == {keys.job("new-child").encode()}
+    assert await raw_redis.hget(keys.processed("p"), keys.job("done-child")) == b'"r"'
+    await proto.add_jobs([new_job({}, name="parent", job_id="p2", waiting_children=True),
+                          new_job({}, name="c", job_id="done-2",
+                                  parent=ParentRef(id="p2", queue=keys.qualified_name))],
+                         token="")
+    # Its only child was done: released once the call was through (onto wait).
+    assert await proto.get_state("p2") == "waiting"
+    # A child that has another parent is refused (-7), and that parent is not released.
+    with pytest.raises(JobStateError, match="cannot be replaced"):
+        await proto.add_jobs([new_job({}, name="parent", job_id="p3", waiting_children=True),
+                              new_job({}, name="c", job_id="done-2",
+                                      parent=ParentRef(id="p3", queue=keys.qualified_name))],
+                             token="")
+    assert await proto.get_state("p3") == "waiting-children"
+    assert await raw_redis.hget(keys.job("p3"), "flowAttachmentFailed") is None

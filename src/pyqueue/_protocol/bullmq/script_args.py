@@ -60,8 +60,9 @@ def add_keys(k: BullMQKeys) -> list[str]:
     ]
 
 
-def add_argv(base: str, job: NewJob) -> list[Arg]:
-    """One job's group of addJob's ARGV."""
+def add_argv(base: str, job: NewJob, *, flow: bool = False) -> list[Arg]:
+    """One job's group of addJob's ARGV; ``flow``: part of a flow inserted in one
+    call, whose parents are released once the whole call is in (addJobs)."""
     parent = job.parent
     return [
         base, job.job_id, job.name, job.timestamp, job.data, job.opts,
@@ -74,7 +75,7 @@ def add_argv(base: str, job: NewJob) -> list[Arg]:
         "" if job.dedup is None else _opt(job.dedup.ttl),
         dedup_flags(job),
         "1" if job.waiting_children else "0",
-        "0",
+        "1" if flow and parent is not None else "0",
     ]
 
 
@@ -84,10 +85,10 @@ def add_job_args(k: BullMQKeys, job: NewJob) -> ScriptArgs:
 
 
 def add_jobs_args(k: BullMQKeys, jobs: Sequence[NewJob]) -> ScriptArgs:
-    """addJobs-11: addJob's ARGV once per job, in order."""
+    """addJobs-11: addJob's ARGV once per job, in order (children are flow inserts)."""
     argv: list[Arg] = []
     for job in jobs:
-        argv.extend(add_argv(k.base, job))
+        argv.extend(add_argv(k.base, job, flow=True))
     return checked("addJobs", add_keys(k), argv)
 
 

@@ -7,6 +7,11 @@
   KEYS[10] completed   KEYS[11] waiting-children
   ARGV: addJob's 18 arguments once per job, one group after the other.
 
+  A job with a parent is a flow insert (ARGV[18] "1"): its parent is released
+  from waiting-children only after every job of the call is in, once none of
+  its dependencies is pending (BullMQ's releaseParentIfNoPendingDependencies),
+  unless a child could not be attached to it.
+
   Returns: {id1, outcome1, id2, outcome2, ...} as addJob returns them; a job
            refused with a negative code puts that code in place of its id
            (and outcome -1), and the others are still added, as in BullMQ's
@@ -31,9 +36,23 @@ local q = {
   waitingChildren = KEYS[11],
 }
 local out = {}
+local parents, order = {}, {}
 for first = 1, #ARGV, 18 do
   local jobId, outcome = add_job(first, q)
   out[#out + 1] = jobId
   out[#out + 1] = outcome or -1
+  local parentKey = ARGV[first + 9]
+  if ARGV[first + 17] == "1" and parentKey ~= "" and not parents[parentKey] then
+    parents[parentKey] = {ARGV[first + 10], ARGV[first + 3]}
+    order[#order + 1] = parentKey
+  end
+end
+for _, parentKey in ipairs(order) do
+  if rcall("HGET", parentKey, "flowAttachmentFailed") then
+    rcall("HDEL", parentKey, "flowAttachmentFailed")
+  else
+    local parent = cjson.decode(parents[parentKey][1])
+    parent_if_free(parent["queueKey"], parentKey, parent["id"], parents[parentKey][2])
+  end
 end
 return out
