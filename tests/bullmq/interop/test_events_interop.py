@@ -26,8 +26,9 @@ async def test_node_queue_events_hear_pyqueues_scripts(
 ) -> None:
     queue = _fresh()
     proto = BullMQProtocol(raw_redis, "bull", queue)
+    # From the stream's start, not "$": Node's first XREAD may come after our first add.
     with node_bullmq.start({"queue": queue, "action": "listen", "until": 12,
-                            "timeoutMs": 20_000}) as listener:
+                            "lastEventId": "0-0", "timeoutMs": 20_000}) as listener:
         await listener.await_for("ready", timeout=15)
         await proto.add_job(new_job({"a": 1}, name="ok"), token="")
         await proto.add_job(new_job({}, name="bad"), token="")
@@ -59,7 +60,7 @@ async def test_pyqueues_stream_reader_hears_node_with_node_queue_events_argument
     try:
         await feed.next_batch(0.001)  # pins "$": what follows is ours to read
         with node_bullmq.start({"queue": queue, "action": "listen", "until": 11,
-                                "timeoutMs": 20_000}) as listener:
+                                "lastEventId": "0-0", "timeoutMs": 20_000}) as listener:
             await listener.await_for("ready", timeout=15)
             await node_bullmq.add(queue, [{"name": "ok", "data": {"a": 1}},
                                           {"name": "bad", "data": {}}])

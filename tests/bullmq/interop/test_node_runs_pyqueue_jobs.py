@@ -47,10 +47,12 @@ async def test_priorities_lifo_and_delays_in_bullmqs_order(
     await proto.add_jobs(jobs, token="")
     events = await node_bullmq.arun({"queue": queue, "action": "process", "until": len(jobs)})
     order = [e["data"]["n"] for e in _named(events, "processing")]
-    # wait first (LIFO at its head, then FIFO), then prioritized by priority, then arrival.
-    assert order[:6] == ["lifo", "fifo-1", "fifo-2", "prio-1", "prio-1b", "prio-5"]
-    assert order[6] == "late"
-    late = _named(events, "processing")[6]
+    # wait first (LIFO at its head, then FIFO), then prioritized by priority, then arrival;
+    # the delayed one once due (a slow start may let it join wait before the prioritized).
+    assert [n for n in order if n != "late"] == [
+        "lifo", "fifo-1", "fifo-2", "prio-1", "prio-1b", "prio-5",
+    ]
+    late = next(e for e in _named(events, "processing") if e["data"]["n"] == "late")
     assert late["processedOn"] >= added_at + 2_000
     assert single(events, "done")["completed"] == len(jobs)
 
