@@ -98,6 +98,7 @@ npm_ci_if_stale() {  # npm_ci_if_stale <dir> <what needs it>: npm ci when missin
 ensure_node_bull() {  # Node Bull for the interop tests and the BookWish Node app's tests
     [[ "${PYQUEUE_SKIP_INTEROP:-}" != 1 ]] || return 0
     npm_ci_if_stale tests/interop/node "the interop tests"
+    npm_ci_if_stale tests/bullmq/node "the BullMQ interop tests"
     npm_ci_if_stale tests/bookwish_jobs/node "bookwish_jobs' Node-app tests"
 }
 

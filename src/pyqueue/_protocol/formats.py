@@ -1,0 +1,75 @@
+"""The wire formats a queue can speak, by name, behind one interface.
+
+:func:`open_protocol` is where the public API chooses a format: every other
+caller holds the :class:`~pyqueue._protocol.interface.QueueProtocol` it
+returns and never asks which format it is. The return type makes mypy prove
+that each format's class implements the whole interface.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pyqueue._protocol.bull.adapter import BullProtocol
+from pyqueue._protocol.bullmq.protocol import BullMQProtocol
+from pyqueue.errors import InvalidOptionsError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from pyqueue._protocol.fastconn import FastConnection
+    from pyqueue._protocol.interface import QueueProtocol
+
+Format = Literal["bull", "bullmq"]
+FORMATS: tuple[Format, ...] = ("bull", "bullmq")
+
+
+def open_protocol(format: str, client: aioredis.Redis, prefix: str, queue: str,
+                  *, fast: FastConnection | None = None) -> QueueProtocol:
+    """The format ``format`` of queue ``<prefix>:<queue>`` on ``client``.
+
+    Args:
+        format: ``"bull"`` (Bull 4) or ``"bullmq"`` (BullMQ 6).
+        fast: Bull mode's lean connection for the per-job scripts, if any.
+
+    Raises:
+        InvalidOptionsError: an unknown format.
+    """
+    if format == "bull":
+        return BullProtocol(client, prefix, queue, fast)
+    if format == "bullmq":
+        return BullMQProtocol(client, prefix, queue)
+    raise InvalidOptionsError(f"protocol: must be one of {', '.join(FORMATS)}, got {format!r}")
+
+
+# Keys only one format writes. BullMQ: its events stream, wake-up marker, priority
+# counter and prioritized set, and a meta hash with its settings; Bull 4: its
+# priority index and paused flag key.
+_BULLMQ_ONLY = ("events", "marker", "pc", "prioritized", "waiting-children")
+_BULL_ONLY = ("priority", "meta-paused")
+
+
+async def detect_format(client: aioredis.Redis, prefix: str, queue: str) -> Format | None:
+    """Which format an existing queue speaks, from the keys only one format writes.
+
+    Returns None for a queue with no such key (new, or only finished jobs left),
+    which either format may take. Raises nothing: a queue holding marks of both
+    (two clients of different formats already mixed) is reported as BullMQ, whose
+    ``meta`` says so in its ``version`` field when a BullMQ Queue opened it.
+    """
+    base = f"{prefix}:{queue}:"
+    async with client.pipeline(transaction=False) as pipe:
+        for suffix in (*_BULLMQ_ONLY, *_BULL_ONLY):
+            pipe.exists(base + suffix)
+        pipe.hmget(base + "meta", "version", "opts.maxLenEvents")
+        found: list[Any] = await pipe.execute()
+    bullmq = any(found[: len(_BULLMQ_ONLY)])
+    meta: list[bytes | None] = found[-1]
+    version, max_len = meta
+    if bullmq or max_len is not None or (
+        isinstance(version, bytes) and version.startswith(b"bullmq")
+    ):
+        return "bullmq"
+    if any(found[len(_BULLMQ_ONLY):-1]):
+        return "bull"
+    return None
