@@ -133,6 +133,14 @@ def bw_redis_url(redis_url: str) -> str:
 class SmtpSink:
     messages: list[Any] = field(default_factory=list)
     controller: Any = None  # the aiosmtpd Controller serving it (tests stop and restart it)
+    refuse: set[str] = field(default_factory=set)  # recipients answered 550
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any,  # noqa: N802
+                          address: str, rcpt_options: Any) -> str:
+        if address in self.refuse:
+            return "550 5.2.2 mailbox full"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         import email

@@ -6,7 +6,12 @@ everything at start-up."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,8 +25,9 @@ from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.schema import SchemaError, check, create_own, missing_own, prepare
 from bookwish_jobs.worker import main
 
+from .conftest import PG_URL, prisma_schemas
 from .helpers import add_user, column, get
-from .prisma import PRISMA_VARIANTS, Variant
+from .prisma import DESIGN, PRISMA_VARIANTS, RENAMED, VARIANTS, Variant
 
 OLD_SQLITE = Path(__file__).with_name("old_sqlite_0_1.sql")
 OWN_CREATED = ['table "digest_claim"', 'table "notification_delivery"']
@@ -222,3 +228,78 @@ def test_an_sqlite_file_of_version_0_1_is_upgraded_keeping_its_rows(tmp_path: Pa
         db.dispose()
 
 
+
+
+def run_worker_until_started(env: dict[str, str], cwd: Path) -> list[dict[str, object]]:
+    """``python -m bookwish_jobs.worker`` until it logs worker.started, then SIGTERM;
+    returns its log events. Fails with its stderr if it exits on its own."""
+    proc = subprocess.Popen([sys.executable, "-m", "bookwish_jobs.worker"], cwd=cwd,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    for line in proc.stderr:
+        lines.append(line)
+        if '"event": "worker.started"' in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, rest = proc.communicate(timeout=30)
+    lines += rest.splitlines()
+    assert proc.returncode == 0, "".join(lines)[-3000:]
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def worker_env(db_url: str, own_schema: str, redis_url: str, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items()
+            if not k.endswith("_COLUMN") and k not in ("BOOKWISH_QUEUES", "DATABASE_URL")}
+    return keep | {"DATABASE_URL": db_url, "BOOKWISH_JOBS_SCHEMA": own_schema,
+                   "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"} | extra
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(("variant_id", "queues", "with_settings"), [
+    (DESIGN.id, "reservation-cleanup=1", False),  # issue 27: refused before, no setting needed
+    (RENAMED.id, "", True),  # every queue, every open column mapped
+])
+@pytest.mark.usefixtures("quiet_main")
+def test_the_worker_starts_on_each_prisma_schema_unaltered(
+    variant_id: str, queues: str, with_settings: bool, bw_redis_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    variant = VARIANTS[variant_id]
+    settings = variant.env if with_settings else {}
+    with prisma_schemas(variant) as (node_schema, own_schema):
+        url = f"{PG_URL}?schema={node_schema}"
+        extra = settings | ({"BOOKWISH_QUEUES": queues} if queues else {})
+        for name, value in worker_env(url, own_schema, bw_redis_url, **extra).items():
+            monkeypatch.setenv(name, value)
+        assert main(["--create-tables"]) == 0
+        events = run_worker_until_started(
+            worker_env(url, own_schema, bw_redis_url, **extra), tmp_path)
+    [started] = [e for e in events if e["event"] == "worker.started"]
+    assert set(started["queues"]) == (  # type: ignore[arg-type]
+        {"reservation-cleanup"} if queues else set(names.QUEUE_NAMES))
+    [layout] = [e["columns"] for e in events if e["event"] == "worker.columns"]
+    assert isinstance(layout, dict)
+    assert layout["Inventory.square_item_id"] == (
+        variant.columns.square_item_id if with_settings else None)
+    assert layout["OrderDigestQueue.digest_processed_at"] == (
+        "digestedAt" if variant is RENAMED else None)
+
+
+@pytest.mark.usefixtures("quiet_main")
+def test_a_missing_column_names_the_queue_and_the_setting(
+    bw_redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with prisma_schemas(DESIGN) as (node_schema, own_schema):
+        url = f"{PG_URL}?schema={node_schema}"
+        for name, value in worker_env(url, own_schema, bw_redis_url).items():
+            monkeypatch.setenv(name, value)
+        assert main(["--create-tables"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n  - ") == 1, err
+    assert ('  - square-sync needs column "Inventory"."squareCatalogObjectId" (the Square '
+            'catalog object id that Square\'s inventory counts are matched on): set '
+            'SQUARE_ITEM_ID_COLUMN (or --square-item-id-column) to the column that holds it '
+            '("Inventory" has "createdAt", "id", "quantity", "reservedQuantity", '
+            '"squareItemId", "storeId", "updatedAt")') in err

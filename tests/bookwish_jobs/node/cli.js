@@ -5,7 +5,8 @@
 //  syncStores?: [storeId], cleanup?, digest?, storeDigest?: [[storeId, orderId, special]],
 //  opsDigest?: [orderId]}
 //     Start-up scheduling (when `schedule`), then the producers' calls, in that order.
-//     databaseUrl (Prisma's DATABASE_URL) comes with prismaSchema, the schema.prisma the
+//     jobOptions: {orderDigest: {backoff: ...}} overrides the design's options (tests that
+//     cannot wait for a 60-second backoff). databaseUrl (Prisma's DATABASE_URL) comes with prismaSchema, the schema.prisma the
 //     Node app's client was generated from.
 // {action: "repeatables", redisUrl}   getRepeatableJobs() of every queue.
 // {action: "work", redisUrl, expect?, workMs?, maxSeconds?, design?}
@@ -28,6 +29,9 @@ async function closeAll(queues) {
 }
 
 async function produce(cfg) {
+  for (const [key, options] of Object.entries(cfg.jobOptions || {})) {
+    Object.assign(app.JOB_OPTIONS[key], options);
+  }
   const queues = app.openQueues(cfg.redisUrl);
   const db = cfg.databaseUrl ? app.openDatabase(cfg.databaseUrl, cfg.prismaSchema) : null;
   if (db) await db.client.connect();
