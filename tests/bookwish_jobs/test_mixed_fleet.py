@@ -159,7 +159,9 @@ def digest_seed(ctx: AppContext) -> None:
         insert_row(ctx.db, "BookwishOpsDigestQueue", orderId=order_id)
 
 
-FAST_DIGEST_RETRY = {"orderDigest": {"backoff": {"type": "fixed", "delay": 2000}}}
+# The design's digest has one attempt; a retry exists when Python declared the schedule
+# (3 attempts, exponential from 60 s): the same, with a backoff a test can wait for.
+FAST_DIGEST_RETRY = {"orderDigest": {"attempts": 3, "backoff": {"type": "fixed", "delay": 2000}}}
 ONCE_EACH = {"owner@nook.example": 1, "corner@example.com": 1, "ops@bookwish.test": 1}
 
 

@@ -185,10 +185,6 @@ async def test_store_no_longer_on_square_is_skipped(
     assert square.requests == []
 
 
-sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-
-
-@sqlite_only
 async def test_a_200_that_is_not_json_fails_the_run_clearly(
     ctx: AppContext, bw_redis_url: str, square: FakeSquare
 ) -> None:
@@ -201,7 +197,6 @@ async def test_a_200_that_is_not_json_fails_the_run_clearly(
     assert get(ctx.db, "Inventory", "i1").quantity == 1
 
 
-@sqlite_only
 async def test_a_non_numeric_quantity_fails_the_run_and_changes_nothing(
     ctx: AppContext, bw_redis_url: str, square: FakeSquare
 ) -> None:
@@ -214,7 +209,6 @@ async def test_a_non_numeric_quantity_fails_the_run_and_changes_nothing(
     assert get(ctx.db, "Inventory", "i2").quantity == 5  # not half-applied
 
 
-@sqlite_only
 async def test_a_repeated_cursor_ends_the_run_with_an_error(
     ctx: AppContext, bw_redis_url: str, square: FakeSquare
 ) -> None:
@@ -229,7 +223,6 @@ async def test_a_repeated_cursor_ends_the_run_with_an_error(
     assert get(ctx.db, "Inventory", "i1").quantity == 1
 
 
-@sqlite_only
 async def test_a_revoked_token_raises_an_alert(
     ctx: AppContext, bw_redis_url: str, square: FakeSquare, smtp: tuple[Any, int]
 ) -> None:
@@ -258,7 +251,6 @@ async def test_a_revoked_token_raises_an_alert(
     assert SQUARE_TOKEN not in mail.as_string()
 
 
-@sqlite_only
 async def test_sync_reports_progress_and_job_log_lines(
     ctx: AppContext, bw_redis_url: str, square: FakeSquare
 ) -> None:

@@ -23,23 +23,24 @@ const QUEUE_NAMES = {
   orderDigest: 'order-digest',
 };
 
+// The design's options, word for word (no timeouts; the digest's schedule sets no
+// attempts, so Bull's default of 1 applies). Manual cleanup and digest runs are not in
+// the design: they take their schedule's options.
 const JOB_OPTIONS = {
   notifications: {
     attempts: 3, backoff: { type: 'exponential', delay: 2000 },
-    removeOnComplete: true, removeOnFail: false, timeout: 30000,
+    removeOnComplete: true, removeOnFail: false,
   },
   squareSync: {
+    removeOnComplete: true, removeOnFail: false,
     attempts: 3, backoff: { type: 'exponential', delay: 60000 },
-    removeOnComplete: true, removeOnFail: false, timeout: 300000,
   },
+  squareSyncTrigger: { removeOnComplete: true, attempts: 1 },
   reservationCleanup: {
+    removeOnComplete: true, removeOnFail: false,
     attempts: 3, backoff: { type: 'exponential', delay: 30000 },
-    removeOnComplete: true, removeOnFail: false, timeout: 120000,
   },
-  orderDigest: {
-    attempts: 3, backoff: { type: 'exponential', delay: 60000 },
-    removeOnComplete: true, removeOnFail: false, timeout: 600000,
-  },
+  orderDigest: { removeOnComplete: true, removeOnFail: false },
 };
 
 const EMAIL_TYPES = ['order_update', 'payment_issue', 'premium_subscription_expiring'];
@@ -67,7 +68,7 @@ function queueNotification(queues, data) {
 }
 
 function triggerStoreSync(queues, storeId) {
-  return queues.squareSync.add({ storeId }, { ...JOB_OPTIONS.squareSync, attempts: 1 });
+  return queues.squareSync.add({ storeId }, JOB_OPTIONS.squareSyncTrigger);
 }
 
 function runReservationCleanup(queues) {
