@@ -280,3 +280,14 @@ async def test_processed_is_stamped_where_the_table_can_say_when(
     assert ("digest_processed_at" in table.c) == (variant.id != "prisma")
     if "digest_processed_at" in table.c:
         assert None not in column(ctx.db, "OrderDigestQueue", "digest_processed_at")
+
+
+def test_without_an_ops_address_the_ops_entries_wait(
+    ctx: AppContext, smtp: tuple[SmtpSink, int]
+) -> None:
+    seed(ctx)
+    ctx.settings = ctx.settings.model_copy(update={"ops_digest_email": None})
+    result = order_digest.process(FakeJob(OrderDigestPayload()), ctx)  # type: ignore[arg-type]
+    assert result["opsEntries"] == 0
+    assert "ops@bookwish.test" not in by_recipient(smtp[0])
+    assert unprocessed(ctx, "BookwishOpsDigestQueue") == ["o1", "o3"]

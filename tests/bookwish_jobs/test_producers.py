@@ -128,3 +128,19 @@ def test_sync_producers_use_the_queue_options(bw_redis_url: str) -> None:
         assert (stored["name"], stored["data"]) == ("__default__", '{"storeId":"s1"}')
     finally:
         producers.close()
+
+
+async def test_start_up_declares_only_the_enabled_queues_schedules(
+    database: Database, bw_redis_url: str
+) -> None:
+    stores(database)
+    producers = Producers(bw_redis_url, database)
+    try:
+        await producers.schedule([names.RESERVATION_CLEANUP])
+        found = {name: [s["key"] for s in await producers.queue(name).get_repeatable_jobs()]
+                 for name in (names.SQUARE_SYNC, names.RESERVATION_CLEANUP, names.ORDER_DIGEST)}
+    finally:
+        await producers.close()
+    assert found == {names.SQUARE_SYNC: [], names.ORDER_DIGEST: [],
+                     names.RESERVATION_CLEANUP: [
+                         "__default__:reservation-cleanup-recurring:::*/15 * * * *"]}
