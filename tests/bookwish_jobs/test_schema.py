@@ -21,6 +21,7 @@ from sqlalchemy import select, text
 from bookwish_jobs import names
 from bookwish_jobs.columns import ColumnSettings
 from bookwish_jobs.db import Database
+from bookwish_jobs.demo import seed
 from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.schema import SchemaError, check, create_own, missing_own, prepare
 from bookwish_jobs.worker import main
@@ -30,6 +31,7 @@ from .helpers import add_user, column, get
 from .prisma import DESIGN, PRISMA_VARIANTS, RENAMED, VARIANTS, Variant
 
 OLD_SQLITE = Path(__file__).with_name("old_sqlite_0_1.sql")
+OLD_SQLITE_0_2 = Path(__file__).with_name("old_sqlite_0_2.sql")
 OWN_CREATED = ['table "digest_claim"', 'table "notification_delivery"']
 postgres_only = pytest.mark.parametrize("database", PRISMA_VARIANTS, indirect=True)
 
@@ -303,3 +305,26 @@ def test_a_missing_column_names_the_queue_and_the_setting(
             'SQUARE_ITEM_ID_COLUMN (or --square-item-id-column) to the column that holds it '
             '("Inventory" has "createdAt", "id", "quantity", "reservedQuantity", '
             '"squareItemId", "storeId", "updatedAt")') in err
+
+
+def test_an_sqlite_file_made_before_the_open_columns_still_works(tmp_path: Path) -> None:
+    """The previous version's file had Inventory.title NOT NULL, which no job writes now:
+    start-up rebuilds that table, keeping its rows, and the demo can seed it again."""
+    path = tmp_path / "bookwish.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_SQLITE_0_2.read_text())
+        conn.executescript("""
+            INSERT INTO "Store" (id, name, "inventorySource") VALUES ('s1', 'Nook', 'square');
+            INSERT INTO "Inventory" (id, "storeId", title, "squareCatalogObjectId", quantity,
+                "reservedQuantity", "updatedAt") VALUES ('i1', 's1', 'Dune', 'SQ-1', 4, 1,
+                '2024-01-01 00:00:00');
+        """)
+    db = Database(f"sqlite:///{path}")
+    try:
+        prepare(db)
+        row = get(db, "Inventory", "i1")
+        assert (row.square_item_id, row.quantity, row.reservedQuantity) == ("SQ-1", 4, 1)
+        seeded = seed(db)  # inserts inventory rows without a title, order items with one
+        assert get(db, "Order", seeded["paid_order"]).status == "paid"
+    finally:
+        db.dispose()
