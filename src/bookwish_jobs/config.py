@@ -239,7 +239,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=field, default=None, help=f"overrides ${env}")
     for column in OPEN_COLUMNS:
         parser.add_argument(column.flag, dest=f"column_{column.key}", default=None,
-                            help=f"overrides ${column.env}: the column holding "
+                            metavar="NAME", help=f"overrides ${column.env}: the column holding "
                                  f"{column.meaning} (default {column.default})")
     parser.add_argument("--smtp-url", dest="smtp_url", default=None, help="overrides $SMTP_URL")
     parser.add_argument("--queues", dest="queues", default=None,

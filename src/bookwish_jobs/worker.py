@@ -53,7 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-schedule", action="store_true",
                         help="do not declare the repeatable jobs at start-up")
     parser.add_argument("--create-tables", action="store_true",
-                        help="create bookwish_jobs' own table and columns in DATABASE_URL "
+                        help="create bookwish_jobs' own schema and tables in DATABASE_URL "
                              "where missing (never the Node app's tables), then exit")
     return parser.parse_args(argv)
 
