@@ -8,6 +8,7 @@ timestamp the client fills (``@default(now())`` and ``@updatedAt``) set in UTC.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,11 +31,22 @@ class FakeJob:
     attempts_made: int = 0
 
 
+_REFLECTED: weakref.WeakKeyDictionary[Database, dict[str, Table]] = weakref.WeakKeyDictionary()
+
+
+def _reflected(db: Database, table: str) -> Table:
+    """The table as the database has it, every column included (reflected once per test)."""
+    tables = _REFLECTED.setdefault(db, {})
+    if table not in tables:
+        tables[table] = Table(table, MetaData(), autoload_with=db.engine)
+    return tables[table]
+
+
 def insert_row(db: Database, table: str, **values: Any) -> str:
     """Insert a row of a Node app table as Prisma's client would. An open column the
     variant does not have (``digest_processed_at`` on ``prisma``, say) is left out."""
     known = db.node.by_name(table).c
-    reflected = Table(table, MetaData(), autoload_with=db.engine)
+    reflected = _reflected(db, table)
     row: dict[str, Any] = {}
     for key, value in values.items():
         if key in known:

@@ -58,11 +58,12 @@ from collections import deque
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
+from bookwish_jobs.models import new_id, utcnow
 from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.payloads import NotificationPayload
 from bookwish_jobs.progress import NO_REPORT, Report
@@ -118,16 +119,19 @@ def _delivered(session: Session, notification_id: str, channel: str) -> set[str]
     return set(rows)
 
 
-def _record(ctx: AppContext, notification_id: str, channel: str, target: str,
-            provider_id: str | None = None) -> None:
-    if not notification_id:
+def _record(ctx: AppContext, notification_id: str, channel: str,
+            targets: list[tuple[str, str | None]]) -> None:
+    """Record ``(target, provider id)`` deliveries in one statement; a target another
+    attempt recorded first is left as it is."""
+    if not notification_id or not targets:
         return
-    try:
-        with ctx.db.transaction() as s:
-            s.add(NotificationDelivery(notification_id=notification_id, channel=channel,
-                                       target=target, provider_id=provider_id))
-    except IntegrityError:
-        pass  # a concurrent attempt recorded it first
+    rows = [{"id": new_id(), "notification_id": notification_id, "channel": channel,
+             "target": target, "provider_id": provider_id, "delivered_at": utcnow()}
+            for target, provider_id in targets]
+    with ctx.db.transaction() as s:
+        dialect = s.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        s.execute(insert(NotificationDelivery).on_conflict_do_nothing(), rows)
 
 
 def _by_project(batch: list[str], projects: list[list[str]]) -> list[list[str]]:
@@ -162,11 +166,12 @@ def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[st
             log_event("push.split_by_project", user_id=p.user_id, projects=len(groups))
             batches.extendleft(reversed(groups))
             continue
+        delivered: list[tuple[str, str | None]] = []
         for token, ticket in zip(batch, tickets, strict=True):
             if ticket.ok and not ticket.delivered:
                 not_sent += 1
             elif ticket.ok:
-                _record(ctx, p.notification_id, "push", token, ticket.id)
+                delivered.append((token, ticket.id))
                 pushed += 1
             elif ticket.error == DEVICE_NOT_REGISTERED:
                 push_token = ctx.db.node.push_token
@@ -183,6 +188,8 @@ def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[st
                           message=ticket.message)
                 if ticket.error in _RETRYABLE_TICKET_ERRORS:
                     retry.append(token)
+        # As each request returns: a later request of this attempt may fail.
+        _record(ctx, p.notification_id, "push", delivered)
     if retry:
         raise PushDeliveryError(f"{len(retry)} push ticket(s) to retry")
     out = {"pushed": pushed, "removedTokens": removed, "failed": failed}
@@ -223,7 +230,7 @@ def process(job: JobHandle[NotificationPayload], ctx: AppContext,
         text, html_body = render_email(p)
         ctx.mailer.send(build_message(sender=ctx.settings.mail_from, to=email,
                                       subject=p.title, text=text, html_body=html_body))
-        _record(ctx, p.notification_id, "email", email)
+        _record(ctx, p.notification_id, "email", [(email, None)])
         result["emailed"] = True
     if push_error is not None:
         raise push_error
