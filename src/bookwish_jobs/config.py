@@ -16,12 +16,18 @@ MAIL_FROM              --mail-from            BookWish <no-reply@bookwish.local>
 BOOKWISH_QUEUES        --queues               all four ("notifications=5,square-sync=1")
 SHUTDOWN_GRACE         --shutdown-grace       25 (seconds)
 METRICS_INTERVAL       --metrics-interval     60 (seconds)
-FAILED_RETENTION_HOURS --failed-retention-hours  168 (failed jobs older are cleaned hourly)
+FAILED_RETENTION_HOURS --failed-retention-hours  none: failed jobs are kept, as Bull's
+                                              removeOnFail: false keeps them
 METRICS_PORT           --metrics-port         none (no /metrics, /healthz, /readyz)
 METRICS_HOST           --metrics-host         127.0.0.1
 BOOKWISH_VAR_DIR       (env only)             ./var (embedded Redis, SQLite, outbox)
 BOOKWISH_JOBS_SCHEMA   --own-schema           bookwish_jobs (PostgreSQL schema of our tables)
+*_COLUMN               --*-column             the open columns' names (``columns.py``)
 =====================  =====================  ======================================
+
+``FAILED_RETENTION_HOURS``: when set, failed jobs older than that are removed hourly
+(``queue.clean``) from the enabled queues, the Node app's failed jobs included, and the
+worker says so at start-up (``worker.failed_retention``).
 
 ``SMTP_URL`` forms: ``smtp://user:pass@host:587`` (STARTTLS when offered;
 ``?starttls=require`` or ``?starttls=off``), ``smtps://user:pass@host:465``
@@ -47,6 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bookwish_jobs import names
+from bookwish_jobs.columns import OPEN_COLUMNS, ColumnSettings
 
 QUEUE_NAMES = names.QUEUE_NAMES
 
@@ -127,8 +134,10 @@ class Settings(BaseModel):
     metrics_host: str = "127.0.0.1"
     var_dir: Path = Path("var")
     own_schema: str = Field(default="bookwish_jobs", min_length=1, max_length=63)
-    # Failed jobs are kept (removeOnFail: false) for this long, then queue.clean removes them.
-    failed_retention_hours: float = Field(default=7 * 24.0, ge=0)
+    columns: ColumnSettings = ColumnSettings()
+    # None: failed jobs are kept for ever, as removeOnFail: false keeps them. Set: those
+    # older than this many hours are removed by an hourly queue.clean.
+    failed_retention_hours: float | None = Field(default=None, ge=0)
     clean_interval: float = Field(default=3600.0, gt=0)
 
     @field_validator("redis_url")
@@ -228,6 +237,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for field, env, flag in _SIMPLE:
         if flag is not None:
             parser.add_argument(flag, dest=field, default=None, help=f"overrides ${env}")
+    for column in OPEN_COLUMNS:
+        parser.add_argument(column.flag, dest=f"column_{column.key}", default=None,
+                            metavar="NAME", help=f"overrides ${column.env}: the column holding "
+                                 f"{column.meaning} (default {column.default})")
     parser.add_argument("--smtp-url", dest="smtp_url", default=None, help="overrides $SMTP_URL")
     parser.add_argument("--queues", dest="queues", default=None,
                         help='queues and concurrency, e.g. "notifications=5,square-sync=1"')
@@ -262,6 +275,16 @@ def load_settings(
         )
     except ValueError as exc:
         errors.append(f"SMTP_URL/--smtp-url: {exc}")
+    column_names: dict[str, str] = {}
+    for column in OPEN_COLUMNS:
+        value = flags.get(f"column_{column.key}") or env.get(column.env)
+        if value:
+            column_names[column.key] = str(value)
+            sources[column.key] = column.env
+    try:
+        raw["columns"] = ColumnSettings.model_validate(column_names)
+    except ValidationError as exc:
+        errors.extend(_describe(exc, sources))
     queues = flags.get("queues") or env.get("BOOKWISH_QUEUES")
     if queues:
         try:

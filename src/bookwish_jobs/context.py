@@ -28,7 +28,7 @@ def build_context(settings: Settings) -> AppContext:
     )
     return AppContext(
         settings=settings,
-        db=Database(settings.database_url, settings.own_schema),
+        db=Database(settings.database_url, settings.own_schema, settings.columns),
         mailer=make_mailer(settings.smtp),
         push=push,
         square=SquareClient(settings.square_base_url, version=settings.square_version),

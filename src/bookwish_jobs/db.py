@@ -6,20 +6,26 @@ in their own schema on PostgreSQL (``own_schema``, default ``bookwish_jobs``) an
 the main file on SQLite. SQLite runs in WAL mode and every
 transaction starts with ``BEGIN IMMEDIATE``, so two writers queue up on the busy
 timeout instead of failing on a stale snapshot.
+
+The Node app's tables (``models.py``) are built for each database: ``db.node`` finds,
+on first use, which of the open columns (``columns.py``) the database has.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bookwish_jobs.models import Base
+from bookwish_jobs import models
+from bookwish_jobs.columns import ColumnSettings
+from bookwish_jobs.models import NodeTables
 from bookwish_jobs.own_models import OWN_SCHEMA, OwnBase
 
 DEFAULT_OWN_SCHEMA = "bookwish_jobs"
@@ -61,26 +67,54 @@ def make_engine(url: str) -> Engine:
 class Database:
     """An engine plus a session factory. ``with db.transaction() as s:`` commits or rolls back."""
 
-    def __init__(self, url: str, own_schema: str = DEFAULT_OWN_SCHEMA) -> None:
+    def __init__(self, url: str, own_schema: str = DEFAULT_OWN_SCHEMA,
+                 columns: ColumnSettings | None = None) -> None:
         self.url = url
+        self.columns = columns or ColumnSettings()
         self.raw_engine = make_engine(url)
         sqlite = self.raw_engine.dialect.name == "sqlite"
         self.own_schema: str | None = None if sqlite else own_schema
         self.engine = self.raw_engine.execution_options(
             schema_translate_map={OWN_SCHEMA: self.own_schema})
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._node: NodeTables | None = None
+        self._lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    @property
+    def node(self) -> NodeTables:
+        """The Node app's tables with the open columns this database has (found once)."""
+        node = self._node
+        if node is None:
+            with self._lock:
+                node = self._node = self._node or self.inspect_node()
+        return node
+
+    def inspect_node(self) -> NodeTables:
+        """Look at the database again (after :meth:`create_schema`, say)."""
+        self._node = models.build(models.resolve(self.columns, self.node_columns()))
+        return self._node
+
+    def node_columns(self) -> dict[str, list[str]]:
+        """Every column of every table in the Node app's schema, by table."""
+        found = inspect(self.engine).get_multi_columns()
+        return {table: [c["name"] for c in cols] for (_schema, table), cols in found.items()}
+
+    def full_tables(self) -> NodeTables:
+        """The tables with every open column, under its configured name (what SQLite gets)."""
+        return models.build(models.full_layout(self.columns))
 
     def create_schema(self) -> None:
         """Create every missing table, the Node app's included (existing ones are left as
         they are). For SQLite; the worker goes through :mod:`bookwish_jobs.schema`, which
         never creates the Node app's tables on PostgreSQL.
         """
-        Base.metadata.create_all(self.engine)
+        self.full_tables().metadata.create_all(self.engine)
         self.create_own_tables()
+        self.inspect_node()
 
     def create_own_tables(self) -> None:
         """bookwish_jobs' own schema (PostgreSQL) and tables, where missing."""

@@ -7,10 +7,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import insert, select, update
+
 from bookwish_jobs import names
 from bookwish_jobs.db import Database
 from bookwish_jobs.fakes import FakeSquare
-from bookwish_jobs.models import Inventory, Order, OrderItem, PushToken, Store, User, utcnow
+from bookwish_jobs.models import NodeTables, new_id, utcnow
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service
 from pyqueue import Job, Worker
@@ -42,40 +44,52 @@ def demo_square() -> FakeSquare:
 def seed(db: Database) -> dict[str, Any]:
     """Fixed demo entities (created once) plus one stale and one fresh order per run."""
     run = str(int(time.time() * 1000))
+    t = db.node
     with db.transaction() as s:
-        if s.get(User, CUSTOMER) is None:
-            s.add_all([
-                User(id=CUSTOMER, email="alice@example.com"),
-                User(id="demo-owner", email="owner@booknook.example"),
-            ])
-            s.flush()
-            s.add_all([
-                PushToken(userId=CUSTOMER, token="ExponentPushToken[demo-phone]"),
-                PushToken(userId=CUSTOMER, token="ExponentPushToken[demo-tablet]"),
-                Store(id=SQUARE_STORE, name="Corner Books", email="hello@corner.example",
-                      inventorySource="square", squareAccessToken=SQUARE_TOKEN,
-                      squareLocationId="DEMO-LOC"),
-                Store(id=BOOK_STORE, name="The Book Nook", ownerId="demo-owner"),
-            ])
-            s.flush()
-            s.add_all([
-                Inventory(id=f"demo-inv-{i}", storeId=SQUARE_STORE, title=f"Book {i}",
-                          squareCatalogObjectId=f"DEMO-ITEM-{i}", quantity=4)
-                for i in range(4)
-            ] + [Inventory(id="demo-nook-1", storeId=BOOK_STORE, title="Dune", quantity=3)])
-        stale = Order(orderNumber=f"BW-{run}-1", storeId=BOOK_STORE, userId=CUSTOMER,
-                      createdAt=utcnow() - timedelta(minutes=45))
-        fresh = Order(orderNumber=f"BW-{run}-2", storeId=BOOK_STORE, userId=CUSTOMER,
-                      status="paid", paymentStatus="paid")
-        s.add_all([stale, fresh])
-        s.flush()
-        s.add(OrderItem(orderId=fresh.id, inventoryId="demo-nook-1", title="Dune", quantity=2))
-        s.add(OrderItem(orderId=stale.id, inventoryId="demo-nook-1", title="Dune", quantity=1))
-        inventory = s.get(Inventory, "demo-nook-1")
-        assert inventory is not None
-        inventory.reservedQuantity += 1
-        return {"stale_order": stale.id, "paid_order": fresh.id,
-                "paid_number": fresh.orderNumber}
+        if s.execute(select(t.user.c.id).where(t.user.c.id == CUSTOMER)).first() is None:
+            s.execute(insert(t.user), [{"id": CUSTOMER, "email": "alice@example.com"},
+                                       {"id": "demo-owner", "email": "owner@booknook.example"}])
+            s.execute(insert(t.push_token), [
+                {"userId": CUSTOMER, "token": "ExponentPushToken[demo-phone]"},
+                {"userId": CUSTOMER, "token": "ExponentPushToken[demo-tablet]"}])
+            s.execute(insert(t.store).values(**_store(
+                t, id=SQUARE_STORE, name="Corner Books", email="hello@corner.example",
+                inventorySource="square", squareAccessToken=SQUARE_TOKEN,
+                square_location_id="DEMO-LOC")))
+            s.execute(insert(t.store).values(**_store(
+                t, id=BOOK_STORE, name="The Book Nook", ownerId="demo-owner")))
+            s.execute(insert(t.inventory), [
+                {"id": f"demo-inv-{i}", "storeId": SQUARE_STORE,
+                 "square_item_id": f"DEMO-ITEM-{i}", "quantity": 4} for i in range(4)])
+            s.execute(insert(t.inventory).values(id="demo-nook-1", storeId=BOOK_STORE,
+                                                 quantity=3))
+        stale, fresh = new_id(), new_id()
+        s.execute(insert(t.order), [
+            {"id": stale, "orderNumber": f"BW-{run}-1", "storeId": BOOK_STORE,
+             "userId": CUSTOMER, "status": "pending", "paymentStatus": "pending",
+             "createdAt": utcnow() - timedelta(minutes=45)},
+            {"id": fresh, "orderNumber": f"BW-{run}-2", "storeId": BOOK_STORE,
+             "userId": CUSTOMER, "status": "paid", "paymentStatus": "paid",
+             "createdAt": utcnow()}])
+        s.execute(insert(t.order_item), [
+            {"orderId": fresh, "inventoryId": "demo-nook-1", "order_item_title": "Dune",
+             "quantity": 2},
+            {"orderId": stale, "inventoryId": "demo-nook-1", "order_item_title": "Dune",
+             "quantity": 1}])
+        reserved = t.inventory.c.reservedQuantity
+        s.execute(update(t.inventory).where(t.inventory.c.id == "demo-nook-1")
+                  .values(reservedQuantity=reserved + 1))
+        return {"stale_order": stale, "paid_order": fresh, "paid_number": f"BW-{run}-2"}
+
+
+def _store(t: NodeTables, *, name: str, square_location_id: str | None = None,
+           **values: Any) -> dict[str, Any]:
+    # The open columns go in only where the table has them (the demo runs on any schema).
+    if "store_name" in t.store.c:
+        values["store_name"] = name
+    if "square_location_id" in t.store.c:
+        values["square_location_id"] = square_location_id
+    return values
 
 
 async def run_demo(producers: Producers, db: Database, service: Service,

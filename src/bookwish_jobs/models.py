@@ -1,37 +1,49 @@
-"""SQLAlchemy 2.0 models of the Node app's Prisma tables: only the columns the jobs use.
+"""The Node app's Prisma tables, as SQLAlchemy Core tables built for one database.
 
-Prisma's defaults: the table is the model name (``"PushToken"``, ``"OrderDigestQueue"``
-for ``model OrderDigestQueue``, which the Node code calls ``prisma.orderDigestQueue``),
+Only the columns the jobs read or write are described. Prisma's conventions hold: the
+table is the model name (``"OrderDigestQueue"``, ``prisma.orderDigestQueue`` in Node),
 the column is the field name (``"userId"``), ids are text made by the client (Prisma's
 ``@default(cuid())`` is not a database default), ``DateTime`` is ``TIMESTAMP(3)`` without
-time zone holding UTC, ``@updatedAt`` has no database default (Prisma's client sets
-it), and enums are native PostgreSQL enums (``"OrderStatus"``...).
+time zone holding UTC, ``@updatedAt`` has no database default (Prisma's client sets it),
+and enums are native PostgreSQL enums (``"OrderStatus"``...) or text.
 
-So that the same statements work on native enums and on text columns, enum columns
-use :class:`EnumText`, which binds plain strings without a cast: SQLAlchemy would
-otherwise send ``'pending'::VARCHAR``, and ``"OrderStatus" = character varying`` has
-no operator. PostgreSQL infers the column's type for an uncast literal.
+The columns the design leaves open (``columns.py``) have a setting for their name and
+may be absent: :func:`resolve` finds, for one database, which of them exist, and
+:func:`build` makes the tables with exactly those. Their key in ``table.c`` is the
+setting's field (``inventory.c.square_item_id``), whatever the column is called; the
+fixed columns keep their Prisma names (``order.c.paymentStatus``).
 
-Python code that writes rows supplies what Prisma's client would: ``id`` on insert
-and ``updatedAt`` on the rows it updates (``Order``, ``Inventory``).
+Enum columns use :class:`EnumText`, which binds plain strings without a cast, so the
+same statements work on native enums and on text columns (SQLAlchemy would otherwise
+send ``'pending'::VARCHAR``, and ``"OrderStatus" = character varying`` has no operator).
 
-Database defaults (``server_default``) are the ones Prisma's migration writes for
-``@default(...)`` values; they matter only for the SQLite schema made from these models.
-
-Mapped here are exactly the columns the jobs read or write; the start-up check
-(``schema.py``) requires these and nothing else, so other columns of the Node schema
-do not matter. bookwish_jobs' own tables are in ``own_models.py``.
+Python code that writes rows supplies what Prisma's client would: ``id`` on insert,
+the ``@default(now())`` stamp, and ``updatedAt`` on every row it updates.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, false
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    false,
+)
 from sqlalchemy.types import UserDefinedType
+
+from bookwish_jobs.columns import OPEN_COLUMNS, ColumnSettings
 
 
 def utcnow() -> datetime:
@@ -53,103 +65,133 @@ class EnumText(UserDefinedType[str]):
         self.enum_name = enum_name
 
     def get_col_spec(self, **_kw: Any) -> str:
-        # Only for SQLite and test schemas; on PostgreSQL Prisma's migration made the type.
+        # Only for SQLite; on PostgreSQL Prisma's migration made the type.
         return "TEXT"
 
 
-class Base(DeclarativeBase):
-    pass
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where the open columns are in one database: ``(table, key) -> column name``,
+    for the ones that exist only."""
+
+    names: Mapping[tuple[str, str], str]
+
+    def get(self, table: str, key: str) -> str | None:
+        return self.names.get((table, key))
 
 
-class User(Base):
-    __tablename__ = "User"
-
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    email: Mapped[str] = mapped_column(String, unique=True)
-
-
-class PushToken(Base):
-    __tablename__ = "PushToken"
-
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    userId: Mapped[str] = mapped_column(ForeignKey("User.id", ondelete="CASCADE"), index=True)
-    token: Mapped[str] = mapped_column(String, unique=True)
+def resolve(columns: ColumnSettings, existing: Mapping[str, Iterable[str]]) -> Layout:
+    """The layout of a database whose tables have the ``existing`` columns."""
+    found: dict[tuple[str, str], str] = {}
+    for open_column in OPEN_COLUMNS:
+        name = columns.name(open_column)
+        for table in open_column.tables:
+            if name in set(existing.get(table, ())):
+                found[(table, open_column.key)] = name
+    return Layout(found)
 
 
-class Store(Base):
-    __tablename__ = "Store"
-
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String)
-    email: Mapped[str | None] = mapped_column(String, nullable=True)
-    ownerId: Mapped[str | None] = mapped_column(ForeignKey("User.id"), nullable=True)
-    # enum InventorySource { manual square }
-    inventorySource: Mapped[str] = mapped_column(EnumText("InventorySource"), default="manual",
-                                                 server_default="manual")
-    squareAccessToken: Mapped[str | None] = mapped_column(String, nullable=True)
-    squareLocationId: Mapped[str | None] = mapped_column(String, nullable=True)
+def full_layout(columns: ColumnSettings) -> Layout:
+    """Every open column present under its configured name (the SQLite database we make)."""
+    return Layout({(table, c.key): columns.name(c) for c in OPEN_COLUMNS for table in c.tables})
 
 
-class Order(Base):
-    __tablename__ = "Order"
+@dataclass(frozen=True, slots=True)
+class NodeTables:
+    """The Node app's tables in one database (see the module docstring)."""
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    orderNumber: Mapped[str] = mapped_column(String, unique=True)
-    storeId: Mapped[str] = mapped_column(ForeignKey("Store.id"), index=True)
-    userId: Mapped[str | None] = mapped_column(ForeignKey("User.id"), nullable=True)
-    # enum OrderStatus { pending paid fulfilled cancelled }
-    status: Mapped[str] = mapped_column(EnumText("OrderStatus"), default="pending",
-                                        server_default="pending", index=True)
-    # enum PaymentStatus { pending paid failed refunded }
-    paymentStatus: Mapped[str] = mapped_column(EnumText("PaymentStatus"), default="pending",
-                                               server_default="pending")
-    createdAt: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updatedAt: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    metadata: MetaData
+    layout: Layout
+    user: Table
+    push_token: Table
+    store: Table
+    inventory: Table
+    order: Table
+    order_item: Table
+    order_digest: Table
+    ops_digest: Table
 
-
-class OrderItem(Base):
-    __tablename__ = "OrderItem"
-
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    orderId: Mapped[str] = mapped_column(ForeignKey("Order.id", ondelete="CASCADE"), index=True)
-    inventoryId: Mapped[str | None] = mapped_column(ForeignKey("Inventory.id"), nullable=True)
-    title: Mapped[str] = mapped_column(String, default="")
-    quantity: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    def by_name(self, name: str) -> Table:
+        return self.metadata.tables[name]
 
 
-class Inventory(Base):
-    __tablename__ = "Inventory"
+def build(layout: Layout) -> NodeTables:
+    """The tables, with the open columns the layout says exist."""
+    md = MetaData()
 
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    storeId: Mapped[str] = mapped_column(ForeignKey("Store.id"), index=True)
-    title: Mapped[str] = mapped_column(String, default="")
-    squareCatalogObjectId: Mapped[str | None] = mapped_column(String, nullable=True)
-    quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    reservedQuantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    updatedAt: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    def open_column(table: str, key: str, type_: Any, **kw: Any) -> list[Column[Any]]:
+        name = layout.get(table, key)
+        return [] if name is None else [Column(name, type_, key=key, **kw)]
 
+    def stamps(table: str, created: str | None) -> list[Column[Any]]:
+        out = open_column(table, created, DateTime, default=utcnow) if created else []
+        return out + open_column(table, "updated_at", DateTime, default=utcnow)
 
-class _DigestEntry:
-    id: Mapped[str] = mapped_column(String, primary_key=True, default=new_id)
-    processed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(),
-                                            index=True)
-    processedAt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    createdAt: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    def pk() -> Column[Any]:
+        return Column("id", String, primary_key=True, default=new_id)
 
+    user = Table("User", md, pk(), Column("email", String, nullable=True, unique=True))
+    push_token = Table(
+        "PushToken", md, pk(),
+        Column("userId", ForeignKey("User.id", ondelete="CASCADE"), nullable=False, index=True),
+        Column("token", String, nullable=False, unique=True),
+    )
+    store = Table(
+        "Store", md, pk(),
+        *open_column("Store", "store_name", String, nullable=True),
+        Column("email", String, nullable=True),
+        Column("ownerId", ForeignKey("User.id"), nullable=True),
+        # enum InventorySource { manual square }
+        Column("inventorySource", EnumText("InventorySource"), nullable=False,
+               default="manual", server_default="manual"),
+        Column("squareAccessToken", String, nullable=True),
+        *open_column("Store", "square_location_id", String, nullable=True),
+    )
+    inventory = Table(
+        "Inventory", md, pk(),
+        Column("storeId", ForeignKey("Store.id"), nullable=False, index=True),
+        *open_column("Inventory", "square_item_id", String, nullable=True),
+        Column("quantity", Integer, nullable=False, default=0, server_default="0"),
+        Column("reservedQuantity", Integer, nullable=False, default=0, server_default="0"),
+        *stamps("Inventory", None),
+    )
+    order = Table(
+        "Order", md, pk(),
+        Column("orderNumber", String, nullable=True, unique=True),
+        Column("storeId", ForeignKey("Store.id"), nullable=False, index=True),
+        Column("userId", ForeignKey("User.id"), nullable=True),
+        # enum OrderStatus { pending paid fulfilled cancelled }
+        Column("status", EnumText("OrderStatus"), nullable=False, default="pending",
+               server_default="pending"),
+        # enum PaymentStatus { pending paid failed refunded }
+        Column("paymentStatus", EnumText("PaymentStatus"), nullable=False, default="pending",
+               server_default="pending"),
+        Column("createdAt", DateTime, nullable=False, default=utcnow),
+        *stamps("Order", None),
+        Index(None, "status", "createdAt"),
+    )
+    order_item = Table(
+        "OrderItem", md, pk(),
+        Column("orderId", ForeignKey("Order.id", ondelete="CASCADE"), nullable=False, index=True),
+        Column("inventoryId", ForeignKey("Inventory.id"), nullable=True),
+        *open_column("OrderItem", "order_item_title", String, nullable=True),
+        Column("quantity", Integer, nullable=False, default=1, server_default="1"),
+    )
 
-class OrderDigestQueue(_DigestEntry, Base):
-    """Prisma ``model OrderDigestQueue`` (``prisma.orderDigestQueue``)."""
+    def digest(name: str, *store: Column[Any]) -> Table:
+        return Table(
+            name, md, pk(), *store,
+            Column("orderId", ForeignKey("Order.id"), nullable=False),
+            *([Column("isSpecialOrder", Boolean, nullable=False, default=False,
+                      server_default=false())] if store else []),
+            Column("processed", Boolean, nullable=False, default=False, server_default=false(),
+                   index=True),
+            *stamps(name, "digest_created_at"),
+            *open_column(name, "digest_processed_at", DateTime, nullable=True),
+        )
 
-    __tablename__ = "OrderDigestQueue"
-
-    storeId: Mapped[str] = mapped_column(ForeignKey("Store.id"), index=True)
-    orderId: Mapped[str] = mapped_column(ForeignKey("Order.id"))
-    isSpecialOrder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-
-
-class BookwishOpsDigestQueue(_DigestEntry, Base):
-    """Prisma ``model BookwishOpsDigestQueue`` (``prisma.bookwishOpsDigestQueue``)."""
-
-    __tablename__ = "BookwishOpsDigestQueue"
-
-    orderId: Mapped[str] = mapped_column(ForeignKey("Order.id"))
+    order_digest = digest("OrderDigestQueue",
+                          Column("storeId", ForeignKey("Store.id"), nullable=False, index=True))
+    ops_digest = digest("BookwishOpsDigestQueue")
+    return NodeTables(md, layout, user, push_token, store, inventory, order, order_item,
+                      order_digest, ops_digest)

@@ -3,7 +3,9 @@
 Python code uses snake_case attributes; JSON on the wire is the Node app's camelCase
 (pydantic aliases). Reading accepts either spelling and ignores unknown fields, so the
 Node app can add a field without breaking the Python workers. Optional fields that are
-unset are left out of the JSON, as ``JSON.stringify`` leaves out ``undefined``:
+unset are left out of the JSON, as ``JSON.stringify`` leaves out ``undefined``. Every
+payload the Node interfaces accept is accepted: any string, empty or long (the
+notifications job shortens a push for Expo's size limit, never the email):
 
 - ``notifications``: ``{notificationId, userId, type, title, body, orderId?, orderNumber?}``
 - ``square-sync``: ``{storeId}``
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 from pydantic.alias_generators import to_camel
 
 
@@ -36,17 +38,17 @@ class NodePayload(BaseModel):
 
 
 class NotificationPayload(NodePayload):
-    notification_id: str = Field(min_length=1)
-    user_id: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(max_length=4000)
+    notification_id: str
+    user_id: str
+    type: str
+    title: str
+    body: str
     order_id: str | None = None
     order_number: str | None = None
 
 
 class SquareSyncPayload(NodePayload):
-    store_id: str = Field(min_length=1)
+    store_id: str
 
 
 class ReservationCleanupPayload(NodePayload):

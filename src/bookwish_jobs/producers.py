@@ -13,14 +13,15 @@ inserts, and removing a schedule that is already gone is a no-op.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 
 from bookwish_jobs import names, schedules
 from bookwish_jobs.db import Database
 from bookwish_jobs.logs import log_event
-from bookwish_jobs.models import BookwishOpsDigestQueue, OrderDigestQueue, Store, utcnow
+from bookwish_jobs.models import new_id
 from bookwish_jobs.payloads import (
     NotificationPayload,
     OrderDigestPayload,
@@ -39,32 +40,35 @@ def _notification(**fields: Any) -> NotificationPayload:
     return NotificationPayload.model_validate(fields)
 
 
+def _add_entry(db: Database, table: Table, **values: Any) -> str:
+    # As prisma.<model>.create fills them: the client-made id, every @default (processed
+    # false, the now() stamp) and @updatedAt, where the table has those columns.
+    entry_id = new_id()
+    with db.transaction() as s:
+        s.execute(insert(table).values(id=entry_id, processed=False, **values))
+    return entry_id
+
+
 def add_store_digest_entry(db: Database, store_id: str, order_id: str,
                            is_special_order: bool) -> str:
-    """A row of the Node app's ``OrderDigestQueue``, with the id Prisma's client would make."""
-    with db.transaction() as s:
-        entry = OrderDigestQueue(storeId=store_id, orderId=order_id,
-                                 isSpecialOrder=is_special_order, createdAt=utcnow())
-        s.add(entry)
-        s.flush()
-        return entry.id
+    """A row of the Node app's ``OrderDigestQueue``, as ``queueStoreOrderForDigest`` adds it."""
+    return _add_entry(db, db.node.order_digest, storeId=store_id, orderId=order_id,
+                      isSpecialOrder=is_special_order)
 
 
 def add_ops_digest_entry(db: Database, order_id: str) -> str:
-    with db.transaction() as s:
-        entry = BookwishOpsDigestQueue(orderId=order_id, createdAt=utcnow())
-        s.add(entry)
-        s.flush()
-        return entry.id
+    """A row of ``BookwishOpsDigestQueue``, as ``queueOrderForOpsDigest`` adds it."""
+    return _add_entry(db, db.node.ops_digest, orderId=order_id)
 
 
 def square_store_ids(db: Database) -> list[str]:
     """Stores whose inventory comes from Square and that have an access token."""
+    store = db.node.store
     with db.transaction() as s:
-        return list(s.scalars(select(Store.id).where(
-            Store.inventorySource == "square", Store.squareAccessToken.is_not(None),
-            Store.squareAccessToken != "",
-        ).order_by(Store.id)))
+        return list(s.scalars(select(store.c.id).where(
+            store.c.inventorySource == "square", store.c.squareAccessToken.is_not(None),
+            store.c.squareAccessToken != "",
+        ).order_by(store.c.id)))
 
 
 class Producers:
@@ -162,9 +166,18 @@ class Producers:
                 log_event("schedule.legacy_removed", queue=queue.name, key=entry["key"])
 
     async def schedule_all(self) -> None:
-        await self.schedule_square_syncs()
-        await self.schedule_reservation_cleanup()
-        await self.schedule_order_digest()
+        await self.schedule(names.QUEUE_NAMES)
+
+    async def schedule(self, queues: Iterable[str]) -> None:
+        """Declare the schedules of ``queues`` (those of a worker's enabled queues at
+        its start-up: a worker only reads the tables of the queues it runs)."""
+        wanted = set(queues)
+        if names.SQUARE_SYNC in wanted:
+            await self.schedule_square_syncs()
+        if names.RESERVATION_CLEANUP in wanted:
+            await self.schedule_reservation_cleanup()
+        if names.ORDER_DIGEST in wanted:
+            await self.schedule_order_digest()
 
 
 class SyncProducers:

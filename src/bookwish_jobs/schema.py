@@ -1,4 +1,4 @@
-"""Which tables the worker creates, and when.
+"""Which tables the worker creates, and what it checks at start-up.
 
 - **SQLite** (the embedded default) is bookwish_jobs' own database: at start-up the
   worker creates every missing table (:func:`prepare`).
@@ -7,62 +7,114 @@
   them. bookwish_jobs' own tables (``own_models.py``) live in their own schema, which
   one explicit command creates where missing: ``python -m bookwish_jobs.worker
   --create-tables`` (:func:`create_own`). It is idempotent and safe to run from several
-  places at once. At start-up the worker only checks: when a table or column the jobs
-  use is missing, it stops (exit code 2) with a message that names what is missing
-  and what to do, rather than failing job after job on SQL errors. Only the columns
-  the jobs read or write are checked (those mapped in ``models.py``).
+  places at once.
+
+At start-up the worker checks what the **enabled** queues use, and nothing else
+(:data:`NEEDS`): the columns the design names or implies, the required open column
+(``SQUARE_ITEM_ID_COLUMN`` for square-sync), any open column named explicitly, and
+bookwish_jobs' own tables. What is missing stops it (exit code 2) with one line per gap,
+each naming the queue that needs it and, for an open column, the setting that maps it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from sqlalchemy import inspect, text
 
-from bookwish_jobs import sqlite_upgrade
+from bookwish_jobs import names, sqlite_upgrade
+from bookwish_jobs.columns import OPEN_COLUMNS, ColumnSettings, OpenColumn
 from bookwish_jobs.db import Database
-from bookwish_jobs.models import Base
-from bookwish_jobs.own_models import OwnBase
+from bookwish_jobs.own_models import DigestClaim, NotificationDelivery, OwnBase
 
 CREATE_COMMAND = "python -m bookwish_jobs.worker --create-tables"
 # Serialises concurrent --create-tables runs on PostgreSQL (any fixed 64-bit number).
 _LOCK_KEY = 0x626F6F6B77697368
 
+# What each queue reads or writes of the Node app's tables, named or implied by the design.
+NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
+    names.NOTIFICATIONS: {"User": ("id", "email"), "PushToken": ("userId", "token")},
+    names.SQUARE_SYNC: {"Store": ("id", "inventorySource", "squareAccessToken"),
+                        "Inventory": ("id", "storeId", "quantity")},
+    names.RESERVATION_CLEANUP: {"Order": ("id", "status", "paymentStatus", "createdAt"),
+                                "OrderItem": ("orderId", "inventoryId", "quantity"),
+                                "Inventory": ("id", "reservedQuantity")},
+    names.ORDER_DIGEST: {
+        "OrderDigestQueue": ("id", "storeId", "orderId", "isSpecialOrder", "processed"),
+        "BookwishOpsDigestQueue": ("id", "orderId", "processed"),
+        "Store": ("id", "email", "ownerId"), "User": ("id", "email"),
+        "Order": ("id", "orderNumber", "status", "userId", "createdAt"),
+        "OrderItem": ("orderId", "quantity"),
+    },
+}
+OWN_NEEDS: dict[str, tuple[str, ...]] = {
+    names.NOTIFICATIONS: (NotificationDelivery.__tablename__,),
+    names.ORDER_DIGEST: (DigestClaim.__tablename__,),
+}
+
 
 class SchemaError(RuntimeError):
-    """The database lacks tables or columns the jobs use; the message says what to do."""
+    """The database lacks what the enabled queues use; the message says what to do."""
 
 
-def missing_node(db: Database) -> list[tuple[str, str | None]]:
-    """What the jobs use of the Node app's tables that the database lacks:
-    ``(table, None)`` for a whole table, ``(table, column)`` for a column."""
-    inspector = inspect(db.engine)
-    tables = set(inspector.get_table_names())
-    out: list[tuple[str, str | None]] = []
-    for table in Base.metadata.sorted_tables:
-        if table.name not in tables:
-            out.append((table.name, None))
-            continue
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        out += [(table.name, c.name) for c in table.columns if c.name not in have]
-    return out
+def missing_node(existing: Mapping[str, Iterable[str]], columns: ColumnSettings,
+                 queues: Iterable[str]) -> list[str]:
+    """One line per table or column of the Node app's that ``queues`` need and the
+    database (whose tables have the ``existing`` columns) lacks."""
+    have = {table: set(cols) for table, cols in existing.items()}
+    out: list[str] = []
+    for queue in queues:
+        for table, wanted in NEEDS[queue].items():
+            if table not in have:
+                out.append(f"{queue} needs table {_quote(table)}")
+                continue
+            out += [f"{queue} needs column {_quote(table)}.{_quote(c)}"
+                    for c in wanted if c not in have[table]]
+        out += [gap for c in OPEN_COLUMNS if queue in c.queues
+                for gap in _open_gaps(queue, c, columns, have)]
+    return list(dict.fromkeys(out))
 
 
-def missing_own(db: Database) -> list[str]:
-    """bookwish_jobs' own tables that do not exist yet."""
+def _open_gaps(queue: str, column: OpenColumn, columns: ColumnSettings,
+               have: Mapping[str, set[str]]) -> list[str]:
+    name = columns.name(column)
+    tables = [t for t in column.tables if t in have]
+    if not tables or any(name in have[t] for t in tables):
+        return []  # a missing table is reported above; one table with it is enough
+    if column.required:
+        where = " and ".join(f"{_quote(t)}.{_quote(name)}" for t in tables)
+        hint = "; ".join(f"{_quote(t)} has {_list(have[t])}" for t in tables)
+        return [f"{queue} needs column {where} ({column.meaning}): set "
+                f"{columns.setting(column)} to the column that holds it ({hint})"]
+    if columns.is_set(column):
+        where = ", ".join(_quote(t) for t in tables)
+        return [f"{queue}: {column.env} names column {_quote(name)}, which {where} "
+                f"lack{'s' if len(tables) == 1 else ''} ({column.meaning}); unset it to "
+                f"use {_quote(column.default)} where present"]
+    return []
+
+
+def missing_own(db: Database, queues: Iterable[str] | None = None) -> list[str]:
+    """bookwish_jobs' own tables (those ``queues`` use; default all) that do not exist."""
+    wanted = ({t for q in queues for t in OWN_NEEDS.get(q, ())} if queues is not None
+              else {t.name for t in OwnBase.metadata.sorted_tables})
     have = set(inspect(db.engine).get_table_names(schema=db.own_schema))
-    return [t.name for t in OwnBase.metadata.sorted_tables if t.name not in have]
+    return [t.name for t in OwnBase.metadata.sorted_tables if t.name in wanted - have]
 
 
-def check(db: Database) -> None:
-    """Raise :class:`SchemaError` unless every table and column the jobs use exists."""
-    node = [_name(*gap) for gap in missing_node(db)]
+def check(db: Database, queues: Iterable[str] = names.QUEUE_NAMES) -> None:
+    """Raise :class:`SchemaError` unless the database has what ``queues`` use."""
+    queues = list(queues)
+    node = missing_node(db.node_columns(), db.columns, queues)
     if node:
         raise SchemaError(
-            f"the database at DATABASE_URL lacks the Node app's {', '.join(node)}. "
-            "Point DATABASE_URL at the BookWish database (with ?schema=... if Prisma "
-            "uses one) and apply the Node app's migrations; bookwish_jobs never creates "
-            "or alters the Node app's tables on PostgreSQL."
+            "the database at DATABASE_URL lacks what the enabled queues use of the Node "
+            "app's tables:\n  - " + "\n  - ".join(node) + "\nPoint DATABASE_URL at the "
+            "BookWish database (with ?schema=... if Prisma uses one), apply the Node app's "
+            "migrations, or map the open columns with the settings named above; "
+            "bookwish_jobs never creates or alters the Node app's tables on PostgreSQL."
         )
-    own = missing_own(db)
+    own = missing_own(db, queues)
     if own:
         where = f" in schema {_quote(db.own_schema)}" if db.own_schema else ""
         raise SchemaError(
@@ -70,6 +122,7 @@ def check(db: Database) -> None:
             f"Create them once with `{CREATE_COMMAND}` (it creates only these, in "
             "bookwish_jobs' own schema, and is safe to rerun)."
         )
+    db.inspect_node()
 
 
 def create_own(db: Database) -> list[str]:
@@ -88,45 +141,53 @@ def create_own(db: Database) -> list[str]:
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         have = set(inspect(conn).get_table_names(schema=db.own_schema))
         OwnBase.metadata.create_all(conn)
-    return [_name(t.name) for t in OwnBase.metadata.sorted_tables if t.name not in have]
+    return [f"table {_quote(t.name)}" for t in OwnBase.metadata.sorted_tables
+            if t.name not in have]
 
 
-def create(db: Database) -> list[str]:
+def create(db: Database, queues: Iterable[str] = names.QUEUE_NAMES) -> list[str]:
     """``--create-tables``: on SQLite every missing table; then bookwish_jobs' own
-    (:func:`create_own`); then :func:`check` the rest.
+    (:func:`create_own`); then :func:`check` the rest for ``queues``.
 
     Raises:
-        SchemaError: something the jobs use is still missing (the Node app's).
+        SchemaError: something the queues use is still missing (the Node app's).
     """
     created: list[str] = []
     if db.is_sqlite:
         before = set(inspect(db.engine).get_table_names())
-        Base.metadata.create_all(db.engine)
-        created = [_name(t.name) for t in Base.metadata.sorted_tables if t.name not in before]
+        full = db.full_tables()
+        full.metadata.create_all(db.engine)
+        created = [f"table {_quote(t.name)}" for t in full.metadata.sorted_tables
+                   if t.name not in before]
     created += create_own(db)
     if db.is_sqlite:
         created += sqlite_upgrade.upgrade(db)  # a file an older version made
-    check(db)
+    check(db, queues)
     return created
 
 
-def prepare(db: Database) -> None:
+def prepare(db: Database, queues: Iterable[str] = names.QUEUE_NAMES) -> None:
     """Get the database ready for the worker at start-up (see the module docstring).
 
     Raises:
-        SchemaError: on PostgreSQL, something the jobs use is missing.
+        SchemaError: on PostgreSQL, something the enabled queues use is missing.
     """
     if db.is_sqlite:
-        create(db)
+        create(db, queues)
     else:
-        check(db)
+        check(db, queues)
+
+
+def describe_layout(db: Database) -> dict[str, str | None]:
+    """Where each open column is: ``{"Inventory.square_item_id": "squareItemId", ...}``,
+    None where the table has no such column (for the start-up log)."""
+    layout = db.node.layout
+    return {f"{t}.{c.key}": layout.get(t, c.key) for c in OPEN_COLUMNS for t in c.tables}
 
 
 def _quote(name: str | None) -> str:
     return f'"{name}"'
 
 
-def _name(table: str, column: str | None = None) -> str:
-    if column is None:
-        return f"table {_quote(table)}"
-    return f"column {_quote(table)}.{_quote(column)}"
+def _list(columns: Iterable[str]) -> str:
+    return ", ".join(_quote(c) for c in sorted(columns))

@@ -1,5 +1,7 @@
 """The running service: one pyqueue Worker per configured queue, the failed-job hook,
-the periodic ``queue.metrics`` log and the hourly clean of old failed jobs.
+the periodic ``queue.metrics`` log and, when ``FAILED_RETENTION_HOURS`` is set, the
+hourly clean of old failed jobs (off by default: the design's ``removeOnFail: false``
+keeps failed jobs, and the clean would remove the Node app's too).
 
 Every failure is logged as ``job.failed`` with its stack trace; a job found stalled
 (its worker died or blocked past the lock) as ``job.stalled``, and one that stalled
@@ -63,10 +65,14 @@ class Service:
             self.workers[name] = qw
         for qw in self.workers.values():
             await qw.worker.start()
-        self._tasks = [
-            asyncio.create_task(self._metrics_loop(settings.metrics_interval)),
-            asyncio.create_task(self._clean_loop(settings.clean_interval)),
-        ]
+        self._tasks = [asyncio.create_task(self._metrics_loop(settings.metrics_interval))]
+        if settings.failed_retention_hours is not None:
+            log_event("worker.failed_retention", logging.WARNING,
+                      hours=settings.failed_retention_hours, queues=list(self.workers),
+                      note="failed jobs older than this are removed hourly from these "
+                           "queues, the Node app's failed jobs included; unset "
+                           "FAILED_RETENTION_HOURS to keep them (removeOnFail: false)")
+            self._tasks.append(asyncio.create_task(self._clean_loop(settings.clean_interval)))
         if settings.metrics_port is not None:
             # Optional extra (pyqueue[metrics]), imported only when a port is configured.
             from pyqueue.tools.metrics import serve_worker  # noqa: PLC0415
@@ -116,8 +122,12 @@ class Service:
         self.database_outage.ok()
 
     async def clean_failed(self) -> dict[str, int]:
-        """Remove failed jobs older than ``failed_retention_hours`` (``queue.clean``)."""
-        grace = int(self.ctx.settings.failed_retention_hours * 3_600_000)
+        """Remove failed jobs older than ``failed_retention_hours`` (``queue.clean``);
+        nothing when it is unset."""
+        hours = self.ctx.settings.failed_retention_hours
+        if hours is None:
+            return dict.fromkeys(self.workers, 0)
+        grace = int(hours * 3_600_000)
         removed = {}
         for name, qw in self.workers.items():
             removed[name] = len(await qw.queue.clean(grace, "failed"))

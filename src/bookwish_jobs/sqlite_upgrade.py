@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Table, inspect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from bookwish_jobs.columns import BY_KEY
 from bookwish_jobs.db import Database
-from bookwish_jobs.models import Base
 
 _DIGEST = '"id", "storeId", "orderId", "isSpecialOrder", "processed", "processedAt", "createdAt"'
 _OPS = '"id", "orderId", "processed", "processedAt", "createdAt"'
@@ -33,6 +33,13 @@ _CARRY_OVER = (
      "id, notification_id, channel, target, provider_id, delivered_at",
      '"id", "notificationId", channel, target, "providerId", "deliveredAt"', "1 = 1"),
 )
+
+
+def _digest_columns(db: Database, columns: str) -> str:
+    """The current digest columns: 0.1's stamps under the names the settings give them."""
+    for old, key in (("processedAt", "digest_processed_at"), ("createdAt", "digest_created_at")):
+        columns = columns.replace(f'"{old}"', f'"{db.columns.name(BY_KEY[key])}"')
+    return columns
 
 
 def _blocking(columns: Sequence[Mapping[str, Any]], table: Table) -> bool:
@@ -49,7 +56,7 @@ def upgrade(db: Database) -> list[str]:
     """
     inspector = inspect(db.engine)
     existing = set(inspector.get_table_names())
-    stale = [t for t in Base.metadata.sorted_tables
+    stale = [t for t in db.full_tables().metadata.sorted_tables
              if t.name in existing and _blocking(inspector.get_columns(t.name), t)]
     carry = [c for c in _CARRY_OVER if c[0] in existing]
     if not stale and not carry:
@@ -63,7 +70,8 @@ def upgrade(db: Database) -> list[str]:
         cur.execute("PRAGMA legacy_alter_table=ON")
         cur.execute("BEGIN IMMEDIATE")
         for table in stale:
-            keep = ", ".join(f'"{c.name}"' for c in table.columns)
+            had = {c["name"] for c in inspector.get_columns(table.name)}
+            keep = ", ".join(f'"{c.name}"' for c in table.columns if c.name in had)
             cur.execute(f'ALTER TABLE "{table.name}" RENAME TO "{table.name}__0_1"')
             cur.execute(str(CreateTable(table).compile(dialect=db.engine.dialect)))
             cur.execute(f'INSERT INTO "{table.name}" ({keep}) SELECT {keep} '
@@ -72,7 +80,8 @@ def upgrade(db: Database) -> list[str]:
             for index in table.indexes:
                 cur.execute(str(CreateIndex(index).compile(dialect=db.engine.dialect)))
             done.append(f'rebuilt table "{table.name}"')
-        for old, new, columns, source, where in carry:
+        for old, new, wanted, source, where in carry:
+            columns = wanted if new == "notification_delivery" else _digest_columns(db, wanted)
             cur.execute(f'INSERT OR IGNORE INTO "{new}" ({columns}) SELECT {source} '
                         f'FROM "{old}" WHERE {where}')
             done.append(f'carried over {max(cur.rowcount, 0)} rows of "{old}" to "{new}"')

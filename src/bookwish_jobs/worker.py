@@ -6,10 +6,12 @@ With nothing configured it runs on embedded defaults: a private redis-server (da
 0 once all four have completed. SIGTERM or SIGINT stops it gracefully: no new jobs,
 active ones get ``SHUTDOWN_GRACE`` seconds, the rest go back to the queue.
 
-Before anything else the database is prepared or checked (``schema.py``): on SQLite
-missing tables are created; on PostgreSQL (the Node app's database) nothing is
-created, and a missing table or column stops the worker with exit code 2.
-``--create-tables`` creates bookwish_jobs' own table and columns there, then exits.
+Before anything else the database is prepared or checked (``schema.py``) for the
+enabled queues (``BOOKWISH_QUEUES``): on SQLite missing tables are created; on
+PostgreSQL (the Node app's database) nothing is created, and a table or column an
+enabled queue uses that is missing stops the worker with exit code 2, naming the queue
+and, for an open column, its setting. ``--create-tables`` creates bookwish_jobs' own
+tables there, then exits.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-schedule", action="store_true",
                         help="do not declare the repeatable jobs at start-up")
     parser.add_argument("--create-tables", action="store_true",
-                        help="create bookwish_jobs' own table and columns in DATABASE_URL "
+                        help="create bookwish_jobs' own schema and tables in DATABASE_URL "
                              "where missing (never the Node app's tables), then exit")
     return parser.parse_args(argv)
 
@@ -80,8 +82,9 @@ async def serve(settings: Settings, redis_url: str, *, demo: bool = False,
 async def _run(service: Service, producers: Producers, db: Database, stop: asyncio.Event, *,
                demo: bool, schedule: bool) -> int:
     code = 0
+    log_event("worker.columns", columns=await asyncio.to_thread(schema.describe_layout, db))
     if schedule:
-        await producers.schedule_all()
+        await producers.schedule(service.ctx.settings.queues)
     await service.start()
     if demo:
         demo_task = asyncio.create_task(run_demo(producers, db, service))
@@ -127,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.create_tables:
             return _create_tables(settings)
-        _with_database(settings, schema.prepare)
+        _with_database(settings, lambda db: schema.prepare(db, settings.queues))
     except schema.SchemaError as exc:
         print(f"bookwish_jobs: {exc}", file=sys.stderr)
         return 2
@@ -167,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _with_database(settings: Settings, action: Callable[[Database], _T]) -> _T:
-    db = Database(settings.database_url, settings.own_schema)
+    db = Database(settings.database_url, settings.own_schema, settings.columns)
     try:
         return action(db)
     finally:
@@ -175,7 +178,7 @@ def _with_database(settings: Settings, action: Callable[[Database], _T]) -> _T:
 
 
 def _create_tables(settings: Settings) -> int:
-    created = _with_database(settings, schema.create)
+    created = _with_database(settings, lambda db: schema.create(db, settings.queues))
     if created:
         print("bookwish_jobs: created " + ", ".join(created))
     else:

@@ -1,11 +1,15 @@
 """Fixtures for bookwish_jobs: both databases, a local SMTP server, local Expo and Square.
 
+Every test that takes ``database`` (or ``ctx``) runs on each schema variant
+(``prisma/__init__.py``): ``sqlite``, ``prisma`` (the design's models as Prisma migrates
+them) and ``prisma-renamed`` (other names for the open columns, text statuses). The
+database carries the variant's column settings, as a deployment would set them.
+
 PostgreSQL: postgresql://postgres@127.0.0.1:5432/test (override with BOOKWISH_TEST_PG_URL);
-each test gets its own schema holding the Node app's tables as Prisma's migration makes
-them (``prisma/migration.sql``: native enums; the ``postgresql-text`` variant has text
-columns instead), plus its own schema for bookwish_jobs' tables; both are dropped
-afterwards. When the server is unreachable the PostgreSQL tests fail with a message,
-unless BOOKWISH_SKIP_POSTGRES=1.
+each test gets its own schema ``bw_<random>`` holding the variant's ``migration.sql``,
+plus its own schema for bookwish_jobs' tables; both are dropped afterwards. When the
+server is unreachable the PostgreSQL tests fail with a message, unless
+BOOKWISH_SKIP_POSTGRES=1.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +37,10 @@ from bookwish_jobs.registry import make_worker
 from bookwish_jobs.services.email import SmtpMailer
 from bookwish_jobs.services.push import ExpoPushClient
 from bookwish_jobs.services.square import SquareClient
+from pyqueue import Queue
 from pyqueue.embedded import free_port
 
-from .prisma import migration_sql
+from .prisma import VARIANTS, Variant
 
 PG_URL = os.environ.get("BOOKWISH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SQUARE_TOKEN = "sq0atp-SECRET-token-value"
@@ -60,41 +65,58 @@ def _pg_admin() -> Any:
 
 
 @contextmanager
-def prisma_database(variant: str = "enums") -> Iterator[Database]:
-    """A fresh PostgreSQL schema with the Node app's Prisma tables and bookwish_jobs' own
-    tables (as ``--create-tables`` makes them), in per-test schemas."""
+def prisma_schemas(variant: Variant) -> Iterator[tuple[str, str]]:
+    """Fresh PostgreSQL schemas ``(node, own)``: the first holds the variant's Prisma
+    tables, made by its migration.sql; the second is empty, for bookwish_jobs' tables."""
     admin = _pg_admin()
     tag = uuid.uuid4().hex[:12]
-    node_schema, own_schema = f"bw_test_{tag}", f"bw_own_{tag}"
+    node_schema, own_schema = f"bw_{tag}", f"bw_own_{tag}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{node_schema}"'))
         conn.execute(text(f'SET search_path TO "{node_schema}"'))
-        conn.exec_driver_sql(migration_sql(variant))
+        conn.exec_driver_sql(variant.migration_sql)
         conn.execute(text("SET search_path TO DEFAULT"))
-    db = Database(f"{PG_URL}?schema={node_schema}", own_schema=own_schema)
     try:
-        schema.create_own(db)
-        yield db
+        yield node_schema, own_schema
     finally:
-        db.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{node_schema}" CASCADE'))
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{own_schema}" CASCADE'))
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "postgresql-text"])
+@contextmanager
+def prisma_database(variant: Variant) -> Iterator[Database]:
+    """The variant's Prisma tables and bookwish_jobs' own (as ``--create-tables`` makes
+    them), in per-test schemas."""
+    with prisma_schemas(variant) as (node_schema, own_schema):
+        db = Database(f"{PG_URL}?schema={node_schema}", own_schema=own_schema,
+                      columns=variant.columns)
+        try:
+            schema.create_own(db)
+            yield db
+        finally:
+            db.dispose()
+
+
+@pytest.fixture(params=list(VARIANTS))
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A fresh database: a SQLite file with every table, or the Prisma-made PostgreSQL
-    schema with native enums (``postgresql``) or text columns (``postgresql-text``)."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'bookwish.db'}")
+    """A fresh database of each schema variant (``prisma/__init__.py``)."""
+    variant = VARIANTS[request.param]
+    if variant.folder is None:
+        db = Database(f"sqlite:///{tmp_path / 'bookwish.db'}", columns=variant.columns)
         db.create_schema()
         yield db
         db.dispose()
         return
-    with prisma_database("text" if request.param == "postgresql-text" else "enums") as db:
+    with prisma_database(variant) as db:
         yield db
+
+
+@pytest.fixture
+def variant(database: Database, request: pytest.FixtureRequest) -> Variant:
+    """The schema variant ``database`` is."""
+    return VARIANTS[request.node.callspec.params["database"]]
 
 
 @pytest.fixture
@@ -110,6 +132,15 @@ def bw_redis_url(redis_url: str) -> str:
 @dataclass
 class SmtpSink:
     messages: list[Any] = field(default_factory=list)
+    controller: Any = None  # the aiosmtpd Controller serving it (tests stop and restart it)
+    refuse: set[str] = field(default_factory=set)  # recipients answered 550
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any,  # noqa: N802
+                          address: str, rcpt_options: Any) -> str:
+        if address in self.refuse:
+            return "550 5.2.2 mailbox full"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         import email
@@ -124,10 +155,11 @@ def smtp() -> Iterator[tuple[SmtpSink, int]]:
     """A local aiosmtpd server; yields (sink with received messages, port)."""
     sink = SmtpSink()
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
+    sink.controller = Controller(sink, hostname="127.0.0.1", port=port)
+    sink.controller.start()
     yield sink, port
-    controller.stop()
+    if sink.controller is not None:
+        sink.controller.stop()
 
 
 @pytest.fixture
@@ -148,7 +180,8 @@ def ctx(database: Database, smtp: tuple[SmtpSink, int], expo: FakeExpo, square: 
     smtp_settings = SmtpSettings(host="127.0.0.1", port=smtp[1], tls="none")
     settings = Settings(redis_url=None, database_url=database.url, smtp=smtp_settings,
                         expo_push_url=expo.url, square_base_url=square.url,
-                        ops_digest_email="ops@bookwish.test", var_dir=tmp_path)
+                        ops_digest_email="ops@bookwish.test", var_dir=tmp_path,
+                        columns=database.columns)
     sleeps: list[float] = []
     context = AppContext(settings=settings, db=database, mailer=SmtpMailer(smtp_settings),
                          push=ExpoPushClient(expo.url),
@@ -167,6 +200,23 @@ class Outcome:
 async def run_job(ctx: AppContext, redis_url: str, queue: str, data: Any,
                   timeout: float = 20.0, name: str | None = None, **options: Any) -> Outcome:
     """Add one job to ``queue`` and process it with a real pyqueue worker until it is done."""
+    async def add(into: Queue[Any]) -> str:
+        return (await into.add(data, name=name, **options)).id
+
+    return await _process(ctx, redis_url, queue, add, timeout)
+
+
+async def process_job(ctx: AppContext, redis_url: str, queue: str, job_id: str,
+                      timeout: float = 30.0) -> Outcome:
+    """Process a job someone else added (the Node app, say) until it is done."""
+    async def added(_into: Queue[Any]) -> str:
+        return job_id
+
+    return await _process(ctx, redis_url, queue, added, timeout)
+
+
+async def _process(ctx: AppContext, redis_url: str, queue: str,
+                   add: Callable[[Queue[Any]], Awaitable[str]], timeout: float) -> Outcome:
     qw = make_worker(queue, ctx, redis_url, concurrency=1, shutdown_grace=5)
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Outcome] = loop.create_future()
@@ -181,8 +231,7 @@ async def run_job(ctx: AppContext, redis_url: str, queue: str, data: Any,
                  if final else None)
     await qw.worker.start()
     try:
-        job = await qw.queue.add(data, name=name, **options)
-        wanted["id"] = job.id
+        wanted["id"] = await add(qw.queue)
         return await asyncio.wait_for(done, timeout)
     finally:
         await qw.close()

@@ -51,6 +51,12 @@ def run_node(config: dict[str, Any], timeout: float = 60.0) -> list[dict[str, An
     return events
 
 
+def node_database(url: str, schema_prisma: Path) -> dict[str, str]:
+    """The Node app's database settings: Prisma's DATABASE_URL, and the schema.prisma its
+    client was generated from (``node/prisma.js`` writes SQL as that client would)."""
+    return {"databaseUrl": url, "prismaSchema": str(schema_prisma)}
+
+
 def repeat_keys(redis_url: str) -> dict[str, list[str]]:
     """What Node's ``getRepeatableJobs()`` lists, per queue."""
     return {e["queue"]: e["keys"] for e in run_node({"action": "repeatables",

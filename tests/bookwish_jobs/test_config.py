@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import bookwish_jobs.columns
+from bookwish_jobs.columns import BY_KEY, OPEN_COLUMNS, ColumnSettings
 from bookwish_jobs.config import ConfigError, SmtpSettings, load_settings
 from bookwish_jobs.worker import parse_args
 
@@ -71,3 +73,30 @@ def test_cli_reports_bad_config(capsys: pytest.CaptureFixture[str],
     monkeypatch.setenv("DIGEST_TZ", "Nowhere/Land")
     assert main([]) == 2
     assert "DIGEST_TZ" in capsys.readouterr().err
+
+
+def test_open_columns_from_environment_and_flags() -> None:
+    s = load_settings(parse_args([]), env={})
+    assert s.columns == ColumnSettings()
+    assert s.columns.name(BY_KEY["square_item_id"]) == "squareCatalogObjectId"
+    env = {"SQUARE_ITEM_ID_COLUMN": "squareItemId", "DIGEST_PROCESSED_AT_COLUMN": "sentAt"}
+    s = load_settings(parse_args(["--square-item-id-column", "squareVariationId",
+                                  "--updated-at-column", "modifiedAt"]), env=env)
+    assert s.columns == ColumnSettings(square_item_id="squareVariationId",
+                                       digest_processed_at="sentAt", updated_at="modifiedAt")
+    assert s.columns.name(BY_KEY["store_name"]) == "name"  # unset: the default
+
+
+@pytest.mark.parametrize("value", [" title", "x" * 64, "a\x00b"])
+def test_a_bad_column_name_is_named(value: str) -> None:
+    with pytest.raises(ConfigError, match="ORDER_ITEM_TITLE_COLUMN"):
+        load_settings(parse_args([]), env={"ORDER_ITEM_TITLE_COLUMN": value})
+
+
+def test_every_open_column_has_a_flag_and_a_documented_default() -> None:
+    flags = {c.flag for c in OPEN_COLUMNS}
+    assert len(flags) == len(OPEN_COLUMNS) == 7
+    documented = Path(bookwish_jobs.columns.__file__).read_text()
+    for column in OPEN_COLUMNS:
+        assert column.env in documented
+        assert column.default in documented

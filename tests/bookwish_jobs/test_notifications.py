@@ -3,8 +3,11 @@ and each kind of answer Expo gives."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections import Counter
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
@@ -13,14 +16,14 @@ from sqlalchemy import select
 from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.fakes import FakeExpo
-from bookwish_jobs.models import PushToken
 from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.producers import Producers
+from bookwish_jobs.service import Service
 from bookwish_jobs.services.push import ExpoPushClient, LogPushService
 from pyqueue import Backoff, Queue, UnrecoverableError
 
 from .conftest import SmtpSink, run_job
-from .helpers import add_user
+from .helpers import add_user, column
 
 
 def payload(**overrides: Any) -> dict[str, Any]:
@@ -47,8 +50,7 @@ def deliveries(ctx: AppContext, channel: str) -> list[str]:
 
 
 def tokens_left(ctx: AppContext) -> list[str]:
-    with ctx.db.transaction() as s:
-        return sorted(s.scalars(select(PushToken.token)))
+    return sorted(column(ctx.db, "PushToken", "token"))
 
 
 def expo_error(code: str, message: str = "") -> dict[str, Any]:
@@ -95,9 +97,8 @@ async def test_device_not_registered_token_is_deleted(
     outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
                             payload(type="wishlist_match"))
     assert outcome.state == "completed"
-    assert outcome.value["removed_tokens"] == 1
-    with ctx.db.transaction() as s:
-        assert list(s.scalars(select(PushToken.token))) == ["tokA"]
+    assert outcome.value["removedTokens"] == 1
+    assert tokens_left(ctx) == ["tokA"]
     assert deliveries(ctx, "push") == ["tokA"]
 
 
@@ -141,8 +142,8 @@ async def test_ticket_errors_only_delete_unregistered_tokens_and_are_not_retried
                                                                            delay=50))
     assert outcome.state == "completed", outcome.value
     assert outcome.attempts_made == 0
-    assert outcome.value == {"skipped": 0, "emailed": False, "pushed": 1, "removed_tokens": 1,
-                             "failed": 2}
+    assert outcome.value == {"userFound": True, "skipped": 0, "emailed": False, "pushed": 1,
+                             "removedTokens": 1, "failed": 2}
     assert tokens_left(ctx) == ["big", "creds", "tokA"]
     assert deliveries(ctx, "push") == ["tokA"]
     assert Counter(m["to"] for m in expo.messages) == dict.fromkeys(
@@ -219,11 +220,72 @@ async def test_failed_request_keeps_the_deliveries_of_earlier_requests(
     assert deliveries(ctx, "push") == tokens
 
 
-async def test_unknown_user_fails_without_retry(ctx: AppContext, bw_redis_url: str) -> None:
-    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, payload(user_id="nobody"))
-    assert outcome.state == "failed"
-    assert isinstance(outcome.value, UnrecoverableError)
-    assert outcome.attempts_made == 1
+async def test_a_user_who_no_longer_exists_completes_without_an_alert(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As in Node: no tokens, no email, the job completes (no retry, no ops alert)."""
+    caplog.set_level(logging.INFO)
+    ctx.settings = ctx.settings.model_copy(update={"queues": {names.NOTIFICATIONS: 1}})
+    service = Service(ctx, bw_redis_url)
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    await service.start()
+    service.workers[names.NOTIFICATIONS].worker.on(
+        "completed", lambda job, result: done.done() or done.set_result(result))
+    service.workers[names.NOTIFICATIONS].worker.on(
+        "failed", lambda job, exc: done.done() or done.set_exception(exc))
+    producers = Producers(bw_redis_url)
+    try:
+        await producers.queue_notification(notification_id="n1", user_id="gone",
+                                           type="payment_issue", title="t", body="b")
+        result = await asyncio.wait_for(done, 20)
+    finally:
+        await producers.close()
+        await service.close()
+    assert result == {"userFound": False, "skipped": 0, "emailed": False, "pushed": 0,
+                      "removedTokens": 0, "failed": 0}
+    assert expo.requests == []
+    assert smtp[0].messages == []  # neither the notification nor an alert
+    events = {getattr(r, "event", "") for r in caplog.records}
+    assert "notification.user_missing" in events
+    assert "job.alert" not in events
+    assert "job.failed" not in events
+
+
+@pytest.mark.parametrize(("field", "value", "cut"), [
+    ("title", "T" * 300, True), ("body", "B" * 5_000, True),
+    ("body", "\u00e9\u2603" * 3_000, True), ("body", "B" * 3_000, False),
+    ("title", "", False), ("body", "", False),
+])
+async def test_every_payload_node_accepts_is_sent_shortened_for_expo_only(
+    ctx: AppContext, bw_redis_url: str, expo: FakeExpo, smtp: tuple[SmtpSink, int],
+    field: str, value: str, cut: bool,
+) -> None:
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA"])
+    data = {"notificationId": "n1", "userId": "u1", "type": "order_update", "title": "Ready",
+            "body": "Pick it up", "orderId": "o1"} | {field: value}
+    outcome = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS, data, attempts=1)
+    assert outcome.state == "completed", outcome.value
+    assert outcome.value["pushed"] == 1
+    [pushed] = expo.messages
+    # Fits Expo's 4096-byte payload with room to spare; cut ends with an ellipsis.
+    size = len(json.dumps({k: pushed[k] for k in ("title", "body", "data")},
+                          ensure_ascii=False).encode())
+    assert size <= 4_096 - 200
+    sent = pushed[field]
+    if cut:
+        assert sent.endswith("\u2026")
+        assert value.startswith(sent[:-1])
+    else:
+        assert sent == value
+    assert pushed["data"] == {"notificationId": "n1", "type": "order_update"}
+    # The critical email is never dropped or shortened: it carries the whole text.
+    [mail] = smtp[0].messages
+    text, _html = parts(mail)
+    if field == "body":
+        assert text.replace("\r\n", "\n").rstrip("\n") == value
+    else:
+        assert str(make_header(decode_header(mail["Subject"] or ""))) == value
 
 
 async def test_payload_validated_at_enqueue_and_at_processing(
@@ -233,7 +295,7 @@ async def test_payload_validated_at_enqueue_and_at_processing(
     try:
         with pytest.raises(ValueError, match="title"):
             await producers.queue_notification(notification_id="n", user_id="u", type="t",
-                                               title="", body="b")
+                                               title=None, body="b")  # type: ignore[arg-type]
     finally:
         await producers.close()
     # A job written without the model (say, by another client) fails at processing.
@@ -263,7 +325,6 @@ async def test_job_options(bw_redis_url: str) -> None:
         await producers.close()
 
 
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_without_a_push_service_nothing_is_recorded_so_a_later_retry_sends(
     ctx: AppContext, bw_redis_url: str, expo: FakeExpo
 ) -> None:
@@ -272,7 +333,7 @@ async def test_without_a_push_service_nothing_is_recorded_so_a_later_retry_sends
     first = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
                           payload(type="wishlist_match"))
     assert first.state == "completed"
-    assert first.value["not_sent"] == 2
+    assert first.value["notSent"] == 2
     assert deliveries(ctx, "push") == []
     ctx.push = ExpoPushClient(expo.url)  # configured now; the same notification again
     second = await run_job(ctx, bw_redis_url, names.NOTIFICATIONS,
@@ -282,7 +343,6 @@ async def test_without_a_push_service_nothing_is_recorded_so_a_later_retry_sends
     assert deliveries(ctx, "push") == ["tokA", "tokB"]
 
 
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_a_job_queued_by_an_older_version_still_runs(
     ctx: AppContext, bw_redis_url: str, expo: FakeExpo
 ) -> None:

@@ -48,4 +48,17 @@ def test_python_names_are_accepted_too_and_bad_values_still_refused() -> None:
     with pytest.raises(ValidationError, match="storeId"):
         SquareSyncPayload.model_validate({})
     with pytest.raises(ValidationError, match="title"):
-        NotificationPayload.model_validate(NODE_NOTIFICATION | {"title": ""})
+        NotificationPayload.model_validate(NODE_NOTIFICATION | {"title": None})
+    with pytest.raises(ValidationError, match="body"):
+        NotificationPayload.model_validate({k: v for k, v in NODE_NOTIFICATION.items()
+                                            if k != "body"})
+
+
+def test_every_string_the_node_interface_accepts_is_accepted() -> None:
+    """``title: string``: empty, or longer than any push service takes (the job
+    shortens the push, never the email)."""
+    for fields in ({"title": ""}, {"title": "T" * 10_000}, {"body": "B" * 100_000},
+                   {"notificationId": ""}, {"type": "not_a_known_type"}):
+        p = NotificationPayload.model_validate(NODE_NOTIFICATION | fields)
+        assert json.loads(p.model_dump_json()) == NODE_NOTIFICATION | fields
+    assert SquareSyncPayload.model_validate({"storeId": ""}).store_id == ""

@@ -9,7 +9,6 @@ from sqlalchemy import update
 
 from bookwish_jobs import names
 from bookwish_jobs.db import Database
-from bookwish_jobs.models import Store
 from bookwish_jobs.producers import Producers, SyncProducers
 from pyqueue import Backoff, Queue, Repeat
 
@@ -93,8 +92,9 @@ async def test_store_leaving_square_loses_its_schedule(
     producers = Producers(bw_redis_url, database)
     try:
         assert await producers.schedule_square_syncs() == ["square-sync-a", "square-sync-b"]
+        store = database.node.store
         with database.transaction() as s:
-            s.execute(update(Store).where(Store.id == "a").values(inventorySource="manual"))
+            s.execute(update(store).where(store.c.id == "a").values(inventorySource="manual"))
         assert await producers.schedule_square_syncs() == ["square-sync-b"]
         queue = producers.queue(names.SQUARE_SYNC)
         assert [s["id"] for s in await queue.get_repeatable_jobs()] == ["square-sync-b"]
@@ -128,3 +128,19 @@ def test_sync_producers_use_the_queue_options(bw_redis_url: str) -> None:
         assert (stored["name"], stored["data"]) == ("__default__", '{"storeId":"s1"}')
     finally:
         producers.close()
+
+
+async def test_start_up_declares_only_the_enabled_queues_schedules(
+    database: Database, bw_redis_url: str
+) -> None:
+    stores(database)
+    producers = Producers(bw_redis_url, database)
+    try:
+        await producers.schedule([names.RESERVATION_CLEANUP])
+        found = {name: [s["key"] for s in await producers.queue(name).get_repeatable_jobs()]
+                 for name in (names.SQUARE_SYNC, names.RESERVATION_CLEANUP, names.ORDER_DIGEST)}
+    finally:
+        await producers.close()
+    assert found == {names.SQUARE_SYNC: [], names.ORDER_DIGEST: [],
+                     names.RESERVATION_CLEANUP: [
+                         "__default__:reservation-cleanup-recurring:::*/15 * * * *"]}

@@ -11,7 +11,6 @@ from bookwish_jobs import names
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.jobs import reservation_cleanup
 from bookwish_jobs.jobs.reservation_cleanup import release_order
-from bookwish_jobs.models import Inventory, Order
 from bookwish_jobs.payloads import ReservationCleanupPayload
 
 from .conftest import run_job
@@ -35,18 +34,18 @@ async def test_releases_stale_pending_orders_once(ctx: AppContext, bw_redis_url:
     shop(ctx)
     outcome = await run_job(ctx, bw_redis_url, names.RESERVATION_CLEANUP, {})
     assert outcome.state == "completed", outcome.value
-    assert outcome.value == {"released_orders": 1, "released_items": 2}
-    stale = get(ctx.db, Order, "stale")
+    assert outcome.value == {"releasedOrders": 1, "releasedItems": 2}
+    stale = get(ctx.db, "Order", "stale")
     assert (stale.status, stale.paymentStatus) == ("cancelled", "failed")
-    assert get(ctx.db, Order, "fresh").status == "pending"
-    assert get(ctx.db, Order, "paid").status == "paid"
-    assert get(ctx.db, Inventory, "i1").reservedQuantity == 3
+    assert get(ctx.db, "Order", "fresh").status == "pending"
+    assert get(ctx.db, "Order", "paid").status == "paid"
+    assert get(ctx.db, "Inventory", "i1").reservedQuantity == 3
     # i2 had 1 reserved and the order held 3: floor at zero, never negative.
-    assert get(ctx.db, Inventory, "i2").reservedQuantity == 0
+    assert get(ctx.db, "Inventory", "i2").reservedQuantity == 0
     # Idempotent: a second run (say, a retry) finds nothing to do.
     again = await run_job(ctx, bw_redis_url, names.RESERVATION_CLEANUP, {})
-    assert again.value == {"released_orders": 0, "released_items": 0}
-    assert get(ctx.db, Inventory, "i1").reservedQuantity == 3
+    assert again.value == {"releasedOrders": 0, "releasedItems": 0}
+    assert get(ctx.db, "Inventory", "i1").reservedQuantity == 3
 
 
 def test_order_paid_concurrently_is_never_cancelled(ctx: AppContext) -> None:
@@ -56,10 +55,10 @@ def test_order_paid_concurrently_is_never_cancelled(ctx: AppContext) -> None:
 
     def pay() -> None:
         # The payment webhook's own conditional update, holding its transaction open.
+        order = ctx.db.node.order
         with ctx.db.transaction() as s:
-            s.execute(update(Order).where(Order.id == "stale", Order.status == "pending")
-                      .values(status="paid", paymentStatus="paid")
-                      .execution_options(synchronize_session=False))
+            s.execute(update(order).where(order.c.id == "stale", order.c.status == "pending")
+                      .values(status="paid", paymentStatus="paid"))
             paid.set()
             release.wait(10)
 
@@ -75,9 +74,9 @@ def test_order_paid_concurrently_is_never_cancelled(ctx: AppContext) -> None:
     payer.join(10)
     cleaner.join(10)
     assert result["r"] is None
-    order = get(ctx.db, Order, "stale")
+    order = get(ctx.db, "Order", "stale")
     assert (order.status, order.paymentStatus) == ("paid", "paid")
-    assert get(ctx.db, Inventory, "i1").reservedQuantity == 5
+    assert get(ctx.db, "Inventory", "i1").reservedQuantity == 5
 
 
 def test_concurrent_cleanups_release_each_order_once(ctx: AppContext) -> None:
@@ -95,14 +94,14 @@ def test_concurrent_cleanups_release_each_order_once(ctx: AppContext) -> None:
         t.start()
     for t in threads:
         t.join(30)
-    assert sum(r["released_orders"] for r in results) == 2
-    assert sum(r["released_items"] for r in results) == 3
-    assert get(ctx.db, Inventory, "i1").reservedQuantity == 2  # 5 - 2 - 1, exactly once
-    assert get(ctx.db, Inventory, "i2").reservedQuantity == 0
+    assert sum(r["releasedOrders"] for r in results) == 2
+    assert sum(r["releasedItems"] for r in results) == 3
+    assert get(ctx.db, "Inventory", "i1").reservedQuantity == 2  # 5 - 2 - 1, exactly once
+    assert get(ctx.db, "Inventory", "i2").reservedQuantity == 0
 
 
 def test_order_without_items_or_inventory_link(ctx: AppContext) -> None:
     add_store(ctx.db, "s1")
     add_order(ctx.db, "bare", "s1", age_minutes=31)
-    assert process(ctx) == {"released_orders": 1, "released_items": 0}
-    assert get(ctx.db, Order, "bare").status == "cancelled"
+    assert process(ctx) == {"releasedOrders": 1, "releasedItems": 0}
+    assert get(ctx.db, "Order", "bare").status == "cancelled"

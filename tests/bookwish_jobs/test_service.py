@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy.engine import make_url
 
 from bookwish_jobs import names
+from bookwish_jobs.config import load_settings
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.db import Database
+from bookwish_jobs.fakes import FakeExpo
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service
 from pyqueue import Backoff, Queue
 from pyqueue.embedded import RedisServer
 
-from .conftest import SmtpSink
+from .conftest import SmtpSink, process_job
 from .helpers import add_user
 from .tcp_proxy import TcpProxy
 
@@ -29,10 +33,12 @@ def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
 
 
 async def test_last_failure_of_critical_job_alerts_and_metrics_are_logged(
-    ctx: AppContext, bw_redis_url: str, smtp: tuple[SmtpSink, int],
+    ctx: AppContext, bw_redis_url: str, smtp: tuple[SmtpSink, int], expo: FakeExpo,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
+    add_user(ctx.db, "u1", "reader@example.com", ["tokA"])
+    expo.script.append((400, {}, {"errors": [{"code": "VALIDATION_ERROR", "message": "bad"}]}))
     ctx.settings = ctx.settings.model_copy(update={
         "queues": {names.NOTIFICATIONS: 1}, "metrics_interval": 0.2})
     service = Service(ctx, bw_redis_url)
@@ -40,10 +46,10 @@ async def test_last_failure_of_critical_job_alerts_and_metrics_are_logged(
     await service.start()
     try:
         job_id = await producers.queue_notification(
-            notification_id="n1", user_id="ghost", type="payment_issue", title="t", body="b")
+            notification_id="n1", user_id="u1", type="payment_issue", title="t", body="b")
         for _ in range(200):
             if events(caplog, "job.alert") and events(caplog, "queue.metrics") \
-                    and smtp[0].messages:
+                    and len(smtp[0].messages) == 2:
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -53,9 +59,9 @@ async def test_last_failure_of_critical_job_alerts_and_metrics_are_logged(
     assert failed["job_id"] == job_id
     assert failed["final"] is True
     assert failed["stack"].startswith("Traceback")
-    assert "user ghost not found" in failed["stack"]
+    assert "VALIDATION_ERROR" in failed["stack"]
     assert events(caplog, "job.alert")[0]["job_id"] == job_id
-    [alert] = smtp[0].messages
+    [alert] = [m for m in smtp[0].messages if m["To"] == "ops@bookwish.test"]
     assert alert["To"] == "ops@bookwish.test"
     assert job_id in alert["Subject"]
     metrics = events(caplog, "queue.metrics")[0]
@@ -73,30 +79,60 @@ async def until(predicate: Any, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
-@sqlite_only
-async def test_old_failed_jobs_are_cleaned_on_the_retention(
+async def failed_job(ctx: AppContext, redis_url: str, hours_ago: float) -> str:
+    """A failed job of the kind the Node app leaves (its data no worker accepts),
+    failed by a real worker, then dated ``hours_ago``."""
+    async with Queue(names.NOTIFICATIONS, redis_url) as queue:
+        job_id = (await queue.add({"userId": 42}, attempts=1)).id
+    outcome = await process_job(ctx, redis_url, names.NOTIFICATIONS, job_id)
+    assert outcome.state == "failed"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.hset(f"bull:{names.NOTIFICATIONS}:{job_id}", "finishedOn",
+                    int((time.time() - hours_ago * 3600) * 1000))
+    finally:
+        client.close()
+    return job_id
+
+
+@sqlite_only  # Redis only: the Node app's tables are not read
+async def test_failed_jobs_are_kept_unless_a_retention_is_set_which_start_up_announces(
     ctx: AppContext, bw_redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """removeOnFail: false keeps failed jobs for ever: so does the default here."""
     caplog.set_level(logging.INFO)
+    job_id = await failed_job(ctx, bw_redis_url, hours_ago=400)
     ctx.settings = ctx.settings.model_copy(update={"queues": {names.NOTIFICATIONS: 1}})
     service = Service(ctx, bw_redis_url)
-    producers = Producers(bw_redis_url)
     await service.start()
     try:
-        job_id = await producers.queue_notification(
-            notification_id="n1", user_id="ghost", type="wishlist_match", title="t", body="b")
-        await until(lambda: events(caplog, "job.failed"))
-        queue = producers.queue(names.NOTIFICATIONS)
-        assert await service.clean_failed() == {names.NOTIFICATIONS: 0}  # a week: kept
-        assert await queue.get_job(job_id) is not None
-        ctx.settings = ctx.settings.model_copy(update={"failed_retention_hours": 0})
-        assert await service.clean_failed() == {names.NOTIFICATIONS: 1}
-        assert await queue.get_job(job_id) is None
+        assert await service.clean_failed() == {names.NOTIFICATIONS: 0}
     finally:
         await service.close()
-        await producers.close()
+    async with Queue(names.NOTIFICATIONS, bw_redis_url) as queue:
+        assert await queue.get_job_state(job_id) == "failed"
+    assert events(caplog, "worker.failed_retention") == []
+    assert events(caplog, "queue.cleaned") == []
+    ctx.settings = ctx.settings.model_copy(update={"failed_retention_hours": 168})
+    service = Service(ctx, bw_redis_url)
+    await service.start()
+    try:
+        assert await service.clean_failed() == {names.NOTIFICATIONS: 1}
+    finally:
+        await service.close()
+    [announced] = events(caplog, "worker.failed_retention")
+    assert announced["hours"] == 168
+    assert announced["queues"] == [names.NOTIFICATIONS]
+    assert "Node app's failed jobs included" in announced["note"]
+    async with Queue(names.NOTIFICATIONS, bw_redis_url) as queue:
+        assert await queue.get_job(job_id) is None
     assert events(caplog, "queue.cleaned") == [
         {"queue": names.NOTIFICATIONS, "state": "failed", "removed": 1}]
+
+
+def test_failed_retention_is_off_by_default() -> None:
+    assert load_settings(env={}).failed_retention_hours is None
+    assert load_settings(env={"FAILED_RETENTION_HOURS": "24"}).failed_retention_hours == 24
 
 
 @sqlite_only
@@ -132,7 +168,7 @@ async def test_a_redis_outage_is_logged_once_and_recovered_without_restart(
     assert recovered["failures"] >= 1
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database", ["prisma"], indirect=True)
 async def test_a_database_outage_is_logged_once_and_the_job_recovers_without_restart(
     ctx: AppContext, database: Database, bw_redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -23,6 +23,14 @@ What Expo answers, and what the job does (see ``services/push.py``):
 The email of a critical type is sent even when the pushes fail, before the job
 fails or retries; its delivery record keeps a retry from sending it twice.
 
+As in the Node app: every payload its interface accepts is sent (a title or body too
+long for Expo is shortened in the push only, see ``services/push.py``; the email
+carries it whole, and an empty title makes an empty subject); a user that no longer
+exists gets nothing and the job completes, its result saying ``userFound: false``
+(no retry, no alert). The result's keys are camelCase, as Node code reading
+``job.returnvalue`` expects. A notification whose ``notificationId`` is empty has
+nothing to key delivery records on: it is sent without them, as Node sends it.
+
 Expo's push receipts (``/--/api/v2/push/getReceipts``) are not polled. They are
 ready only after Expo has handed the message to Apple or Google (Expo advises
 checking about 15 minutes later), so polling inside this job would hold a worker
@@ -50,12 +58,12 @@ from collections import deque
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
-from bookwish_jobs.models import PushToken, User
+from bookwish_jobs.models import new_id, utcnow
 from bookwish_jobs.own_models import NotificationDelivery
 from bookwish_jobs.payloads import NotificationPayload
 from bookwish_jobs.progress import NO_REPORT, Report
@@ -69,6 +77,7 @@ from bookwish_jobs.services.push import (
     PushRequestRejected,
     PushServiceError,
     PushTicket,
+    fit_for_expo,
 )
 from pyqueue import Backoff, JobHandle, JobOptions, UnrecoverableError
 
@@ -99,6 +108,8 @@ def render_email(p: NotificationPayload) -> tuple[str, str]:
 
 
 def _delivered(session: Session, notification_id: str, channel: str) -> set[str]:
+    if not notification_id:
+        return set()
     rows = session.scalars(
         select(NotificationDelivery.target).where(
             NotificationDelivery.notification_id == notification_id,
@@ -108,14 +119,19 @@ def _delivered(session: Session, notification_id: str, channel: str) -> set[str]
     return set(rows)
 
 
-def _record(ctx: AppContext, notification_id: str, channel: str, target: str,
-            provider_id: str | None = None) -> None:
-    try:
-        with ctx.db.transaction() as s:
-            s.add(NotificationDelivery(notification_id=notification_id, channel=channel,
-                                       target=target, provider_id=provider_id))
-    except IntegrityError:
-        pass  # a concurrent attempt recorded it first
+def _record(ctx: AppContext, notification_id: str, channel: str,
+            targets: list[tuple[str, str | None]]) -> None:
+    """Record ``(target, provider id)`` deliveries in one statement; a target another
+    attempt recorded first is left as it is."""
+    if not notification_id or not targets:
+        return
+    rows = [{"id": new_id(), "notification_id": notification_id, "channel": channel,
+             "target": target, "provider_id": provider_id, "delivered_at": utcnow()}
+            for target, provider_id in targets]
+    with ctx.db.transaction() as s:
+        dialect = s.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        s.execute(insert(NotificationDelivery).on_conflict_do_nothing(), rows)
 
 
 def _by_project(batch: list[str], projects: list[list[str]]) -> list[list[str]]:
@@ -128,15 +144,19 @@ def _by_project(batch: list[str], projects: list[list[str]]) -> list[list[str]]:
 
 
 def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[str, int]:
+    # The design's push data, exactly: the app opens the notification by its id.
     data: dict[str, Any] = {"notificationId": p.notification_id, "type": p.type}
-    if p.order_id:
-        data["orderId"] = p.order_id
     pushed = removed = failed = not_sent = 0
     retry: list[str] = []
     batches = deque(tokens[i : i + MAX_BATCH] for i in range(0, len(tokens), MAX_BATCH))
+    fitted = fit_for_expo(PushMessage(to="", title=p.title, body=p.body, data=data))
+    if tokens and (fitted.title, fitted.body) != (p.title, p.body):
+        log_event("push.shortened", notification_id=p.notification_id,
+                  title_chars=len(p.title), body_chars=len(p.body))
     while batches:
         batch = batches.popleft()
-        messages = [PushMessage(to=t, title=p.title, body=p.body, data=data) for t in batch]
+        messages = [PushMessage(to=t, title=fitted.title, body=fitted.body, data=data)
+                    for t in batch]
         try:
             tickets: list[PushTicket] = ctx.push.send(messages)
         except PushRequestRejected as exc:
@@ -146,15 +166,17 @@ def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[st
             log_event("push.split_by_project", user_id=p.user_id, projects=len(groups))
             batches.extendleft(reversed(groups))
             continue
+        delivered: list[tuple[str, str | None]] = []
         for token, ticket in zip(batch, tickets, strict=True):
             if ticket.ok and not ticket.delivered:
                 not_sent += 1
             elif ticket.ok:
-                _record(ctx, p.notification_id, "push", token, ticket.id)
+                delivered.append((token, ticket.id))
                 pushed += 1
             elif ticket.error == DEVICE_NOT_REGISTERED:
+                push_token = ctx.db.node.push_token
                 with ctx.db.transaction() as s:
-                    s.execute(delete(PushToken).where(PushToken.token == token))
+                    s.execute(delete(push_token).where(push_token.c.token == token))
                 log_event("push.token_removed", user_id=p.user_id, reason=ticket.error)
                 removed += 1
             else:
@@ -166,30 +188,37 @@ def _push(ctx: AppContext, p: NotificationPayload, tokens: list[str]) -> dict[st
                           message=ticket.message)
                 if ticket.error in _RETRYABLE_TICKET_ERRORS:
                     retry.append(token)
+        # As each request returns: a later request of this attempt may fail.
+        _record(ctx, p.notification_id, "push", delivered)
     if retry:
         raise PushDeliveryError(f"{len(retry)} push ticket(s) to retry")
-    out = {"pushed": pushed, "removed_tokens": removed, "failed": failed}
+    out = {"pushed": pushed, "removedTokens": removed, "failed": failed}
     if not_sent:
         log_event("push.not_configured", logging.WARNING, notification_id=p.notification_id,
                   tokens=not_sent)
-        out["not_sent"] = not_sent
+        out["notSent"] = not_sent
     return out
 
 
 def process(job: JobHandle[NotificationPayload], ctx: AppContext,
             report: Report = NO_REPORT) -> dict[str, Any]:
     p = job.data
+    user, push_token = ctx.db.node.user, ctx.db.node.push_token
     with ctx.db.transaction() as s:
-        user = s.get(User, p.user_id)
-        if user is None:
-            raise UnrecoverableError(f"user {p.user_id} not found")
-        email = user.email
-        tokens = list(s.scalars(select(PushToken.token).where(PushToken.userId == p.user_id)))
+        found = s.execute(select(user.c.email).where(user.c.id == p.user_id)).first()
+        # As prisma.pushToken.findMany({where: {userId}}): whether or not the user exists.
+        tokens = list(s.scalars(select(push_token.c.token)
+                                .where(push_token.c.userId == p.user_id)))
         done_push = _delivered(s, p.notification_id, "push")
         done_email = _delivered(s, p.notification_id, "email")
+    email = found.email if found is not None else None
+    if found is None:
+        log_event("notification.user_missing", notification_id=p.notification_id,
+                  user_id=p.user_id, note="no such user: nothing to email (as in Node)")
     todo = [t for t in tokens if t not in done_push]
     report.log(f"{len(todo)} of {len(tokens)} push tokens to send to")
-    result: dict[str, Any] = {"skipped": len(tokens) - len(todo), "emailed": False}
+    result: dict[str, Any] = {"userFound": found is not None, "skipped": len(tokens) - len(todo),
+                              "emailed": False}
     push_error: Exception | None = None
     try:
         result |= _push(ctx, p, todo)
@@ -201,7 +230,7 @@ def process(job: JobHandle[NotificationPayload], ctx: AppContext,
         text, html_body = render_email(p)
         ctx.mailer.send(build_message(sender=ctx.settings.mail_from, to=email,
                                       subject=p.title, text=text, html_body=html_body))
-        _record(ctx, p.notification_id, "email", email)
+        _record(ctx, p.notification_id, "email", [(email, None)])
         result["emailed"] = True
     if push_error is not None:
         raise push_error

@@ -5,6 +5,10 @@ Each order is released in one transaction that starts with
 only when that changed exactly one row are its items' reservations released, so
 an order paid meanwhile is left alone and no order is released twice. The
 reserved quantity is lowered with a floor at zero.
+
+The result is the design's ``{releasedOrders, releasedItems}``: the orders cancelled
+and, as Node counts them, their items that have an inventory row (an item whose
+quantity is 0 or less counts but changes no reservation).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy import CursorResult, case, select, update
 
 from bookwish_jobs.context import AppContext
 from bookwish_jobs.logs import log_event
-from bookwish_jobs.models import Inventory, Order, OrderItem, utcnow
+from bookwish_jobs.models import utcnow
 from bookwish_jobs.payloads import ReservationCleanupPayload
 from bookwish_jobs.progress import NO_REPORT, Report
 from pyqueue import Backoff, JobHandle, JobOptions
@@ -33,43 +37,43 @@ OPTIONS = JobOptions(
 
 
 def release_order(ctx: AppContext, order_id: str) -> int | None:
-    """Cancel one pending order and release its items; None when it was no longer pending."""
+    """Cancel one pending order and release its items; returns how many of its items
+    have an inventory row, or None when the order was no longer pending."""
+    order, item, inventory = ctx.db.node.order, ctx.db.node.order_item, ctx.db.node.inventory
+    order_stamp = {"updated_at": utcnow()} if "updated_at" in order.c else {}
+    inventory_stamp = {"updated_at": utcnow()} if "updated_at" in inventory.c else {}
     with ctx.db.transaction() as s:
         changed = cast("CursorResult[Any]", s.execute(
-            update(Order)
-            .where(Order.id == order_id, Order.status == "pending")
-            .values(status="cancelled", paymentStatus="failed", updatedAt=utcnow())
-            .execution_options(synchronize_session=False)
+            update(order)
+            .where(order.c.id == order_id, order.c.status == "pending")
+            .values(status="cancelled", paymentStatus="failed", **order_stamp)
         ))
         if changed.rowcount != 1:
             return None
         items = s.execute(
-            select(OrderItem.inventoryId, OrderItem.quantity).where(OrderItem.orderId == order_id)
+            select(item.c.inventoryId, item.c.quantity)
+            .where(item.c.orderId == order_id, item.c.inventoryId.is_not(None))
         ).all()
-        released = 0
         for inventory_id, quantity in items:
-            if inventory_id is None or quantity <= 0:
+            if quantity is None or quantity <= 0:
                 continue
+            reserved = inventory.c.reservedQuantity
             s.execute(
-                update(Inventory)
-                .where(Inventory.id == inventory_id)
-                .values(reservedQuantity=case(
-                    (Inventory.reservedQuantity > quantity, Inventory.reservedQuantity - quantity),
-                    else_=0,
-                ), updatedAt=utcnow())
-                .execution_options(synchronize_session=False)
+                update(inventory).where(inventory.c.id == inventory_id)
+                .values(reservedQuantity=case((reserved > quantity, reserved - quantity),
+                                              else_=0), **inventory_stamp)
             )
-            released += 1
-        return released
+        return len(items)
 
 
 def process(job: JobHandle[ReservationCleanupPayload], ctx: AppContext,
             report: Report = NO_REPORT) -> dict[str, int]:
     cutoff = utcnow() - PENDING_TTL
+    order = ctx.db.node.order
     with ctx.db.transaction() as s:
         candidates = list(s.scalars(
-            select(Order.id).where(Order.status == "pending", Order.createdAt < cutoff)
-            .order_by(Order.createdAt)
+            select(order.c.id).where(order.c.status == "pending", order.c.createdAt < cutoff)
+            .order_by(order.c.createdAt)
         ))
     report.log(f"{len(candidates)} pending orders older than {PENDING_TTL}")
     released_orders = released_items = 0
@@ -80,7 +84,7 @@ def process(job: JobHandle[ReservationCleanupPayload], ctx: AppContext,
             released_items += items
         if done % 50 == 0:
             report.progress(int(100 * done / len(candidates)))
-    result = {"released_orders": released_orders, "released_items": released_items}
+    result = {"releasedOrders": released_orders, "releasedItems": released_items}
     report.progress(100)
     report.log(f"released {released_orders} orders, {released_items} items")
     log_event("reservation.cleanup_completed", job_id=job.id, candidates=len(candidates),

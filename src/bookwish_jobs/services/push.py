@@ -6,6 +6,11 @@ message, in order: ``{"status": "ok", "id": ...}`` or ``{"status": "error",
 ``DeviceNotRegistered``, ``MessageTooBig``, ``MessageRateExceeded`` and
 ``InvalidCredentials``; what to do about each is the caller's decision.
 
+Expo refuses a message whose whole payload (title, body, data, ...) is over 4096 bytes
+with a ``MessageTooBig`` ticket. :func:`fit_for_expo` shortens the title and body of a
+message to fit, so that a long notification is still pushed (its full text goes by
+email for the critical types).
+
 A request Expo refuses as a whole comes back as ``{"errors": [{"code": ...,
 "message": ...}]}``:
 
@@ -19,7 +24,8 @@ A request Expo refuses as a whole comes back as ``{"errors": [{"code": ...,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bookwish_jobs.logs import log_event
@@ -32,6 +38,12 @@ MESSAGE_RATE_EXCEEDED = "MessageRateExceeded"
 MESSAGE_TOO_BIG = "MessageTooBig"
 INVALID_CREDENTIALS = "InvalidCredentials"
 MIXED_PROJECTS = "PUSH_TOO_MANY_EXPERIENCE_IDS"
+# Expo's limit is 4096 bytes for the whole platform payload; Expo and Apple or Google add
+# their own fields around ours, so title, body and data get a little less.
+PAYLOAD_BUDGET = 3_800
+# A device shows a line or two of a title; a longer one only eats the body's room.
+TITLE_MAX_CHARS = 200
+ELLIPSIS = "\u2026"
 
 
 class PushServiceError(Exception):
@@ -72,6 +84,29 @@ class PushTicket:
     # False when nothing really went out (no push service configured): such a push
     # must not be recorded as delivered, or a retry with a real service would skip it.
     delivered: bool = True
+
+
+def fit_for_expo(message: PushMessage) -> PushMessage:
+    """``message`` with its title and body shortened (ending in "…") so the push fits
+    Expo's size limit; the message itself when it fits already."""
+    title, body = message.title, message.body
+    if len(title) > TITLE_MAX_CHARS:
+        title = title[: TITLE_MAX_CHARS - 1] + ELLIPSIS
+    room = PAYLOAD_BUDGET - _size(title) - _size(json.dumps(message.data))
+    if _size(body) > room:
+        body = _cut(body, room - _size(ELLIPSIS)) + ELLIPSIS
+    if (title, body) == (message.title, message.body):
+        return message
+    return replace(message, title=title, body=body)
+
+
+def _size(text: str) -> int:
+    return len(text.encode())
+
+
+def _cut(text: str, size: int) -> str:
+    """The longest start of ``text`` that is at most ``size`` bytes in UTF-8."""
+    return text.encode()[: max(0, size)].decode(errors="ignore")
 
 
 class PushService(Protocol):

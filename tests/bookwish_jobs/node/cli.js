@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 // Test driver for app.js: node cli.js '<json config>'. Prints one JSON object per line.
 //
-// {action: "produce", redisUrl, databaseUrl, schedule?, notifications?: [data],
+// {action: "produce", redisUrl, databaseUrl?, prismaSchema?, schedule?, notifications?: [data],
 //  syncStores?: [storeId], cleanup?, digest?, storeDigest?: [[storeId, orderId, special]],
 //  opsDigest?: [orderId]}
 //     Start-up scheduling (when `schedule`), then the producers' calls, in that order.
+//     jobOptions: {orderDigest: {backoff: ...}} overrides the design's options (tests that
+//     cannot wait for a 60-second backoff). databaseUrl (Prisma's DATABASE_URL) comes with prismaSchema, the schema.prisma the
+//     Node app's client was generated from.
 // {action: "repeatables", redisUrl}   getRepeatableJobs() of every queue.
-// {action: "work", redisUrl, expect?, workMs?, maxSeconds?}
+// {action: "work", redisUrl, expect?, workMs?, maxSeconds?, design?}
 //     Node workers with queue.process(fn) on all four queues, until `expect` jobs
-//     completed, SIGTERM, or maxSeconds.
+//     completed, SIGTERM, or maxSeconds. Each job is recorded ("processed"); with
+//     design: {databaseUrl, prismaSchema, expoUrl?, smtpUrl?, opsEmail?, deliveryHelper?,
+//     ownSchema?} the design's processors then run it (app.js).
 'use strict';
 
 const app = require('./app');
@@ -24,13 +29,16 @@ async function closeAll(queues) {
 }
 
 async function produce(cfg) {
+  for (const [key, options] of Object.entries(cfg.jobOptions || {})) {
+    Object.assign(app.JOB_OPTIONS[key], options);
+  }
   const queues = app.openQueues(cfg.redisUrl);
-  const db = cfg.databaseUrl ? app.openDatabase(cfg.databaseUrl) : null;
-  if (db) await db.connect();
+  const db = cfg.databaseUrl ? app.openDatabase(cfg.databaseUrl, cfg.prismaSchema) : null;
+  if (db) await db.client.connect();
   try {
     if (cfg.schedule) {
       // Without a database there are no stores to schedule (some tests need none).
-      const stores = db ? await app.scheduleSquareSyncs(queues, db) : [];
+      const stores = db ? await app.scheduleSquareSyncs(queues, db.prisma) : [];
       await app.scheduleReservationCleanup(queues);
       await app.scheduleOrderDigest(queues);
       emit('scheduled', { stores });
@@ -44,10 +52,10 @@ async function produce(cfg) {
       emit('added', { queue: 'square-sync', jobId: String(job.id), ref: storeId });
     }
     for (const [storeId, orderId, special] of cfg.storeDigest || []) {
-      emit('digest_entry', { id: await app.queueStoreOrderForDigest(db, storeId, orderId, special) });
+      emit('digest_entry', { id: await app.queueStoreOrderForDigest(db.prisma, storeId, orderId, special) });
     }
     for (const orderId of cfg.opsDigest || []) {
-      emit('ops_entry', { id: await app.queueOrderForOpsDigest(db, orderId) });
+      emit('ops_entry', { id: await app.queueOrderForOpsDigest(db.prisma, orderId) });
     }
     if (cfg.cleanup) {
       const job = await app.runReservationCleanup(queues);
@@ -57,8 +65,9 @@ async function produce(cfg) {
       const job = await app.runOrderDigest(queues);
       emit('added', { queue: 'order-digest', jobId: String(job.id) });
     }
+    if (db) emit('sql', { statements: db.prisma.log });
   } finally {
-    if (db) await db.end();
+    if (db) await db.client.end();
     await closeAll(queues);
   }
 }
@@ -77,12 +86,15 @@ async function repeatables(cfg) {
 
 async function work(cfg) {
   const queues = app.openQueues(cfg.redisUrl);
+  const db = cfg.design ? app.openDatabase(cfg.design.databaseUrl, cfg.design.prismaSchema) : null;
+  if (db) await db.client.connect();
+  const ctx = db ? app.designContext(db, cfg.design) : null;
   let completed = 0;
   let done;
   const finished = new Promise(resolve => { done = resolve; });
   for (const queue of Object.values(queues)) {
-    queue.on('completed', job => {
-      emit('completed', { queue: queue.name, jobId: String(job.id) });
+    queue.on('completed', (job, result) => {
+      emit('completed', { queue: queue.name, jobId: String(job.id), result: result ?? null });
       completed += 1;
       if (cfg.expect && completed >= cfg.expect) done('expected');
     });
@@ -92,10 +104,10 @@ async function work(cfg) {
   }
   app.startWorkers(queues, async (key, job) => {
     emit('processed', { queue: job.queue.name, jobId: String(job.id), name: job.name,
-      data: job.data, opts: job.opts });
+      data: job.data, opts: job.opts, attemptsMade: job.attemptsMade });
     if (cfg.workMs) await sleep(cfg.workMs);
     return { by: 'node' };
-  });
+  }, ctx);
   await Promise.all(Object.values(queues).map(q => q.isReady()));
   emit('ready', {});
   process.once('SIGTERM', () => done('signal'));
@@ -103,6 +115,7 @@ async function work(cfg) {
   const why = await finished;
   clearTimeout(timer);
   await closeAll(queues);
+  if (db) await db.client.end();
   emit('stopped', { why, completed });
 }
 

@@ -1,30 +1,8 @@
--- The BookWish Node app's tables as `prisma migrate dev` writes them for the models the
--- background-jobs design implies (PostgreSQL provider, Prisma 5 conventions): quoted
--- PascalCase tables, camelCase columns, TEXT ids that Prisma's client generates
--- (@default(cuid()) is not a database default), TIMESTAMP(3), @updatedAt columns without a
--- database default, native enums. Columns the jobs never use are here too (User.name,
--- Order.total, Inventory.sku, the Notification table...), as in the real schema.
--- Test fixture written for bookwish_jobs; conftest.py also derives a text-column variant.
-
--- CreateEnum
-CREATE TYPE "OrderStatus" AS ENUM ('pending', 'paid', 'fulfilled', 'cancelled');
-
--- CreateEnum
-CREATE TYPE "PaymentStatus" AS ENUM ('pending', 'paid', 'failed', 'refunded');
-
--- CreateEnum
-CREATE TYPE "InventorySource" AS ENUM ('manual', 'square');
-
--- CreateEnum
-CREATE TYPE "NotificationType" AS ENUM ('order_update', 'payment_issue', 'premium_subscription_expiring', 'wishlist_match', 'general');
-
 -- CreateTable
 CREATE TABLE "User" (
     "id" TEXT NOT NULL,
-    "email" TEXT NOT NULL,
-    "name" TEXT,
+    "email" TEXT,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updatedAt" TIMESTAMP(3) NOT NULL,
 
     CONSTRAINT "User_pkey" PRIMARY KEY ("id")
 );
@@ -34,9 +12,6 @@ CREATE TABLE "PushToken" (
     "id" TEXT NOT NULL,
     "userId" TEXT NOT NULL,
     "token" TEXT NOT NULL,
-    "platform" TEXT,
-    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updatedAt" TIMESTAMP(3) NOT NULL,
 
     CONSTRAINT "PushToken_pkey" PRIMARY KEY ("id")
 );
@@ -44,29 +19,37 @@ CREATE TABLE "PushToken" (
 -- CreateTable
 CREATE TABLE "Store" (
     "id" TEXT NOT NULL,
-    "name" TEXT NOT NULL,
+    "displayName" TEXT,
     "email" TEXT,
     "ownerId" TEXT,
-    "inventorySource" "InventorySource" NOT NULL DEFAULT 'manual',
+    "inventorySource" TEXT NOT NULL DEFAULT 'manual',
     "squareAccessToken" TEXT,
-    "squareLocationId" TEXT,
-    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updatedAt" TIMESTAMP(3) NOT NULL,
+    "squareLocation" TEXT,
 
     CONSTRAINT "Store_pkey" PRIMARY KEY ("id")
 );
 
 -- CreateTable
+CREATE TABLE "Inventory" (
+    "id" TEXT NOT NULL,
+    "storeId" TEXT NOT NULL,
+    "squareVariationId" TEXT,
+    "quantity" INTEGER NOT NULL DEFAULT 0,
+    "reservedQuantity" INTEGER NOT NULL DEFAULT 0,
+
+    CONSTRAINT "Inventory_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
 CREATE TABLE "Order" (
     "id" TEXT NOT NULL,
-    "orderNumber" TEXT NOT NULL,
+    "orderNumber" TEXT,
     "storeId" TEXT NOT NULL,
     "userId" TEXT,
-    "status" "OrderStatus" NOT NULL DEFAULT 'pending',
-    "paymentStatus" "PaymentStatus" NOT NULL DEFAULT 'pending',
-    "total" DECIMAL(10,2) NOT NULL DEFAULT 0,
+    "status" TEXT NOT NULL DEFAULT 'pending',
+    "paymentStatus" TEXT NOT NULL DEFAULT 'pending',
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updatedAt" TIMESTAMP(3) NOT NULL,
+    "modifiedAt" TIMESTAMP(3) NOT NULL,
 
     CONSTRAINT "Order_pkey" PRIMARY KEY ("id")
 );
@@ -76,35 +59,17 @@ CREATE TABLE "OrderItem" (
     "id" TEXT NOT NULL,
     "orderId" TEXT NOT NULL,
     "inventoryId" TEXT,
-    "title" TEXT NOT NULL,
+    "bookTitle" TEXT,
     "quantity" INTEGER NOT NULL DEFAULT 1,
-    "price" DECIMAL(10,2) NOT NULL DEFAULT 0,
-    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updatedAt" TIMESTAMP(3) NOT NULL,
 
     CONSTRAINT "OrderItem_pkey" PRIMARY KEY ("id")
-);
-
--- CreateTable
-CREATE TABLE "Inventory" (
-    "id" TEXT NOT NULL,
-    "storeId" TEXT NOT NULL,
-    "title" TEXT NOT NULL,
-    "sku" TEXT,
-    "squareCatalogObjectId" TEXT,
-    "quantity" INTEGER NOT NULL DEFAULT 0,
-    "reservedQuantity" INTEGER NOT NULL DEFAULT 0,
-    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updatedAt" TIMESTAMP(3) NOT NULL,
-
-    CONSTRAINT "Inventory_pkey" PRIMARY KEY ("id")
 );
 
 -- CreateTable
 CREATE TABLE "Notification" (
     "id" TEXT NOT NULL,
     "userId" TEXT NOT NULL,
-    "type" "NotificationType" NOT NULL,
+    "type" TEXT NOT NULL,
     "title" TEXT NOT NULL,
     "body" TEXT NOT NULL,
     "orderId" TEXT,
@@ -121,8 +86,8 @@ CREATE TABLE "OrderDigestQueue" (
     "orderId" TEXT NOT NULL,
     "isSpecialOrder" BOOLEAN NOT NULL DEFAULT false,
     "processed" BOOLEAN NOT NULL DEFAULT false,
-    "processedAt" TIMESTAMP(3),
-    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "queuedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "digestedAt" TIMESTAMP(3),
 
     CONSTRAINT "OrderDigestQueue_pkey" PRIMARY KEY ("id")
 );
@@ -132,8 +97,8 @@ CREATE TABLE "BookwishOpsDigestQueue" (
     "id" TEXT NOT NULL,
     "orderId" TEXT NOT NULL,
     "processed" BOOLEAN NOT NULL DEFAULT false,
-    "processedAt" TIMESTAMP(3),
-    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "queuedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "digestedAt" TIMESTAMP(3),
 
     CONSTRAINT "BookwishOpsDigestQueue_pkey" PRIMARY KEY ("id")
 );
@@ -142,19 +107,19 @@ CREATE TABLE "BookwishOpsDigestQueue" (
 CREATE UNIQUE INDEX "User_email_key" ON "User"("email");
 
 -- CreateIndex
+CREATE INDEX "PushToken_userId_idx" ON "PushToken"("userId");
+
+-- CreateIndex
 CREATE UNIQUE INDEX "PushToken_token_key" ON "PushToken"("token");
 
 -- CreateIndex
-CREATE INDEX "PushToken_userId_idx" ON "PushToken"("userId");
+CREATE UNIQUE INDEX "Inventory_storeId_squareVariationId_key" ON "Inventory"("storeId", "squareVariationId");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "Order_orderNumber_key" ON "Order"("orderNumber");
 
 -- CreateIndex
 CREATE INDEX "Order_status_createdAt_idx" ON "Order"("status", "createdAt");
-
--- CreateIndex
-CREATE UNIQUE INDEX "Inventory_storeId_squareCatalogObjectId_key" ON "Inventory"("storeId", "squareCatalogObjectId");
 
 -- CreateIndex
 CREATE INDEX "OrderDigestQueue_processed_idx" ON "OrderDigestQueue"("processed");
@@ -169,6 +134,9 @@ ALTER TABLE "PushToken" ADD CONSTRAINT "PushToken_userId_fkey" FOREIGN KEY ("use
 ALTER TABLE "Store" ADD CONSTRAINT "Store_ownerId_fkey" FOREIGN KEY ("ownerId") REFERENCES "User"("id") ON DELETE SET NULL ON UPDATE CASCADE;
 
 -- AddForeignKey
+ALTER TABLE "Inventory" ADD CONSTRAINT "Inventory_storeId_fkey" FOREIGN KEY ("storeId") REFERENCES "Store"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+
+-- AddForeignKey
 ALTER TABLE "Order" ADD CONSTRAINT "Order_storeId_fkey" FOREIGN KEY ("storeId") REFERENCES "Store"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
 
 -- AddForeignKey
@@ -179,9 +147,6 @@ ALTER TABLE "OrderItem" ADD CONSTRAINT "OrderItem_orderId_fkey" FOREIGN KEY ("or
 
 -- AddForeignKey
 ALTER TABLE "OrderItem" ADD CONSTRAINT "OrderItem_inventoryId_fkey" FOREIGN KEY ("inventoryId") REFERENCES "Inventory"("id") ON DELETE SET NULL ON UPDATE CASCADE;
-
--- AddForeignKey
-ALTER TABLE "Inventory" ADD CONSTRAINT "Inventory_storeId_fkey" FOREIGN KEY ("storeId") REFERENCES "Store"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
 
 -- AddForeignKey
 ALTER TABLE "Notification" ADD CONSTRAINT "Notification_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;
