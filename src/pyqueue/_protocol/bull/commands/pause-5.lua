@@ -12,19 +12,21 @@
   Returns: nothing.
   Publishes: KEYS[4] with ARGV[1].
 ]]
-local rcall = redis.call
+local source, target = KEYS[1], KEYS[2]
+local pausing = ARGV[1] == "paused"
 
--- The source replaces the destination, as in Bull.
-if rcall("EXISTS", KEYS[1]) == 1 then
-  rcall("RENAME", KEYS[1], KEYS[2])
+-- The whole list moves in O(1); a missing source means there is nothing to move.
+if redis.call("EXISTS", source) == 1 then
+  redis.call("RENAME", source, target)
 end
 
-if ARGV[1] == "paused" then
-  rcall("SET", KEYS[3], 1)
-  rcall("HSET", KEYS[5], "paused", 1)
+-- Bull reads meta-paused; BullMQ (and bull-board's BullMQ view) read meta's field.
+if pausing then
+  redis.call("SET", KEYS[3], 1)
+  redis.call("HSET", KEYS[5], "paused", 1)
 else
-  rcall("DEL", KEYS[3])
-  rcall("HDEL", KEYS[5], "paused")
+  redis.call("DEL", KEYS[3])
+  redis.call("HDEL", KEYS[5], "paused")
 end
 
-rcall("PUBLISH", KEYS[4], ARGV[1])
+redis.call("PUBLISH", KEYS[4], ARGV[1])
