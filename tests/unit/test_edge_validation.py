@@ -131,7 +131,7 @@ def test_durations_are_stored_in_bulls_units_on_the_wire() -> None:
          r"lock_duration: must be a number of milliseconds or a timedelta, got 'x'"),
         (lambda: JobOptions(delay=timedelta(microseconds=-1)), r"delay: must be >= 0"),
         (lambda: JobOptions(timeout=timedelta(microseconds=10)),
-         r"timeout: must be at least 1 ms"),
+         r"timeout: must be >= 1 ms, got datetime.timedelta\(microseconds=10\)"),
         (lambda: KeepJobs(age=timedelta(milliseconds=10)), r"keep\.age: .*whole seconds"),
     ],
 )
@@ -146,3 +146,26 @@ def test_a_timeout_speaks_seconds_and_keeps_bulls_text_for_the_wire() -> None:
     assert exc.timeout == 0.5
     assert wire.failed_reason(exc) == "Promise timed out after 500 milliseconds"
     assert wire.failed_reason(ValueError("boom")) == "boom"
+
+
+def _new_waits() -> list[tuple[object, str]]:
+    from pyqueue import Queue, SyncQueue, Worker
+    from pyqueue.group import WorkerGroup
+    from pyqueue.testing import drain
+
+    return [
+        (Queue.wait_until_finished, "timeout"), (SyncQueue.wait_until_finished, "timeout"),
+        (Worker.when_current_jobs_finished, "timeout"), (Worker.pause, "timeout"),
+        (Worker.close, "timeout"), (WorkerGroup.close, "timeout"), (drain, "timeout"),
+    ]
+
+
+@pytest.mark.parametrize(("owner", "name"), _new_waits(),
+                         ids=lambda v: getattr(v, "__qualname__", str(v)))
+def test_every_wait_takes_seconds_or_a_timedelta(owner: Any, name: str) -> None:
+    import inspect
+
+    parameter = inspect.signature(owner).parameters[name]
+    assert "timedelta" in str(parameter.annotation)
+    doc = inspect.getdoc(owner) or ""
+    assert "timedelta" in doc or "Seconds" in doc or "seconds" in doc, owner
