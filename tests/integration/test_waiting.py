@@ -8,15 +8,18 @@ exhausted redis-py 8's pool), ``finished()`` of a removed job waited for ever, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from tests.integration.conftest import FAST
 
 from pyqueue import BulkJob, JobFailedError, JobNotFound, Queue, Worker
-from tests.integration.conftest import FAST
+from pyqueue.embedded import RedisServer
 
 
 async def _clients(raw: aioredis.Redis) -> int:
@@ -27,12 +30,25 @@ def _leftover_tasks(baseline: set[asyncio.Task[Any]]) -> list[str]:
     return sorted(t.get_name() for t in asyncio.all_tasks() - baseline if not t.done())
 
 
+@pytest.fixture
+async def own_server() -> AsyncIterator[tuple[str, aioredis.Redis]]:
+    """A server of this test's own: CLIENT LIST then counts only this test's connections."""
+    with RedisServer() as server:
+        client = aioredis.Redis.from_url(server.url)
+        try:
+            yield server.url, client
+        finally:
+            await client.aclose()
+
+
 async def test_a_thousand_waiters_share_one_subscriber(
-    redis_url: str, queue_name: str, raw_redis: aioredis.Redis
+    own_server: tuple[str, aioredis.Redis], queue_name: str
 ) -> None:
+    redis_url, raw_redis = own_server
     rng = random.Random(28)
     async with Queue(queue_name, redis_url) as queue:
         jobs = await queue.add_bulk(BulkJob({"n": n}) for n in range(200))
+        assert await queue.get_job(jobs[0].id) is not None  # the queue's own connections
         baseline_tasks = set(asyncio.all_tasks())
         before = await _clients(raw_redis)
         waiters = [asyncio.create_task(jobs[i % 200].finished(timeout=60)) for i in range(1000)]
@@ -55,9 +71,15 @@ async def test_a_thousand_waiters_share_one_subscriber(
                 assert outcome == (i % 200) * 2, (i, outcome)
         after = await _clients(raw_redis)
         assert after <= before + 2, (before, after)
-        # Only the shared reader is left, and it goes with the queue.
-        assert len(_leftover_tasks(baseline_tasks)) <= 1, _leftover_tasks(baseline_tasks)
+        # Only the queue's shared reader and checker are left, and they go with the queue.
+        assert _leftover_tasks(baseline_tasks) == [
+            f"pyqueue-finished-checker-{queue_name}", f"pyqueue-finished-reader-{queue_name}"
+        ]
     assert _leftover_tasks(baseline_tasks) == []
+    for _ in range(200):  # the server notices closed sockets a moment later
+        if await _clients(raw_redis) < before:
+            break
+        await asyncio.sleep(0.02)
     assert await _clients(raw_redis) < before
 
 
@@ -135,3 +157,25 @@ async def test_closing_the_queue_ends_its_waiters(redis_url: str, queue_name: st
     await queue.close()
     with pytest.raises(QueueClosedError):
         await waiter
+
+
+async def test_the_reader_stops_by_itself_when_a_cancellation_is_lost(
+    redis_url: str, queue_name: str
+) -> None:
+    """redis-py 8.0-8.2 can lose the cancellation of a task reading a subscription: the
+    shared reader must not depend on it, so it also stops on its own once closing."""
+    async with Queue(queue_name, redis_url) as queue:
+        job = await queue.add({})
+        waiter = asyncio.create_task(job.finished(timeout=30))
+        await asyncio.sleep(0.1)
+        hub = queue._waiters
+        assert hub is not None
+        reader = next(t for t in hub._tasks if "reader" in t.get_name())
+        hub._closing = True  # what close() sets before it cancels; no cancel() here
+        done, _ = await asyncio.wait({reader}, timeout=10)
+        assert done == {reader}
+        assert not reader.cancelled()
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+        hub._closing = False  # let close() do the rest as usual
