@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+from tests.integration.conftest import FAST
 
 from pyqueue import (
     Backoff,
@@ -26,7 +27,6 @@ from pyqueue import (
     QueueClosedError,
     Worker,
 )
-from tests.integration.conftest import FAST
 
 
 async def test_a_sync_timeout_counts_from_when_its_thread_starts(

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from tests.integration.conftest import FAST
 
 from pyqueue import InvalidOptionsError, Job, JobFailedError, JobHandle, Queue, Worker
-from tests.integration.conftest import FAST
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Email(BaseModel):
@@ -103,7 +105,7 @@ async def test_a_sandboxed_handler_gets_its_model_too(
 ) -> None:
     from tests.integration import sandbox_handlers as h
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    monkeypatch.syspath_prepend(str(ROOT))
     async with Queue(queue_name, redis_url) as queue:
         job = await queue.add({"to": "s@b.x"})
         async with Worker(queue, h.typed_handle, options=dataclasses.replace(FAST, sandbox=True)):
