@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from pydantic import BaseModel
+from pyqueue.group import WorkerGroup
+from tests.integration.conftest import FAST
 
 from pyqueue import (
     Backoff,
@@ -29,8 +31,6 @@ from pyqueue import (
     WorkerOptions,
     WorkerSettings,
 )
-from pyqueue.group import WorkerGroup
-from tests.integration.conftest import FAST
 
 
 class Email(BaseModel):
@@ -134,6 +134,8 @@ def test_bad_settings_are_one_clear_error() -> None:
                        cron=[Cron(send, "* * * * *", data={"nope": 1})])
     with pytest.raises(InvalidOptionsError, match=r"cron: not a valid cron"):
         Cron(send, "every minute")
+    with pytest.raises(InvalidOptionsError, match=r"cron: options\.job_id cannot be set"):
+        Cron(send, "* * * * *", options=JobOptions(job_id="x"))
     with pytest.raises(InvalidOptionsError, match=r"default_job_options\.job_id"):
         QueueEntry("emails", send, default_job_options=JobOptions(job_id="x"))
     with pytest.raises(InvalidOptionsError, match=r"backoff\.type: unknown strategy 'jiter'"):
