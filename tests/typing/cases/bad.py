@@ -1,4 +1,4 @@
-"""Code that ``mypy --strict`` must reject: each ``# E:`` comment is the error expected there."""
+"""Code that ``mypy --strict`` must reject: a trailing comment ``E: <text>`` names the error."""
 
 from __future__ import annotations
 
@@ -58,5 +58,5 @@ async def produce() -> None:
 
 
 async def tests() -> None:
-    await send(make_job(Invoice(number=1)))  # E: Argument 1 to "send" has incompatible type
+    await send(make_job(Invoice(number=1)))  # E: Argument 1 to "make_job" has incompatible type "Invoice"
     await drain(emails, bill)  # E: Argument 2 to "drain" has incompatible type

@@ -20,7 +20,14 @@ from pyqueue import (
     WorkerSettings,
     shutdown_signals,
 )
-from pyqueue.testing import drain, make_due, make_job, make_job_handle
+from pyqueue.testing import (
+    OfflineHandle,
+    OfflineJob,
+    drain,
+    make_due,
+    make_job,
+    make_job_handle,
+)
 
 
 class Email(BaseModel):
@@ -86,9 +93,10 @@ async def produce(url: str) -> None:
 
 async def test_without_redis() -> None:
     assert await send(make_job(Email(to="x@y.z"))) == "x@y.z"
-    assert_type(make_job(Email(to="x"), context={"pool": 1}), Job[Email])
+    assert_type(make_job(Email(to="x"), context={"pool": 1}), OfflineJob[Email])
+    assert_type(make_job({"to": "x"}, model=Email), OfflineJob[Email])
     assert render(make_job_handle(Report(day="mon"))) == {"day": "mon"}
-    assert_type(make_job_handle(Report(day="mon")), JobHandle[Report])
+    assert_type(make_job_handle(Report(day="mon")), OfflineHandle[Report])
 
 
 async def test_with_redis(queue: Queue[Email]) -> None:
