@@ -1,8 +1,9 @@
 """docs/guides/worker-settings.md runs as written, and type-checks under ``mypy --strict``.
 
 Its Python blocks are one program, each continuing the ones before it (the page says
-so); they read ``REDIS_URL`` from the environment, here a private redis-server. Shell
-blocks are not run.
+so); they read ``REDIS_URL`` from the environment, here a redis-server of this test's
+own (the page's queues have fixed names, so they must not meet other tests' jobs).
+Shell blocks are not run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from mypy import api
+
+from pyqueue.embedded import RedisServer
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guides" / "worker-settings.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -33,11 +36,12 @@ def program(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_guide_runs_as_written(program: Path, redis_url: str) -> None:
-    done = subprocess.run(
-        [sys.executable, str(program)], capture_output=True, text=True, timeout=120,
-        cwd=program.parent, env={**os.environ, "REDIS_URL": redis_url}, check=False,
-    )
+def test_the_guide_runs_as_written(program: Path) -> None:
+    with RedisServer() as server:
+        done = subprocess.run(
+            [sys.executable, str(program)], capture_output=True, text=True, timeout=120,
+            cwd=program.parent, env={**os.environ, "REDIS_URL": server.url}, check=False,
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
 
