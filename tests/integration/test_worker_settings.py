@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from pydantic import BaseModel
-from pyqueue.group import WorkerGroup
 from tests.integration.conftest import FAST
 
 from pyqueue import (
@@ -31,6 +30,7 @@ from pyqueue import (
     WorkerOptions,
     WorkerSettings,
 )
+from pyqueue.group import WorkerGroup
 
 
 class Email(BaseModel):

@@ -58,5 +58,6 @@ async def produce() -> None:
 
 
 async def tests() -> None:
-    await send(make_job(Invoice(number=1)))  # E: Argument 1 to "make_job" has incompatible type "Invoice"
+    invoice = Invoice(number=1)
+    await send(make_job(invoice))  # E: Argument 1 to "make_job" has incompatible type "Invoice"
     await drain(emails, bill)  # E: Argument 2 to "drain" has incompatible type
