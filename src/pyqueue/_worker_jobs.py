@@ -56,10 +56,12 @@ class JobRunner:
         processors: ``{job name: handler}`` (``"*"`` for every other name).
         models: The model each handler's data is validated into, by handler id.
         policy: Wire options filled into each job's opts that lack them.
-        concurrency, sandbox: From the worker's options.
+        concurrency: From the worker's options: threads (and sandbox children).
+        sandbox: From the worker's options: run handlers in child processes.
         context: What handlers reach as ``job.context``.
         finisher: Stores each attempt's outcome.
-        before_process, after_process: The worker's hooks.
+        before_process: The worker's hook before each attempt.
+        after_process: The worker's hook after each attempt's outcome is stored.
         report: Reports an error of the worker's own (the ``error`` event).
     """
 

@@ -279,7 +279,8 @@ class WorkerSettings:
         on_startup: ``hook(context)``, awaited once before any worker starts (open
             database pools and clients here); if it raises, nothing starts.
         on_shutdown: ``hook(context)``, awaited once after every worker closed.
-        before_process, after_process: Given to every worker; see :class:`pyqueue.Worker`.
+        before_process: Given to every worker; see :class:`pyqueue.Worker`.
+        after_process: Given to every worker; see :class:`pyqueue.Worker`.
         cron: :class:`Cron` schedules, declared (idempotently) at every start-up.
             Schedules these settings declared before and no longer list are removed
             then; schedules declared by anything else are left alone.

@@ -283,8 +283,12 @@ class SyncQueue(Generic[DataT]):
     """A blocking :class:`~pyqueue.Queue`: the same arguments and methods, no ``await``.
 
     Args:
-        name, redis_url, prefix, default_job_options, model, backoff_strategies: As for
-            :class:`Queue`.
+        name: As for :class:`Queue`.
+        redis_url: As for :class:`Queue`.
+        prefix: As for :class:`Queue`.
+        default_job_options: As for :class:`Queue`.
+        model: As for :class:`Queue`.
+        backoff_strategies: As for :class:`Queue`.
         connection: A ``redis.asyncio.Redis`` client whose settings are copied (its
             connections belong to another event loop, so it is not used itself).
 

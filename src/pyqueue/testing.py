@@ -102,8 +102,10 @@ def make_job(
             to validate into it (as a worker would).
         model: Validate ``data`` into this pydantic model first.
         context: What the handler reaches as ``job.context`` (default: empty dict).
-        name, job_id, attempts_made, options: The job's fields (``attempts_made``:
-            failed attempts before this one).
+        name: The job's name.
+        job_id: The job's id.
+        attempts_made: Failed attempts before this one.
+        options: The job's options (``job.opts``).
         aborted: Set ``job.aborted``, as an abort or a timeout would.
 
     Raises:
@@ -198,8 +200,12 @@ async def drain(
         handler: As for :class:`pyqueue.Worker` (a function or ``{name: function}``),
             typed like the queue.
         options: Worker options (default :data:`DRAIN_OPTIONS`: quick, no stall checks).
-        context, on_startup, on_shutdown, before_process, after_process,
-            backoff_strategies: As for :class:`pyqueue.Worker`.
+        context: As for :class:`pyqueue.Worker`.
+        on_startup: As for :class:`pyqueue.Worker`.
+        on_shutdown: As for :class:`pyqueue.Worker`.
+        before_process: As for :class:`pyqueue.Worker`.
+        after_process: As for :class:`pyqueue.Worker`.
+        backoff_strategies: As for :class:`pyqueue.Worker`.
         include_delayed: Also wait for delayed jobs (retries with backoff among
             them) to run; False stops once waiting and active are empty.
         skip_delays: Make delayed jobs due at once (see :func:`make_due`) instead of
