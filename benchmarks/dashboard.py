@@ -38,13 +38,13 @@ async def _fill(queue: Any, n: int) -> None:
             BulkJob(
                 {"order": {"id": i, "sku": f"SKU-{i % 997}"}, "email": f"user{i}@example.com"},
                 name="email" if i % 3 else "charge",
-                options=JobOptions(job_id=str(i + 1), delay=3_600_000 if i % 20 == 19 else None),
+                options=JobOptions(job_id=f"j{i + 1}", delay=3_600_000 if i % 20 == 19 else None),
             )
             for i in ids
         ]
         await queue.add_bulk(batch)
         finished = [i for i in ids if i % 20 < 14]  # 70%: 60 completed, 10 failed
-        still_waiting = [str(i + 1) for i in ids if 14 <= i % 20 < 19]
+        still_waiting = [f"j{i + 1}" for i in ids if 14 <= i % 20 < 19]
         async with queue.client.pipeline(transaction=True) as pipe:
             # The chunk's waiting ids are the list's head (LPUSHed in order): take them
             # all off and push back the ones that stay, in the same order.
@@ -52,7 +52,7 @@ async def _fill(queue: Any, n: int) -> None:
             if still_waiting:
                 pipe.lpush(queue.keys.wait, *still_waiting)
             for i in finished:
-                job_id = str(i + 1)
+                job_id = f"j{i + 1}"
                 at = now - rng.randrange(3_600_000)
                 if i % 20 < 2:
                     pipe.hset(queue.keys.job(job_id), mapping={

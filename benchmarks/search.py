@@ -32,7 +32,7 @@ async def _fill(queue: Any, n: int) -> None:
             BulkJob(
                 {"order": {"id": i, "sku": f"SKU-{i % 997}"}, "email": f"user{i}@example.com"},
                 name="email" if i % 3 else "charge",
-                options=JobOptions(job_id=str(i + 1)),
+                options=JobOptions(job_id=f"j{i + 1}"),
             )
             for i in range(start, min(start + chunk, n))
         ]
@@ -40,7 +40,7 @@ async def _fill(queue: Any, n: int) -> None:
         async with queue.client.pipeline(transaction=False) as pipe:
             pipe.delete(queue.keys.wait)
             for i in range(start, min(start + chunk, n)):
-                job_id = str(i + 1)
+                job_id = f"j{i + 1}"
                 if i % 10 == 9:
                     pipe.hset(queue.keys.job(job_id), mapping={
                         "failedReason": f"card declined (code {i % 50})",

@@ -25,6 +25,7 @@ from pyqueue.errors import (
 )
 from pyqueue.events import QueueEvents
 from pyqueue.handle import JobHandle
+from pyqueue.hooks import Context
 from pyqueue.job import Job
 from pyqueue.options import (
     Backoff,
@@ -37,6 +38,8 @@ from pyqueue.options import (
 )
 from pyqueue.queue import BulkJob, Queue
 from pyqueue.repeat import Repeat
+from pyqueue.settings import Cron, QueueEntry, WorkerSettings
+from pyqueue.signals import shutdown_signals
 from pyqueue.sync import SyncJob, SyncQueue
 from pyqueue.worker import Worker
 
@@ -48,6 +51,8 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 __all__ = [
     "Backoff",
     "BulkJob",
+    "Context",
+    "Cron",
     "Debounce",
     "Durability",
     "Event",
@@ -66,6 +71,7 @@ __all__ = [
     "PyQueueError",
     "Queue",
     "QueueClosedError",
+    "QueueEntry",
     "QueueEvents",
     "RateLimiter",
     "RedisServerNotFound",
@@ -79,6 +85,8 @@ __all__ = [
     "UnrecoverableError",
     "Worker",
     "WorkerOptions",
+    "WorkerSettings",
     "WrongEventLoopError",
     "__version__",
+    "shutdown_signals",
 ]

@@ -24,7 +24,7 @@ Unsubscribe = Callable[[], None]
 
 # Events whose listeners take nothing, a job id, a job, or a job and an error.
 NoArgEvent = Literal["drained", "paused", "resumed"]
-JobIdEvent = Literal["stalled", "stalled-failed", "debounced"]
+JobIdEvent = Literal["stalled", "stalled-failed", "debounced", "duplicated"]
 JobEvent = Literal["waiting", "delayed", "active", "removed", "lock-lost"]
 
 
@@ -44,7 +44,8 @@ class LocalEvents(Generic[DataT]):
                               is True when no retry follows (attempts used up, discard(),
                               UnrecoverableError, a backoff of -1); ``(job, exc)`` works too
     ``lock-lost``             ``(job)``; ``lock-extension-failed``: ``(job, exc)``
-    ``stalled``               ``(job_id)``; also ``stalled-failed`` and ``debounced``
+    ``stalled``               ``(job_id)``; also ``stalled-failed``, and ``debounced`` and
+                              ``duplicated`` (an add that created nothing; see ``add``)
     ``removed``               ``(job)``
     ``cleaned``               ``(job_ids, state)``
     ``drained``, ``paused``,  ``()``

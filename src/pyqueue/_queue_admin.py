@@ -1,19 +1,16 @@
 """Managing a queue: pause, cleaning, removal, bulk retries and repeat schedules.
 
-:class:`QueueAdmin` is a mixin of :class:`pyqueue.Queue` that holds these
-methods, and :meth:`~QueueAdmin.wait_until_finished`, which waits for a job's
-result on the queue's ``completed`` and ``failed`` channels.
+:class:`QueueAdmin` is a mixin of :class:`pyqueue.Queue` that holds these methods.
 """
 
 from __future__ import annotations
 
-import asyncio
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pyqueue import _scheduling
+from pyqueue import _durations, _scheduling
 from pyqueue._protocol.bull import wire
-from pyqueue._protocol.pubsub import Subscription
-from pyqueue.errors import InvalidOptionsError, JobFailedError, JobNotFound, JobStateError
+from pyqueue.errors import InvalidOptionsError, JobNotFound, JobStateError
 from pyqueue.job import AbortOutcome, now_ms
 
 if TYPE_CHECKING:
@@ -43,6 +40,8 @@ class QueueAdmin:
     if TYPE_CHECKING:
 
         def emit(self, event: str, *args: Any) -> None: ...
+
+        def _removed(self, *job_ids: str) -> None: ...
 
     async def pause(self) -> None:
         """Pause the queue globally: no worker fetches until :meth:`resume`."""
@@ -104,14 +103,14 @@ class QueueAdmin:
 
     async def clean(
         self,
-        grace: int,
+        grace: int | timedelta,
         state: CleanState = "completed",
         limit: int = 0,
     ) -> list[str]:
         """Delete jobs in ``state`` finished (or created) more than ``grace`` ms ago.
 
         Args:
-            grace: ms, as in Bull: only jobs older than this go.
+            grace: ms (or a timedelta), as in Bull: only jobs older than this go.
             state: Which set or list to clean.
             limit: Delete at most this many (0: no limit).
 
@@ -122,13 +121,13 @@ class QueueAdmin:
             raise InvalidOptionsError(
                 f"state: cannot clean {state!r}; one of {', '.join(_CLEAN_STATES)}"
             )
-        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
-            raise InvalidOptionsError(f"grace: must be ms >= 0, got {grace!r}")
+        grace_ms = _durations.whole_ms("grace", grace)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise InvalidOptionsError(f"limit: must be an int >= 0, got {limit!r}")
         ids = await self.scripts.clean_jobs_in_set(
-            "wait" if state == "waiting" else state, max_timestamp=now_ms() - grace, limit=limit
+            "wait" if state == "waiting" else state, max_timestamp=now_ms() - grace_ms, limit=limit
         )
+        self._removed(*ids)
         self.emit("cleaned", ids, state)
         return ids
 
@@ -139,6 +138,7 @@ class QueueAdmin:
         or kept whole. Active and finished jobs are left alone.
         """
         await self.scripts.empty()
+        self._removed()
 
     async def obliterate(self, *, force: bool = False, count: int = 1000) -> None:
         """Delete the whole queue. Pauses it first, as Bull does.
@@ -154,6 +154,7 @@ class QueueAdmin:
         if code == -2:
             raise JobStateError("Cannot obliterate queue with active jobs", code=code)
         await self.client.delete(self.keys.wait, self.keys.limiter, self.keys.limiter_index)
+        self._removed()
 
     async def remove_jobs(self, pattern: str) -> list[str]:
         """Remove unlocked jobs whose id matches the glob ``pattern``."""
@@ -162,47 +163,13 @@ class QueueAdmin:
             cursor, ids = await self.scripts.remove_jobs(pattern, cursor)
             removed.extend(ids)
             if cursor == "0":
+                self._removed(*removed)
                 return removed
 
     async def retry_jobs(self, count: int = 1000) -> None:
         """Move every failed job back to wait."""
         while await self.scripts.retry_jobs(count=count) == 1:
             pass
-
-    async def wait_until_finished(self, job_id: str) -> Any:
-        """Result of a job once it completes (raises :class:`JobFailedError` if it fails)."""
-        async with Subscription(self.client) as pubsub:
-            await pubsub.subscribe(self.keys.completed, self.keys.failed)
-            while True:
-                outcome = await self._finished_outcome(job_id)
-                if outcome is not None:
-                    return _raise_or_return(job_id, outcome)
-                # Events are the fast path; the periodic re-check covers a missed
-                # publish (Node's job.finished() also polls).
-                deadline = asyncio.get_running_loop().time() + 5.0
-                while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                    msg = await pubsub.get_message(left, ignore_subscribe_messages=True)
-                    if msg is None:
-                        continue
-                    payload = wire.loads(msg["data"])
-                    if payload.get("jobId") != job_id:
-                        continue
-                    # The payload carries the outcome: the job hash may already be
-                    # gone (removeOnComplete), so don't re-read it.
-                    if bytes(msg["channel"]).decode() == self.keys.failed:
-                        raise JobFailedError(job_id, str(payload.get("val")))
-                    val = payload.get("val")
-                    return wire.loads(val) if isinstance(val, str) else None
-
-    async def _finished_outcome(self, job_id: str) -> tuple[str, Any] | None:
-        state = await self.scripts.is_finished(job_id)
-        if state is None:
-            return None
-        field = b"returnvalue" if state == 1 else b"failedReason"
-        value = cast("bytes | None", await self.client.hget(self.keys.job(job_id), field))
-        if state == 1:
-            return "completed", wire.loads(value) if value else None
-        return "failed", bytes(value or b"").decode("utf-8", "replace")
 
     async def remove_debounce_key(self, debounce_id: str) -> bool:
         """Release a debounce id now (Bull 4.16's ``removeDebounceKey``); True if it was held."""
@@ -241,10 +208,3 @@ class QueueAdmin:
         await self.scripts.remove_repeatable(
             id_prefix=first, repeat_key=key, more_prefixes=tuple(more)
         )
-
-
-def _raise_or_return(job_id: str, outcome: tuple[str, Any]) -> Any:
-    kind, value = outcome
-    if kind == "failed":
-        raise JobFailedError(job_id, value)
-    return value

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
-from pyqueue.errors import InvalidOptionsError
+from pyqueue._protocol.bull.script_args import due_by_score
+from pyqueue.errors import InvalidOptionsError, JobNotFound
+from pyqueue.job import now_ms
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -66,22 +68,33 @@ class QueueReads(Generic[DataT]):
         return job
 
     async def get_job_state(self, job_id: str) -> JobState:
-        """Bull's ``getState``: the first structure holding the id, else ``stuck``."""
+        """Bull's ``getState``: the first structure holding the id, read in one transaction.
+
+        Returns ``"stuck"`` for a job whose hash exists in none of them (Bull's word).
+
+        Raises:
+            JobNotFound: the job does not exist (its hash is gone and no structure
+                holds its id). Bull 4 answers ``"stuck"`` there too; pyqueue tells
+                the two apart.
+        """
         k = self.keys
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with self.client.pipeline(transaction=True) as pipe:
             pipe.zscore(k.completed, job_id)
             pipe.zscore(k.failed, job_id)
             pipe.zscore(k.delayed, job_id)
             pipe.lpos(k.active, job_id)
             pipe.lpos(k.wait, job_id)
             pipe.lpos(k.paused, job_id)
-            found = await pipe.execute()
+            pipe.exists(k.job(job_id))
+            *found, exists = await pipe.execute()
         states: tuple[JobState, ...] = (
             "completed", "failed", "delayed", "active", "waiting", "paused",
         )
         for state, hit in zip(states, found, strict=True):
             if hit is not None:
                 return state
+        if not exists:
+            raise JobNotFound(f"job {job_id!r} does not exist", job_id=job_id, code=-1)
         return "stuck"
 
     def _state_key(self, state: str) -> str:
@@ -105,6 +118,19 @@ class QueueReads(Generic[DataT]):
                     pipe.zcard(key)
             counts = await pipe.execute()
         return {state: int(n) for state, n in zip(wanted, counts, strict=True)}
+
+    async def get_runnable_count(self) -> int:
+        """Jobs a worker runs now or can start now: waiting, active, and delayed ones due.
+
+        Not paused jobs (no worker takes them) and not delayed jobs due later: what
+        ``pyqueue worker --burst`` waits for before it exits. Read in one transaction.
+        """
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.llen(self.keys.wait)
+            pipe.llen(self.keys.active)
+            pipe.zcount(self.keys.delayed, 0, due_by_score(now_ms()))
+            counts = await pipe.execute()
+        return sum(int(n) for n in counts)
 
     async def get_waiting_count(self) -> int:
         c = await self.get_job_counts("waiting", "paused")

@@ -63,7 +63,9 @@ class Scheduler(Protocol):
     """What scheduling needs of a queue (a Queue is one; no import of ``queue`` here)."""
 
     token: str
-    scripts: Scripts
+
+    @property
+    def scripts(self) -> Scripts: ...
 
 
 async def schedule_next(

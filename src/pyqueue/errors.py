@@ -121,7 +121,21 @@ def script_error(code: int, job_id: str, command: str) -> ScriptError:
 
 
 class JobTimeoutError(PyQueueError):
-    """An attempt ran longer than the job's ``timeout`` option."""
+    """An attempt ran longer than the job's ``timeout`` option.
+
+    Its message speaks seconds (``timed out after 0.5 s``); ``timeout`` is in seconds,
+    ``timeout_ms`` in ms as the option was stored. The failed reason written to Redis
+    keeps Bull's own text (``Promise timed out after 500 milliseconds``), which Node
+    code and dashboards may match.
+    """
+
+    def __init__(self, timeout_ms: float) -> None:
+        super().__init__(timeout_ms)
+        self.timeout_ms = timeout_ms
+        self.timeout = timeout_ms / 1000
+
+    def __str__(self) -> str:
+        return f"timed out after {self.timeout:g} s"
 
 
 class MissingHandlerError(PyQueueError):

@@ -21,13 +21,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from pyqueue import _durations as dur
+from pyqueue._durations import check_safe, finite_int
 from pyqueue.errors import InvalidOptionsError
-from pyqueue.options import check_safe, finite_int
 
 _MAX_CANDIDATES = 10_000
 
@@ -84,7 +85,7 @@ class Repeat:
 
     Args:
         cron: 5-field cron, or 6 fields with seconds first (Bull's parser).
-        every: Period in ms, aligned to the epoch.
+        every: Period in ms (or a timedelta), aligned to the epoch.
         tz: IANA time zone for ``cron`` (default: the process's local zone).
         start_date: No instance fires before this (cron only, as in Bull).
         end_date: No instance fires after this.
@@ -101,15 +102,21 @@ class Repeat:
     job_id: str | None = None
     count: int = 0
 
+    if TYPE_CHECKING:
+
+        def __init__(
+            self, *, cron: str | None = ..., every: int | timedelta | None = ...,
+            tz: str | None = ..., start_date: datetime | int | str | None = ...,
+            end_date: datetime | int | str | None = ..., limit: int | None = ...,
+            job_id: str | None = ..., count: int = ...,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         if (self.cron is None) == (self.every is None):
             raise InvalidOptionsError("repeat: give exactly one of cron or every")
-        if self.every is not None and (
-            isinstance(self.every, bool) or not isinstance(self.every, int) or self.every <= 0
-        ):
-            raise InvalidOptionsError(f"repeat.every: must be an int of ms > 0, got {self.every!r}")
         if self.every is not None:
-            check_safe("repeat.every", self.every)
+            object.__setattr__(self, "every", dur.whole_ms("repeat.every", self.every,
+                                                           minimum=1))
         if self.cron is not None:
             validate_cron(self.cron)
             zone(self.tz)

@@ -18,6 +18,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, overload
 
@@ -29,7 +30,7 @@ from pyqueue._queue_admin import CleanState
 from pyqueue._queue_reads import StateName
 from pyqueue.errors import QueueClosedError
 from pyqueue.job import AbortOutcome, Job, JobState
-from pyqueue.options import JobOptionFields, JobOptions
+from pyqueue.options import BackoffStrategy, JobOptionFields, JobOptions
 from pyqueue.queue import BulkJob, Queue
 from pyqueue.repeat import Repeat
 
@@ -135,67 +136,88 @@ class SyncJob(Generic[DataT]):
 
     @property
     def id(self) -> str:
+        """The job's id."""
         return self._job.id
 
     @property
     def name(self) -> str:
+        """The job's name (``__default__`` when added without one)."""
         return self._job.name
 
     @property
     def data(self) -> DataT:
+        """The payload (the model instance when the queue has a model)."""
         return self._job.data
 
     @property
     def opts(self) -> JobOptions:
+        """The job's options, decoded from Bull's ``opts`` JSON."""
         return self._job.opts
 
     @property
     def raw_opts(self) -> dict[str, Any]:
+        """The ``opts`` object exactly as stored (camelCase)."""
         return self._job.raw_opts
 
     @property
     def timestamp(self) -> int:
+        """When the job was created, epoch ms."""
         return self._job.timestamp
 
     @property
     def delay(self) -> int:
+        """ms after ``timestamp`` before the job may run (0 when not delayed)."""
         return self._job.delay
 
     @property
     def priority(self) -> int:
+        """The job's priority, 1 the highest; 0 when it has none."""
         return self._job.priority
 
     @property
     def progress_value(self) -> Any:
+        """The last progress stored (a number or any JSON value; 0 before any)."""
         return self._job.progress_value
 
     @property
     def attempts_made(self) -> int:
+        """Failed attempts so far, as Bull counts them (see :attr:`pyqueue.Job.attempts_made`)."""
         return self._job.attempts_made
 
     @property
     def stalled_counter(self) -> int:
+        """How many times the job was found stalled and recovered."""
         return self._job.stalled_counter
 
     @property
     def failed_reason(self) -> str | None:
+        """The last failed attempt's error message; None before any."""
         return self._job.failed_reason
 
     @property
     def stacktrace(self) -> list[str]:
+        """The stack traces of failed attempts, oldest first."""
         return self._job.stacktrace
 
     @property
     def return_value(self) -> Any:
+        """What the handler returned, JSON-decoded; None before then."""
         return self._job.return_value
 
     @property
     def finished_on(self) -> int | None:
+        """When the job completed or failed for good, epoch ms; None before then."""
         return self._job.finished_on
 
     @property
     def processed_on(self) -> int | None:
+        """When the latest attempt started, epoch ms; None before any."""
         return self._job.processed_on
+
+    @property
+    def created(self) -> bool:
+        """True when the ``add()`` that returned this job created it (see :class:`Job`)."""
+        return self._job.created
 
     def to_json(self) -> dict[str, Any]:
         """The fields of Node's ``Job#toJSON()``, camelCase."""
@@ -204,12 +226,15 @@ class SyncJob(Generic[DataT]):
     # --- operations (see the same methods of Job) ----------------------------
 
     def progress(self, value: Any) -> None:
+        """Store progress and publish a progress event."""
         self._call(lambda job: job.progress(value))
 
     def log(self, line: str) -> int:
+        """Append a line to the job's log; returns the number of lines."""
         return self._call(lambda job: job.log(line))
 
     def update(self, data: Any) -> None:
+        """Replace the job's data."""
         self._call(lambda job: job.update(data))
 
     def remove(self) -> None:
@@ -221,29 +246,35 @@ class SyncJob(Generic[DataT]):
         self._call(lambda job: job.retry())
 
     def promote(self) -> None:
+        """Move a delayed job to wait now."""
         self._call(lambda job: job.promote())
 
     def get_state(self) -> JobState:
+        """The job's state now; raises :class:`~pyqueue.JobNotFound` once it is gone."""
         return self._call(lambda job: job.get_state())
 
     def is_completed(self) -> bool:
+        """True if the job is in the completed set."""
         return self._call(lambda job: job.is_completed())
 
     def is_failed(self) -> bool:
+        """True if the job is in the failed set."""
         return self._call(lambda job: job.is_failed())
 
     def reload(self) -> None:
+        """Re-read the job hash from Redis."""
         self._call(lambda job: job.reload())
 
-    def finished(self, timeout: float | None = None) -> Any:
+    def finished(self, timeout: float | timedelta | None = None) -> Any:
         """Block until the job completes; return its result.
 
         Args:
-            timeout: Seconds to wait (None: no limit).
+            timeout: Seconds (or a timedelta) to wait; None waits without limit.
 
         Raises:
             JobFailedError: the job failed for good.
-            TimeoutError: ``timeout`` seconds passed first.
+            JobNotFound: the job does not exist, or is removed while waited for.
+            TimeoutError: ``timeout`` passed first.
         """
         return self._call(lambda job: job.finished(timeout))
 
@@ -257,6 +288,7 @@ class SyncQueue(Generic[DataT]):
         prefix: As for :class:`Queue`.
         default_job_options: As for :class:`Queue`.
         model: As for :class:`Queue`.
+        backoff_strategies: As for :class:`Queue`.
         connection: A ``redis.asyncio.Redis`` client whose settings are copied (its
             connections belong to another event loop, so it is not used itself).
 
@@ -273,10 +305,12 @@ class SyncQueue(Generic[DataT]):
         prefix: str = "bull",
         default_job_options: JobOptions | None = None,
         model: type[DataT] | None = None,
+        backoff_strategies: Mapping[str, BackoffStrategy] | None = None,
     ) -> None:
         self._settings: dict[str, Any] = {
             "name": name, "redis_url": redis_url, "connection": connection, "prefix": prefix,
             "default_job_options": default_job_options, "model": model,
+            "backoff_strategies": backoff_strategies,
         }
         self._closed = False
         self._open()
@@ -295,6 +329,7 @@ class SyncQueue(Generic[DataT]):
         self._async_queue: Queue[DataT] = Queue(
             settings["name"], settings["redis_url"], connection=own, prefix=settings["prefix"],
             default_job_options=settings["default_job_options"], model=settings["model"],
+            backoff_strategies=settings["backoff_strategies"],
         )
         self._own_client = own if own is not connection else None
         self._runner = _LoopThread(f"pyqueue-sync-{settings['name']}")
@@ -439,6 +474,10 @@ class SyncQueue(Generic[DataT]):
     def get_job_counts(self, *states: StateName) -> dict[str, int]:
         return self._run(self._queue.get_job_counts(*states))
 
+    def get_runnable_count(self) -> int:
+        """See :meth:`Queue.get_runnable_count`."""
+        return self._run(self._queue.get_runnable_count())
+
     def get_waiting_count(self) -> int:
         return self._run(self._queue.get_waiting_count())
 
@@ -502,7 +541,7 @@ class SyncQueue(Generic[DataT]):
 
     def clean(
         self,
-        grace: int,
+        grace: int | timedelta,
         state: CleanState = "completed",
         limit: int = 0,
     ) -> list[str]:
@@ -522,6 +561,14 @@ class SyncQueue(Generic[DataT]):
     def retry_jobs(self, count: int = 1000) -> None:
         self._run(self._queue.retry_jobs(count))
 
-    def wait_until_finished(self, job_id: str) -> Any:
-        """Block until the job finishes; raises :class:`~pyqueue.JobFailedError` on failure."""
-        return self._run(self._queue.wait_until_finished(job_id))
+    def wait_until_finished(
+        self, job_id: str, timeout: float | timedelta | None = None
+    ) -> Any:
+        """Block until the job completes and return its result.
+
+        Args:
+            timeout: Seconds (or a timedelta) to wait; None waits without limit.
+
+        See :meth:`Queue.wait_until_finished` for what it raises.
+        """
+        return self._run(self._queue.wait_until_finished(job_id, timeout))

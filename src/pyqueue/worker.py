@@ -20,51 +20,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Generator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Generator, Mapping
+from concurrent.futures import Future
+from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, Self, cast
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 from typing_extensions import TypeVar
 
-from pyqueue import _scheduling
+from pyqueue import _durations
 from pyqueue._emitter import EventEmitter
-from pyqueue._engine.backoff import BackoffStrategy
 from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import AbortListener, DelayedPromoter, StalledChecker
 from pyqueue._engine.processing import (
-    find_handler,
-    is_async_handler,
     normalise_processors,
-    run_handler,
 )
-from pyqueue._engine.sandbox import SandboxPool
+from pyqueue._handlers import Processor, resolve_models
 from pyqueue._local_events import LocalEvents
 from pyqueue._protocol.bull import wire
-from pyqueue._protocol.bull.scripts import JobReply
-from pyqueue.errors import JobAbortedError, PyQueueError, ScriptError, UnrecoverableError
-from pyqueue.handle import JobHandle
+from pyqueue._worker_jobs import JobRunner
+from pyqueue.errors import (
+    InvalidOptionsError,
+    QueueClosedError,
+    ScriptError,
+)
 from pyqueue.hooks import (
     AfterProcess,
     BeforeProcess,
     Context,
-    JobOutcome,
     LifecycleHook,
     call_hook,
 )
-from pyqueue.job import Job, now_ms
-from pyqueue.options import WorkerOptions
+from pyqueue.options import BackoffStrategy, JobOptions, WorkerOptions, check_backoff_type
 from pyqueue.queue import Queue
 
 log = logging.getLogger("pyqueue.worker")
@@ -72,10 +66,8 @@ _ABORT_FIELD = wire.ABORT_FIELD.encode()
 _UNCLAIMED_ABORTS = 256
 _UNCLAIMED_FOR = 5.0  # seconds
 
-# The payload type of the queue's jobs; Any for a worker made from a queue name.
+# The payload type of the queue's jobs, from the queue or the handler's annotation.
 DataT = TypeVar("DataT", default=Any)
-# An ``async def`` handler gets the Job; a plain ``def`` or sandboxed one a JobHandle.
-TypedHandler: TypeAlias = Callable[[Job[DataT]], Any] | Callable[[JobHandle[DataT]], Any]
 
 
 class Worker(LocalEvents[DataT]):
@@ -87,13 +79,29 @@ class Worker(LocalEvents[DataT]):
             works as in Bull, and so does ``worker.on``), and :meth:`close` leaves it
             open for its owner to close (after the worker).
         processor: ``handler(job)`` for every job name, or ``{name: handler}``
-            with ``"*"`` as the fallback. Handlers are ``async def`` or plain
-            functions (run in a thread pool of ``concurrency`` threads).
+            with ``"*"`` as the fallback. ``async def`` handlers get a :class:`Job`
+            and run on the event loop; plain ``def`` handlers get a
+            :class:`~pyqueue.JobHandle` and run in a thread pool of ``concurrency``
+            threads. The worker is typed from the handler (``Worker[Email]`` for a
+            handler taking ``Job[Email]``).
         redis_url: As for :class:`Queue` (when ``queue`` is a name).
         connection: As for :class:`Queue` (when ``queue`` is a name).
         prefix: As for :class:`Queue` (when ``queue`` is a name).
         options: :class:`WorkerOptions`; ``concurrency`` may be given directly.
-        backoff_strategies: Custom backoff functions by ``backoff.type``.
+        backoff_strategies: Custom backoff functions by ``backoff.type`` (with the
+            queue's own ``backoff_strategies``; a given Queue learns these, so its
+            ``add`` accepts their types).
+        model: The pydantic model of the jobs' data. By default each handler's
+            annotation names it (``Job[Email]``, ``JobHandle[Email]``), else the
+            queue's model: the data is validated into it before the handler runs,
+            and a payload that does not validate fails the job without retries. A
+            model that contradicts a handler's annotation is refused.
+        default_job_options: The queue's processing policy (attempts, backoff,
+            timeout, removal, stack trace limit) for jobs whose options lack it:
+            Bull's ``defaultJobOptions``, applied here as each job starts. What the
+            producer set always wins; the stored job is not changed, so a Node
+            worker honours only what is in the job's options. A worker made from a
+            queue name also gives them to its queue's adds.
         context: The dict handlers reach as ``job.context`` (default: a new empty
             dict), for what they share: database pools, HTTP clients. Also
             :attr:`context`.
@@ -108,6 +116,15 @@ class Worker(LocalEvents[DataT]):
         after_process: ``hook(job, outcome)`` once each attempt's outcome is stored
             (a :class:`pyqueue.hooks.JobOutcome`); an error there is reported as
             an ``error`` event and changes nothing.
+
+    Raises:
+        InvalidOptionsError: a handler that is not callable, a model that contradicts
+            an annotation, an unknown backoff type in the default job options.
+
+    A handler's failure is anything it raises but ``KeyboardInterrupt`` and
+    ``SystemExit`` (which stop the process): a ``CancelledError`` or another
+    ``BaseException`` is a failed attempt too, unless the worker itself cancelled
+    the handler (an abort, or :meth:`close` past its grace).
 
     Hooks may be ``async def`` or plain functions (which run on the event loop and
     must not block); they add no Redis round trip. Sandboxed handlers run in
@@ -130,7 +147,7 @@ class Worker(LocalEvents[DataT]):
     def __init__(
         self,
         queue: str | Queue[DataT],
-        processor: TypedHandler[DataT] | Mapping[str, TypedHandler[DataT]],
+        processor: Processor[DataT],
         *,
         redis_url: str | None = None,
         connection: aioredis.Redis | None = None,
@@ -143,7 +160,11 @@ class Worker(LocalEvents[DataT]):
         on_shutdown: LifecycleHook | None = None,
         before_process: BeforeProcess | None = None,
         after_process: AfterProcess | None = None,
+        model: type[DataT] | None = None,
+        default_job_options: JobOptions | None = None,
     ) -> None:
+        if options is not None and not isinstance(options, WorkerOptions):
+            raise InvalidOptionsError(f"options: expected WorkerOptions, got {options!r}")
         opts = options or WorkerOptions()
         if concurrency is not None:
             opts = WorkerOptions(**{**_fields(opts), "concurrency": concurrency})
@@ -151,30 +172,30 @@ class Worker(LocalEvents[DataT]):
         self.context: Context = {} if context is None else context
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
-        self._before_process = before_process
-        self._after_process = after_process
-        self._processors = normalise_processors(processor)
-        handlers = self._processors.values()
-        # Asked per job otherwise; the handlers live as long as the worker, so do their ids.
-        self._async_handlers = {id(h): is_async_handler(h) for h in handlers}
-        # One async handler for every name, run in-process: what most workers have,
-        # called by _call_abortable without a lookup per job.
-        only = self._processors.get("*") if len(self._processors) == 1 else None
-        self._sole_async = (
-            only if only is not None and self._async_handlers[id(only)] and not opts.sandbox
-            else None
+        processors = normalise_processors(processor)
+        given_queue = queue if isinstance(queue, Queue) else None
+        # The model each handler's data is validated into, by handler id.
+        models = resolve_models(
+            processors, model, None if given_queue is None else given_queue.model
         )
-        self._sandbox = SandboxPool(opts.concurrency, handlers=handlers) if opts.sandbox else None
+        strategies = _strategies(given_queue, backoff_strategies, default_job_options)
+        if given_queue is not None:
+            # The same object produces too: its adds now accept the worker's types.
+            given_queue._strategies.update(strategies)
         # A Queue handed in is used as it is, not copied: it is the one emitter, so
         # Bull-style ``queue.on("completed", ...)`` hears this worker, and its jobs'
         # ``job.queue`` is that object. Its owner closes it, after the worker.
-        self._owns_queue = not isinstance(queue, Queue)
-        if isinstance(queue, Queue):
-            self.queue: Queue[DataT] = queue
+        self._owns_queue = given_queue is None
+        if given_queue is not None:
+            self.queue: Queue[DataT] = given_queue
         else:
-            self.queue = Queue(queue, redis_url, connection=connection, prefix=prefix)
+            distinct = set(models.values())
+            self.queue = Queue(
+                cast("str", queue), redis_url, connection=connection, prefix=prefix,
+                model=cast("type[DataT] | None", distinct.pop() if len(distinct) == 1 else None),
+                default_job_options=default_job_options, backoff_strategies=strategies,
+            )
         self.token = str(uuid.uuid4())
-        self._executor = ThreadPoolExecutor(opts.concurrency, thread_name_prefix="pyqueue-job")
         # A read timeout past the BLMOVE wait, so a silent socket cannot stall
         # fetching for ever; none on pub/sub, which is idle by nature and is
         # checked by PING instead (pyqueue._protocol.pubsub).
@@ -182,28 +203,22 @@ class Worker(LocalEvents[DataT]):
             max_connections=1, socket_timeout=opts.drain_delay + 10
         )
         self._pubsub_client = self.queue.connection_spec.async_client(socket_timeout=None)
-        self._active: dict[str, asyncio.Task[Any]] = {}
-        self._jobs: dict[str, Job[Any]] = {}
-        # Sync handler calls that have not returned, by job id (see close()).
-        self._threads: dict[str, Future[Any]] = {}
-        # Jobs whose handler is running now, and those of them cancelled by an abort.
-        self._calling: set[str] = set()
-        self._abort_cancelled: set[str] = set()
-        # Aborts heard for jobs this worker does not run (yet): the message can
-        # arrive before the reply that hands us the job. Most are other workers'.
-        self._unclaimed_aborts: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
         self._running = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
-        # What the fetch loop and the finisher share about this worker.
-        # The queue's own emit, bound once: Worker.emit would add a call per event.
-        self._emit = self.queue.emit
-        self._ctx = WorkerContext(self.queue, self.token, opts, self._emit, self._error)
-        self._fetcher = Fetcher(self._ctx, self._bclient, self._process)
-        self._finisher = Finisher(self._ctx, dict(backoff_strategies or {}))
+        # What the fetch loop, the finisher and the runner share about this worker.
+        self._ctx = WorkerContext(self.queue, self.token, opts, self.queue.emit, self._error)
+        self._runner = JobRunner(
+            self.queue, self.token, processors, models,
+            {} if default_job_options is None else wire.policy_to_wire(default_job_options),
+            concurrency=opts.concurrency, sandbox=opts.sandbox, context=self.context,
+            finisher=Finisher(self._ctx, strategies), before_process=before_process,
+            after_process=after_process, report=self._error,
+        )
+        self._fetcher = Fetcher(self._ctx, self._bclient, self._runner.process)
 
     # --- events (the queue's emitter: jobs emit progress there too) ---------
 
@@ -230,7 +245,16 @@ class Worker(LocalEvents[DataT]):
         await self.close()
 
     async def start(self) -> None:
-        """Start fetching and the background duties. Returns once they run."""
+        """Start fetching and the background duties. Returns once they run.
+
+        Raises:
+            QueueClosedError: the worker was closed (a worker starts once; make a new
+                one); ``on_startup`` does not run again.
+        """
+        if self._ctx.closing:
+            raise QueueClosedError(
+                f"the worker of queue {self.queue.name!r} is closed; make a new Worker"
+            )
         if self._running:
             return
         if self._on_startup is not None:
@@ -250,9 +274,10 @@ class Worker(LocalEvents[DataT]):
             lock_duration_ms=o.lock_duration,
         )
         self._renewer.start()
+        self._runner.renewer = self._renewer
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="pyqueue-heartbeat"))
-        if self._sandbox is not None:
-            await self._sandbox.start()
+        if self._runner.sandbox is not None:
+            await self._runner.sandbox.start()
         promoter = DelayedPromoter(
             self.queue.scripts, self._pubsub_client, self.queue.keys, self.token,
             o.guard_interval, self._error,
@@ -260,7 +285,8 @@ class Worker(LocalEvents[DataT]):
         )
         self._tasks.append(asyncio.create_task(promoter.run(), name="pyqueue-delayed"))
         aborts = AbortListener(
-            self._pubsub_client, self.queue.keys, self._abort_heard, self._recheck_aborts,
+            self._pubsub_client, self.queue.keys, self._runner.abort_heard,
+            self._runner.recheck_aborts,
             self._error, silence_timeout=self.queue.connection_spec.read_timeout,
         )
         self._tasks.append(asyncio.create_task(aborts.run(), name="pyqueue-abort"))
@@ -286,11 +312,12 @@ class Worker(LocalEvents[DataT]):
         await self.start()
         await self._closed.wait()
 
-    async def close(self, timeout: float | None = None) -> None:
+    async def close(self, timeout: float | timedelta | None = None) -> None:
         """Stop fetching, let active jobs finish, release the rest, close connections.
 
         Args:
-            timeout: Seconds to wait for active jobs (default ``shutdown_grace``).
+            timeout: Seconds (or a timedelta) to wait for active jobs (default
+                ``shutdown_grace``).
                 Async handlers still running then are cancelled and their jobs
                 moved back to wait, so another worker runs them; nothing is lost.
 
@@ -308,7 +335,9 @@ class Worker(LocalEvents[DataT]):
             await self._closed.wait()
             return
         self._ctx.closing = True
-        grace = self.options.shutdown_grace if timeout is None else timeout
+        grace = self.options.shutdown_grace if timeout is None else _durations.seconds(
+            "timeout", timeout
+        )
         await self._fetcher.stop()
         running: dict[str, Future[Any]] = {}
         if self._fetcher.chains:
@@ -316,7 +345,7 @@ class Worker(LocalEvents[DataT]):
             if pending:
                 running = await self._release_unfinished(pending)
         await _cancel_all(self._tasks)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._runner.executor.shutdown(wait=False, cancel_futures=True)
         if self._renewer is not None and running:
             log.warning(
                 "closing with %d sync handler(s) still running (jobs %s): their locks are "
@@ -331,8 +360,8 @@ class Worker(LocalEvents[DataT]):
                 await asyncio.to_thread(self._renewer.stop)
             if self._close_renewer_client is not None:
                 self._close_renewer_client()
-        if self._sandbox is not None:
-            await self._sandbox.close()
+        if self._runner.sandbox is not None:
+            await self._runner.sandbox.close()
         if self._on_shutdown is not None:
             try:
                 await call_hook(self._on_shutdown, self.context)
@@ -352,14 +381,15 @@ class Worker(LocalEvents[DataT]):
         Returns the sync handler calls that are still running, by job id: a
         thread cannot be stopped, so those jobs are left in active, locked.
         """
-        ids = list(self._active)
+        ids = list(self._runner.active)
+        threads = self._runner.threads
         for task in pending:
             task.cancel()
         await asyncio.wait(pending, timeout=5)
         # Calls queued behind busy threads never start: their jobs are free to go.
-        for call in list(self._threads.values()):
+        for call in list(threads.values()):
             call.cancel()
-        running = {i: call for i, call in list(self._threads.items()) if not call.done()}
+        running = {i: call for i, call in list(threads.items()) if not call.done()}
         for job_id in ids:
             if job_id in running:
                 continue
@@ -377,13 +407,21 @@ class Worker(LocalEvents[DataT]):
 
     # --- local pause ------------------------------------------------------------
 
-    async def pause(self) -> None:
-        """Stop taking new jobs in this worker only, and wait for active ones."""
+    async def pause(self, timeout: float | timedelta | None = None) -> None:
+        """Stop taking new jobs in this worker only, and wait for active ones.
+
+        Args:
+            timeout: Seconds (or a timedelta) to wait for active jobs; None waits
+                without limit. The worker stays paused either way.
+
+        Raises:
+            TimeoutError: ``timeout`` passed before the active jobs finished.
+        """
         self._ctx.resumed.clear()
         self.emit("paused")
         # A fetch already blocked on the wait list would take the next job.
         await self._fetcher.unblock()
-        await self.when_current_jobs_finished()
+        await self.when_current_jobs_finished(timeout)
 
     def resume(self) -> Awaitable[None]:
         """Take new jobs again. Done on return; awaitable like :meth:`pause`.
@@ -395,173 +433,23 @@ class Worker(LocalEvents[DataT]):
         self.emit("resumed")
         return _DONE
 
-    async def when_current_jobs_finished(self) -> None:
-        """Wait until every job this worker is running has finished."""
-        while self._fetcher.chains:
-            await asyncio.wait(set(self._fetcher.chains))
+    async def when_current_jobs_finished(self, timeout: float | timedelta | None = None) -> None:
+        """Wait until every job this worker is running has finished.
 
-    # --- processing -------------------------------------------------------------
+        Args:
+            timeout: Seconds (or a timedelta) to wait; None waits without limit.
 
-    async def _process(
-        self, job_id: str, raw: dict[bytes, bytes], task: asyncio.Task[Any]
-    ) -> JobReply | None:
-        job = self.queue.job_from_raw(job_id, raw)
-        job.lock_token = self.token
-        job.context = self.context
-        flagged = raw.get(_ABORT_FIELD)
-        if flagged is not None:
-            # Aborted while active before (a stall, or a worker that missed the message).
-            job.mark_aborted(flagged.decode("utf-8", "replace"))
-        if self._unclaimed_aborts:
-            heard = self._unclaimed_aborts.pop(job_id, None)
-            # Only just heard: an old entry may be for an attempt before a retry.
-            if heard is not None and time.monotonic() - heard[1] < _UNCLAIMED_FOR:
-                job.mark_aborted(heard[0])
-        assert self._renewer is not None
-        self._renewer.add(job_id)
-        self._active[job_id] = task
-        self._jobs[job_id] = job
-        try:
-            if "repeat" in job.raw_opts:
-                await self._chain_repeat(job, raw)
-            self._emit("active", job)
-            try:
-                job.raise_if_aborted()
-                if self._before_process is not None:
-                    await call_hook(self._before_process, job)
-                result = await self._call_abortable(job)
-                # A sync handler that ignored the flag, or an async one that
-                # swallowed the cancellation: its result is dropped all the same.
-                job.raise_if_aborted()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if job.aborted is not None and not isinstance(exc, JobAbortedError):
-                    exc = JobAbortedError(job.aborted)
-                await self._finisher.failed(job, exc)
-                if job.aborted is not None:
-                    await self._clear_abort_flag(job)
-                await self._after(job, None, exc)
-                return None
-            reply, rejected = await self._finisher.completed(job, result)
-            if self._after_process is not None:  # no coroutine per job without a hook
-                await self._after(job, None if rejected else result, rejected)
-            return reply
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # Not the handler's failure but ours (or Redis's, past the retries):
-            # said out loud, and the job is settled so that its slot goes on.
-            self._error(exc)
-            with contextlib.suppress(Exception):
-                await self._finisher.abandon(job, exc)
-            return None
-        finally:
-            self._renewer.discard(job_id)
-            self._active.pop(job_id, None)
-            self._jobs.pop(job_id, None)
-
-    async def _call_abortable(self, job: Job[Any]) -> Any:
-        """Call the job's handler, turning an abort's cancellation into :class:`JobAbortedError`."""
-        self._calling.add(job.id)
-        try:
-            record = job.record
-            if record.data_error is not None:
-                raise UnrecoverableError(record.data_error)
-            if self.queue.model is not None:
-                try:
-                    job.data = self.queue.decode_data(record.data)
-                except ValidationError as exc:
-                    name = self.queue.model.__name__
-                    raise UnrecoverableError(f"invalid payload for {name}: {exc}") from None
-            raw_opts = record.raw_opts
-            sole = self._sole_async
-            handler = sole if sole is not None else find_handler(self._processors, job.name)
-            is_async = sole is not None or self._async_handlers[id(handler)]
-            timeout = wire.timeout_of(raw_opts) if "timeout" in raw_opts else None
-            if is_async and timeout is None and self._sandbox is None:
-                # run_handler's plain case, without its coroutine: most jobs take it.
-                result = await handler(job)  # type: ignore[arg-type]
-                if result is not None and inspect.isawaitable(result):
-                    result = await result
-                return result
-            return await run_handler(
-                handler, job, self._executor, timeout, self._sandbox, self._threads, is_async,
-            )
-        except asyncio.CancelledError:
-            if job.id not in self._abort_cancelled:
-                raise
-            task = asyncio.current_task()
-            if task is not None and task.uncancel() > 0:
-                raise  # close() cancelled us too: that one wins
-            raise JobAbortedError(job.aborted or "aborted") from None
-        finally:
-            self._calling.discard(job.id)
-            self._abort_cancelled.discard(job.id)
-
-    def _abort_heard(self, job_id: str, reason: str) -> None:
-        job = self._jobs.get(job_id)
-        if job is None:
-            self._unclaimed_aborts[job_id] = (reason, time.monotonic())
-            while len(self._unclaimed_aborts) > _UNCLAIMED_ABORTS:
-                self._unclaimed_aborts.popitem(last=False)
-            return
-        first = job.aborted is None
-        job.mark_aborted(reason)
-        if not first or job_id not in self._calling or job_id in self._abort_cancelled:
-            return
-        # Threads cannot be interrupted: a plain def handler only gets the flag.
-        handler = find_handler(self._processors, job.name)
-        if self._sandbox is not None or self._async_handlers[id(handler)]:
-            task = self._active.get(job_id)
-            if task is not None:
-                self._abort_cancelled.add(job_id)
-                task.cancel()
-
-    async def _recheck_aborts(self) -> None:
-        """After (re)subscribing: abort messages may have been missed, so read the flags."""
-        ids = list(self._jobs)
-        if not ids:
-            return
-        keys = self.queue.keys
-        async with self.queue.client.pipeline(transaction=False) as pipe:
-            for job_id in ids:
-                pipe.hget(keys.job(job_id), wire.ABORT_FIELD)
-            flags = await pipe.execute()
-        for job_id, flag in zip(ids, flags, strict=True):
-            if flag is not None:
-                self._abort_heard(job_id, flag.decode("utf-8", "replace"))
-
-    async def _clear_abort_flag(self, job: Job[Any]) -> None:
-        # So that a later job.retry() runs the job again instead of failing it at fetch.
-        try:
-            await self.queue.client.hdel(self.queue.keys.job(job.id), wire.ABORT_FIELD)
-        except RedisError as exc:
-            self._error(exc)
-
-    async def _after(self, job: Job[Any], result: Any, error: BaseException | None) -> None:
-        if self._after_process is None:
-            return
-        final = error is None or job.finished_on is not None
-        try:
-            await call_hook(self._after_process, job, JobOutcome(result, error, final))
-        except Exception as exc:  # the outcome is stored; a hook cannot change it
-            self._error(exc)
-
-    async def _chain_repeat(self, job: Job[Any], raw: dict[bytes, bytes]) -> None:
-        """Schedule the next instance as the current one starts (Bull's chaining)."""
-        data_json = raw.get(b"data", b"null").decode("utf-8", "replace")
-        try:
-            await _scheduling.chain_from(self.queue, job.name, data_json, job.raw_opts, now_ms())
-        except (RedisError, PyQueueError) as exc:
-            # The instance still runs; a missed chain only ends the schedule
-            # until the next add(..., repeat=...) declares it again.
-            self._error(exc)
+        Raises:
+            TimeoutError: ``timeout`` passed first (the jobs run on).
+        """
+        async with asyncio.timeout(_durations.timeout(timeout)):
+            while self._fetcher.chains:
+                await asyncio.wait(set(self._fetcher.chains))
 
     # --- callbacks --------------------------------------------------------------
 
     def _error(self, exc: BaseException) -> None:
-        log.warning("worker error: %s", exc)
+        log.warning("queue %r: worker error: %s", self.queue.name, exc)
         self.emit("error", exc)
 
     def _error_threadsafe(self, exc: BaseException) -> None:
@@ -574,7 +462,7 @@ class Worker(LocalEvents[DataT]):
 
     def _lock_lost(self, job_id: str) -> None:
         log.warning("lost the lock of job %s; its result will not be saved", job_id)
-        job = self._jobs.get(job_id)
+        job = self._runner.jobs.get(job_id)
         if job is not None:
             self.emit("lock-lost", job)
 
@@ -584,7 +472,7 @@ class Worker(LocalEvents[DataT]):
 
     def _extend_failed(self, job_id: str, exc: BaseException) -> None:
         # Bull's meaning: Redis failed while extending (the lock may still be ours).
-        job = self._jobs.get(job_id)
+        job = self._runner.jobs.get(job_id)
         if job is not None:
             self.emit("lock-extension-failed", job, exc)
 
@@ -617,6 +505,34 @@ async def _cancel_all(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> 
 
 def _fields(opts: WorkerOptions) -> dict[str, Any]:
     return {name: getattr(opts, name) for name in opts.__dataclass_fields__}
+
+
+def _strategies(
+    queue: Queue[Any] | None,
+    given: Mapping[str, BackoffStrategy] | None,
+    default_job_options: JobOptions | None,
+) -> dict[str, BackoffStrategy]:
+    """The worker's backoff strategies (the queue's, then its own), checked.
+
+    Raises:
+        InvalidOptionsError: a strategy is not callable, or a default backoff type
+            (the worker's or the queue's) is neither built in nor registered.
+    """
+    strategies = {**(queue.backoff_strategies if queue is not None else {}), **(given or {})}
+    for name, strategy in strategies.items():
+        if not callable(strategy):
+            raise InvalidOptionsError(
+                f"backoff_strategies[{name!r}]: must be callable, got {strategy!r}"
+            )
+    if default_job_options is not None and not isinstance(default_job_options, JobOptions):
+        raise InvalidOptionsError(
+            f"default_job_options: expected JobOptions, got {default_job_options!r}"
+        )
+    queue_defaults = queue.default_job_options if queue is not None else None
+    for defaults in (default_job_options, queue_defaults):
+        if defaults is not None:
+            check_backoff_type(defaults.backoff, strategies)
+    return strategies
 
 
 class _Done:

@@ -9,6 +9,8 @@ import signal
 import time
 from typing import Any
 
+from pydantic import BaseModel
+
 from pyqueue import JobHandle, UnrecoverableError
 
 
@@ -85,3 +87,12 @@ def sleeps_until_killed(job: JobHandle[Any]) -> str:
     job.progress("started")
     time.sleep(60)
     return "not aborted"
+
+
+class Email(BaseModel):
+    to: str
+
+
+def typed_handle(job: JobHandle[Email]) -> str:
+    """Sandboxed: the child validates the payload against the annotated model too."""
+    return f"{type(job.data).__name__}:{job.data.to}"

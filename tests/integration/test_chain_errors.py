@@ -111,7 +111,7 @@ def _nonsense(attempts_made: int, err: BaseException, options: Any) -> Any:
 async def test_backoff_strategy_failure_fails_the_job_and_emits_error(
     strategy, reason, make_queue, make_worker
 ):
-    queue = make_queue()
+    queue = make_queue(backoff_strategies={"mine": strategy})
     job = await queue.add({}, name="bad", attempts=3, backoff=Backoff(type="mine"))
     following = await queue.add({}, name="next")
     errors: list[BaseException] = []

@@ -17,7 +17,7 @@ from pyqueue._emitter import Event
 
 async def _finals(make_queue, make_worker, handler, *, attempts: int, **worker_kwargs: Any):
     """Run one job to its end; returns ``final`` per failed attempt."""
-    queue = make_queue()
+    queue = make_queue(backoff_strategies=worker_kwargs.get("backoff_strategies"))
     seen: list[bool] = []
 
     def on_failed(job, exc, final: bool) -> None:

@@ -103,12 +103,12 @@ async def test_custom_id_can_be_reused_after_removal(make_queue, queue_name, raw
     assert json.loads(await raw_redis.hget(f"bull:{queue_name}:again", "data")) == {"v": 2}
 
 
-async def test_integer_job_id_is_stringified(make_queue, raw_redis, queue_name):
+async def test_integer_job_ids_are_refused(make_queue, raw_redis, queue_name):
+    # The counter's ids are integers: 42 would be reached by the automatic ids.
     queue = make_queue()
-    job = await queue.add({}, job_id=42)
-    assert job.id == "42"
-    opts = json.loads(await raw_redis.hget(f"bull:{queue_name}:42", "opts"))
-    assert opts["jobId"] == "42"
+    with pytest.raises(InvalidOptionsError, match="job_id"):
+        await queue.add({}, job_id=42)
+    assert await raw_redis.keys(f"bull:{queue_name}:*") == []
 
 
 async def test_priority_and_lifo_positions_and_run_order(
@@ -278,9 +278,9 @@ async def test_waiting_event_published(make_queue, raw_redis, queue_name):
     pubsub = raw_redis.pubsub()
     await pubsub.psubscribe(f"bull:{queue_name}:*")
     try:
-        job = await queue.add({})
+        await queue.add({}, job_id="k")
         delayed = await queue.add({}, delay=10_000)
-        await queue.add({}, job_id=job.id)  # job "1" exists: a duplicate
+        await queue.add({}, job_id="k")  # job "k" exists: a duplicate
         seen: list[tuple[str, str]] = []
         deadline = asyncio.get_running_loop().time() + 1.0
         while len(seen) < 3 and asyncio.get_running_loop().time() < deadline:
@@ -290,9 +290,9 @@ async def test_waiting_event_published(make_queue, raw_redis, queue_name):
     finally:
         await pubsub.aclose()
     base = f"bull:{queue_name}:"
-    assert seen[0] == (f"{base}waiting@{queue.token}", "1")
+    assert seen[0] == (f"{base}waiting@{queue.token}", "k")
     assert seen[1] == (f"{base}delayed", str(delayed.timestamp + 10_000))
-    assert seen[2] == (f"{base}duplicated@{queue.token}", "1")
+    assert seen[2] == (f"{base}duplicated@{queue.token}", "k")
 
 
 # --- typed payloads -------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pyqueue import Backoff, JobFailedError
+from pyqueue import Backoff, InvalidOptionsError, JobFailedError
 from pyqueue.job import now_ms
 
 
@@ -129,12 +129,14 @@ async def test_single_failed_publish_for_many_attempts(
 async def test_custom_backoff_strategy(
     make_queue, make_worker, returned, runs_expected, min_gap
 ):
-    queue = make_queue()
     seen_args: list[tuple[int, str, Any]] = []
 
     def strategy(attempts_made: int, err: BaseException, options: Any) -> Any:
         seen_args.append((attempts_made, str(err), options))
         return returned
+
+    # The producer knows the strategy's name too, so its add accepts the type.
+    queue = make_queue(backoff_strategies={"jitter": strategy})
 
     runs: list[int] = []
     job = await queue.add(
@@ -151,11 +153,11 @@ async def test_custom_backoff_strategy(
 
 
 async def test_async_custom_strategy(make_queue, make_worker):
-    queue = make_queue()
-
     async def strategy(attempts_made: int, err: BaseException, options: Any) -> int:
         await asyncio.sleep(0)
         return 100 * attempts_made
+
+    queue = make_queue(backoff_strategies={"linear": strategy})
 
     runs: list[int] = []
     job = await queue.add({}, attempts=3, backoff=Backoff(type="linear"))
@@ -168,7 +170,8 @@ async def test_async_custom_strategy(make_queue, make_worker):
 
 
 async def test_unknown_backoff_strategy_fails_job(make_queue, make_worker):
-    queue = make_queue()
+    # A producer that registers "nope" (or a Node app) adds it; this worker does not know it.
+    queue = make_queue(backoff_strategies={"nope": lambda *args: 0})
     runs: list[int] = []
     job = await queue.add({}, attempts=3, backoff=Backoff(type="nope", delay=10))
     await make_worker(_failing(runs))
@@ -207,3 +210,10 @@ async def test_retry_keeps_lifo_and_priority(make_queue, make_worker, eventually
     await eventually(lambda: len(order) == 4)
     # The retried job is re-inserted by priority, so it runs before p2 again.
     assert order == ["retry-me", "retry-me", "p2", "plain"]
+
+
+async def test_an_unknown_backoff_type_is_refused_at_add(make_queue, raw_redis, queue_name):
+    queue = make_queue()
+    with pytest.raises(InvalidOptionsError, match=r"backoff\.type: unknown strategy 'jitter'"):
+        await queue.add({}, attempts=3, backoff=Backoff(type="jitter"))
+    assert await raw_redis.keys(f"bull:{queue_name}:*") == []

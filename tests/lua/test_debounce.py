@@ -17,10 +17,13 @@ def _spec(job_id: str = "", *, now: int, delay: int = 0) -> AddJobSpec:
 async def test_debounced_add_returns_holder_and_publishes(
     scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, events, token: str, now: int
 ) -> None:
-    assert await scripts.add_debounced_job(
-        _spec(now=now), token=token, debounce_id="d", ttl=None) == ("1", False)
-    assert await scripts.add_debounced_job(
-        _spec("custom", now=now), token=token, debounce_id="d", ttl=None) == ("1", True)
+    assert await scripts.add_job_reporting(
+        _spec(now=now), token=token, debounce_id="d", ttl=None) == ("1", "created", None)
+    job_id, outcome, fields = await scripts.add_job_reporting(
+        _spec("custom", now=now), token=token, debounce_id="d", ttl=None)
+    assert (job_id, outcome) == ("1", "debounced")
+    assert fields is not None
+    assert fields[b"deid"] == b"d"  # the holder's stored hash, read in the same script
     assert await raw_redis.get(keys.debounce("d")) == b"1"
     assert await raw_redis.pttl(keys.debounce("d")) == -1
     assert await raw_redis.hget(keys.job("1"), "deid") == b"d"

@@ -13,6 +13,8 @@ import pyqueue
 EXPECTED = [
     "Backoff",
     "BulkJob",
+    "Context",
+    "Cron",
     "Debounce",
     "Durability",
     "Event",
@@ -31,6 +33,7 @@ EXPECTED = [
     "PyQueueError",
     "Queue",
     "QueueClosedError",
+    "QueueEntry",
     "QueueEvents",
     "RateLimiter",
     "RedisServerNotFound",
@@ -44,8 +47,10 @@ EXPECTED = [
     "UnrecoverableError",
     "Worker",
     "WorkerOptions",
+    "WorkerSettings",
     "WrongEventLoopError",
     "__version__",
+    "shutdown_signals",
 ]
 
 
@@ -110,3 +115,22 @@ def test_every_error_is_in_the_errors_tree(cls: type[BaseException]) -> None:
     """``pyqueue.errors``' docstring draws the hierarchy users catch by."""
     assert pyqueue.errors.__doc__ is not None
     assert cls.__name__ in pyqueue.errors.__doc__
+
+
+@pytest.mark.parametrize("owner", [pyqueue.Job, pyqueue.JobHandle, pyqueue.SyncJob],
+                         ids=lambda c: c.__name__)
+def test_every_public_job_attribute_is_documented(owner: type) -> None:
+    """``return_value``, ``failed_reason``, ``progress_value``...: each says what it holds."""
+    undocumented = sorted(
+        name for name, member in vars(owner).items()
+        if not name.startswith("_") and (isinstance(member, property) or callable(member))
+        and not (member.__doc__ or "").strip()
+    )
+    assert undocumented == []
+
+
+def test_the_worker_settings_names_are_the_ones_pyqueue_worker_uses() -> None:
+    from pyqueue.tools import cli_worker
+
+    assert cli_worker.WorkerSettings is pyqueue.WorkerSettings
+    assert cli_worker.shutdown_signals is pyqueue.shutdown_signals

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from pyqueue.errors import UnknownBackoffStrategy
-from pyqueue.options import Backoff
-
-BackoffResult = float | int | Awaitable[float | int | None] | None
-BackoffStrategy = Callable[[int, BaseException, Any], BackoffResult]
+from pyqueue.options import Backoff, BackoffResult, BackoffStrategy
 
 __all__ = ["BackoffResult", "BackoffStrategy", "UnknownBackoffStrategy", "compute_delay"]
 

@@ -100,7 +100,7 @@ class Finisher:
     async def failed(self, job: Job[Any], exc: BaseException) -> None:
         """Record a failed attempt: retry now, delay for the backoff, or fail for good."""
         attempts_made = job.attempts_made + 1
-        reason = error_message(exc)
+        reason = wire.failed_reason(exc)
         job.record.attempts_made = attempts_made
         try:
             opts = job.opts

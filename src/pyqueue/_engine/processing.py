@@ -1,4 +1,11 @@
-"""Running one handler call: async or threaded, with Bull's timeout semantics."""
+"""Running one handler call: async or threaded, with Bull's timeout semantics.
+
+A timeout counts from when the handler starts: for a plain ``def`` handler, from when
+its thread picks the call up, not while the call waits for a free thread (a thread
+that outran an earlier timeout runs on, and holds its slot until it returns). When a
+timeout fires the attempt fails with :class:`~pyqueue.JobTimeoutError` and
+``job.aborted`` says so, which is all a thread can be told.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,14 @@ import contextvars
 import functools
 import inspect
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from pyqueue._engine.threaded import ThreadJob
-from pyqueue.errors import JobTimeoutError, MissingHandlerError
+from pyqueue._handlers import AsyncHandler
+from pyqueue._handlers import Handler as _TypedHandler
+from pyqueue.errors import InvalidOptionsError, JobTimeoutError, MissingHandlerError
 from pyqueue.handle import JobHandle
 from pyqueue.job import Job
 
@@ -20,19 +29,30 @@ if TYPE_CHECKING:
     from pyqueue._engine.sandbox import SandboxPool
 
 # ``async def`` handlers get a Job; plain ``def`` and sandboxed ones a JobHandle.
-Handler: TypeAlias = Callable[[Job[Any]], Any] | Callable[[JobHandle[Any]], Any]
+Handler: TypeAlias = _TypedHandler[Any]
 
 
-def normalise_processors(processor: Handler | Mapping[str, Handler]) -> dict[str, Handler]:
-    """``{name: handler}``, where ``"*"`` handles every name without its own handler."""
+def normalise_processors(processor: object) -> dict[str, Handler]:
+    """``{name: handler}``, where ``"*"`` handles every name without its own handler.
+
+    Raises:
+        InvalidOptionsError: a handler is not callable, a name is not a string, or
+            the table is empty.
+    """
     if callable(processor):
-        return {"*": processor}
+        return {"*": cast("Handler", processor)}
+    if not isinstance(processor, Mapping):
+        raise InvalidOptionsError(
+            f"processor: must be a handler or {{job name: handler}}, got {processor!r}"
+        )
     table = dict(processor)
     for name, fn in table.items():
-        if not isinstance(name, str) or not callable(fn):
-            raise TypeError(f"processor for {name!r} must be callable")
+        if not isinstance(name, str) or not name:
+            raise InvalidOptionsError(f"processor: job names must be strings, got {name!r}")
+        if not callable(fn):
+            raise InvalidOptionsError(f"processor[{name!r}]: must be callable, got {fn!r}")
     if not table:
-        raise TypeError("at least one processor is required")
+        raise InvalidOptionsError("processor: at least one handler is required")
     return table
 
 
@@ -71,37 +91,77 @@ async def run_handler(
     is :func:`is_async_handler` of ``handler``, when the caller knows it.
 
     Raises:
-        JobTimeoutError: after ``timeout_ms``, with Bull's message. A threaded
-            handler cannot be interrupted and keeps running to its end.
+        JobTimeoutError: ``timeout_ms`` after the handler started (see the module
+            docstring); ``job.aborted`` is set then. A threaded handler cannot be
+            interrupted and keeps running to its end.
     """
     if sandbox is not None:
         return await sandbox.run_job(handler, job, timeout_ms)
-    awaitable: Awaitable[Any]
     if is_async_handler(handler) if is_async is None else is_async:
-        awaitable = handler(job)  # type: ignore[arg-type]
+        result = await _timed(cast("AsyncHandler[Any]", handler)(job), job, timeout_ms)
     else:
-        ctx = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        handle = ThreadJob(job, loop)
-        sync_handler = cast("Callable[[JobHandle[Any]], Any]", handler)
-        if executor is None:
-            awaitable = loop.run_in_executor(None, ctx.run, sync_handler, handle)
-        else:
-            call = executor.submit(ctx.run, sync_handler, handle)
-            if threads is not None:
-                _track(threads, job.id, call)
-            awaitable = asyncio.wrap_future(call)
-    if timeout_ms is None:
-        result = await awaitable
-    else:
-        try:
-            result = await asyncio.wait_for(awaitable, timeout_ms / 1000)
-        except TimeoutError:
-            raise JobTimeoutError(f"Promise timed out after {timeout_ms} milliseconds") from None
+        result = await _in_thread(
+            cast("Callable[[JobHandle[Any]], Any]", handler), job, executor, timeout_ms, threads
+        )
     if result is not None and inspect.isawaitable(result):
         # A sync function that returned a coroutine (e.g. a lambda around one).
         result = await result
     return result
+
+
+async def _timed(awaitable: Any, job: Job[Any], timeout_ms: int | None) -> Any:
+    """Await ``awaitable``; past ``timeout_ms``, fail the attempt as a timeout."""
+    if timeout_ms is None:
+        return await awaitable
+    try:
+        async with asyncio.timeout(timeout_ms / 1000) as scope:
+            return await awaitable
+    except TimeoutError:
+        if not scope.expired():
+            raise  # the handler's own TimeoutError, not ours
+        error = JobTimeoutError(timeout_ms)
+        job.mark_timed_out(str(error))
+        raise error from None
+
+
+async def _in_thread(
+    handler: Callable[[JobHandle[Any]], Any],
+    job: Job[Any],
+    executor: Executor | None,
+    timeout_ms: int | None,
+    threads: dict[str, Future[Any]] | None,
+) -> Any:
+    """Run a sync handler in a thread; its timeout starts when the thread does."""
+    ctx = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    handle = ThreadJob(job, loop)
+    started = loop.create_future()
+
+    def call() -> Any:
+        loop.call_soon_threadsafe(_set_done, started)
+        return ctx.run(handler, handle)
+
+    if executor is None:
+        awaitable: asyncio.Future[Any] = loop.run_in_executor(None, call)
+    else:
+        submitted = executor.submit(call)
+        if threads is not None:
+            _track(threads, job.id, submitted)
+        awaitable = asyncio.wrap_future(submitted)
+    if timeout_ms is None:
+        return await awaitable
+    try:
+        # No timeout while the call waits for a free thread.
+        await asyncio.wait({started, awaitable}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        awaitable.cancel()  # a call still queued never starts
+        raise
+    return await _timed(awaitable, job, timeout_ms)
+
+
+def _set_done(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _track(threads: dict[str, Future[Any]], job_id: str, call: Future[Any]) -> None:

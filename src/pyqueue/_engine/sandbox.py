@@ -32,6 +32,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
+from pyqueue._handlers import model_of
 from pyqueue.errors import JobTimeoutError, SandboxError, UnrecoverableError, error_message
 from pyqueue.handle import JobHandle
 
@@ -196,13 +197,19 @@ def _child_main(conn: Connection, refs: tuple[str, ...]) -> None:
         ref, snapshot = message
         try:
             handler = _load(ref)
-            result = handler(_handle_for(handler, conn, snapshot))
+            handle = _handle_for(handler, conn, snapshot)
+            model = model_of(handler)
+            if model is not None:  # validated in the parent too; here it becomes the model
+                handle.data = model.model_validate(handle.data)
+            result = handler(handle)
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
             if hasattr(result, "model_dump"):  # a pydantic model, as the threaded path allows
                 result = result.model_dump(mode="json")
             reply: tuple[str, Any] = ("done", json.dumps(result))
-        except Exception as exc:  # every handler error goes back to the parent as data
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # every handler error goes back to the parent as data
             reply = ("error", {
                 "type": type(exc).__name__, "message": error_message(exc),
                 "traceback": "".join(traceback.format_exception(exc)).rstrip(),
@@ -381,7 +388,7 @@ class SandboxPool:
                 kind, value = await self._exchange(child, ref, job_snapshot, on_message)
         except TimeoutError:
             child.kill()
-            raise JobTimeoutError(f"Promise timed out after {timeout_ms} milliseconds") from None
+            raise JobTimeoutError(timeout_ms or 0) from None
         except BaseException:
             child.kill()  # crashed, cancelled, or our side failed: never reuse it
             raise

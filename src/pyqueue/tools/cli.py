@@ -496,7 +496,9 @@ def main() -> None:
               help="Redis URL (env REDIS_URL); default: the settings' redis_url.")
 @click.option("--prefix", default=None, help="Bull key prefix; default: the settings' or bull.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Jobs at once, per queue.")
-@click.option("--burst", is_flag=True, help="Exit once every queue is empty.")
+@click.option("--burst", is_flag=True,
+              help="Exit once nothing is waiting or active (delayed jobs due later do not "
+                   "hold it).")
 @click.option("--log-format", type=click.Choice(["human", "json"]), default="human",
               show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),

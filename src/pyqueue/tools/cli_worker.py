@@ -1,17 +1,24 @@
 """``pyqueue worker package.module:settings``: run workers from a settings object.
 
-The settings are a :class:`WorkerSettings`, or any object or dict with the same
+The settings are a :class:`pyqueue.WorkerSettings`, or any object or dict with the same
 fields (``queues`` is required)::
 
     # myapp/jobs.py
-    settings = WorkerSettings(queues={"emails": send_email, "reports": {"daily": daily}})
+    settings = WorkerSettings(queues=[QueueEntry("emails", send_email, concurrency=20)],
+                              cron=[Cron(send_digest, "0 7 * * *", tz="Europe/Paris")])
 
     $ pyqueue worker myapp.jobs:settings --concurrency 4
 
 SIGTERM or SIGINT closes every worker gracefully (active jobs get the grace period,
 then go back to waiting); a second signal exits at once (status 130), and the
-stalled check puts its active jobs back. ``--burst``
-exits once every queue is empty.
+stalled check puts its active jobs back.
+
+``--burst`` exits once nothing is waiting or active in any of the queues, as RQ's and
+arq's burst modes do: delayed jobs due later (a retry's backoff, the next run of a
+cron schedule) do not hold it; a delayed job already due is run first.
+
+Logs: a completed job and a failed attempt that will be retried are INFO lines; a
+final failure is one ERROR line with the exception type and its traceback.
 """
 
 from __future__ import annotations
@@ -23,54 +30,32 @@ import importlib
 import json
 import logging
 import os
-import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from pyqueue import InvalidOptionsError, Queue, Worker, WorkerOptions
-from pyqueue.hooks import AfterProcess, BeforeProcess, Context, LifecycleHook, call_hook
+from pyqueue import InvalidOptionsError, SandboxError, Worker, WorkerSettings, shutdown_signals
+from pyqueue.group import WorkerGroup
+from pyqueue.hooks import LifecycleHook, call_hook
+
+__all__ = [
+    "DEFAULT_URL",
+    "SettingsError",
+    "WorkerSettings",
+    "build_workers",
+    "configure_logging",
+    "load_settings",
+    "run_workers",
+    "shutdown_signals",
+]
 
 log = logging.getLogger("pyqueue.cli.worker")
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
-_BURST_POLL = 0.1
-EXIT_COLD = 130
 
 
 class SettingsError(Exception):
     """The settings reference or object is unusable (exit status 2)."""
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """What ``pyqueue worker`` runs.
-
-    Args:
-        queues: ``{queue name: handler or {job name: handler}}``, one worker each.
-        redis_url: Used unless ``--redis-url`` or ``REDIS_URL`` is given.
-        prefix: Bull key prefix (default ``bull``), unless ``--prefix`` is given.
-        options: :class:`pyqueue.WorkerOptions` for every worker (``--concurrency``
-            overrides its concurrency).
-        context: The dict every worker's handlers reach as ``job.context``; one
-            dict, shared by the workers of all queues (default: a new empty dict).
-        on_startup: ``hook(context)``, awaited once before any worker starts (open
-            database pools and clients here); if it raises, nothing starts.
-        on_shutdown: ``hook(context)``, awaited once after every worker closed.
-        before_process: Given to every worker; see :class:`pyqueue.Worker`.
-        after_process: Given to every worker; see :class:`pyqueue.Worker`.
-    """
-
-    queues: Mapping[str, Any]
-    redis_url: str | None = None
-    prefix: str | None = None
-    options: WorkerOptions | None = None
-    context: Context | None = None
-    on_startup: LifecycleHook | None = None
-    on_shutdown: LifecycleHook | None = None
-    before_process: BeforeProcess | None = None
-    after_process: AfterProcess | None = None
 
 
 def load_settings(reference: str) -> WorkerSettings:
@@ -95,27 +80,19 @@ def load_settings(reference: str) -> WorkerSettings:
 
 
 def _as_settings(found: Any, reference: str) -> WorkerSettings:
-    if isinstance(found, WorkerSettings):
-        settings = found
-    else:
-        names = [f.name for f in dataclasses.fields(WorkerSettings)]
+    try:
+        if isinstance(found, WorkerSettings):
+            return found
+        names = [f.name for f in dataclasses.fields(WorkerSettings) if f.init]
         if isinstance(found, Mapping):
             values = {n: found[n] for n in names if n in found}
         else:
             values = {n: getattr(found, n) for n in names if hasattr(found, n)}
         if "queues" not in values:
             raise SettingsError(f"settings: {reference} has no 'queues'")
-        settings = WorkerSettings(**values)
-    if not isinstance(settings.queues, Mapping) or not settings.queues:
-        raise SettingsError(f"settings: {reference}.queues must be a non-empty mapping")
-    if settings.options is not None and not isinstance(settings.options, WorkerOptions):
-        raise SettingsError(f"settings: {reference}.options must be a WorkerOptions")
-    if settings.context is not None and not isinstance(settings.context, dict):
-        raise SettingsError(f"settings: {reference}.context must be a dict")
-    for hook in ("on_startup", "on_shutdown", "before_process", "after_process"):
-        if getattr(settings, hook) is not None and not callable(getattr(settings, hook)):
-            raise SettingsError(f"settings: {reference}.{hook} must be callable")
-    return settings
+        return WorkerSettings(**values)
+    except InvalidOptionsError as exc:
+        raise SettingsError(f"settings: {reference}: {exc}") from None
 
 
 class _JsonFormatter(logging.Formatter):
@@ -146,6 +123,9 @@ def _log(message: str, **fields: Any) -> None:
 
 
 def _wire_logging(worker: Worker) -> None:
+    """Log each job's end: one line per completion or retried attempt, and one ERROR
+    line with the exception type and traceback per final failure (logged here only:
+    the library logs its own errors, not handlers' failures)."""
     queue = worker.queue.name
 
     def completed(job: Any, result: Any) -> None:
@@ -154,76 +134,72 @@ def _wire_logging(worker: Worker) -> None:
              job_id=job.id, job_name=job.name)
 
     def failed(job: Any, exc: BaseException, final: bool) -> None:
-        _log(f"{queue}: job {job.id} ({job.name}) failed{'' if final else ', will retry'}: {exc}",
-             event="failed", queue=queue, job_id=job.id, job_name=job.name, final=final,
-             reason=str(exc))
+        kind = type(exc).__name__
+        if isinstance(exc, SandboxError) and exc.remote_type:
+            kind = exc.remote_type  # the handler's own error, raised in its process
+        fields = {"event": "failed", "queue": queue, "job_id": job.id, "job_name": job.name,
+                  "final": final, "reason": str(exc), "error_type": kind}
+        if not final:
+            log.info("%s: job %s (%s) failed, will retry: %s: %s", queue, job.id, job.name,
+                     kind, exc, extra={"fields": fields})
+            return
+        log.error("%s: job %s (%s) failed: %s: %s", queue, job.id, job.name, kind, exc,
+                  exc_info=(type(exc), exc, exc.__traceback__), extra={"fields": fields})
 
     worker.on("completed", completed)
     worker.on("failed", failed)
-    worker.on("error", lambda exc: log.warning("%s: worker error: %s", queue, exc))
 
 
 def build_workers(settings: WorkerSettings, redis_url: str, prefix: str,
-                  concurrency: int | None) -> list[Worker]:
-    options = settings.options or WorkerOptions()
-    if concurrency is not None:
-        options = dataclasses.replace(options, concurrency=concurrency)
-    workers = []
-    # One context for every queue's worker: one database pool per process, not per queue.
-    context: Context = {} if settings.context is None else settings.context
+                  concurrency: int | None) -> WorkerGroup:
+    """The workers of ``settings`` (one per queue, one shared context), not started.
+
+    The settings' ``on_startup``/``on_shutdown`` are left to :func:`run_workers`, which
+    is given them.
+
+    Raises:
+        SettingsError: a queue's worker cannot be made; the message says why.
+    """
     try:
-        for name, handler in settings.queues.items():
-            queue: Queue[Any] = Queue(name, redis_url, prefix=prefix)
-            workers.append(Worker(
-                queue, handler, options=options, context=context,
-                before_process=settings.before_process, after_process=settings.after_process,
-            ))
+        bare = dataclasses.replace(settings, on_startup=None, on_shutdown=None)
+        return WorkerGroup(bare, redis_url=redis_url, prefix=prefix, concurrency=concurrency)
     except InvalidOptionsError as exc:
         raise SettingsError(f"settings: {exc}") from None
-    return workers
-
-
-async def _drained(workers: list[Worker]) -> bool:
-    for worker in workers:
-        counts = await worker.queue.get_job_counts("waiting", "active", "delayed")
-        if sum(counts.values()):
-            return False
-    return True
 
 
 async def run_workers(
-    workers: list[Worker], *, burst: bool, metrics: tuple[str, int] | None,
+    workers: WorkerGroup, *, burst: bool, metrics: tuple[str, int] | None,
     on_ready: Callable[[int | None], None] | None = None,
     on_startup: LifecycleHook | None = None,
     on_shutdown: LifecycleHook | None = None,
     loop_name: str | None = None,
 ) -> None:
-    """Run until a signal (or, with ``burst``, until the queues are empty).
+    """Run until a signal (or, with ``burst``, until nothing waits or runs).
 
     ``on_startup(context)`` runs before the first worker starts and
     ``on_shutdown(context)`` after the last one closed, with the workers' shared
-    context (the first worker's). ``loop_name`` is told in the "started" line.
+    context. ``loop_name`` is told in the "started" line.
     """
-    context = workers[0].context if workers else {}
     async with shutdown_signals() as stop:
         if on_startup is not None:
-            await call_hook(on_startup, context)
+            await call_hook(on_startup, workers.context)
         try:
             await _run(workers, stop, burst=burst, metrics=metrics, on_ready=on_ready,
                        loop_name=loop_name)
         finally:
             if on_shutdown is not None:
-                await call_hook(on_shutdown, context)
+                await call_hook(on_shutdown, workers.context)
 
 
 async def _run(
-    workers: list[Worker], stop: asyncio.Event, *, burst: bool,
+    group: WorkerGroup, stop: asyncio.Event, *, burst: bool,
     metrics: tuple[str, int] | None, on_ready: Callable[[int | None], None] | None,
     loop_name: str | None,
 ) -> None:
+    workers = group.workers
     for worker in workers:
         _wire_logging(worker)
-        await worker.start()
+    await group.start()
     async with contextlib.AsyncExitStack() as stack:
         port: int | None = None
         if metrics is not None:
@@ -241,55 +217,9 @@ async def _run(
         if on_ready is not None:
             on_ready(port)
         if burst:
-            streak = 0
-            while streak < 2 and not stop.is_set():
-                streak = streak + 1 if await _drained(workers) else 0
-                await asyncio.sleep(_BURST_POLL)
+            await group.run_until_idle(stop)
         else:
             await stop.wait()
         started = time.monotonic()
-        await asyncio.gather(*(w.close() for w in workers))
+        await group.close()
         _log(f"stopped after {time.monotonic() - started:.1f}s", event="stopped")
-
-
-@contextlib.asynccontextmanager
-async def shutdown_signals(
-    signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
-) -> AsyncIterator[asyncio.Event]:
-    """An event set by the first SIGTERM or SIGINT; a second one exits the process at once.
-
-    What ``pyqueue worker`` uses, for programs that run their workers themselves::
-
-        async with shutdown_signals() as stop:
-            await worker.start()
-            await stop.wait()
-            await worker.close()   # active jobs get the shutdown grace
-
-    The second signal is Celery's "cold shutdown": the process exits with status 130
-    without closing, the locks of its active jobs expire, and the stalled check (of
-    any worker, Node's too) puts those jobs back. The handlers are removed on exit.
-    """
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    received = 0
-
-    def on_signal(signum: int) -> None:
-        nonlocal received
-        received += 1
-        name = signal.Signals(signum).name
-        if received == 1:
-            _log(f"received {name}: closing gracefully", event="stopping", signal=name)
-            stop.set()
-        else:
-            _log("second signal: exiting now; active jobs are recovered as stalled",
-                 event="abort")
-            logging.shutdown()
-            os._exit(EXIT_COLD)
-
-    for signum in signals:
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        yield stop
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)

@@ -323,7 +323,14 @@ const ADMIN_OPS = {
     c.name === undefined
       ? q.removeRepeatable(c.repeat)
       : q.removeRepeatable(c.name, c.repeat),
-  getWorkers: q => q.getWorkers()
+  getWorkers: q => q.getWorkers(),
+  // Job#getState of a job object with this id, whether or not its hash exists.
+  stateOf: (q, c) => {
+    const Job = require(c.bull || 'bull').Job;
+    const job = new Job(q, 'probe', {}, {});
+    job.id = c.id;
+    return job.getState();
+  }
 };
 
 async function actionAdmin(queue, cfg) {

@@ -107,24 +107,20 @@ class BullProtocol(BullReads, QueueProtocol):
                           lifo=job.lifo)
 
     async def add_job(self, job: NewJob, *, token: str) -> AddResult:
-        """addJob-6. Bull does not say whether a custom id existed: ``created`` is True."""
-        spec = self._spec(job)
-        if job.dedup is not None:
-            job_id, debounced = await self.scripts.add_debounced_job(
-                spec, token=token, debounce_id=job.dedup.id, ttl=job.dedup.ttl)
-            return AddResult(job_id, not debounced, debounced)
-        job_id = await self.scripts.add_job(
-            job_id=spec.job_id, name=spec.name, data=spec.data, opts=spec.opts,
-            timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority, lifo=spec.lifo,
-            token=token)
-        return AddResult(job_id, True)
+        """addJob-6, reporting whether it created the job, found the custom id, or was debounced."""
+        dedup = job.dedup
+        job_id, outcome, _ = await self.scripts.add_job_reporting(
+            self._spec(job), token=token,
+            debounce_id=None if dedup is None else dedup.id,
+            ttl=None if dedup is None else dedup.ttl)
+        return AddResult(job_id, outcome == "created", outcome == "debounced")
 
     async def add_jobs(self, jobs: Sequence[NewJob], *, token: str) -> list[AddResult]:
         """addJobs-6 (no deduplication in bulk, as Bull)."""
         if any(job.dedup is not None for job in jobs):
             raise InvalidOptionsError("deduplication: not supported in a bulk add in Bull mode")
-        ids = await self.scripts.add_jobs([self._spec(job) for job in jobs], token)
-        return [AddResult(job_id, True) for job_id in ids]
+        replies = await self.scripts.add_jobs_reporting([self._spec(job) for job in jobs], token)
+        return [AddResult(job_id, outcome == "created") for job_id, outcome, _ in replies]
 
     # --- a worker's path --------------------------------------------------------
 

@@ -33,6 +33,7 @@ RESERVED_IDS: frozenset[str] = frozenset(
         "drained",
         "resumed",
         "duplicated",
+        "pq-crons",
     }
 )
 
@@ -108,6 +109,15 @@ class QueueKeys:
     @property
     def repeat(self) -> str:
         return self.base + "repeat"
+
+    @property
+    def cron_registry(self) -> str:
+        """pyqueue only: a hash of the cron schedules each ``WorkerSettings`` declared here.
+
+        Field: the schedule's repeat key; value: the settings' name. Bull never
+        reads it; ``pq-crons`` is refused as a job id.
+        """
+        return self.base + "pq-crons"
 
     @property
     def limiter(self) -> str:

@@ -83,6 +83,11 @@ def delayed_score(due_ms: float, job_id: str) -> int:
     return int(due_ms * 4096) + (_js_int32(job_id) & 0xFFF)
 
 
+def due_by_score(now_ms: int) -> int:
+    """The highest ``delayed`` score of a job due at ``now_ms`` or before (any id bits)."""
+    return now_ms * 4096 + 0xFFF
+
+
 def _js_int32(text: str) -> int:
     """JavaScript ``text | 0``: ToNumber then ToInt32; NaN and infinities give 0."""
     stripped = text.strip()

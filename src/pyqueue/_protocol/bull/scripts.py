@@ -13,7 +13,7 @@ are decoded as UTF-8.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 from pyqueue._protocol.bull.lua import registered
 from pyqueue._protocol.bull.script_args import (
@@ -77,6 +77,11 @@ if TYPE_CHECKING:
     from pyqueue.options import Durability
 
 JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
+# What an add did: its id, "created" / "duplicate" / "debounced", and the stored hash
+# of the job it returned when it created nothing.
+AddOutcome: TypeAlias = Literal["created", "debounced", "duplicate"]
+AddReply: TypeAlias = tuple[str, AddOutcome, dict[bytes, bytes] | None]
+_ADD_OUTCOMES: tuple[AddOutcome, ...] = ("created", "debounced", "duplicate")
 _CompletingSpec: TypeAlias = tuple[str, int, int | None, bool, int, int | None, bool]
 
 _log = logging.getLogger("pyqueue")
@@ -95,6 +100,15 @@ def _job_reply(raw: Any) -> JobReply | None:
     flat, job_id = raw
     pairs = iter(flat)  # HGETALL: field, value, field, value...
     return dict(zip(pairs, pairs)), job_id.decode()  # noqa: B905 - one iterator, taken in pairs
+
+
+def _add_reply(raw: Any) -> AddReply:
+    job_id, code, flat = raw
+    fields: dict[bytes, bytes] | None = None
+    if code:
+        pairs = iter(flat)
+        fields = dict(zip(pairs, pairs))  # noqa: B905 - one iterator, taken in pairs
+    return job_id.decode(), _ADD_OUTCOMES[int(code)], fields
 
 
 def _ids(raw: list[bytes]) -> list[str]:
@@ -228,32 +242,45 @@ class Scripts:
             await self._replicated(f"job {raw.decode()} added")
         return raw.decode()
 
-    async def add_debounced_job(
-        self, spec: AddJobSpec, *, token: str, debounce_id: str, ttl: int | None
-    ) -> tuple[str, bool]:
-        """Add one job with Bull 4.16's debounce (addJob-6, ARGV[12..15]).
+    async def add_job_reporting(
+        self, spec: AddJobSpec, *, token: str, debounce_id: str | None = None,
+        ttl: int | None = None,
+    ) -> AddReply:
+        """Add one job and say what happened (addJob-6 with ARGV[15]).
 
         Returns:
-            ``(id, debounced)``: the new job's id, or the id of the job holding
-            the debounce key and True.
+            ``(id, outcome, fields)``: outcome ``"created"``; ``"duplicate"`` when the
+            custom id existed, or ``"debounced"`` when another job holds the debounce
+            id (Bull 4.16), both with that job's stored hash, read in the same script.
         """
         argv = add_job_argv(
             self._base, job_id=spec.job_id, name=spec.name, data=spec.data, opts=spec.opts,
             timestamp=spec.timestamp, delay=spec.delay, priority=spec.priority, lifo=spec.lifo,
             token=token,
-        ) + debounce_argv(self._keys.debounce(debounce_id), debounce_id=debounce_id, ttl=ttl)
-        raw_id, flag = await self._eval("addJob", self._add_job_keys, argv)
-        return raw_id.decode(), bool(flag)
+        )
+        if debounce_id is not None:
+            argv += debounce_argv(self._keys.debounce(debounce_id), debounce_id=debounce_id,
+                                  ttl=ttl)
+        else:
+            argv += ["", "", "", "1"]
+        reply = _add_reply(await self._eval("addJob", self._add_job_keys, argv))
+        if self.durability is not None and reply[1] == "created":
+            await self._replicated(f"job {reply[0]} added")
+        return reply
 
     async def add_jobs(self, jobs: Sequence[AddJobSpec], token: str) -> list[str]:
         """Add many jobs atomically in one script call. Returns their ids in order."""
+        return [job_id for job_id, _, _ in await self.add_jobs_reporting(jobs, token)]
+
+    async def add_jobs_reporting(self, jobs: Sequence[AddJobSpec], token: str) -> list[AddReply]:
+        """:meth:`add_jobs`, saying for each job what :meth:`add_job_reporting` says."""
         if not jobs:
             return []
         keys, args = add_jobs_args(self._keys, jobs, token=token)
         raw = await self._eval("addJobs", keys, args)
         if self.durability is not None:
             await self._replicated(f"{len(raw)} jobs added")
-        return [item.decode() for item in raw]
+        return [_add_reply(item) for item in raw]
 
     async def add_repeatable_job(
         self, spec: AddJobSpec, *, token: str, repeat_key: str, millis: int, chain: bool

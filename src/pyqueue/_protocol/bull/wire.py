@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pyqueue.errors import InvalidOptionsError
+from pyqueue._protocol import payload
+from pyqueue.errors import InvalidOptionsError, JobTimeoutError, error_message
 from pyqueue.options import (
     MAX_PRIORITY,
     MAX_SAFE_INTEGER,
@@ -79,26 +80,64 @@ def dumps(value: Any) -> str:
     return _dumps(value)
 
 
-def encode_data(data: Any) -> str:
-    """Serialise a job payload, with an error that names the problem."""
+def encode_data(data: Any, field: str = "data") -> str:
+    """Serialise a job payload, with an error that names the problem and where it is.
+
+    Raises:
+        InvalidOptionsError: not JSON-serialisable, nested too deeply, keys that
+            collide as JSON strings, or a lone surrogate (see
+            :mod:`pyqueue._protocol.payload`).
+    """
     if isinstance(data, BaseModel):
-        return data.model_dump_json()
-    try:
-        return _dumps(data)
-    except (TypeError, ValueError) as exc:
-        raise InvalidOptionsError(f"data: not JSON-serialisable ({exc})") from None
+        text = data.model_dump_json()
+    else:
+        payload.check_value(data, field)
+        try:
+            text = _dumps(data)
+        except (TypeError, ValueError) as exc:
+            raise InvalidOptionsError(f"{field}: not JSON-serialisable ({exc})") from None
+        except RecursionError:  # a container subclass the walk does not descend into
+            raise InvalidOptionsError(f"{field}: nested too deeply to encode") from None
+    payload.check_text(text, data, field)
+    return text
 
 
 def encode_result(value: Any) -> str:
-    """A handler's return value as ``returnvalue`` JSON; ``None`` becomes ``null``."""
+    """A handler's return value as ``returnvalue`` JSON; ``None`` becomes ``null``.
+
+    Raises:
+        TypeError: the value cannot be stored (not JSON, or text UTF-8 cannot encode);
+            the attempt then fails saying so.
+    """
     if value is None:  # most handlers return nothing; the encoder costs ~4 us to say so
         return "null"
     if isinstance(value, BaseModel):
         return value.model_dump_json()
     try:
-        return _dumps(value)
-    except (TypeError, ValueError) as exc:
+        text = _dumps(value)
+        payload.check_text(text, value, "result")
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f"job result is not JSON-serialisable ({exc})") from None
+    return text
+
+
+def timeout_reason(timeout_ms: float) -> str:
+    """Bull's failed reason for an attempt that outran ``opts.timeout`` (its p-timeout text).
+
+    Stored as is: Node code and dashboards may match it, and a Node worker writes it too.
+    """
+    return f"Promise timed out after {_number(timeout_ms)} milliseconds"
+
+
+def failed_reason(exc: BaseException) -> str:
+    """The ``failedReason`` to store for an attempt that failed with ``exc``.
+
+    An error's message, as Bull stores it, except a timeout: the Python error speaks
+    seconds (``timed out after 0.5 s``), the stored reason keeps Bull's own text.
+    """
+    if isinstance(exc, JobTimeoutError):
+        return timeout_reason(exc.timeout_ms)
+    return error_message(exc)
 
 
 def _retention_to_wire(value: Retention) -> Any:
@@ -153,6 +192,22 @@ def options_to_wire(opts: JobOptions, *, timestamp: int) -> dict[str, Any]:
     out["delay"] = _number(opts.delay) if opts.delay is not None else 0
     out["timestamp"] = opts.timestamp if opts.timestamp is not None else timestamp
     return out
+
+
+# The options a worker applies to jobs whose opts lack them (a queue entry's policy).
+_POLICY_KEYS = ("attempts", "backoff", "timeout", "removeOnComplete", "removeOnFail",
+                "stackTraceLimit")
+
+
+def policy_to_wire(opts: JobOptions) -> dict[str, Any]:
+    """The processing options ``opts`` sets (only those), as the opts keys to fill in.
+
+    A worker adds each to a job's opts where the key is missing; what a producer
+    wrote always wins (Bull's ``defaultJobOptions`` semantics, on the worker side).
+    """
+    full = options_to_wire(opts, timestamp=0)
+    return {key: full[key] for key in _POLICY_KEYS
+            if key in full and (key != "attempts" or opts.attempts is not None)}
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -18,11 +18,13 @@
   ARGV[12] debounce key P:Q:de:<id>, or "" (Bull 4.16; optional)
   ARGV[13] debounce id, or ""
   ARGV[14] debounce ttl ms, or "" for none
-  ARGV[15] "1" to get {id, debounced 0|1} back instead of the id (pyqueue's
+  ARGV[15] "1" to get {id, outcome, fields} back instead of the id (pyqueue's
            own; Bull sends at most 14)
 
   Returns: the job id (the existing one for a duplicate custom id, or the job
-           holding the debounce key).
+           holding the debounce key); with ARGV[15] "1", {id, outcome, fields}:
+           outcome 0 created, 1 debounced, 2 duplicate custom id, and fields the
+           existing job's hash (HGETALL, flat) for 1 and 2, else empty.
   Publishes: duplicated@token (id) for an existing custom id;
              debounced@token (existing id) for a debounced add;
              delayed (due ms) for a delayed job;
@@ -31,8 +33,12 @@
 -- @include addJob
 
 -- ARGV[12] (Bull's precomputed debounce key) is implied by the base and id.
-local jobId, debounced = add_job(KEYS, ARGV, ARGV[13], ARGV[14])
+local jobId, debounced, duplicated = add_job(KEYS, ARGV, ARGV[13], ARGV[14])
 if ARGV[15] == "1" then
-  return {jobId, debounced and 1 or 0}
+  if debounced or duplicated then
+    -- Read in the same script: what the caller gets back is what is stored.
+    return {jobId, debounced and 1 or 2, redis.call("HGETALL", ARGV[1] .. jobId)}
+  end
+  return {jobId, 0, {}}
 end
 return jobId

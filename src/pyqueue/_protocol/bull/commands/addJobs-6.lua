@@ -12,17 +12,24 @@
     custom job id or "", name, data JSON, opts JSON, timestamp, delay,
     delayed timestamp (0 when not delayed), priority, "LPUSH" or "RPUSH"
 
-  Returns: the job ids, in order (the existing id for a duplicate custom id).
+  Returns: per job, in order, {id, outcome, fields}: outcome 0 created, 2 a
+           duplicate custom id (the existing id, and its hash as HGETALL, flat;
+           fields is empty for a created job).
   Publishes: per job, as addJob.
 ]]
 -- @include addJob
 
-local ids = {}
+local added = {}
 local argv = {ARGV[1], "", "", "", "", "", "", "", "", "", ARGV[2]}
 for i = 3, #ARGV, 9 do
   for j = 0, 8 do
     argv[j + 2] = ARGV[i + j]
   end
-  ids[#ids + 1] = add_job(KEYS, argv)
+  local jobId, _, duplicated = add_job(KEYS, argv)
+  if duplicated then
+    added[#added + 1] = {jobId, 2, redis.call("HGETALL", ARGV[1] .. jobId)}
+  else
+    added[#added + 1] = {jobId, 0, {}}
+  end
 end
-return ids
+return added

@@ -6,7 +6,8 @@
   and debounceId/ttl Bull 4.16's debounce (nil or "" for none). The debounce
   values are explicit because the other callers use ARGV[12..] for their own.
   Returns the job id (the existing one for a duplicate custom id or a
-  debounced add), and true when the add was debounced.
+  debounced add), true when the add was debounced, and true when the custom
+  id already existed (a duplicate: nothing was written).
 ]]
 -- @include targetList
 -- @include priority
@@ -22,12 +23,12 @@ local function add_job(keys, argv, debounceId, ttl)
     jobId = tostring(counter)
   elseif rcall("EXISTS", argv[1] .. jobId) == 1 then
     rcall("PUBLISH", argv[1] .. "duplicated@" .. argv[11], jobId)
-    return jobId
+    return jobId, false, true
   end
   local jobKey = argv[1] .. jobId
   local debounced = debounce_job(argv[1], debounceId, ttl, jobId, argv[11])
   if debounced then
-    return debounced, true
+    return debounced, true, false
   end
 
   if debounceId ~= nil and debounceId ~= "" then
@@ -52,5 +53,5 @@ local function add_job(keys, argv, debounceId, ttl)
     end
     rcall("PUBLISH", keys[1] .. "ing@" .. argv[11], jobId)
   end
-  return jobId, false
+  return jobId, false, false
 end
