@@ -28,10 +28,12 @@ async def _clients(raw: aioredis.Redis) -> int:
 
 
 async def _cancel_sweep(
-    start: Callable[[int], Awaitable[Any]], raw: aioredis.Redis, eventually: Any
+    start: Callable[[int], Awaitable[Any]], raw: aioredis.Redis, eventually: Any,
+    *, owner: Queue[Any] | None = None,
 ) -> None:
     """Each round starts SUBSCRIBERS tasks and cancels them a few loop turns later than
-    the round before; every task must stop and every connection must be closed."""
+    the round before; every task must stop and every connection must be closed (those
+    of a shared subscriber once its ``owner`` closes)."""
     baseline = await _clients(raw)
     for round_no in range(ROUNDS):
         tasks = [asyncio.create_task(start(i)) for i in range(SUBSCRIBERS)]
@@ -49,6 +51,8 @@ async def _cancel_sweep(
         )
         for task in tasks:
             assert task.cancelled(), task
+    if owner is not None:
+        await owner.close()
     # The server is the judge of leaks: every connection they opened is closed.
     await eventually(lambda: _clients_back(raw, baseline), timeout=15)
 
@@ -67,7 +71,7 @@ async def test_cancelled_finished_waiters_stop_and_close(
     async def wait(i: int) -> Any:
         return await jobs[i].finished()
 
-    await _cancel_sweep(wait, raw_redis, eventually)
+    await _cancel_sweep(wait, raw_redis, eventually, owner=queue)
 
 
 async def test_cancelled_queue_events_stop_and_close(
