@@ -27,6 +27,7 @@ EXPECTED = [
     "JobTimeoutError",
     "KeepJobs",
     "LockMismatch",
+    "MigrationRefused",
     "MissingHandlerError",
     "PyQueueError",
     "Queue",
