@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 SCRIPT_NAMES: tuple[str, ...] = (
     "begin-26",
     "finish-11",
-    "migrateJobs-18",
+    "migrateJobs-19",
     "migrateSchedule-17",
 )
 
@@ -33,7 +33,7 @@ _PACKAGES = {"": "pyqueue._protocol.migration", "bullmq": "pyqueue._protocol.bul
 
 
 def file_name(command: str) -> str:
-    """``migrateJobs`` or ``migrateJobs-18`` -> ``migrateJobs-18`` (KeyError if unknown)."""
+    """``migrateJobs`` or ``migrateJobs-19`` -> ``migrateJobs-19`` (KeyError if unknown)."""
     if command in _FILE_OF:
         return _FILE_OF[command]
     if command in SCRIPT_NAMES:

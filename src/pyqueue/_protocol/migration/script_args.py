@@ -33,7 +33,7 @@ def checked(command: str, keys: list[str], args: list[Arg]) -> ScriptArgs:
 
 @dataclass(frozen=True, slots=True)
 class JobMove:
-    """One job of a migrateJobs call (see migrateJobs-18.lua's ARGV)."""
+    """One job of a migrateJobs call (see migrateJobs-19.lua's ARGV)."""
 
     job_id: str
     new_id: str
@@ -80,12 +80,12 @@ def _target_keys(mk: MigrationKeys) -> list[str]:
 
 def migrate_jobs_args(mk: MigrationKeys, state: str, jobs: Sequence[JobMove], *, now: int,
                       stall_grace: int, max_stalled: int) -> ScriptArgs:
-    """migrateJobs-18: ``jobs``, all in Bull state ``state``."""
+    """migrateJobs-19: ``jobs``, all in Bull state ``state``."""
     if state not in BULL_STATES:
         raise ValueError(f"unknown Bull state {state!r}")
     b = mk.bull
     keys = [b.state_key(state), b.priority, mk.source.stalled, mk.source.limiter_index,
-            *_target_keys(mk), mk.ids, mk.state, mk.suspects]
+            *_target_keys(mk), mk.ids, mk.state, mk.suspects, mk.source.id]
     args: list[Arg] = [mk.source.base, mk.target.base, state, now, stall_grace, max_stalled]
     for job in jobs:
         args += [job.job_id, job.new_id, job.mode, job.opts_json, job.priority,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class Moved(IntEnum):
-    """migrateJobs' per-job codes (see migrateJobs-18.lua)."""
+    """migrateJobs' per-job codes (see migrateJobs-19.lua)."""
 
     MOVED = 1
     DUPLICATE = 2
@@ -80,7 +80,7 @@ class MigrationScripts:
 
     async def migrate_jobs(self, state: str, jobs: Sequence[sa.JobMove], *, now: int,
                            stall_grace: int, max_stalled: int) -> list[JobOutcome]:
-        """migrateJobs-18: one outcome per job, in order."""
+        """migrateJobs-19: one outcome per job, in order."""
         if not jobs:
             return []
         built = sa.migrate_jobs_args(self.keys, state, jobs, now=now, stall_grace=stall_grace,

@@ -17,6 +17,7 @@
   KEYS[16] migration: ids (Bull id -> BullMQ id)
   KEYS[17] migration: state (counters)
   KEYS[18] migration: suspects (active jobs seen without a lock)
+  KEYS[19] Bull: id (job counter)
 
   ARGV[1] Bull base P:Q:          ARGV[2] BullMQ base P2:Q2:
   ARGV[3] the Bull state: wait, paused, active, delayed, completed or failed
@@ -30,7 +31,9 @@
      SHA1 of the stored opts the caller converted ("" if none)
 
   Returns: per job, {code, BullMQ id}:
-     1 moved; 2 dropped as a duplicate: the BullMQ queue already has a pending
+     1 moved (a counter id the target has takes the target's next counter
+     value, first raised past Bull's counter, so that it is no Bull job's id);
+     2 dropped as a duplicate: the BullMQ queue already has a pending
      job with its id (a custom id, or the same scheduler tick), which stands
      for it; 0 no longer in that state (left alone); -1 its opts changed since
      the caller read them (re-read); -2 the proposed id is taken (propose the
@@ -69,6 +72,10 @@ local function target_id(jobId, proposed, mode, srcKey, schedulerId)
     return dstId
   end
   if mode == "auto" then
+    local bullCounter = tonumber(rcall("GET", KEYS[19]) or "0") or 0
+    if bullCounter > (tonumber(rcall("GET", idKey) or "0") or 0) then
+      rcall("SET", idKey, bullCounter)
+    end
     repeat
       dstId = tostring(rcall("INCR", idKey))
     until rcall("EXISTS", dstBase .. dstId) == 0
