@@ -126,8 +126,10 @@ if rcall("EXISTS", dstBase .. jobId) == 0 then
     iterationOpts["prevMillis"] = nextMillis
   end
   rcall("INCR", KEYS[15])
+  -- An instance Bull already made ready (due, or promoted) stays ready.
+  local ready = instanceIn == KEYS[3] or instanceIn == KEYS[4]
   add_iteration({base = dstBase, id = jobId, name = ARGV[8], data = ARGV[9], timestamp = now,
-    delay = math.max(nextMillis - now, 0), priority = tonumber(iterationOpts["priority"]) or 0,
+    delay = ready and 0 or math.max(nextMillis - now, 0), priority = tonumber(iterationOpts["priority"]) or 0,
     lifo = iterationOpts["lifo"] and true or false, rjk = schedulerId}, q,
     stream_max(KEYS[12]), cjson.encode(iterationOpts))
 end
