@@ -235,8 +235,8 @@ class Runner:
             await self.move_state(state, result)
         left = await self.counts()
         self.locked = left["active"]
-        if self.locked:
-            self._progress("active")
+        self.left_total = sum(left.values())
+        self._progress("active" if self.locked else "done")
         # A schedule left behind is a problem already reported, not work to wait for.
         left["repeat"] = 0 if problems else left["repeat"]
         result.left = left
