@@ -100,20 +100,23 @@ def fill_bull(redis_url: str) -> Callable[..., Awaitable[Filled]]:
     return make
 
 
-async def bull_jobs(client: aioredis.Redis, prefix: str, name: str) -> dict[str, tuple[str, dict[str, str]]]:
+Jobs = dict[str, tuple[str, dict[str, str]]]
+
+
+async def bull_jobs(client: aioredis.Redis, prefix: str, name: str) -> Jobs:
     """Every Bull job id in a Bull structure: ``id -> (state, hash)``."""
     keys = QueueKeys(prefix, name)
     return await _jobs(client, keys.base, BULL_LISTS, BULL_SETS)
 
 
-async def bullmq_jobs(client: aioredis.Redis, prefix: str, name: str) -> dict[str, tuple[str, dict[str, str]]]:
+async def bullmq_jobs(client: aioredis.Redis, prefix: str, name: str) -> Jobs:
     """Every BullMQ job id in a BullMQ structure: ``id -> (state, hash)``."""
     keys = BullMQKeys(prefix, name)
     return await _jobs(client, keys.base, BULLMQ_LISTS, BULLMQ_SETS)
 
 
 async def _jobs(client: aioredis.Redis, base: str, lists: tuple[str, ...],
-                sets: tuple[str, ...]) -> dict[str, tuple[str, dict[str, str]]]:
+                sets: tuple[str, ...]) -> Jobs:
     out: dict[str, tuple[str, dict[str, str]]] = {}
     for state in (*lists, *sets):
         if state in lists:

@@ -4,7 +4,8 @@ Usage: python -m tests.migrate.run_migrator '<json>' where the JSON holds
 ``url``, ``queue`` and the keyword arguments of ``migrate_queue``. Prints
 ``{"event": "started"}`` once it is about to start, ``{"event": "step",
 "moved": n}`` after each step (``progress: true``), then ``{"event":
-"report", ...}`` when it is done; a ``stop_after`` (seconds) ends a follow run.
+"report", ...}`` when it is done; ``stop_after`` (seconds), SIGTERM or SIGINT
+end a follow run after the current step.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import signal
 import sys
 from typing import Any
 
@@ -25,8 +27,11 @@ async def main(config: dict[str, Any]) -> None:
         config["on_progress"] = lambda p: print(
             json.dumps({"event": "step", "moved": p.moved}), flush=True)
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
     if stop_after is not None:
-        asyncio.get_running_loop().call_later(stop_after, stop.set)
+        loop.call_later(stop_after, stop.set)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     print(json.dumps({"event": "started"}), flush=True)
     report = await migrate_queue(queue, redis_url=url, stop=stop, **config)
     print(json.dumps({"event": "report", **dataclasses.asdict(report)}), flush=True)

@@ -46,11 +46,14 @@ async def test_a_locked_job_is_waited_for_and_a_stalled_one_moves(
                                "their workers are done"]
     assert list(await bull_jobs(raw_redis, "bull", queue_name)) == [held]
     after = await bullmq_jobs(raw_redis, "bmq", queue_name)
-    assert after[dead][0] == "wait" and after[dead][1]["stc"] == "1"
-    assert after[twice][0] == "failed" and after[twice][1]["stc"] == "2"
+    assert after[dead][0] == "wait"
+    assert after[dead][1]["stc"] == "1"
+    assert after[twice][0] == "failed"
+    assert after[twice][1]["stc"] == "2"
     assert after[twice][1]["failedReason"] == "job stalled more than allowable limit"
     assert report.stalled_failed == 1
-    assert seen and seen[-1].waiting_for_active == 1
+    assert seen
+    assert seen[-1].waiting_for_active == 1
 
     # Its worker finishes it: the next run moves its history, and is done.
     base = f"bull:{queue_name}:"
@@ -91,9 +94,11 @@ async def test_a_running_job_finishes_in_bull_and_runs_once(
             release.set()
             report = await asyncio.wait_for(migration, 20)
     assert runs == [job.id]
-    assert report.finished and report.moved == {"completed": 1}
+    assert report.finished
+    assert report.moved == {"completed": 1}
     state, fields = (await bullmq_jobs(raw_redis, "bmq", queue_name))[job.id]
-    assert state == "completed" and json.loads(fields["returnvalue"]) == "done in bull"
+    assert state == "completed"
+    assert json.loads(fields["returnvalue"]) == "done in bull"
 
 
 async def test_follow_moves_what_the_old_queue_receives_until_stopped(

@@ -49,20 +49,24 @@ async def test_every_state_moves_with_its_history(
         for kept in ("processedOn", "finishedOn", "returnvalue", "failedReason", "stacktrace",
                      "progress"):
             assert mq.get(kept) == bull.get(kept), (old, kept)
-        assert "attemptsMade" not in mq and "stalledCounter" not in mq
+        assert "attemptsMade" not in mq
+        assert "stalledCounter" not in mq
     # BullMQ counts the successful attempt too; Bull counts failed ones only.
     for job_id in made.completed:
         assert after[job_id][1]["atm"] == "1"
         assert await raw_redis.lrange(f"bmq:{queue_name}:{job_id}:logs", 0, -1) == [
             f"log of {job_id}".encode()]
-        assert json.loads(after[job_id][1]["returnvalue"]) == {"result": _data(after[job_id][1])["k"]}
+        fields = after[job_id][1]
+        assert json.loads(fields["returnvalue"]) == {"result": _data(fields)["k"]}
     for job_id in made.failed:
         fields = after[job_id][1]
-        assert fields["atm"] == "2" and fields["ats"] == "2"
+        assert fields["atm"] == "2"
+        assert fields["ats"] == "2"
         assert len(json.loads(fields["stacktrace"])) == 2
         assert fields["failedReason"] == f"broke {job_id} try 2"
     assert report.moved == {"wait": 7 + 4, "delayed": 3, "completed": 3, "failed": 2}
-    assert report.finished and report.problems == []
+    assert report.finished
+    assert report.problems == []
 
 
 async def test_priorities_take_bullmqs_order(
@@ -105,7 +109,8 @@ async def test_in_place_converts_and_leaves_no_bull_structure(
 
     report = await migrate_queue(queue_name, redis_url=redis_url)
 
-    assert report.finished and report.in_place
+    assert report.finished
+    assert report.in_place
     after = await bullmq_jobs(raw_redis, "bull", queue_name)
     assert sorted(report.renames.get(i, i) for i in before) == sorted(after)
     assert {after[i][0] for i in made.prioritized} == {"prioritized"}
@@ -115,7 +120,8 @@ async def test_in_place_converts_and_leaves_no_bull_structure(
     assert not await raw_redis.exists(f"bull:{queue_name}:priority")
     # A second run finds the queue BullMQ's and touches nothing.
     again = await migrate_queue(queue_name, redis_url=redis_url)
-    assert again.finished and again.total == report.total
+    assert again.finished
+    assert again.total == report.total
     assert await bullmq_jobs(raw_redis, "bull", queue_name) == after
 
 

@@ -95,7 +95,8 @@ async def _check(raw: aioredis.Redis, name: str, target: str, made: dict[str, An
     repeat_mq = [i for i in mq if i.startswith("repeat:")]
     bull = [i for i in bull if not i.startswith("repeat:")]
     mq = [i for i in mq if not i.startswith("repeat:")]
-    assert len(bull) == len(set(bull)) and len(mq) == len(set(mq))
+    assert len(bull) == len(set(bull))
+    assert len(mq) == len(set(mq))
     expected = made["jobs"]
     back = {v: k for k, v in renames.items()}
     assert sorted([*bull, *(back.get(i, i) for i in mq)]) == sorted(expected)
@@ -111,7 +112,8 @@ async def _check(raw: aioredis.Redis, name: str, target: str, made: dict[str, An
     bull_schedules = await raw.zcard(src + ("pq-migrate:src:repeat" if staged else "repeat"))
     mq_schedules = await raw.zcard(dst + "repeat") if (staged or not in_place) else 0
     assert bull_schedules + mq_schedules == made["schedules"]
-    assert len(repeat_bull) == bull_schedules and len(repeat_mq) == mq_schedules
+    assert len(repeat_bull) == bull_schedules
+    assert len(repeat_mq) == mq_schedules
     return len(mq)
 
 

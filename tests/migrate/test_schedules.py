@@ -49,7 +49,8 @@ async def test_schedules_become_job_schedulers_with_the_same_next_run(
     schedulers = await _schedulers(raw_redis, base)
     assert sorted(int(cast("int", s["next"])) for s in schedulers.values()) == next_runs
     sync = schedulers["square-sync-7"]
-    assert sync["pattern"] == "0 * * * *" and sync["tz"] == "Europe/Berlin"
+    assert sync["pattern"] == "0 * * * *"
+    assert sync["tz"] == "Europe/Berlin"
     template = cast("dict[str, dict[str, object]]", sync["template"])
     assert template["data"] == {"store": 7}
     assert template["opts"] == {"attempts": 3, "removeOnComplete": True}
@@ -63,7 +64,8 @@ async def test_schedules_become_job_schedulers_with_the_same_next_run(
         fields = await raw_redis.hgetall(base + iteration)
         assert fields[b"rjk"] == sid.encode()
         opts = json.loads(fields[b"opts"])
-        assert opts["jobId"] == iteration and opts["repeat"]["count"] == 1
+        assert opts["jobId"] == iteration
+        assert opts["repeat"]["count"] == 1
     # Nothing is left to fire on the Bull side.
     assert await raw_redis.zcard(f"bull:{queue_name}:repeat") == 0
     assert await raw_redis.zcard(f"bull:{queue_name}:delayed") == 0
@@ -133,7 +135,9 @@ async def test_a_run_that_passed_with_nothing_pending_takes_the_next_one(
     await migrate_queue(queue_name, redis_url=redis_url, to_prefix="bmq")
 
     score = await raw_redis.zscore(f"bmq:{queue_name}:repeat", "minute")
-    assert score is not None and now < score <= now + 60_000 + 1000 and score % 60_000 == 0
+    assert score is not None
+    assert now < score <= now + 60_000 + 1000
+    assert score % 60_000 == 0
 
 
 async def test_in_place_schedules(redis_url: str, raw_redis: aioredis.Redis,

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import time
 from typing import Any
 
@@ -40,8 +39,10 @@ async def test_dry_run_prints_what_would_change_and_writes_nothing(
                  queue_name):
         assert text in done.stdout, text
     (plan,) = cli_json(redis_url, "migrate", queue_name, "--to-prefix", "bmq", "--dry-run")
-    assert plan["counts"]["wait"] == 5 and plan["counts"]["delayed"] == 2
-    assert plan["counts"]["prioritized"] == 1 and plan["total"] == 7
+    assert plan["counts"]["wait"] == 5
+    assert plan["counts"]["delayed"] == 2
+    assert plan["counts"]["prioritized"] == 1
+    assert plan["total"] == 7
     assert plan["renames"] == {"12345": "bull-12345"}
     assert [s["scheduler_id"] for s in plan["schedules"]] == [queue_name]
     assert await key_dump(raw_redis) == before
@@ -54,12 +55,14 @@ async def test_migrate_confirms_moves_and_reports(
     refused = cli(redis_url, "migrate", queue_name, "--to-prefix", "bmq")
     one_error_line(refused, 2, "confirm with --yes")
     (report,) = cli_json(redis_url, "migrate", queue_name, "--to-prefix", "bmq", "--yes")
-    assert report["finished"] and report["total"] == 6
+    assert report["finished"]
+    assert report["total"] == 6
     assert report["renames"] == {"12345": "bull-12345"}
     assert await raw_redis.llen(f"bull:{queue_name}:wait") == 0
     assert await raw_redis.zcard(f"bmq:{queue_name}:repeat") == 1
     (status,) = cli_json(redis_url, "migrate", queue_name, "--to-prefix", "bmq", "--status")
-    assert status["renames"] == {"12345": "bull-12345"} and status["total"] == 6
+    assert status["renames"] == {"12345": "bull-12345"}
+    assert status["total"] == 6
     text = cli(redis_url, "migrate", queue_name, "--to-prefix", "bmq", "--status")
     assert "6 job(s) moved in all" in text.stdout
 
@@ -83,7 +86,8 @@ def test_plan_prints_the_cut_over_for_a_fleet() -> None:
                "--node-worker", "node-1", "--python-worker", "py-1")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("1. Check each queue with a dry run")
-    assert "Switch api" in done.stdout and "Switch cron" in done.stdout
+    assert "Switch api" in done.stdout
+    assert "Switch cron" in done.stdout
     assert "pyqueue migrate order-digest --from bull --to bullmq --to-prefix bmq --follow" \
         in done.stdout
     usage = cli("redis://127.0.0.1:1/0", "migrate", "a", "b", "--to-name", "x", "--plan")
@@ -92,26 +96,27 @@ def test_plan_prints_the_cut_over_for_a_fleet() -> None:
 
 async def test_follow_until_interrupted(redis_url: str, raw_redis: aioredis.Redis,
                                         queue_name: str) -> None:
-    proc = subprocess.Popen(
-        [str(PYQUEUE), "migrate", queue_name, "--to-prefix", "bmq", "--follow", "--yes",
-         "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = await asyncio.create_subprocess_exec(
+        str(PYQUEUE), "migrate", queue_name, "--to-prefix", "bmq", "--follow", "--yes", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "REDIS_URL": redis_url})
     try:
         async with Queue(queue_name, redis_url) as queue:
             ids = [(await queue.add({"n": i})).id for i in range(5)]
         deadline = time.monotonic() + 30
         while await raw_redis.llen(f"bmq:{queue_name}:wait") < 5:
-            assert time.monotonic() < deadline, proc.stderr
+            assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        assert proc.poll() is None
+        assert proc.returncode is None
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-            proc.communicate()
+            await proc.communicate()
     assert proc.returncode == 0, err
     reports: list[dict[str, Any]] = json.loads(out)
-    assert reports[0]["moved"] == {"wait": 5} and not reports[0]["finished"]
+    assert reports[0]["moved"] == {"wait": 5}
+    assert not reports[0]["finished"]
     found = sorted(i.decode() for i in await raw_redis.lrange(f"bmq:{queue_name}:wait", 0, -1))
     assert found == sorted(ids)

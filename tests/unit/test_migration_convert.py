@@ -87,7 +87,8 @@ def test_id_candidates_are_valid_and_distinct() -> None:
 
 def test_priority_is_bounded_to_bullmqs() -> None:
     c = convert_job("1", {"priority": 2**25}, 2**25)
-    assert c.priority == 2**21 - 1 and NOTE_PRIORITY in c.notes
+    assert c.priority == 2**21 - 1
+    assert NOTE_PRIORITY in c.notes
 
 
 def test_repeat_keys_and_instance_ids_follow_bull() -> None:
@@ -117,20 +118,23 @@ def test_schedule_plan_keeps_the_next_run_and_the_template() -> None:
         opts={"attempts": 2, "repeat": {"cron": "0 6 * * *"}, "jobId": "repeat:x:1",
               "delay": 5, "timestamp": 1, "prevMillis": 1, "removeOnComplete": True})
     plan = schedule_plan(schedule, "r", now=1_000)
-    assert plan.next_millis == 1_900_000_000_000 and plan.count == 3
+    assert plan.next_millis == 1_900_000_000_000
+    assert plan.count == 3
     assert plan.template_opts == {"attempts": 2, "removeOnComplete": True}
     assert plan.iteration_opts["repeat"] == {"pattern": "0 6 * * *", "count": 3}
     assert plan.iteration_opts["prevMillis"] == 1_900_000_000_000
     assert plan.iteration_opts["repeatJobKey"] == "r"
     every = schedule_plan(BullSchedule(key="n:::60000", next_millis=120_000, name="n",
                                        repeat={"every": 60000, "startDate": 5}), "n", now=1)
-    assert every.repeat.start_date is None and every.repeat.offset is None
+    assert every.repeat.start_date is None
+    assert every.repeat.offset is None
 
 
 def test_keys() -> None:
     copy = MigrationKeys(QueueKeys("bull", "q"), BullMQKeys("bmq", "q"))
     assert not copy.in_place
-    assert copy.bull.wait == "bull:q:wait" and copy.ids == "bmq:q:pq-migrate:ids"
+    assert copy.bull.wait == "bull:q:wait"
+    assert copy.ids == "bmq:q:pq-migrate:ids"
     same = MigrationKeys(QueueKeys("bull", "q"), BullMQKeys("bull", "q"))
     assert same.in_place
     assert same.bull.wait == "bull:q:pq-migrate:src:wait"
@@ -144,7 +148,8 @@ def test_builders_match_their_scripts() -> None:
     keys, args = sa.migrate_jobs_args(mk, "wait", [move, move], now=1, stall_grace=2,
                                       max_stalled=1)
     assert len(args) == 6 + 2 * sa.ARGS_PER_JOB
-    assert keys[0] == "bull:q:wait" and keys[-1] == "bull:q:id"
+    assert keys[0] == "bull:q:wait"
+    assert keys[-1] == "bull:q:id"
     sa.begin_args(mk, now=1)
     sa.finish_args(mk, now=1)
     with pytest.raises(ValueError, match="unknown Bull state"):
