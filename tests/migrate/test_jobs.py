@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from tests.migrate.conftest import Filled, bull_jobs, bullmq_jobs
 
-from pyqueue import MigrationRefused, Queue
+from pyqueue import Debounce, MigrationRefused, Queue
 from pyqueue._protocol.formats import detect_format
 from pyqueue.migrate import migrate_queue, migration_status
 
@@ -249,3 +249,47 @@ async def test_bad_arguments_name_the_problem(redis_url: str, queue_name: str) -
         await migrate_queue("a:b", redis_url=redis_url)
     with pytest.raises(InvalidOptionsError, match="batch_size"):
         await migrate_queue(queue_name, redis_url=redis_url, to_prefix="x", batch_size=0)
+
+
+async def test_metrics_debounce_and_raw_data_follow(
+    redis_url: str, raw_redis: aioredis.Redis, queue_name: str,
+) -> None:
+    """Per-minute metrics are copied; a debounce id (Bull 4.16) becomes BullMQ's
+    deduplication key with its TTL; data Bull kept unparsed becomes a JSON
+    string; a timeout is dropped and reported."""
+    src = f"bull:{queue_name}:"
+    await raw_redis.hset(src + "metrics:completed", mapping={
+        "count": 7, "prevTS": 1_700_000_000_000, "prevCount": 5})
+    await raw_redis.rpush(src + "metrics:completed:data", 2, 0, 3)
+    async with Queue(queue_name, redis_url) as queue:
+        debounced = await queue.add({"n": 1}, debounce=Debounce(id="d1", ttl=600_000))
+        timed = await queue.add({"n": 2}, timeout=60_000)
+    raw = await queue_with_raw_data(raw_redis, src)
+
+    report = await migrate_queue(queue_name, redis_url=redis_url, to_prefix="bmq")
+
+    dst = f"bmq:{queue_name}:"
+    assert await raw_redis.hgetall(dst + "metrics:completed") == {
+        b"count": b"7", b"prevTS": b"1700000000000", b"prevCount": b"5"}
+    assert await raw_redis.lrange(dst + "metrics:completed:data", 0, -1) == [b"2", b"0", b"3"]
+    assert await raw_redis.get(dst + "de:d1") == debounced.id.encode()
+    assert 0 < await raw_redis.pttl(dst + "de:d1") <= 600_000
+    assert not await raw_redis.exists(src + "de:d1")
+    fields = await raw_redis.hgetall(dst + debounced.id)
+    assert fields[b"deid"] == b"d1"
+    assert json.loads(fields[b"opts"])["de"] == {"id": "d1", "ttl": 600_000}
+    assert "timeout" not in json.loads(await raw_redis.hget(dst + timed.id, "opts") or b"{}")
+    assert json.loads(await raw_redis.hget(dst + raw, "data") or b"") == "not {json"
+    assert report.notes == {
+        "timeout dropped (BullMQ has no job timeout)": 1,
+        "preventParsingData dropped (the data is kept as a JSON string)": 1,
+    }
+
+
+async def queue_with_raw_data(raw: aioredis.Redis, base: str) -> str:
+    """A job a Node producer added with ``preventParsingData``: its data is not JSON."""
+    await raw.hset(base + "raw-1", mapping={
+        "name": "raw", "data": "not {json", "timestamp": 5, "delay": 0, "priority": 0,
+        "opts": json.dumps({"preventParsingData": True, "jobId": "raw-1", "attempts": 1})})
+    await raw.lpush(base + "wait", "raw-1")
+    return "raw-1"

@@ -142,7 +142,8 @@ class Runner:
         return ids if state == "active" else ids[: self.options.batch_size]
 
     async def _moves(self, ids: Sequence[str], attempts: Counter[str],
-                     notes: Counter[str]) -> list[JobMove]:
+                     ) -> list[tuple[JobMove, tuple[str, ...]]]:
+        """Each job's move, with the notes of its conversion."""
         src = self.keys.source
         async with self.client.pipeline(transaction=False) as pipe:
             for job_id in ids:
@@ -163,12 +164,11 @@ class Runner:
             if attempts[job_id] and iteration is None:
                 new_id = id_candidate(job_id, attempts[job_id])
             stored = {**c.opts, "jobId": new_id} if "jobId" in c.opts else c.opts
-            notes.update(c.notes)
-            moves.append(JobMove(
+            moves.append((JobMove(
                 job_id=job_id, new_id=new_id, mode=c.id_mode, opts_json=dumps(stored),
                 priority=c.priority, data_as_string=c.data_as_string, scheduler_id=scheduler,
                 opts_sha1=_sha1(raw_opts),
-            ))
+            ), c.notes))
         return moves
 
     @staticmethod
@@ -200,12 +200,14 @@ class Runner:
             ids = await self._next_ids(state, skip)
             if not ids:
                 return
-            moves = await self._moves(ids, attempts, result.notes)
+            planned = await self._moves(ids, attempts)
+            moves = [move for move, _ in planned]
             outcomes = await self.scripts.migrate_jobs(
                 state, moves, now=self.options.clock(),
                 stall_grace=self.options.stall_grace_ms, max_stalled=self.options.max_stalled)
-            for move, outcome in zip(moves, outcomes, strict=True):
+            for (move, notes), outcome in zip(planned, outcomes, strict=True):
                 if outcome.code == Moved.MOVED:
+                    result.notes.update(notes)
                     result.moved[state] += 1
                     self.moved_total += 1
                     self.left_total = max(self.left_total - 1, 0)
