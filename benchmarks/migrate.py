@@ -54,8 +54,11 @@ async def fill(url: str, name: str, jobs: int) -> dict[str, Any]:
 
         async with Worker(queue, handler, options=WorkerOptions(
                 concurrency=50, drain_delay=0.2, stalled_interval=0)):
-            while sum((await queue.get_job_counts("completed", "failed")).values()) < finished:
-                await asyncio.sleep(0.05)
+            for _ in range(12_000):  # a minute at most
+                counts = await queue.get_job_counts("completed", "failed")
+                if sum(counts.values()) >= finished:
+                    break
+                await asyncio.sleep(0.005)
         pending = [BulkJob({"n": i}, name="work", options=JobOptions(
             priority=1 + i % 5 if i % 5 == 0 else None)) for i in range(waiting)]
         pending += [BulkJob({"n": i}, name="later", options=JobOptions(delay=3_600_000 + i))
