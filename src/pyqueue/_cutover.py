@@ -114,11 +114,13 @@ def _live(queues: list[str], fleet: Fleet, prefix: str, to_prefix: str | None,
         steps.append(
             "Start BullMQ workers on the new queues (Node BullMQ, or pyqueue in BullMQ mode) "
             "with the same handlers, before any job reaches them.")
-    follow = [_cmd(q, prefix, to_prefix, to_name, "--follow", "--yes") for q in queues]
+    follow = _cmd(queues[0], prefix, to_prefix, to_name, "--follow", "--yes")
+    if len(queues) > 1:
+        follow = follow.replace(f" {shlex.quote(queues[0])} ",
+                                " " + " ".join(shlex.quote(q) for q in queues) + " ", 1)
     steps.append(
-        "Start the migration, one process per queue, left running: "
-        + "; ".join(f"`{c}`" for c in follow)
-        + ". It converts the repeatable jobs first (each schedule then fires only on the "
+        f"Start the migration and leave it running: `{follow}` (the queues side by side in "
+        "one process). It converts the repeatable jobs first (each schedule then fires only on the "
         "BullMQ side, from the same next run), moves waiting, prioritised, paused, delayed "
         "and finished jobs, and keeps moving what the old queues receive. A kill or a "
         "restart is safe: it resumes where it stopped.")
@@ -132,9 +134,12 @@ def _live(queues: list[str], fleet: Fleet, prefix: str, to_prefix: str | None,
             "are moved within a poll interval; if an old instance restarts and declares "
             "its repeatable job on Bull again, the migration merges it into the scheduler.")
     steps.append(
-        "When every producer is switched, wait until the dry run shows nothing left in "
-        f"the old queues (`{_cmd(first, prefix, to_prefix, to_name, '--dry-run')}`: every "
-        "count 0, no active job), then stop the migrations (Ctrl-C).")
+        "When every producer is switched, and every process that declares repeatable jobs "
+        "at start-up declares them as job schedulers on the new queues instead (a Bull "
+        "declaration after the migration stopped would fire beside the scheduler), wait "
+        "until the dry run shows nothing left in the old queues "
+        f"(`{_cmd(first, prefix, to_prefix, to_name, '--dry-run')}`: every count 0, no "
+        "active job), then stop the migration (Ctrl-C).")
     retire = []
     if fleet.node_workers:
         retire.append(f"stop the Node Bull workers ({_names(fleet.node_workers, '')})")

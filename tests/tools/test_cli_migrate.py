@@ -88,8 +88,8 @@ def test_plan_prints_the_cut_over_for_a_fleet() -> None:
     assert done.stdout.startswith("1. Check each queue with a dry run")
     assert "Switch api" in done.stdout
     assert "Switch cron" in done.stdout
-    assert "pyqueue migrate order-digest --from bull --to bullmq --to-prefix bmq --follow" \
-        in done.stdout
+    assert ("pyqueue migrate notifications order-digest --from bull --to bullmq --to-prefix bmq "
+            "--follow") in done.stdout
     usage = cli("redis://127.0.0.1:1/0", "migrate", "a", "b", "--to-name", "x", "--plan")
     one_error_line(usage, 2, "--to-name: only with one queue")
 

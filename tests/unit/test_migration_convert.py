@@ -177,8 +177,8 @@ def test_cutover_plan_walks_a_fleet() -> None:
     assert steps[0].startswith("1. ")
     assert text.index("py-worker") < text.index("--follow") < text.index("Switch api")
     assert text.index("Switch api") < text.index("Switch cron") < text.index("Retire")
-    assert "pyqueue migrate notifications --from bull --to bullmq --to-prefix bmq --follow" \
-        in text
+    assert ("pyqueue migrate notifications order-digest --from bull --to bullmq --to-prefix "
+            "bmq --follow --yes") in text
     in_place = "\n".join(cutover_plan(["q"], fleet=fleet))
     assert "Stop the Bull fleet (api, cron, node-worker, py-worker)" in in_place
     with pytest.raises(InvalidOptionsError, match="to_name"):
