@@ -123,3 +123,28 @@ async def test_follow_moves_what_the_old_queue_receives_until_stopped(
     assert sorted(await bullmq_jobs(raw_redis, "bmq", queue_name)) == sorted(added)
     assert report.moved == {"wait": 15}
     assert not report.finished
+
+
+async def test_a_suspect_that_its_worker_finished_is_forgotten(
+    redis_url: str, raw_redis: aioredis.Redis, queue_name: str,
+) -> None:
+    """Seen without a lock once (a worker between taking it and locking it), then
+    finished by that worker and removed on completion: it was no stall, and is
+    forgotten (a suspect left behind would hold up a run in place)."""
+    async with Queue(queue_name, redis_url) as queue:
+        await queue.add({"n": 1})
+    job_id = await _take(raw_redis, queue_name, lock=False)
+    first = await migrate_queue(queue_name, redis_url=redis_url, to_prefix="bmq",
+                                stall_grace=600, poll_interval=0.05, active_timeout=0.2)
+    assert not first.finished
+    suspects = f"bmq:{queue_name}:pq-migrate:suspects"
+    assert await raw_redis.zrange(suspects, 0, -1) == [job_id.encode()]
+    base = f"bull:{queue_name}:"
+    await raw_redis.lrem(base + "active", 0, job_id)
+    await raw_redis.delete(base + job_id)
+
+    final = await migrate_queue(queue_name, redis_url=redis_url, to_prefix="bmq")
+
+    assert final.finished
+    assert final.moved == {}
+    assert await raw_redis.zcard(suspects) == 0

@@ -152,3 +152,32 @@ async def test_in_place_schedules(redis_url: str, raw_redis: aioredis.Redis,
     assert members == [queue_name.encode()]
     assert await raw_redis.hget(f"bull:{queue_name}:pq-migrate:schedulers", bull_key) == \
         queue_name.encode()
+
+
+async def test_a_schedule_that_ran_its_last_is_dropped_not_revived(
+    redis_url: str, raw_redis: aioredis.Redis, queue_name: str,
+) -> None:
+    """Bull lists a schedule whose limit is reached for ever but never runs it
+    again: no scheduler comes of it (it would run once more)."""
+    async with Queue(queue_name, redis_url) as queue:
+        await queue.add({}, repeat=Repeat(every=60_000, limit=1), job_id="once")
+    src = f"bull:{queue_name}:"
+    (instance,) = await raw_redis.zrange(src + "delayed", 0, -1)
+    # It ran its one run two minutes ago: Bull keeps the listing (its time past)
+    # and the finished instance, and never runs it again.
+    prefix, millis = instance.decode().rsplit(":", 1)
+    ran = f"{prefix}:{int(millis) - 120_000}"
+    await raw_redis.zrem(src + "delayed", instance)
+    await raw_redis.rename(src + instance.decode(), src + ran)
+    await raw_redis.zadd(src + "completed", {ran: int(millis) - 120_000})
+    (key,) = await raw_redis.zrange(src + "repeat", 0, -1)
+    await raw_redis.zadd(src + "repeat", {key: int(millis) - 120_000})
+
+    plan = await plan_migration(queue_name, redis_url=redis_url, to_prefix="bmq")
+    assert plan.schedules == []
+    assert len(plan.notes) == 1
+    report = await migrate_queue(queue_name, redis_url=redis_url, to_prefix="bmq")
+
+    assert report.schedules == []
+    assert await raw_redis.zcard(f"bmq:{queue_name}:repeat") == 0
+    assert await raw_redis.zcard(src + "repeat") == 0

@@ -18,7 +18,13 @@ from pyqueue._protocol.migration.convert import (
     schedule_plan,
 )
 from pyqueue._protocol.migration.report import STATE_ORDER, MigrationPlan
-from pyqueue._protocol.migration.schedules import choose_ids, fallback_next, info, read_schedules
+from pyqueue._protocol.migration.schedules import (
+    choose_ids,
+    fallback_next,
+    info,
+    is_over,
+    read_schedules,
+)
 from pyqueue.errors import InvalidOptionsError
 
 if TYPE_CHECKING:
@@ -29,6 +35,8 @@ if TYPE_CHECKING:
 _LISTS = frozenset({"wait", "paused", "active"})
 _CHUNK = 500
 NEW_COUNTER_ID = "<next counter id>"
+NOTE_OVER = ("repeatable job that has run its last (limit or end date), listed by Bull "
+             "but never run again: dropped, no scheduler")
 NOTE_DUPLICATE = ("pending job whose custom id the target queue has pending: dropped as a "
                   "duplicate (custom ids deduplicate adds)")
 
@@ -61,7 +69,11 @@ async def plan(client: aioredis.Redis, mk: MigrationKeys, *, now: int,
             continue
         shown = info(p, item.schedule.key)
         if item.instance_id is None and shown.next_run < now:
-            shown = replace(shown, next_run=fallback_next(p, now))
+            after = fallback_next(p, now)
+            if is_over(p, after):
+                notes[NOTE_OVER] += 1
+                continue
+            shown = replace(shown, next_run=after)
         out.schedules.append(shown)
     b = mk.bull
     for state in STATE_ORDER:

@@ -235,6 +235,7 @@ class Runner:
         self._progress("repeat")
         for state in STATE_ORDER:
             await self.move_state(state, result)
+        await self._forget_suspects()
         left = await self.counts()
         self.locked = left["active"]
         self.left_total = sum(left.values())
@@ -244,6 +245,18 @@ class Runner:
         result.left = left
         result.locked = left["active"]
         return result
+
+    async def _forget_suspects(self) -> None:
+        """Drop the stall suspects that left ``active`` by themselves (their worker
+        took the lock after all and finished them): a suspect only counts while its
+        job is still active, and a stale one would hold up the end of a run in place."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.lrange(self.keys.bull.active, 0, -1)
+            pipe.zrange(self.keys.suspects, 0, -1)
+            active, suspects = await pipe.execute()
+        gone = set(cast("list[bytes]", suspects)) - set(cast("list[bytes]", active))
+        if gone:
+            await self.client.zrem(self.keys.suspects, *gone)
 
     async def finish(self) -> bool:
         """In place: mark the queue BullMQ's once nothing of Bull's is left."""

@@ -54,13 +54,19 @@ class FoundSchedule:
 
 async def _instance(client: aioredis.Redis, mk: MigrationKeys, prefix: str,
                     millis: int) -> tuple[str | None, list[Any]]:
-    """The pending instance of a schedule at ``millis``, or the latest one in
-    the history: ``(pending id or None, [name, data, opts] of whichever)``."""
+    """The pending instance of a schedule at ``millis`` (delayed or waiting),
+    else that instance or one in the history: ``(pending id or None, [name,
+    data, opts] of whichever was found)``."""
     b = mk.bull
     pending = f"{prefix}{millis}"
-    fields = await client.hmget(mk.source.job(pending), "name", "data", "opts")
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hmget(mk.source.job(pending), "name", "data", "opts")
+        pipe.zscore(b.delayed, pending)
+        pipe.lpos(b.wait, pending)
+        pipe.lpos(b.paused, pending)
+        fields, *where = await pipe.execute()
     if fields[2] is not None:
-        return pending, fields
+        return (pending if any(w is not None for w in where) else None), fields
     for key in (b.completed, b.failed):
         async for member, _score in client.zscan_iter(key, match=f"{prefix}*", count=500):
             found = await client.hmget(mk.source.job(member.decode()), "name", "data", "opts")
@@ -119,6 +125,15 @@ def fallback_next(plan: SchedulePlan, now: int) -> int:
     return found if found is not None else plan.next_millis
 
 
+def is_over(plan: SchedulePlan, next_run: int) -> bool:
+    """Whether a schedule with no instance pending has run its last: its limit
+    is reached, or ``next_run`` (the run after now) falls after its end date."""
+    r = plan.repeat
+    if r.limit is not None and plan.count >= r.limit:
+        return True
+    return r.end_date is not None and next_run > r.end_date
+
+
 def info(plan: SchedulePlan, key: str) -> ScheduleInfo:
     r = plan.repeat
     return ScheduleInfo(key, plan.scheduler_id, plan.name, r.pattern, r.every, r.tz,
@@ -151,9 +166,10 @@ async def convert_schedules(client: aioredis.Redis, scripts: MigrationScripts, *
                 if problem not in problems:
                     problems.append(problem)
                 continue
+            after = fallback_next(plan, now)
             outcome = await scripts.migrate_schedule(
                 plan, repeat_key=s.key, expected=s.next_millis, instance_id=item.instance_id,
-                now=now, fallback_next=fallback_next(plan, now))
+                now=now, fallback_next=after, over=is_over(plan, after))
             if outcome.code in (1, 2):
                 done.append(info(plan, s.key))
             elif outcome.code == -1:

@@ -99,7 +99,7 @@ def _opt(value: int | str | None) -> Arg:
 
 def migrate_schedule_args(mk: MigrationKeys, plan: SchedulePlan, *, repeat_key: str,
                           expected: int, instance_id: str | None, now: int,
-                          fallback_next: int) -> ScriptArgs:
+                          fallback_next: int, over: bool) -> ScriptArgs:
     """migrateSchedule-17: one Bull schedule as the scheduler ``plan`` describes."""
     b, t = mk.bull, mk.target
     keys = [b.repeat, b.delayed, b.wait, b.paused, b.priority, t.repeat, t.delayed, t.wait,
@@ -110,6 +110,6 @@ def migrate_schedule_args(mk: MigrationKeys, plan: SchedulePlan, *, repeat_key: 
         mk.source.base, t.base, repeat_key, expected, instance_id or "", plan.scheduler_id, now,
         plan.name, plan.data, dumps(plan.template_opts), dumps(plan.iteration_opts),
         _opt(r.every), _opt(r.pattern), _opt(r.tz), _opt(r.limit), _opt(r.start_date),
-        _opt(r.end_date), _opt(r.offset), plan.count, fallback_next,
+        _opt(r.end_date), _opt(r.offset), plan.count, fallback_next, "1" if over else "0",
     ]
     return checked("migrateSchedule", keys, args)

@@ -40,7 +40,7 @@ class JobOutcome(NamedTuple):
 
 class ScheduleOutcome(NamedTuple):
     """migrateSchedule's reply: 1 converted, 2 merged into an existing
-    scheduler, 0 gone, -1 its next run changed."""
+    scheduler, 3 over (dropped), 0 gone, -1 its next run changed."""
 
     code: int
     scheduler_id: str = ""
@@ -89,11 +89,11 @@ class MigrationScripts:
         return [JobOutcome(Moved(int(raw[i])), _text(raw[i + 1])) for i in range(0, len(raw), 2)]
 
     async def migrate_schedule(self, plan: SchedulePlan, *, repeat_key: str, expected: int,
-                               instance_id: str | None, now: int,
-                               fallback_next: int) -> ScheduleOutcome:
+                               instance_id: str | None, now: int, fallback_next: int,
+                               over: bool) -> ScheduleOutcome:
         """migrateSchedule-17."""
         built = sa.migrate_schedule_args(self.keys, plan, repeat_key=repeat_key,
                                          expected=expected, instance_id=instance_id, now=now,
-                                         fallback_next=fallback_next)
+                                         fallback_next=fallback_next, over=over)
         raw = await self._run("migrateSchedule", built)
         return ScheduleOutcome(int(raw[0]), *(_text(v) for v in raw[1:]))

@@ -26,14 +26,18 @@
   ARGV[19] iterations so far (ic)
   ARGV[20] the next run to use when Bull has no instance pending for ARGV[4]
            and that time has passed (ms)
+  ARGV[21] "1": in that case the schedule is over (its limit is reached, or
+           the next run falls after its end date): Bull keeps such a schedule
+           listed but never runs it again, so no scheduler is made
 
-  Returns: {1, scheduler id, iteration id} converted; {2, scheduler id} the
+  Returns: {1, scheduler id, iteration id} converted; {3} over, dropped
+    from Bull (recorded with an empty scheduler id); {2, scheduler id} the
     BullMQ queue already has this scheduler (the app upserted it, or an
     earlier run converted this schedule): Bull's schedule and pending
     instance were removed; {0} Bull has no such schedule (any more);
     {-1} its next run is not ARGV[4] any more (re-read).
   Events (stream): added, then waiting or delayed, for the iteration.
-  Counters (state hash): "schedules", "schedules:merged".
+  Counters (state hash): "schedules", "schedules:merged", "schedules:over".
 ]]
 local rcall = redis.call
 
@@ -89,6 +93,12 @@ end
 
 local nextMillis = expected
 if not instanceIn and nextMillis < now then
+  if ARGV[21] == "1" then
+    schedulerId = ""
+    drop_bull_schedule()
+    rcall("HINCRBY", KEYS[17], "schedules:over", 1)
+    return {3}
+  end
   nextMillis = tonumber(ARGV[20])
 end
 local fields = {"name", ARGV[8]}
