@@ -12,9 +12,9 @@ ran once per tick: on the Bull side until the migration, on the BullMQ side
 from the very next tick, never on both.
 
 pyqueue workers on the new queue come with BullMQ mode in the public API
-(phase 2): start them in ``_start_bullmq_workers`` next to the Node ones and
-add their runs to ``runs`` (one ``Run`` per handler call); every assertion
-below then covers them too.
+(phase 2): ``_python_bullmq_workers`` is where they start; it returns a
+function per worker that lists its handler calls as ``Run``s, and every
+assertion below then covers them as it covers the Node workers.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -178,9 +178,25 @@ def _runs(side: str, process: NodeProcess) -> list[Run]:
 
 
 def _start_bullmq_workers(node_mq: NodeBullMQ, queue: str) -> list[NodeProcess]:
-    """Workers on the new queue. Phase 2: start pyqueue's BullMQ-mode workers here too."""
+    """Node BullMQ workers on the new queue."""
     return [node_mq.start({"queue": queue, "action": "process", "concurrency": 4,
                            "timeoutMs": 600_000, "behaviour": {}}) for _ in range(2)]
+
+
+async def _python_bullmq_workers(url: str, queue: str,
+                                 stack: contextlib.AsyncExitStack) -> list[Callable[[], list[Run]]]:
+    """pyqueue workers on the new queue, beside the Node ones: none until pyqueue's
+    public API speaks BullMQ (phase 2). Then, per worker::
+
+        calls: list[Run] = []
+        async def handler(job):
+            calls.append(Run("bullmq", job.id, job.name, job.data))
+        await stack.enter_async_context(
+            Worker(Queue(queue, url, prefix=TARGET, protocol="bullmq"), handler))
+        sources.append(lambda: list(calls))
+    """
+    sources: list[Callable[[], list[Run]]] = []
+    return sources
 
 
 def event_data(acked: dict[str, Any]) -> dict[str, Any]:
@@ -204,8 +220,10 @@ class Outcome:
     report: dict[str, Any]
 
 
-async def _cut_over(node: str, url: str, q: str, stack: contextlib.ExitStack) -> Outcome:
-    """The whole scenario of the module docstring; Node processes close with ``stack``."""
+async def _cut_over(node: str, url: str, q: str, stack: contextlib.ExitStack,
+                    astack: contextlib.AsyncExitStack) -> Outcome:
+    """The whole scenario of the module docstring; Node processes close with
+    ``stack``, pyqueue workers with ``astack``."""
     node_bull = NodeBull("bull412", url)
     # History made by Node Bull before the migration starts.
     await node_bull.arun({"queue": q, "action": "add", "jobs": [
@@ -227,9 +245,11 @@ async def _cut_over(node: str, url: str, q: str, stack: contextlib.ExitStack) ->
                for w in _start_bullmq_workers(NodeBullMQ("bullmq", url, prefix=TARGET), q)]
     for worker in workers:
         await worker.await_for("ready", 60)
+    python_workers = await _python_bullmq_workers(url, q, astack)
 
     def runs() -> list[Run]:
-        return _runs("bull", bull_worker) + [r for w in workers for r in _runs("bullmq", w)]
+        return (_runs("bull", bull_worker) + [r for w in workers for r in _runs("bullmq", w)]
+                + [r for calls in python_workers for r in calls()])
 
     migrator = await Migrator.start(url, q)
     await migrator.wait_steps(8)
@@ -325,7 +345,8 @@ async def test_live_cut_over_with_node_on_both_sides_and_a_kill(
     node_fleet: str, redis_url: str, raw_redis: aioredis.Redis, queue_name: str,
 ) -> None:
     with contextlib.ExitStack() as stack:
-        outcome = await _cut_over(node_fleet, redis_url, queue_name, stack)
+        async with contextlib.AsyncExitStack() as astack:
+            outcome = await _cut_over(node_fleet, redis_url, queue_name, stack, astack)
     # Every acknowledged job ran exactly once.
     ran = Counter(r.data["n"] for r in outcome.runs if r.name == "stream")
     assert ran == Counter(dict.fromkeys(outcome.acked, 1))
