@@ -12,6 +12,8 @@ pyqueue's public API (Bull mode), and readers of both sides' Redis state.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -86,11 +88,34 @@ async def fill(url: str, name: str, *, prefix: str = "bull") -> Filled:
             job = await queue.add({"k": f"later-{i}"}, name="d", delay=3_600_000 + i,
                                   backoff=Backoff(type="exponential", delay=1000), attempts=3)
             made.delayed[job.id] = job.timestamp + 3_600_000 + i
-        for custom in ("order-17", "12345", "a:b"):
+        for custom in ("order-17", "a:b"):
             job = await queue.add({"k": custom}, name="c", job_id=custom)
             made.custom.append(job.id)
             made.waiting.append(job.id)
+    raw = aioredis.Redis.from_url(url)
+    try:
+        made.waiting.append(await add_like_node_bull(raw, prefix, name, "12345", {"k": "12345"},
+                                                     name="c"))
+    finally:
+        await raw.aclose()
+    made.custom.append("12345")
     return made
+
+
+async def add_like_node_bull(raw: aioredis.Redis, prefix: str, queue: str, job_id: str,
+                             data: Any, *, name: str = "__default__") -> str:
+    """Add a job with a custom id as Node Bull's addJob does (bull-protocol.md §3.1):
+    for the ids Node Bull takes and pyqueue's Bull mode refuses (digits only)."""
+    base = f"{prefix}:{queue}:"
+    now = int(time.time() * 1000)
+    await raw.incr(base + "id")
+    await raw.hset(base + job_id, mapping={
+        "name": name, "data": json.dumps(data, separators=(",", ":")),
+        "opts": json.dumps({"jobId": job_id, "attempts": 1, "delay": 0, "timestamp": now},
+                           separators=(",", ":")),
+        "timestamp": now, "delay": 0, "priority": 0})
+    await raw.lpush(base + "wait", job_id)
+    return job_id
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from tests.migrate.conftest import key_dump
+from tests.migrate.conftest import add_like_node_bull, key_dump
 from tests.tools.test_cli import PYQUEUE, cli, cli_json, one_error_line
 
 from pyqueue import Queue, Repeat
@@ -23,8 +23,12 @@ async def _bull_queue(url: str, name: str) -> None:
             await queue.add({"n": i})
         await queue.add({"n": "p"}, priority=2)
         await queue.add({"n": "d"}, delay=3_600_000)
-        await queue.add({"n": "c"}, job_id="12345")
         await queue.add({"type": "daily"}, repeat=Repeat(cron="0 6 * * *"))
+    raw = aioredis.Redis.from_url(url)
+    try:
+        await add_like_node_bull(raw, "bull", name, "12345", {"n": "c"})
+    finally:
+        await raw.aclose()
 
 
 async def test_dry_run_prints_what_would_change_and_writes_nothing(
