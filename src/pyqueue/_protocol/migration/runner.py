@@ -14,7 +14,6 @@ half-moved, and nothing moved is looked at again.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections import Counter
@@ -37,6 +36,9 @@ if TYPE_CHECKING:
 _LISTS = frozenset({"wait", "paused", "active"})
 # How often one job may meet a taken id before the run gives up on it.
 _MAX_ID_ATTEMPTS = 50
+# Batches of one state per pass: a Bull queue filling faster than the migration
+# moves it must not keep a pass in one state (schedules, history) for ever.
+_MAX_ROUNDS = 1000
 
 
 def now_ms() -> int:
@@ -196,7 +198,7 @@ class Runner:
         """Move every job of one Bull state (active: the stalled ones)."""
         attempts: Counter[str] = Counter()
         skip: set[str] = set()
-        while True:
+        for _ in range(_MAX_ROUNDS):
             ids = await self._next_ids(state, skip)
             if not ids:
                 return
@@ -261,6 +263,3 @@ class Runner:
     async def finish(self) -> bool:
         """In place: mark the queue BullMQ's once nothing of Bull's is left."""
         return await self.scripts.finish(now=self.options.clock())
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
