@@ -14,6 +14,7 @@ and had not finished, and wants many of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -121,8 +122,9 @@ async def _check(raw: aioredis.Redis, name: str, target: str, made: dict[str, An
 async def _run_once(config: dict[str, Any],
                     kill_at: tuple[int, float] | None) -> tuple[bool, str]:
     """Start the migrator; with ``kill_at = (steps, delay)``, SIGKILL it ``delay``
-    seconds after it reported that many steps (if it is still running).
-    ``(finished, output)``."""
+    seconds after it reported that many steps, unless it has reported its end.
+    ``(finished, output)``: a run that reported its end counts as it reported,
+    even when the kill caught it on its way out."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.migrate.run_migrator", json.dumps(config), cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -130,20 +132,25 @@ async def _run_once(config: dict[str, Any],
     assert proc.stdout is not None
     started = await asyncio.wait_for(proc.stdout.readline(), 60)
     assert b"started" in started, started
+    lines: list[bytes] = []
     if kill_at is not None:
         steps, delay = kill_at
-        for _ in range(steps):
-            if b"step" not in await asyncio.wait_for(proc.stdout.readline(), 60):
+        while sum(b'"step"' in line for line in lines) < steps:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            lines.append(line)
+            if not line or b'"report"' in line:
                 break
-        await asyncio.sleep(delay)
-        if proc.returncode is None:
-            os.kill(proc.pid, signal.SIGKILL)
+        if not any(b'"report"' in line for line in lines):
+            await asyncio.sleep(delay)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
     out, err = await asyncio.wait_for(proc.communicate(), 120)
-    if proc.returncode == -signal.SIGKILL:
-        return False, ""
-    assert proc.returncode == 0, err.decode()
-    report = json.loads(out.decode().strip().splitlines()[-1])
-    return bool(report["finished"]), out.decode()
+    text = b"".join(lines).decode() + out.decode()
+    reports = [json.loads(line) for line in text.splitlines() if '"report"' in line]
+    if reports:
+        return bool(reports[-1]["finished"]), text
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+    return False, text
 
 
 async def _kill_until_done(url: str, raw: aioredis.Redis, name: str, target: str,
@@ -157,10 +164,11 @@ async def _kill_until_done(url: str, raw: aioredis.Redis, name: str, target: str
     if not in_place:
         config["to_prefix"] = target
     interrupted = moved = 0
+    out = ""
     for _ in range(MAX_RUNS):
         kill = (rng.randrange(0, 12), rng.uniform(0, 0.005)) \
             if interrupted < kills_left else None
-        finished, _out = await _run_once(config, kill)
+        finished, out = await _run_once(config, kill)
         now_moved = await _check(raw, name, target, made, in_place)
         if finished:
             assert now_moved == len(made["jobs"])
@@ -168,7 +176,8 @@ async def _kill_until_done(url: str, raw: aioredis.Redis, name: str, target: str
         if now_moved > moved:
             interrupted += 1
         moved = now_moved
-    raise AssertionError(f"{name}: not finished after {MAX_RUNS} runs")
+    raise AssertionError(f"{name}: not finished after {MAX_RUNS} runs ({interrupted} "
+                         f"interrupted); the last run's output: {out[-3000:]}")
 
 
 @pytest.mark.timeout(900)
