@@ -268,7 +268,7 @@ async def _cut_over(node: str, url: str, q: str, stack: contextlib.ExitStack,
     while {r.data["n"] for r in runs() if r.name == "stream"} != set(acked):
         assert time.monotonic() < deadline, "acknowledged jobs did not run"
         await asyncio.sleep(0.2)
-    await asyncio.sleep(2 * CRON_MS / 1000 + 1)  # a few more ticks, on the BullMQ side only
+    await asyncio.sleep(3 * CRON_MS / 1000 + 2)  # a few more ticks, on the BullMQ side only
     report = await migrator.stop()
     for process in (bull_worker, *workers):
         process.terminate()
