@@ -268,7 +268,11 @@ async def _cut_over(node: str, url: str, q: str, stack: contextlib.ExitStack,
     while {r.data["n"] for r in runs() if r.name == "stream"} != set(acked):
         assert time.monotonic() < deadline, "acknowledged jobs did not run"
         await asyncio.sleep(0.2)
-    await asyncio.sleep(3 * CRON_MS / 1000 + 2)  # a few more ticks, on the BullMQ side only
+    # Ticks keep coming, on the BullMQ side only: wait for two of each schedule there.
+    while any(sum(r.side == "bullmq" and r.name == name for r in runs()) < 2
+              for name in ("tick-every", "tick-cron")):
+        assert time.monotonic() < deadline + 60, "the schedulers did not fire on BullMQ"
+        await asyncio.sleep(0.2)
     report = await migrator.stop()
     for process in (bull_worker, *workers):
         process.terminate()
