@@ -156,10 +156,11 @@ async def _jobs(client: aioredis.Redis, base: str, lists: tuple[str, ...],
     return out
 
 
-async def key_dump(client: aioredis.Redis) -> dict[str, Any]:
-    """Every key of the server with its type and content (for "nothing written")."""
+async def key_dump(client: aioredis.Redis, pattern: str = "*") -> dict[str, Any]:
+    """Every key matching ``pattern`` with its type and content (for "nothing
+    written"; the test server is shared, so name the test's queue in it)."""
     out: dict[str, Any] = {}
-    for raw in sorted(cast("list[bytes]", await client.keys("*"))):
+    for raw in sorted(cast("list[bytes]", await client.keys(pattern))):
         kind = (await client.type(raw)).decode()
         if kind == "hash":
             value: Any = await client.hgetall(raw)

@@ -35,7 +35,7 @@ async def test_dry_run_prints_what_would_change_and_writes_nothing(
     redis_url: str, raw_redis: aioredis.Redis, queue_name: str,
 ) -> None:
     await _bull_queue(redis_url, queue_name)
-    before = await key_dump(raw_redis)
+    before = await key_dump(raw_redis, f"*{queue_name}*")
     done = cli(redis_url, "migrate", queue_name, "--from", "bull", "--to", "bullmq",
                "--to-prefix", "bmq", "--dry-run")
     assert done.returncode == 0, done.stderr
@@ -49,7 +49,7 @@ async def test_dry_run_prints_what_would_change_and_writes_nothing(
     assert plan["total"] == 7
     assert plan["renames"] == {"12345": "bull-12345"}
     assert [s["scheduler_id"] for s in plan["schedules"]] == [queue_name]
-    assert await key_dump(raw_redis) == before
+    assert await key_dump(raw_redis, f"*{queue_name}*") == before
 
 
 async def test_migrate_confirms_moves_and_reports(
