@@ -9,6 +9,7 @@
     │   ├── LockMismatch           (-2, -6)      the lock is missing or held by another worker
     │   └── JobStateError          (-3, ...)     the job is not in the state the command needs
     ├── QueueClosedError                         the queue or worker was closed
+    ├── MigrationRefused                         a migration may not start (pyqueue.migrate)
     ├── WrongEventLoopError (also RuntimeError)  a queue used on a second, still open loop
     ├── ReplicationError                         replicas did not confirm a write (Durability)
     ├── JobFailedError                           ``Job.finished()`` of a job that failed
@@ -71,6 +72,19 @@ class JobStateError(ScriptError):
 
 class QueueClosedError(PyQueueError):
     """The queue or worker has been closed."""
+
+
+class MigrationRefused(PyQueueError):
+    """A migration (:mod:`pyqueue.migrate`) may not start: Bull workers still
+    use the queue to migrate in place, the target is a Bull queue, or it
+    already receives another queue's jobs. Nothing was written.
+
+    ``reasons`` lists every reason found.
+    """
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
 
 
 class WrongEventLoopError(PyQueueError, RuntimeError):

@@ -29,6 +29,7 @@ EXPECTED = [
     "JobTimeoutError",
     "KeepJobs",
     "LockMismatch",
+    "MigrationRefused",
     "MissingHandlerError",
     "PyQueueError",
     "Queue",

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pyqueue import Job, JobStateError, loops
-from pyqueue.tools import overview
+from pyqueue.tools import cli_migrate, overview
 from pyqueue.tools.cli_support import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -466,6 +466,10 @@ def exporter(settings: Settings, host: str, port: int, interval: float) -> None:
     require("pyqueue exporter", "metrics")
     from pyqueue.tools.metrics import run_exporter  # noqa: PLC0415 - optional extra
     run(settings, lambda client: run_exporter(client, settings.prefix, host, port, interval))
+
+
+# `pyqueue migrate` (Bull 4 -> BullMQ 6) lives in its own module.
+cli.add_command(cli_migrate.migrate)
 
 
 def main() -> None:
