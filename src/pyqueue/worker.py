@@ -32,7 +32,9 @@ from typing import Any, Self, TypeAlias
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from typing_extensions import TypeVar
 
 from pyqueue import _scheduling
@@ -43,6 +45,7 @@ from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import AbortListener, DelayedPromoter, StalledChecker
+from pyqueue._engine.outage import OutageLog
 from pyqueue._engine.processing import (
     find_handler,
     is_async_handler,
@@ -71,6 +74,8 @@ log = logging.getLogger("pyqueue.worker")
 _ABORT_FIELD = wire.ABORT_FIELD.encode()
 _UNCLAIMED_ABORTS = 256
 _UNCLAIMED_FOR = 5.0  # seconds
+# How long start() gives Redis to answer (a black-holed host never refuses).
+_REACH_TIMEOUT = 10.0
 
 # The payload type of the queue's jobs; Any for a worker made from a queue name.
 DataT = TypeVar("DataT", default=Any)
@@ -199,7 +204,10 @@ class Worker(LocalEvents[DataT]):
         # What the fetch loop and the finisher share about this worker.
         # The queue's own emit, bound once: Worker.emit would add a call per event.
         self._emit = self.queue.emit
-        self._ctx = WorkerContext(self.queue, self.token, opts, self._emit, self._error)
+        self._outage = OutageLog(log, f"queue {self.queue.name}")
+        self._ctx = WorkerContext(
+            self.queue, self.token, opts, self._emit, self._error, healthy=self._outage.ok
+        )
         self._fetcher = Fetcher(self._ctx, self._bclient, self._process)
         self._finisher = Finisher(self._ctx, dict(backoff_strategies or {}))
 
@@ -231,6 +239,7 @@ class Worker(LocalEvents[DataT]):
         """Start fetching and the background duties. Returns once they run."""
         if self._running:
             return
+        await self._reach_redis()
         if self._on_startup is not None:
             await call_hook(self._on_startup, self.context)
         self._running = True
@@ -269,6 +278,21 @@ class Worker(LocalEvents[DataT]):
             )
             self._tasks.append(asyncio.create_task(checker.run(), name="pyqueue-stalled"))
         self._tasks.append(self._fetcher.start())
+
+    async def _reach_redis(self) -> None:
+        """Fail fast: a worker whose Redis is unreachable at start raises, once.
+
+        Later outages are retried for ever (see :mod:`pyqueue._engine.outage`);
+        at start a wrong URL is far likelier than an outage, and a worker that
+        starts anyway only logs.
+        """
+        where = self.queue.connection_spec.describe()
+        try:
+            async with asyncio.timeout(_REACH_TIMEOUT):
+                await self.queue.client.ping()
+        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+            detail = str(exc) or type(exc).__name__
+            raise RedisConnectionError(f"cannot reach Redis at {where}: {detail}") from exc
 
     @property
     def running(self) -> bool:
@@ -559,7 +583,9 @@ class Worker(LocalEvents[DataT]):
     # --- callbacks --------------------------------------------------------------
 
     def _error(self, exc: BaseException) -> None:
-        log.warning("worker error: %s", exc)
+        # Logged here once (an outage: once when lost, once when back); the
+        # event fires every time, as in Bull.
+        self._outage.error(exc)
         self.emit("error", exc)
 
     def _error_threadsafe(self, exc: BaseException) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from pyqueue._engine.outage import retry_delay
 from pyqueue.job import now_ms
 
 if TYPE_CHECKING:
@@ -97,13 +98,13 @@ class Fetcher:
             try:
                 reply = await self._fetch()
                 failures = 0
+                self._ctx.healthy()
             except Exception as exc:  # a Redis error, or a reply we could not read
                 self._slots.release()
                 self._bclient_id = None
                 self._ctx.report(exc)
                 failures += 1
-                delay = min(self._options.retry_process_delay, 50 * 2 ** min(failures, 10))
-                await asyncio.sleep(delay / 1000)
+                await asyncio.sleep(retry_delay(failures, self._options.retry_process_delay))
                 continue
             if reply is None:
                 self._slots.release()

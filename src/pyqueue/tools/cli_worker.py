@@ -159,7 +159,8 @@ def _wire_logging(worker: Worker) -> None:
 
     worker.on("completed", completed)
     worker.on("failed", failed)
-    worker.on("error", lambda exc: log.warning("%s: worker error: %s", queue, exc))
+    # Errors are not logged here: the worker logs each one already ("queue <name>:
+    # ..."), an outage once when lost and once when back (issue 29: twice was noise).
 
 
 def build_workers(settings: WorkerSettings, redis_url: str, prefix: str,
