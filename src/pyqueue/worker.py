@@ -32,8 +32,8 @@ from typing import Any, Self, TypeAlias
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
+from redis.exceptions import BusyLoadingError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from typing_extensions import TypeVar
 
@@ -55,8 +55,15 @@ from pyqueue._engine.processing import (
 from pyqueue._engine.sandbox import SandboxPool
 from pyqueue._local_events import LocalEvents
 from pyqueue._protocol.bull import wire
-from pyqueue._protocol.bull.scripts import JobReply
-from pyqueue.errors import JobAbortedError, PyQueueError, ScriptError, UnrecoverableError
+from pyqueue._protocol.bull.scripts import DROPPED, JobReply
+from pyqueue.errors import (
+    JobAbortedError,
+    JobNotFound,
+    PyQueueError,
+    ScriptError,
+    TransientServerError,
+    UnrecoverableError,
+)
 from pyqueue.handle import JobHandle
 from pyqueue.hooks import (
     AfterProcess,
@@ -209,6 +216,7 @@ class Worker(LocalEvents[DataT]):
             self.queue, self.token, opts, self._emit, self._error, healthy=self._outage.ok
         )
         self._fetcher = Fetcher(self._ctx, self._bclient, self._process)
+        self.queue.scripts.on_dropped = self._dropped
         self._finisher = Finisher(self._ctx, dict(backoff_strategies or {}))
 
     # --- events (the queue's emitter: jobs emit progress there too) ---------
@@ -290,6 +298,8 @@ class Worker(LocalEvents[DataT]):
         try:
             async with asyncio.timeout(_REACH_TIMEOUT):
                 await self.queue.client.ping()
+        except (TransientServerError, BusyLoadingError):
+            return  # it answered (LOADING...): there, only not ready; the loops retry
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
             detail = str(exc) or type(exc).__name__
             raise RedisConnectionError(f"cannot reach Redis at {where}: {detail}") from exc
@@ -587,6 +597,13 @@ class Worker(LocalEvents[DataT]):
         # event fires every time, as in Bull.
         self._outage.error(exc)
         self.emit("error", exc)
+
+    def _dropped(self, job_ids: list[str]) -> None:
+        # Ids a fetch found in wait without a hash (and removed): one log line
+        # and one error event each, which used to be nothing at all.
+        for job_id in job_ids:
+            message = DROPPED % (f"{self.queue.name}", job_id)
+            self._error(JobNotFound(message, job_id=job_id, code=-1))
 
     def _error_threadsafe(self, exc: BaseException) -> None:
         if self._loop is not None and not self._loop.is_closed():

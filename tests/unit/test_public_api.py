@@ -40,6 +40,7 @@ EXPECTED = [
     "ScriptError",
     "SyncJob",
     "SyncQueue",
+    "TransientServerError",
     "UnknownBackoffStrategy",
     "UnrecoverableError",
     "Worker",

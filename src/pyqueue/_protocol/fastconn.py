@@ -42,6 +42,8 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from pyqueue.errors import TRANSIENT_CODES, TransientServerError
+
 Arg = str | int | float | bytes
 
 DEFAULT_TIMEOUT = 30.0
@@ -171,6 +173,9 @@ _REPLY_ERRORS: dict[str, type[ResponseError]] = {
     "NOSCRIPT": NoScriptError, "MOVED": MovedError, "ASK": AskError,
     "TRYAGAIN": TryAgainError, "READONLY": ReadOnlyError,
 }
+# Followed here (TRYAGAIN on a cluster, READONLY by reconnecting) before they
+# become TransientServerError.
+_TRANSIENT = frozenset(TRANSIENT_CODES) - {"TRYAGAIN", "READONLY"}
 _QUIET_CHECKS = 4
 _BATCH = 16
 """Requests coalesced into one send at most (see _Protocol.write)."""
@@ -178,10 +183,13 @@ _REDIRECTS = 5
 """MOVED/ASK/TRYAGAIN replies followed for one command before giving up."""
 
 
-def _reply_error(message: str) -> ResponseError:
+def _reply_error(message: str) -> Exception:
     code, _, rest = message.partition(" ")
     kind = _REPLY_ERRORS.get(code)
     if kind is None:
+        if code in _TRANSIENT:
+            # LOADING, BUSY, MASTERDOWN, CLUSTERDOWN, NOREPLICAS: not now, not run.
+            return TransientServerError(message, code=code)
         return ResponseError(message)
     if issubclass(kind, AskError):  # redis-py's MOVED/ASK take "<slot> <host>:<port>"
         try:
@@ -285,7 +293,7 @@ class _Protocol(asyncio.Protocol):
             waiter = self.pending.popleft()
             if waiter.done():
                 continue
-            if isinstance(reply, ResponseError):
+            if isinstance(reply, Exception):  # ResponseError or TransientServerError
                 waiter.set_exception(reply)
             else:
                 waiter.set_result(reply)
@@ -479,7 +487,9 @@ class FastConnection:
         proto.abort()
         if self._locator is not None:
             self._locator.forget()
-        raise RedisConnectionError(f"server is now a replica ({exc}); reconnecting") from exc
+        raise TransientServerError(
+            f"server is now a replica ({exc}); reconnecting", code="READONLY"
+        ) from exc
 
     async def _redirected(self, proto: _Protocol, args: tuple[Arg, ...], exc: Exception) -> Any:
         """Follow cluster redirections; none of them ran the command."""
@@ -489,7 +499,7 @@ class FastConnection:
                     f"MOVED {exc}: this server is a Redis Cluster node; connect with a "
                     "redis+cluster:// URL or a RedisCluster client, and a hash-tag prefix"
                 ) from exc
-            raise exc
+            raise TransientServerError(str(exc), code="TRYAGAIN") from exc
         for attempt in range(_REDIRECTS):
             try:
                 if isinstance(exc, MovedError):
@@ -503,6 +513,8 @@ class FastConnection:
                 return await self.execute_once(*args)
             except (AskError, TryAgainError) as again:
                 exc = again
+        if isinstance(exc, TryAgainError):
+            raise TransientServerError(str(exc), code="TRYAGAIN") from exc
         raise exc
 
     async def execute_once(self, *args: Arg) -> Any:

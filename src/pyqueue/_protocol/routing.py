@@ -29,8 +29,16 @@ import redis.asyncio as aioredis
 import redis.asyncio.sentinel as aiosentinel
 import redis.sentinel
 from redis.crc import key_slot
+from redis.exceptions import (
+    BusyLoadingError,
+    MovedError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MovedError, ReadOnlyError, RedisError
+
+from pyqueue.errors import TransientServerError, transient_code
 
 Address = tuple[str, int]
 
@@ -59,6 +67,13 @@ def hash_tag(base: str) -> str | None:
 
 def slot_of(base: str) -> int:
     return int(key_slot(base.encode()))
+
+
+def as_transient(exc: ResponseError | BusyLoadingError) -> RedisError:
+    """A transient server state (LOADING, BUSY...) as TransientServerError; others as they are."""
+    message = str(exc)
+    code = "LOADING" if isinstance(exc, BusyLoadingError) else transient_code(message)
+    return exc if code is None else TransientServerError(message, code=code)
 
 
 def parse_moved(exc: MovedError) -> Address | None:
@@ -245,7 +260,11 @@ class RoutedConnection(aioredis.Connection):
         except ReadOnlyError as exc:
             self.route.forget()
             await self.disconnect()
-            raise RedisConnectionError(f"master became a replica ({exc}); reconnecting") from exc
+            raise TransientServerError(
+                f"master became a replica ({exc}); reconnecting", code="READONLY"
+            ) from exc
+        except (ResponseError, BusyLoadingError) as exc:
+            raise as_transient(exc) from exc
 
 
 class RoutedSSLConnection(RoutedConnection, aioredis.SSLConnection):
@@ -279,7 +298,11 @@ class SyncRoutedConnection(redis.Connection):
         except ReadOnlyError as exc:
             self.route.forget()
             self.disconnect()  # type: ignore[no-untyped-call]
-            raise RedisConnectionError(f"master became a replica ({exc}); reconnecting") from exc
+            raise TransientServerError(
+                f"master became a replica ({exc}); reconnecting", code="READONLY"
+            ) from exc
+        except (ResponseError, BusyLoadingError) as exc:
+            raise as_transient(exc) from exc
 
 
 class SyncRoutedSSLConnection(SyncRoutedConnection, redis.SSLConnection):

@@ -68,7 +68,7 @@ from pyqueue._protocol.fastconn import Template
 from pyqueue.errors import JobStateError, ReplicationError, script_error
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import redis.asyncio as aioredis
 
@@ -80,6 +80,10 @@ JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
 _CompletingSpec: TypeAlias = tuple[str, int, int | None, bool, int, int | None, bool]
 
 _log = logging.getLogger("pyqueue")
+DROPPED = (
+    "queue %s: job %s was listed in wait but its hash is gone (deleted, evicted, or lost "
+    "in a failover); removed it from the queue"
+)
 
 _KINDS = ("completed", "failed")
 
@@ -89,10 +93,15 @@ _HOLE_INT = -(2**62) - 7
 _MAX_TEMPLATES = 64
 
 
-def _job_reply(raw: Any) -> JobReply | None:
+def _job_reply(raw: Any, on_dropped: Callable[[list[str]], None]) -> JobReply | None:
+    """``(hash, id)`` from a fetching script's reply; dropped ids go to ``on_dropped``."""
     if not isinstance(raw, list):
         return None
-    flat, job_id = raw
+    if len(raw) > 2:  # ids found in wait without a hash (includes/activate.lua)
+        on_dropped(_ids(raw[2]))
+    flat, job_id = raw[0], raw[1]
+    if not job_id:
+        return None
     pairs = iter(flat)  # HGETALL: field, value, field, value...
     return dict(zip(pairs, pairs)), job_id.decode()  # noqa: B905 - one iterator, taken in pairs
 
@@ -128,9 +137,17 @@ class Scripts:
         self._templates: dict[_CompletingSpec, Template] = {}
         self._mtf_source = cast("str", self._s["moveToFinished"].script)
         self.durability: Durability | None = None
+        # Told the ids a fetch found in wait without a hash (and removed); the
+        # worker replaces it to log and report them as errors.
+        self.on_dropped: Callable[[list[str]], None] = self.log_dropped
         self.unconfirmed_finishes = 0
         self._wait_plan: WaitPlan | None = None
         self._wait_for: Durability | None = None
+
+    def log_dropped(self, job_ids: list[str]) -> None:
+        """Log each id a fetch found in wait without a hash, and removed."""
+        for job_id in job_ids:
+            _log.warning(DROPPED, self._base.rstrip(":"), job_id)
 
     async def _replicated(self, what: str, *, finishing: bool = False) -> None:
         """WAIT (or WAITAOF) for the replicas :attr:`durability` asks for.
@@ -301,7 +318,7 @@ class Scripts:
         raw = await self._eval("moveToActive", keys, argv)
         if isinstance(raw, int):
             return raw
-        return _job_reply(raw)
+        return _job_reply(raw, self.on_dropped)
 
     def _finished_keys(self, kind: str, job_id: str, token: str) -> list[str]:
         return [
@@ -391,7 +408,7 @@ class Scripts:
         if self.durability is not None:
             await self._replicated(f"job {job_id} completed", finishing=True)
         if isinstance(raw, list):
-            return _job_reply(raw)
+            return _job_reply(raw, self.on_dropped)
         if isinstance(raw, int) and raw < 0:
             raise script_error(raw, job_id, "finished")
         return None
