@@ -22,6 +22,7 @@ request with ``ConnectionError``. TCP keepalive is on as well.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import ssl
@@ -202,9 +203,15 @@ def _reply_error(message: str) -> Exception:
 class Locator(Protocol):
     """Where the server is right now (a cluster slot's master, Sentinel's master)."""
 
+    check_role: bool
+    """Check ``ROLE`` after connecting (Sentinel: its answer may be stale)."""
+
     async def locate(self) -> tuple[str, int]: ...
 
     def forget(self, moved_to: tuple[str, int] | None = None) -> None: ...
+
+    def register(self, conn: Any) -> None:
+        """Call ``conn.sever()`` (from any thread) when the server moves."""
 
 
 class _Protocol(asyncio.Protocol):
@@ -386,10 +393,38 @@ class FastConnection:
                 address = None
             proto = await self._open(address)
             await self._handshake(proto)
+            if self._locator is not None and self._locator.check_role:
+                await self._check_role(proto, address)
             # Published only now: a caller that found this socket earlier could
             # run its command before AUTH or SELECT (in db 0, or refused).
             self._protocol = proto
+            if self._locator is not None:
+                self._locator.register(self)
             return proto
+
+    async def _check_role(self, proto: _Protocol, address: tuple[str, int] | None) -> None:
+        """Sentinel named this server master; a stale answer would have us write to a replica."""
+        async with asyncio.timeout(self._connect_timeout):
+            role = await self._send(proto, ("ROLE",))
+        first = role[0] if isinstance(role, list) and role else role
+        if first != b"master":
+            proto.abort()
+            if self._locator is not None:
+                self._locator.forget()
+            shown = first.decode() if isinstance(first, bytes) else str(first)
+            raise TransientServerError(
+                f"{address} is a {shown}, not the master Sentinel named (a failover is under "
+                "way); reconnecting", code="READONLY",
+            )
+
+    def sever(self) -> None:
+        """Cut the socket from any thread: pending calls fail, the next one reconnects."""
+        proto = self._protocol
+        if proto is not None and proto.transport is not None:
+            sock = proto.transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     async def _open(self, address: tuple[str, int] | None) -> _Protocol:
         loop = asyncio.get_running_loop()

@@ -38,6 +38,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from pyqueue._protocol.sentinel_watch import Severable, Watcher, shutdown_socket, watcher_for
 from pyqueue.errors import TransientServerError, transient_code
 
 Address = tuple[str, int]
@@ -76,6 +77,21 @@ def as_transient(exc: ResponseError | BusyLoadingError) -> RedisError:
     return exc if code is None else TransientServerError(message, code=code)
 
 
+def is_master(role: Any) -> bool:
+    """Whether a ``ROLE`` reply says master."""
+    first = role[0] if isinstance(role, list) and role else role
+    return first in (b"master", "master")
+
+
+def not_master(host: str, port: int, role: Any) -> TransientServerError:
+    first = role[0] if isinstance(role, list) and role else role
+    shown = first.decode() if isinstance(first, bytes) else str(first)
+    return TransientServerError(
+        f"{host}:{port} is a {shown}, not the master Sentinel named (a failover is under "
+        "way); reconnecting", code="READONLY",
+    )
+
+
 def parse_moved(exc: MovedError) -> Address | None:
     # "MOVED <slot> <host>:<port>"
     parts = str(exc).split()
@@ -111,6 +127,11 @@ class SlotRoute:
     def nodes(self) -> list[Address]:
         with self._lock:
             return list(self._nodes)
+
+    check_role = False  # a cluster says MOVED; ROLE is "master" on every slot owner
+
+    def register(self, conn: Severable) -> None:
+        """Nothing to follow between connects: MOVED and refused connects move us."""
 
     def forget(self, moved_to: Address | None = None) -> None:
         """The cached master is wrong (MOVED) or unreachable; look again next time."""
@@ -190,12 +211,31 @@ class SlotRoute:
 class SentinelRoute:
     """The address of a Sentinel-monitored master, asked afresh at every connect."""
 
+    check_role = True
+    """Connections check ``ROLE`` once connected: Sentinel's answer can be stale."""
+
     def __init__(
         self, sentinels: Sequence[Address], service: str, sentinel_kwargs: dict[str, Any]
     ) -> None:
         self.sentinels = list(sentinels)
         self.service = service
         self.sentinel_kwargs = dict(sentinel_kwargs)
+        self._watcher: Watcher | None = None
+        self._watcher_lock = threading.Lock()
+
+    @property
+    def watcher(self) -> Watcher:
+        """This process's watcher of the master (``+switch-master``), made on first use."""
+        with self._watcher_lock:
+            if self._watcher is None:
+                self._watcher = watcher_for(
+                    self.sentinels, self.service, self.sentinel_kwargs, owner=self
+                )
+            return self._watcher
+
+    def register(self, conn: Severable) -> None:
+        """Sever ``conn`` as soon as Sentinel moves the master."""
+        self.watcher.register(conn)
 
     def forget(self, moved_to: Address | None = None) -> None:
         """Nothing is cached: every connect asks the Sentinels."""
@@ -209,6 +249,7 @@ class SentinelRoute:
         finally:
             for client in manager.sentinels:
                 await client.aclose()
+        self.watcher.located((str(host), int(port)))
         return str(host), int(port)
 
     def locate_sync(self) -> Address:
@@ -220,11 +261,16 @@ class SentinelRoute:
         finally:
             for client in manager.sentinels:
                 client.close()
+        self.watcher.located((str(host), int(port)))
         return str(host), int(port)
 
 
 class Route(Protocol):
     """Where a connection goes now; told when the answer proved wrong."""
+
+    check_role: bool
+
+    def register(self, conn: Severable) -> None: ...
 
     async def locate(self) -> Address: ...
 
@@ -249,6 +295,20 @@ class RoutedConnection(aioredis.Connection):
         except RedisConnectionError:
             self.route.forget()
             raise
+        if self.route.check_role:
+            await self.send_command("ROLE")
+            role = await super().read_response()
+            if not is_master(role):
+                self.route.forget()
+                await self.disconnect()
+                raise not_master(self.host, self.port, role)
+        self.route.register(self)
+
+    def sever(self) -> None:
+        """Cut the socket (from any thread): the reader sees the connection end."""
+        writer = self._writer
+        if writer is not None:
+            shutdown_socket(writer.transport.get_extra_info("socket"))
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -287,6 +347,18 @@ class SyncRoutedConnection(redis.Connection):
         except RedisConnectionError:
             self.route.forget()
             raise
+        if self.route.check_role:
+            self.send_command("ROLE")  # type: ignore[no-untyped-call,unused-ignore]
+            role = super().read_response()
+            if not is_master(role):
+                self.route.forget()
+                self.disconnect()  # type: ignore[no-untyped-call]
+                raise not_master(self.host, self.port, role)
+        self.route.register(self)
+
+    def sever(self) -> None:
+        """Cut the socket (from any thread): the reader sees the connection end."""
+        shutdown_socket(self._sock)
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
