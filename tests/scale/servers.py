@@ -181,13 +181,15 @@ class SentinelProcess:
 
     def __init__(
         self, service: str, master_port: int, *, down_after_ms: int = 1000,
-        auth_pass: str | None = None,
+        auth_pass: str | None = None, bind: str = "127.0.0.1",
     ) -> None:
         self.port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="pyqueue-sentinel-")
         self.conf = Path(self._tmp.name) / "sentinel.conf"
+        # Sentinel connects out from its first bind address (a partition test
+        # tells its traffic apart by that).
         self.conf.write_text(
-            f"port {self.port}\nbind 127.0.0.1\ndir {self._tmp.name}\n"
+            f"port {self.port}\nbind {bind}\ndir {self._tmp.name}\n"
             f"sentinel monitor {service} 127.0.0.1 {master_port} 2\n"
             f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
             f"sentinel failover-timeout {service} 5000\n"

@@ -241,6 +241,9 @@ class SentinelRoute:
         """Nothing is cached: every connect asks the Sentinels."""
 
     async def locate(self) -> Address:
+        newest = self.watcher.newest()
+        if newest is not None:  # the newest configuration any Sentinel has
+            return newest
         manager = aiosentinel.Sentinel(  # type: ignore[no-untyped-call]
             self.sentinels, sentinel_kwargs=self.sentinel_kwargs
         )
@@ -253,6 +256,9 @@ class SentinelRoute:
         return str(host), int(port)
 
     def locate_sync(self) -> Address:
+        newest = self.watcher.newest()
+        if newest is not None:
+            return newest
         manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             self.sentinels, sentinel_kwargs=self.sentinel_kwargs
         )

@@ -9,8 +9,9 @@ connection that is already open.
 
 So each process runs one :class:`Watcher` thread per monitored master (shared
 by every queue, client and event loop that uses it): it subscribes to
-``+switch-master`` on every Sentinel and, as a safety net for a lost message,
-asks one Sentinel for the master's address every :data:`POLL_EVERY` seconds.
+``+switch-master`` (and the failover steps before it) on every Sentinel and,
+on each message and every :data:`POLL_EVERY` seconds, asks every Sentinel for
+the newest configuration (see :meth:`Watcher._poll`).
 When the address changes, every connection registered with it is severed
 (``shutdown`` of its socket, which is safe from another thread): a command in
 flight fails with a connection error, which callers already answer by
@@ -33,9 +34,19 @@ from redis.exceptions import RedisError
 
 Address = tuple[str, int]
 
+ENABLED = True
+"""False: connections are not followed between connects (the behaviour before; tests
+set it to measure what following saves)."""
+
 POLL_EVERY = 0.5
 """Seconds between two address checks by polling (``+switch-master`` is heard at once)."""
 _LISTEN_SLICE = 0.05
+# The failover's steps that move the master: a replica selected, told REPLICAOF
+# NO ONE, seen promoted; the new configuration. Each makes the watcher poll.
+_CHANNELS = (
+    "+selected-slave", "+failover-state-send-slaveof-noone", "+promoted-slave",
+    "+switch-master", "-failover-abort-slave-timeout", "-failover-abort-no-good-slave",
+)
 _log = logging.getLogger("pyqueue.sentinel")
 
 
@@ -72,6 +83,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._users = 0
         self.address: Address | None = None
+        self.epoch = -1
         self.switches = 0
 
     # --- users --------------------------------------------------------------
@@ -89,6 +101,8 @@ class Watcher:
 
     def register(self, conn: Severable) -> None:
         """Sever ``conn`` when the master moves (held weakly)."""
+        if not ENABLED:
+            return
         with self._lock:
             self._conns.add(conn)
             if self._thread is None or not self._thread.is_alive():
@@ -104,11 +118,21 @@ class Watcher:
             if self.address is None:
                 self.address = address
 
+    def newest(self) -> Address | None:
+        """The master's address in the newest configuration seen (highest config epoch)."""
+        with self._lock:
+            return self.address if self.epoch >= 0 else None
+
     # --- the thread -----------------------------------------------------------
 
-    def _moved(self, address: Address, why: str) -> None:
+    def _moved(self, address: Address, epoch: int, why: str) -> None:
+        # Sentinels disagree while a failover spreads: an older configuration (a
+        # lower config epoch) never moves us back.
         with self._lock:
-            old, self.address = self.address, address
+            if epoch < self.epoch or address == self.address:
+                self.epoch = max(self.epoch, epoch)
+                return
+            old, self.address, self.epoch = self.address, address, epoch
             if old is None or old == address:
                 return
             self.switches += 1
@@ -128,7 +152,7 @@ class Watcher:
 
     def _watch(self) -> None:
         subscriptions: dict[Address, Any] = {}
-        polled_at = 0.0
+        polled_at = POLL_EVERY  # poll at once: the first answer sets the baseline
         clock = threading.Event()  # only for its wait(): an interruptible sleep
         turn = 0
         try:
@@ -172,7 +196,7 @@ class Watcher:
         client = self._client(address)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe("+switch-master")
+            pubsub.subscribe(*_CHANNELS)
         except (RedisError, OSError):
             with contextlib.suppress(RedisError, OSError):
                 pubsub.close()
@@ -180,30 +204,73 @@ class Watcher:
         return pubsub
 
     def _heard(self, data: Any) -> bool:
-        # "+switch-master <name> <old ip> <old port> <new ip> <new port>"
-        text = data.decode() if isinstance(data, bytes) else str(data)
-        parts = text.split()
-        if len(parts) != 5 or parts[0] != self._service or not parts[4].isdigit():
-            return False
-        self._moved((parts[3], int(parts[4])), "+switch-master")
-        return True
+        """A failover event about our master: poll at once (the messages carry no epoch)."""
+        # "+switch-master <name> <old ip> <old port> <new ip> <new port>", or
+        # "<type> <name> <ip> <port> @ <master name> <master ip> <master port>".
+        parts = _text(data).split()
+        return bool(parts) and (parts[0] == self._service or (
+            "@" in parts and parts[parts.index("@") + 1:][:1] == [self._service]
+        ))
 
     def _poll(self, turn: int) -> None:
-        count = len(self._sentinels)
-        for i in range(count):
-            address = self._sentinels[(turn + i) % count]
+        """Ask every Sentinel; follow the newest answer.
+
+        Newest is the highest config epoch. A Sentinel running a failover names
+        the replica it selected (flag ``promoted``) before its configuration
+        switches; from the moment that replica is told ``REPLICAOF NO ONE`` the
+        old master's writes are lost, so that replica wins over its own epoch's
+        configuration, and connections wait for it (ROLE) instead of writing to
+        the old master. An aborted failover drops the flag and we move back.
+        """
+        del turn
+        best: tuple[int, int, Address] | None = None
+        for address in self._sentinels:
             try:
                 with contextlib.closing(self._client(address)) as client:
-                    found = client.execute_command(  # type: ignore[no-untyped-call]
-                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self._service
-                    )
-            except (RedisError, OSError):
+                    candidate = self._ask(client)
+            except (RedisError, OSError, KeyError, ValueError, IndexError, TypeError):
                 continue
-            if found:
-                host, port = found
-                host = host.decode() if isinstance(host, bytes) else str(host)
-                self._moved((host, int(port)), "polled")
-                return
+            if best is None or candidate[:2] > best[:2]:
+                best = candidate
+        if best is not None:
+            epoch, promoting, found = best
+            self._moved(found, epoch, f"config epoch {epoch}"
+                        + (", replica being promoted" if promoting else ""))
+
+    def _ask(self, client: redis.Redis) -> tuple[int, int, Address]:
+        """``(config epoch, 1 if promoting, address)`` from one Sentinel."""
+        fields = _fields(client.execute_command(  # type: ignore[no-untyped-call]
+            "SENTINEL", "MASTER", self._service
+        ))
+        epoch = int(fields.get("config-epoch", "0"))
+        if "failover_in_progress" in fields.get("flags", ""):
+            replicas = client.execute_command(  # type: ignore[no-untyped-call]
+                "SENTINEL", "REPLICAS", self._service
+            )
+            for raw in replicas or []:
+                replica = _fields(raw)
+                if "promoted" in replica.get("flags", "").split(","):
+                    return epoch, 1, (replica["ip"], int(replica["port"]))
+        return epoch, 0, (fields["ip"], int(fields["port"]))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fields(raw: Any) -> dict[str, str]:
+    """``SENTINEL MASTER``'s reply (a flat list, or a dict under RESP3) as str to str."""
+    if isinstance(raw, dict):
+        items = list(raw.items())
+    else:
+        pairs = iter(raw or [])
+        items = list(zip(pairs, pairs))  # noqa: B905 - one iterator, taken in pairs
+    return {
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode() if isinstance(v, bytes) else str(v)
+        )
+        for k, v in items
+    }
 
 
 _WATCHERS: dict[tuple[Any, ...], Watcher] = {}
