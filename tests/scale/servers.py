@@ -181,7 +181,7 @@ class SentinelProcess:
 
     def __init__(
         self, service: str, master_port: int, *, down_after_ms: int = 1000,
-        auth_pass: str | None = None, bind: str = "127.0.0.1",
+        auth_pass: str | None = None, bind: str = "127.0.0.1", extra_conf: str = "",
     ) -> None:
         self.port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="pyqueue-sentinel-")
@@ -195,6 +195,7 @@ class SentinelProcess:
             f"sentinel failover-timeout {service} 5000\n"
             f"sentinel parallel-syncs {service} 1\n"
             + (f"sentinel auth-pass {service} {auth_pass}\n" if auth_pass else "")
+            + extra_conf
         )
         self._proc: subprocess.Popen[bytes] | None = None
 

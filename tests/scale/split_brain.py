@@ -256,7 +256,9 @@ class PartitionableSentinel:
     CUT = "127.0.0.2"
 
     def __init__(self, replicas: int = 1) -> None:
-        args = ["--repl-diskless-sync-delay", "0"]
+        # protected-mode refuses peers other than exactly 127.0.0.1 on a server
+        # without a password: 127.0.0.2 must get in (all of it is loopback).
+        args = ["--repl-diskless-sync-delay", "0", "--protected-mode", "no"]
         self.master = RedisServer(extra_args=list(args))
         side = ["--bind", self.CUT, "127.0.0.1"]
         if _version_at_least(7):
@@ -283,8 +285,11 @@ class PartitionableSentinel:
                 client.execute_command("REPLICAOF", "127.0.0.1", self.proxy.port)
         for replica in self.replicas:
             await asyncio.to_thread(_wait_link_up, replica.port)
+        source = "protected-mode no\n" + (
+            f"bind-source-addr {self.CUT}\n" if _version_at_least(7) else "")
         self.sentinels = [
-            SentinelProcess(self.SERVICE, self.proxy.port, bind=f"{self.CUT} 127.0.0.1")
+            SentinelProcess(self.SERVICE, self.proxy.port, bind=f"{self.CUT} 127.0.0.1",
+                            extra_conf=source)
             for _ in range(3)
         ]
         for sentinel in self.sentinels:
