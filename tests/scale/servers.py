@@ -86,8 +86,14 @@ class Started:
 class Cluster(Started):
     """``masters`` masters with ``replicas`` replicas each, slots split evenly."""
 
-    def __init__(self, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
+    def __init__(
+        self, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000, *,
+        spare_of: int | None = None,
+    ) -> None:
+        """``spare_of``: give master number ``spare_of`` one more replica (a spare that
+        ``cluster-migration-barrier 1`` lets migrate to a master left without any)."""
         self.node_timeout_ms = node_timeout_ms
+        self.spare_of = spare_of
         self.nodes = [
             RedisServer(port=cluster_port(), extra_args=[
                 "--cluster-enabled", "yes",
@@ -99,7 +105,7 @@ class Cluster(Started):
                 "--appendonly", "no",
                 "--repl-diskless-sync-delay", "0",
             ])
-            for _ in range(masters * (1 + replicas))
+            for _ in range(masters * (1 + replicas) + (spare_of is not None))
         ]
         self.masters_count = masters
         self.replicas = replicas
@@ -136,6 +142,8 @@ class Cluster(Started):
                 for m in range(self.masters_count):
                     replica = clients[self.masters_count * (1 + r) + m]
                     replica.execute_command("CLUSTER REPLICATE", ids[m])
+            if self.spare_of is not None:
+                clients[-1].execute_command("CLUSTER REPLICATE", ids[self.spare_of])
             self.wait_ok()
             for replica in self.nodes[self.masters_count:]:
                 _wait_link_up(replica.port)

@@ -388,6 +388,10 @@ class FastConnection:
             if proto is not None and proto.lost is None:
                 return proto
             if self._locator is not None:
+                if proto is not None:
+                    # The last connection was lost: its server may have gone silent
+                    # (a frozen node still accepts TCP): ask where to go afresh.
+                    self._locator.forget()
                 address = await self._locator.locate()
             else:
                 address = None

@@ -28,6 +28,8 @@ import redis
 import redis.asyncio as aioredis
 import redis.asyncio.sentinel as aiosentinel
 import redis.sentinel
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import (
     BusyLoadingError,
@@ -37,7 +39,9 @@ from redis.exceptions import (
     ResponseError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
+from pyqueue._protocol.cluster_watch import SlotWatcher, slot_watcher_for
 from pyqueue._protocol.sentinel_watch import Severable, Watcher, shutdown_socket, watcher_for
 from pyqueue.errors import TransientServerError, transient_code
 
@@ -117,7 +121,9 @@ class SlotRoute:
         self._kwargs = {k: kwargs[k] for k in _DISCOVERY_KEYS if kwargs.get(k) is not None}
         self._ssl = bool(kwargs.get("ssl"))
         self._address: Address | None = None
+        self._suspect: Address | None = None
         self._lock = threading.Lock()
+        self._watcher: SlotWatcher | None = None
 
     @property
     def address(self) -> Address | None:
@@ -131,11 +137,22 @@ class SlotRoute:
     check_role = False  # a cluster says MOVED; ROLE is "master" on every slot owner
 
     def register(self, conn: Severable) -> None:
-        """Nothing to follow between connects: MOVED and refused connects move us."""
+        """Sever ``conn`` as soon as ``CLUSTER SLOTS`` gives the slot another master."""
+        with self._lock:
+            watcher = self._watcher
+            if watcher is None:
+                watcher = self._watcher = slot_watcher_for(
+                    self._nodes[:], self._kwargs, self._ssl, owner=self
+                )
+        watcher.register(self, conn)
 
     def forget(self, moved_to: Address | None = None) -> None:
         """The cached master is wrong (MOVED) or unreachable; look again next time."""
         with self._lock:
+            if self._address is not None and moved_to is None:
+                # Unreachable, perhaps silent: ask it last, so a frozen node does
+                # not cost a timeout of its own before the healthy ones answer.
+                self._suspect = self._address
             self._address = moved_to
             if moved_to is not None and moved_to not in self._nodes:
                 self._nodes.append(moved_to)
@@ -157,7 +174,9 @@ class SlotRoute:
     def _candidates(self) -> list[Address]:
         with self._lock:
             nodes = list(self._nodes)
+            suspect = self._suspect
         random.shuffle(nodes)  # spread discovery, and skip a dead seed quickly on average
+        nodes.sort(key=lambda node: node == suspect)
         return nodes
 
     def _no_master(self, errors: list[str]) -> RedisConnectionError:
@@ -171,7 +190,10 @@ class SlotRoute:
             return cached
         errors: list[str] = []
         for host, port in self._candidates():
-            client = aioredis.Redis(host=host, port=port, ssl=self._ssl, **self._kwargs)
+            client = aioredis.Redis(
+                host=host, port=port, ssl=self._ssl, retry=AsyncRetry(NoBackoff(), 0),
+                **self._kwargs,
+            )
             try:
                 found = self._learn(
                     await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
@@ -192,7 +214,9 @@ class SlotRoute:
             return cached
         errors: list[str] = []
         for host, port in self._candidates():
-            client = redis.Redis(host=host, port=port, ssl=self._ssl, **self._kwargs)
+            client = redis.Redis(
+                host=host, port=port, ssl=self._ssl, retry=Retry(NoBackoff(), 0), **self._kwargs
+            )
             try:
                 found = self._learn(
                     client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
@@ -291,10 +315,15 @@ class RoutedConnection(aioredis.Connection):
     def __init__(self, *, route: Route, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.route = route
+        self._routed_before = False
 
     async def connect(self) -> None:
         if self.is_connected:
             return
+        if self._routed_before:
+            # Reconnecting: the cached address may be a node that went silent.
+            self.route.forget()
+        self._routed_before = True
         self.host, self.port = await self.route.locate()
         try:
             await super().connect()  # type: ignore[no-untyped-call]
@@ -343,10 +372,14 @@ class SyncRoutedConnection(redis.Connection):
     def __init__(self, *, route: Route, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self.route = route
+        self._routed_before = False
 
     def connect(self) -> None:
         if self._sock:
             return
+        if self._routed_before:
+            self.route.forget()
+        self._routed_before = True
         self.host, self.port = self.route.locate_sync()
         try:
             super().connect()  # type: ignore[no-untyped-call]

@@ -30,7 +30,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 Address = tuple[str, int]
 
@@ -190,7 +192,10 @@ class Watcher:
                         pubsub.close()
 
     def _client(self, address: Address) -> redis.Redis:
-        return redis.Redis(host=address[0], port=address[1], **self._kwargs)
+        # One try: a silent Sentinel must not hold up the others for seconds.
+        return redis.Redis(
+            host=address[0], port=address[1], retry=Retry(NoBackoff(), 0), **self._kwargs
+        )
 
     def _subscribe(self, address: Address) -> Any:
         client = self._client(address)

@@ -143,6 +143,7 @@ class Scripts:
         self.unconfirmed_finishes = 0
         self._wait_plan: WaitPlan | None = None
         self._wait_for: Durability | None = None
+        self._short_of_replicas_seen = False
 
     def log_dropped(self, job_ids: list[str]) -> None:
         """Log each id a fetch found in wait without a hash, and removed."""
@@ -165,21 +166,60 @@ class Scripts:
                 await self._server_facts(),
             )
             self._wait_for = durability
+        if self._short_of_replicas_seen:
+            # The last WAIT failed for want of replicas: while that lasts, say so
+            # at once (one INFO) rather than waiting out timeout_ms on every add.
+            cause = await self._short_of_replicas(durability.replicas)
+            if cause:
+                self._fail(f"{what}: not confirmed; the write is on the master only{cause}",
+                           durability.replicas, finishing=finishing)
+                return
         confirmed, local = wait.confirmed(await self._command(*wait.command))
         if confirmed >= durability.replicas and local:
+            self._short_of_replicas_seen = False
             return
+        cause = await self._short_of_replicas(durability.replicas)
+        self._short_of_replicas_seen = bool(cause)
         message = (
             f"{what}: {confirmed} of {durability.replicas} replicas {wait.what()} within "
             f"{durability.timeout_ms} ms"
             + ("" if local else " and the master's own AOF fsync was not confirmed")
             + ("; replicas may hold it unsynced, or not at all" if wait.waitaof
                else "; the write is on the master only")
+            + cause
         )
+        self._fail(message, durability.replicas, confirmed=confirmed, finishing=finishing)
+
+    def _fail(
+        self, message: str, required: int, *, confirmed: int = 0, finishing: bool
+    ) -> None:
         if finishing:
             self.unconfirmed_finishes += 1
             _log.warning("%s", message)
             return
-        raise ReplicationError(message, confirmed=confirmed, required=durability.replicas)
+        raise ReplicationError(message, confirmed=confirmed, required=required)
+
+    async def _short_of_replicas(self, required: int) -> str:
+        """Why WAIT fell short, when the cause is plain: the master has too few replicas.
+
+        The usual case: after a failover the promoted master has no replica (a
+        3+3 cluster, a Sentinel master whose only replica was promoted) until one
+        is added or migrates to it, and every add would fail the same way.
+        """
+        try:
+            fields = info_fields(await self._command("INFO", "replication"))
+        except Exception:  # the cause is a hint: never hide the ReplicationError
+            return ""
+        connected = int(fields.get("connected_slaves", "0") or 0)
+        if connected >= required:
+            return ""
+        return (
+            f". Cause: this master has {connected} connected replica(s) and Durability "
+            f"needs {required}; after a failover the promoted master has none until a "
+            "replica is added or migrates to it (Redis Cluster: give masters a spare "
+            "replica, cluster-migration-barrier 1; see docs/reliability.md, "
+            "'Durability through a failover')"
+        )
 
     async def _command(self, *args: Arg) -> Any:
         # WAIT and WAITAOF cover the writes of the connection they are sent on.
