@@ -51,11 +51,12 @@ class SplitFigures:
     run_twice: int
     refused: int  # adds that raised (ReplicationError, connection errors) and were retried
     fault_s: float
+    adds_per_s: float  # acknowledged adds per second over the whole run (the exposure)
 
     def row(self, label: str) -> str:
         return (
             f"| {label} | {self.acked} | {self.vanished} | {self.never_ran} | {self.stuck} | "
-            f"{self.run_twice} | {self.refused} | {self.fault_s:.1f} |"
+            f"{self.run_twice} | {self.refused} | {self.fault_s:.1f} | {self.adds_per_s:.0f} |"
         )
 
 
@@ -98,6 +99,7 @@ async def run_split_brain(
             acked.append(job_id)
             await asyncio.sleep(0.004)
 
+    began = time.monotonic()
     tasks = [asyncio.create_task(produce(p, q)) for p, q in enumerate(queues)]
     try:
         while len(acked) < jobs // 5:  # noqa: ASYNC110 - a count, no event to wait on
@@ -106,6 +108,7 @@ async def run_split_brain(
         await asyncio.to_thread(fault)
         fault_s = time.monotonic() - started
         await asyncio.gather(*tasks)
+        adds_per_s = len(acked) / (time.monotonic() - began)
         await _settle(acked, runs)
         vanished = await _vanished(queues[0], acked)
     finally:
@@ -121,6 +124,7 @@ async def run_split_brain(
         never_ran=sum(1 for job_id in vanished if job_id not in runs),
         stuck=len(set(acked) - set(runs) - set(vanished)),
         run_twice=sum(1 for n in runs.values() if n > 1), refused=refused, fault_s=fault_s,
+        adds_per_s=adds_per_s,
     )
 
 
@@ -255,10 +259,10 @@ class PartitionableSentinel:
     SERVICE = "pyqueue-partition"
     CUT = "127.0.0.2"
 
-    def __init__(self, replicas: int = 1) -> None:
+    def __init__(self, replicas: int = 1, extra_args: list[str] | None = None) -> None:
         # protected-mode refuses peers other than exactly 127.0.0.1 on a server
         # without a password: 127.0.0.2 must get in (all of it is loopback).
-        args = ["--repl-diskless-sync-delay", "0", "--protected-mode", "no"]
+        args = ["--repl-diskless-sync-delay", "0", "--protected-mode", "no", *(extra_args or [])]
         self.master = RedisServer(extra_args=list(args))
         side = ["--bind", self.CUT, "127.0.0.1"]
         if _version_at_least(7):
@@ -288,8 +292,10 @@ class PartitionableSentinel:
         source = "protected-mode no\n" + (
             f"bind-source-addr {self.CUT}\n" if _version_at_least(7) else "")
         self.sentinels = [
+            # down-after 2 s: with 1 s a loaded machine made Sentinels think the new
+            # master down right after the failover, and fail back to the old one.
             SentinelProcess(self.SERVICE, self.proxy.port, bind=f"{self.CUT} 127.0.0.1",
-                            extra_conf=source)
+                            extra_conf=source, down_after_ms=2000)
             for _ in range(3)
         ]
         for sentinel in self.sentinels:

@@ -1,4 +1,4 @@
-"""Durability and adds through a cluster failover: which layouts keep ``Durability(replicas=1)``.
+"""Which layouts keep ``Durability(replicas=1)`` through a failover; adds on a cluster during one.
 
 Issue 30: on a 3+3 cluster (the layout of the project's own tests) every add with
 ``Durability(replicas=1)`` raised ``ReplicationError`` after its timeout once a
@@ -14,6 +14,10 @@ Layouts (docs/reliability.md, "Durability through a failover"):
 - a spare replica somewhere (``cluster-migration-barrier 1``, Redis's default):
   the spare migrates to the orphaned master and adds are confirmed again.
 - 2 replicas per master: the second replica follows the promoted one at once.
+- Sentinel, 1 master + 1 replica: after the master dies the promoted replica has
+  none (until the old master returns as one): the same named error.
+- Sentinel, 1 master + 2 replicas: the other replica follows the promoted one
+  (``test_durability.py``'s lagging failover asserts every add is confirmed in the end).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import uuid
 from typing import Any
 
 import pytest
-from tests.scale.servers import Cluster
+from tests.scale.servers import Cluster, SentinelDeployment
 
 from pyqueue import Durability, Queue, ReplicationError
 
@@ -163,3 +167,17 @@ async def test_adds_to_a_frozen_master_raise_within_the_socket_timeout() -> None
         # Each attempt ends within its socket timeout (plus the watchdog's quarter
         # steps and a CLUSTER SLOTS look-up), never the 30 s default or for ever.
         assert longest < 3 * timeout, tried
+
+
+async def test_sentinel_1_plus_1_after_failover_names_the_cause() -> None:
+    with SentinelDeployment(replicas=1) as deployment:
+        async with Queue("q", deployment.url(), durability=DURABLE) as queue:
+            await queue.add({}, job_id="before")
+            old = deployment.current_master_port()
+            deployment.master.stop(kill=True)
+            deadline = time.monotonic() + 60
+            while deployment.current_master_port() == old:
+                assert time.monotonic() < deadline, "Sentinel did not fail over"
+                await asyncio.sleep(0.1)
+            raised = await _add_until(queue, ok=False)
+    assert "0 connected replica(s)" in str(raised), str(raised)
