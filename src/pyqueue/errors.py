@@ -192,6 +192,17 @@ class TransientServerError(PyQueueError, RedisConnectionError):
 
 
 def transient_code(message: str) -> str | None:
-    """The code of an error reply that is a transient server state, else None."""
+    """The code of an error reply that is a transient server state, else None.
+
+    Redis < 7 reports a write refused inside a script as the script's error:
+    ``ERR Error running script (call to f_...): @user_script:155: -READONLY ...``.
+    The script stopped at its first write, so nothing was written either.
+    """
     code = message.partition(" ")[0]
-    return code if code in TRANSIENT_CODES else None
+    if code in TRANSIENT_CODES:
+        return code
+    if message.startswith("ERR Error running script"):
+        for word in message.split():
+            if word.startswith("-") and word[1:] in TRANSIENT_CODES:
+                return word[1:]
+    return None

@@ -152,6 +152,7 @@ async def test_tls(tmp_path: Path, queue_name: str) -> None:
     try:
         server.start()
     except RuntimeError as exc:
+        server.close()
         if "tls" in str(exc).lower():
             pytest.skip(f"this redis-server is built without TLS: {exc}")
         raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,37 +21,49 @@ from typing import Any
 import pytest
 import redis
 import redis.exceptions
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 
 from pyqueue import Queue, TransientServerError, Worker, WorkerOptions
-from pyqueue.embedded import RedisServer
+from pyqueue.embedded import RedisServer, find_redis_server
 
 _KEYS = 20_000
+_VALUE = "x" * 2000  # 40 MB: Redis 6.2 answers LOADING only every 2 MB it loads
+
+
+def _loader_args() -> list[str]:
+    # key-load-delay (a testing knob of Redis >= 6) slows loading per key (us); to
+    # answer LOADING the loader must process events, every 2 MB by default, every
+    # 1 KiB with the option Redis 7 added (6.2 refuses the option).
+    args = ["--key-load-delay", "200", "--rdbcompression", "no"]
+    version = subprocess.run([find_redis_server(), "--version"], capture_output=True,
+                             text=True, check=True).stdout
+    if int(version.split("v=", 1)[1].split(".")[0]) >= 7:
+        args += ["--loading-process-events-interval-bytes", "1024"]
+    return args
 
 
 @contextlib.contextmanager
 def _loading_server() -> Iterator[RedisServer]:
     """A server that takes seconds to load its RDB after a restart, answering LOADING."""
-    # key-load-delay (a testing knob of Redis >= 6) slows loading per key; answering
-    # LOADING needs the loader to process events often, every 1 KiB here.
-    server = RedisServer(extra_args=[
-        "--key-load-delay", "200", "--loading-process-events-interval-bytes", "1024",
-    ])
+    server = RedisServer(extra_args=_loader_args())
     with server:
         with redis.Redis(port=server.port) as client:
             client.eval(
-                "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'filler:' .. i, 'x') end",
-                0, _KEYS,
+                "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'filler:' .. i, ARGV[2]) end",
+                0, _KEYS, _VALUE,
             )
             client.save()
         yield server
 
 
 async def _until_loading(port: int) -> None:
-    client = redis.asyncio.Redis(port=port)
+    # No retries: redis-py retries BusyLoadingError (a ConnectionError) by default.
+    client = redis.asyncio.Redis(port=port, retry=AsyncRetry(NoBackoff(), 0))
     try:
         for _ in range(400):
             try:
-                await client.ping()
+                await client.get("probe")  # not PING: Redis 6.2 answers PING while loading
                 await asyncio.sleep(0.02)
             except redis.exceptions.BusyLoadingError:
                 return

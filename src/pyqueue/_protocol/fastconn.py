@@ -43,7 +43,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from pyqueue.errors import TRANSIENT_CODES, TransientServerError
+from pyqueue.errors import TRANSIENT_CODES, TransientServerError, transient_code
 
 Arg = str | int | float | bytes
 
@@ -188,9 +188,11 @@ def _reply_error(message: str) -> Exception:
     code, _, rest = message.partition(" ")
     kind = _REPLY_ERRORS.get(code)
     if kind is None:
-        if code in _TRANSIENT:
-            # LOADING, BUSY, MASTERDOWN, CLUSTERDOWN, NOREPLICAS: not now, not run.
-            return TransientServerError(message, code=code)
+        transient = transient_code(message) if code in _TRANSIENT or code == "ERR" else None
+        if transient is not None:
+            # LOADING, BUSY, MASTERDOWN, CLUSTERDOWN, NOREPLICAS: not now, not run
+            # (and READONLY/NOREPLICAS inside a script, as Redis < 7 words them).
+            return TransientServerError(message, code=transient)
         return ResponseError(message)
     if issubclass(kind, AskError):  # redis-py's MOVED/ASK take "<slot> <host>:<port>"
         try:
@@ -520,8 +522,12 @@ class FastConnection:
             return await self._redirected(proto, args, exc)
         except ReadOnlyError as exc:
             self._demoted(proto, exc)
+        except TransientServerError as exc:
+            if exc.code == "READONLY":  # Redis < 7, inside a script
+                self._demoted(proto, exc)
+            raise
 
-    def _demoted(self, proto: _Protocol, exc: ReadOnlyError) -> NoReturn:
+    def _demoted(self, proto: _Protocol, exc: Exception) -> NoReturn:
         """A demoted master (Sentinel failover): reconnect, asking again where."""
         proto.abort()
         if self._locator is not None:
@@ -598,6 +604,10 @@ class FastConnection:
                 return await self._redirected(proto, template.filled(values), exc)
             except ReadOnlyError as exc:
                 self._demoted(proto, exc)
+            except TransientServerError as exc:
+                if exc.code == "READONLY":  # Redis < 7, inside a script
+                    self._demoted(proto, exc)
+                raise
         except NoScriptError:
             return await self.execute("EVAL", source, *template.filled(values)[2:])
 

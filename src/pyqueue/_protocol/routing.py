@@ -359,7 +359,11 @@ class RoutedConnection(aioredis.Connection):
                 f"master became a replica ({exc}); reconnecting", code="READONLY"
             ) from exc
         except (ResponseError, BusyLoadingError) as exc:
-            raise as_transient(exc) from exc
+            mapped = as_transient(exc)
+            if getattr(mapped, "code", None) == "READONLY":  # Redis < 7, inside a script
+                self.route.forget()
+                await self.disconnect()
+            raise mapped from exc
 
 
 class RoutedSSLConnection(RoutedConnection, aioredis.SSLConnection):
@@ -413,7 +417,11 @@ class SyncRoutedConnection(redis.Connection):
                 f"master became a replica ({exc}); reconnecting", code="READONLY"
             ) from exc
         except (ResponseError, BusyLoadingError) as exc:
-            raise as_transient(exc) from exc
+            mapped = as_transient(exc)
+            if getattr(mapped, "code", None) == "READONLY":  # Redis < 7, inside a script
+                self.route.forget()
+                self.disconnect()  # type: ignore[no-untyped-call]
+            raise mapped from exc
 
 
 class SyncRoutedSSLConnection(SyncRoutedConnection, redis.SSLConnection):
