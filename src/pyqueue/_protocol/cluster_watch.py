@@ -19,7 +19,7 @@ import random
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis
 from redis.backoff import NoBackoff
@@ -28,10 +28,19 @@ from redis.retry import Retry
 
 from pyqueue._protocol.sentinel_watch import Severable
 
-if TYPE_CHECKING:
-    from pyqueue._protocol.routing import SlotRoute
-
 Address = tuple[str, int]
+
+
+class SlotRoute(Protocol):
+    """What the watcher needs of :class:`pyqueue._protocol.routing.SlotRoute`."""
+
+    slot: int
+
+    @property
+    def address(self) -> Address | None: ...
+
+    def forget(self, moved_to: Address | None = None) -> None: ...
+
 
 POLL_EVERY = 1.0
 """Seconds between two ``CLUSTER SLOTS`` reads."""
