@@ -12,6 +12,8 @@
     ├── MigrationRefused                         a migration may not start (pyqueue.migrate)
     ├── WrongEventLoopError (also RuntimeError)  a queue used on a second, still open loop
     ├── ReplicationError                         replicas did not confirm a write (Durability)
+    ├── TransientServerError (also redis ConnectionError)  LOADING, BUSY, READONLY, MASTERDOWN,
+    │                                            TRYAGAIN, CLUSTERDOWN, NOREPLICAS: retry later
     ├── JobFailedError                           ``Job.finished()`` of a job that failed
     ├── JobTimeoutError                          an attempt outran the job's ``timeout``
     ├── MissingHandlerError                      no handler for the job's name (and no ``*``)
@@ -32,10 +34,13 @@ Test support (``pyqueue.embedded``)::
     RedisServerNotFound (a RuntimeError)   no redis-server binary to start
 
 Redis connection errors (``redis.exceptions.ConnectionError`` and friends) are
-not wrapped: they propagate as redis-py raises them.
+not wrapped: they propagate as redis-py raises them. A server that answers but
+cannot serve for now raises :class:`TransientServerError`, which is one of them.
 """
 
 from __future__ import annotations
+
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class PyQueueError(Exception):
@@ -185,3 +190,47 @@ class SandboxError(PyQueueError):
 
 class UnknownBackoffStrategy(PyQueueError):
     """The job names a backoff type the worker does not know."""
+
+
+TRANSIENT_CODES = ("LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+                   "NOREPLICAS")
+"""Error replies that mean "not now": the server refused the command without running it."""
+
+
+class TransientServerError(PyQueueError, RedisConnectionError):
+    """Redis answered, but cannot serve the command now; it was **not** run.
+
+    ``code`` is the reply's first word, one of :data:`TRANSIENT_CODES`:
+    ``LOADING`` (a restart is loading its data), ``BUSY`` (a script or function
+    runs too long), ``READONLY`` (a replica, e.g. a master demoted in a failover),
+    ``MASTERDOWN`` (a replica that lost its master), ``TRYAGAIN`` (a cluster slot
+    is being migrated), ``CLUSTERDOWN`` (the cluster has no quorum or a slot has
+    no master) and ``NOREPLICAS`` (``min-replicas-to-write`` is not met).
+
+    It is a ``redis.exceptions.ConnectionError``, so code that retries on
+    connection errors (as ``docs/reliability.md`` tells producers to) retries these
+    too; unlike a dropped connection, the command is known not to have run, so
+    even an add without a custom ``job_id`` is safe to retry. Workers retry them
+    by themselves.
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def transient_code(message: str) -> str | None:
+    """The code of an error reply that is a transient server state, else None.
+
+    Redis < 7 reports a write refused inside a script as the script's error:
+    ``ERR Error running script (call to f_...): @user_script:155: -READONLY ...``.
+    The script stopped at its first write, so nothing was written either.
+    """
+    code = message.partition(" ")[0]
+    if code in TRANSIENT_CODES:
+        return code
+    if message.startswith("ERR Error running script"):
+        for word in message.split():
+            if word.startswith("-") and word[1:] in TRANSIENT_CODES:
+                return word[1:]
+    return None

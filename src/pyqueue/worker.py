@@ -29,7 +29,9 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import BusyLoadingError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from typing_extensions import TypeVar
 
 from pyqueue import _durations
@@ -39,17 +41,21 @@ from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import AbortListener, DelayedPromoter, StalledChecker
+from pyqueue._engine.outage import OutageLog
 from pyqueue._engine.processing import (
     normalise_processors,
 )
 from pyqueue._handlers import Processor, resolve_models
 from pyqueue._local_events import LocalEvents
 from pyqueue._protocol.bull import wire
+from pyqueue._protocol.bull.scripts import DROPPED
 from pyqueue._worker_jobs import JobRunner
 from pyqueue.errors import (
     InvalidOptionsError,
+    JobNotFound,
     QueueClosedError,
     ScriptError,
+    TransientServerError,
 )
 from pyqueue.hooks import (
     AfterProcess,
@@ -65,6 +71,8 @@ log = logging.getLogger("pyqueue.worker")
 _ABORT_FIELD = wire.ABORT_FIELD.encode()
 _UNCLAIMED_ABORTS = 256
 _UNCLAIMED_FOR = 5.0  # seconds
+# How long start() gives Redis to answer (a black-holed host never refuses).
+_REACH_TIMEOUT = 10.0
 
 # The payload type of the queue's jobs, from the queue or the handler's annotation.
 DataT = TypeVar("DataT", default=Any)
@@ -210,7 +218,10 @@ class Worker(LocalEvents[DataT]):
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
         # What the fetch loop, the finisher and the runner share about this worker.
-        self._ctx = WorkerContext(self.queue, self.token, opts, self.queue.emit, self._error)
+        self._outage = OutageLog(log, f"queue {self.queue.name}")
+        self._ctx = WorkerContext(
+            self.queue, self.token, opts, self.queue.emit, self._error, healthy=self._outage.ok
+        )
         self._runner = JobRunner(
             self.queue, self.token, processors, models,
             {} if default_job_options is None else wire.policy_to_wire(default_job_options),
@@ -219,6 +230,7 @@ class Worker(LocalEvents[DataT]):
             after_process=after_process, report=self._error,
         )
         self._fetcher = Fetcher(self._ctx, self._bclient, self._runner.process)
+        self.queue.scripts.on_dropped = self._dropped
 
     # --- events (the queue's emitter: jobs emit progress there too) ---------
 
@@ -257,6 +269,7 @@ class Worker(LocalEvents[DataT]):
             )
         if self._running:
             return
+        await self._reach_redis()
         if self._on_startup is not None:
             await call_hook(self._on_startup, self.context)
         self._running = True
@@ -297,6 +310,23 @@ class Worker(LocalEvents[DataT]):
             )
             self._tasks.append(asyncio.create_task(checker.run(), name="pyqueue-stalled"))
         self._tasks.append(self._fetcher.start())
+
+    async def _reach_redis(self) -> None:
+        """Fail fast: a worker whose Redis is unreachable at start raises, once.
+
+        Later outages are retried for ever (see :mod:`pyqueue._engine.outage`);
+        at start a wrong URL is far likelier than an outage, and a worker that
+        starts anyway only logs.
+        """
+        where = self.queue.connection_spec.describe()
+        try:
+            async with asyncio.timeout(_REACH_TIMEOUT):
+                await self.queue.client.ping()
+        except (TransientServerError, BusyLoadingError):
+            return  # it answered (LOADING...): there, only not ready; the loops retry
+        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+            detail = str(exc) or type(exc).__name__
+            raise RedisConnectionError(f"cannot reach Redis at {where}: {detail}") from exc
 
     @property
     def running(self) -> bool:
@@ -449,8 +479,17 @@ class Worker(LocalEvents[DataT]):
     # --- callbacks --------------------------------------------------------------
 
     def _error(self, exc: BaseException) -> None:
-        log.warning("queue %r: worker error: %s", self.queue.name, exc)
+        # Logged here once (an outage: once when lost, once when back); the
+        # event fires every time, as in Bull.
+        self._outage.error(exc)
         self.emit("error", exc)
+
+    def _dropped(self, job_ids: list[str]) -> None:
+        # Ids a fetch found in wait without a hash (and removed): one log line
+        # and one error event each, which used to be nothing at all.
+        for job_id in job_ids:
+            message = DROPPED % (f"{self.queue.name}", job_id)
+            self._error(JobNotFound(message, job_id=job_id, code=-1))
 
     def _error_threadsafe(self, exc: BaseException) -> None:
         if self._loop is not None and not self._loop.is_closed():

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 import pyqueue
@@ -90,15 +91,31 @@ async def test_secrets_not_in_worker_errors_or_logs(
     queue_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    port = free_port()  # nothing listens: every connection attempt fails
+    port = free_port()  # nothing listens: the worker fails fast at start
     url = f"redis://bob:{SECRET}@127.0.0.1:{port}/0"
-    errors: list[BaseException] = []
-    worker = Worker(queue_name, lambda job: None, redis_url=url,
-                    options=WorkerOptions(retry_process_delay=50, drain_delay=0.2))
-    worker.on("error", errors.append)
-    await worker.start()
-    await asyncio.sleep(1.0)
+    options = WorkerOptions(retry_process_delay=50, drain_delay=0.2)
+    worker = Worker(queue_name, lambda job: None, redis_url=url, options=options)
+    with pytest.raises(RedisConnectionError) as failed:
+        await worker.start()
     await worker.close()
+    chain: list[BaseException] = []
+    cause: BaseException | None = failed.value
+    while cause is not None:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for exc in chain:
+        assert SECRET not in str(exc)
+        assert SECRET not in repr(exc)
+    # A Redis lost later: the errors and log lines of the outage.
+    errors: list[BaseException] = []
+    with RedisServer(extra_args=["--requirepass", SECRET]) as server:
+        url = f"redis://:{SECRET}@127.0.0.1:{server.port}/0"
+        worker = Worker(queue_name, lambda job: None, redis_url=url, options=options)
+        worker.on("error", errors.append)
+        await worker.start()
+        server.stop()
+        await asyncio.sleep(1.0)
+        await worker.close()
     assert errors, "expected connection errors"
     for exc in errors:
         assert SECRET not in str(exc)
@@ -107,7 +124,6 @@ async def test_secrets_not_in_worker_errors_or_logs(
     with pytest.raises(PyQueueError) as bad:
         Queue(queue_name, f"redis://bob:{SECRET}@host:notaport/0")
     assert SECRET not in str(bad.value)
-
 
 
 async def test_tls(tmp_path: Path, queue_name: str) -> None:
@@ -136,6 +152,7 @@ async def test_tls(tmp_path: Path, queue_name: str) -> None:
     try:
         server.start()
     except RuntimeError as exc:
+        server.close()
         if "tls" in str(exc).lower():
             pytest.skip(f"this redis-server is built without TLS: {exc}")
         raise

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from pyqueue import Job, Worker, WorkerOptions
@@ -75,7 +76,14 @@ async def main(cfg: dict[str, Any]) -> None:
     )
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(worker.close()))
-    await worker.start()
+    while True:
+        try:
+            await worker.start()
+            break
+        except RedisConnectionError:
+            # Redis unreachable at start (a cut proxy, a restart): a worker fails fast
+            # then; here, as a process supervisor would, try again.
+            await asyncio.sleep(0.2)
     print("ready", flush=True)
     await worker.run()
     await log.aclose()

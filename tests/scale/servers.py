@@ -86,8 +86,14 @@ class Started:
 class Cluster(Started):
     """``masters`` masters with ``replicas`` replicas each, slots split evenly."""
 
-    def __init__(self, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
+    def __init__(
+        self, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000, *,
+        spare_of: int | None = None,
+    ) -> None:
+        """``spare_of``: give master number ``spare_of`` one more replica (a spare that
+        ``cluster-migration-barrier 1`` lets migrate to a master left without any)."""
         self.node_timeout_ms = node_timeout_ms
+        self.spare_of = spare_of
         self.nodes = [
             RedisServer(port=cluster_port(), extra_args=[
                 "--cluster-enabled", "yes",
@@ -99,7 +105,7 @@ class Cluster(Started):
                 "--appendonly", "no",
                 "--repl-diskless-sync-delay", "0",
             ])
-            for _ in range(masters * (1 + replicas))
+            for _ in range(masters * (1 + replicas) + (spare_of is not None))
         ]
         self.masters_count = masters
         self.replicas = replicas
@@ -136,6 +142,8 @@ class Cluster(Started):
                 for m in range(self.masters_count):
                     replica = clients[self.masters_count * (1 + r) + m]
                     replica.execute_command("CLUSTER REPLICATE", ids[m])
+            if self.spare_of is not None:
+                clients[-1].execute_command("CLUSTER REPLICATE", ids[self.spare_of])
             self.wait_ok()
             for replica in self.nodes[self.masters_count:]:
                 _wait_link_up(replica.port)
@@ -181,18 +189,21 @@ class SentinelProcess:
 
     def __init__(
         self, service: str, master_port: int, *, down_after_ms: int = 1000,
-        auth_pass: str | None = None,
+        auth_pass: str | None = None, bind: str = "127.0.0.1", extra_conf: str = "",
     ) -> None:
         self.port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="pyqueue-sentinel-")
         self.conf = Path(self._tmp.name) / "sentinel.conf"
+        # Sentinel connects out from its first bind address (a partition test
+        # tells its traffic apart by that).
         self.conf.write_text(
-            f"port {self.port}\nbind 127.0.0.1\ndir {self._tmp.name}\n"
+            f"port {self.port}\nbind {bind}\ndir {self._tmp.name}\n"
             f"sentinel monitor {service} 127.0.0.1 {master_port} 2\n"
             f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
             f"sentinel failover-timeout {service} 5000\n"
             f"sentinel parallel-syncs {service} 1\n"
             + (f"sentinel auth-pass {service} {auth_pass}\n" if auth_pass else "")
+            + extra_conf
         )
         self._proc: subprocess.Popen[bytes] | None = None
 

@@ -44,6 +44,7 @@ EXPECTED = [
     "ScriptError",
     "SyncJob",
     "SyncQueue",
+    "TransientServerError",
     "UnknownBackoffStrategy",
     "UnrecoverableError",
     "Worker",

@@ -49,6 +49,9 @@ class WorkerContext:
     # Set while the worker is not paused locally.
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
+    # Called after each Redis call of the fetch loop that succeeded: ends an
+    # outage in the worker's log (see pyqueue._engine.outage).
+    healthy: Callable[[], None] = field(default=lambda: None)
 
     def __post_init__(self) -> None:
         self.resumed.set()

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from pyqueue._engine.outage import is_connection_error, retry_delay
+from pyqueue.errors import ScriptError
 from pyqueue.job import now_ms
+
+_log = logging.getLogger("pyqueue.worker")
+_ORPHAN_SETTLE = 1.0
+"""Seconds between the two looks for jobs locked by a lost fetch reply."""
+_ORPHAN_BATCH = 500
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -55,6 +63,11 @@ class Fetcher:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Lost fetch replies (see _requeue_orphans): suspected after a connection
+        # error, looked for once the connection works again.
+        self._orphans_suspected = False
+        self._recovery: asyncio.Task[None] | None = None
+        self._running: set[str] = set()
         # The running chains, one per busy slot (the worker waits for them).
         self.chains: set[asyncio.Task[None]] = set()
 
@@ -85,6 +98,11 @@ class Fetcher:
                 fetch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await fetch
+        recovery = self._recovery
+        if recovery is not None:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await recovery
 
     async def _loop(self) -> None:
         failures = 0
@@ -94,16 +112,22 @@ class Fetcher:
             if self._stopping:
                 self._slots.release()
                 break
+            if self._orphans_suspected and self._recovery is None:
+                # Aside, not before the fetch: that may block for drain_delay.
+                self._orphans_suspected = False
+                self._recovery = asyncio.create_task(self._requeue_orphans())
             try:
                 reply = await self._fetch()
                 failures = 0
+                self._ctx.healthy()
             except Exception as exc:  # a Redis error, or a reply we could not read
                 self._slots.release()
                 self._bclient_id = None
                 self._ctx.report(exc)
+                if is_connection_error(exc):
+                    self._orphans_suspected = True
                 failures += 1
-                delay = min(self._options.retry_process_delay, 50 * 2 ** min(failures, 10))
-                await asyncio.sleep(delay / 1000)
+                await asyncio.sleep(retry_delay(failures, self._options.retry_process_delay))
                 continue
             if reply is None:
                 self._slots.release()
@@ -170,14 +194,61 @@ class Fetcher:
             await self._bclient.client_setname(self._queue.keys.worker_client_name)
         return int(await self._bclient.client_id())
 
+    async def _locked_by_us(self) -> set[str]:
+        """Ids in active whose lock holds this worker's token, that it does not run."""
+        keys = self._queue.keys
+        client = self._queue.client
+        ids = [i.decode() if isinstance(i, bytes) else str(i)
+               for i in await client.lrange(keys.active, 0, -1)]
+        found: set[str] = set()
+        for start in range(0, len(ids), _ORPHAN_BATCH):
+            chunk = ids[start:start + _ORPHAN_BATCH]
+            locks = await client.mget([keys.lock(i) for i in chunk])
+            token = self._ctx.token.encode()
+            found.update(i for i, lock in zip(chunk, locks, strict=True) if lock == token)
+        return found - self._running
+
+    async def _requeue_orphans(self) -> None:
+        """Put back jobs a lost fetch reply moved to active, instead of waiting out their lock.
+
+        moveToActive (and a finishing call that fetches the next job) locks the
+        job with this worker's token before replying; when the connection drops
+        first, the job sits in active under a lock nobody renews nor releases, and
+        used to wait the whole ``lock_duration`` plus a stalled check. Two looks,
+        :data:`_ORPHAN_SETTLE` apart, so that a reply still on its way (its job
+        then runs here) is not mistaken for a lost one.
+        """
+        try:
+            first = await self._locked_by_us()
+            if first:
+                await asyncio.sleep(_ORPHAN_SETTLE)
+                orphans = first & await self._locked_by_us()
+                for job_id in sorted(orphans):
+                    with contextlib.suppress(ScriptError):  # finished, or taken meanwhile
+                        # Back to the front of wait without counting an attempt.
+                        await self._ctx.scripts.retry_job(
+                            job_id, token=self._ctx.token, lifo=True
+                        )
+                        _log.info("requeued job %s: the reply that fetched it was lost", job_id)
+        except (RedisError, OSError):
+            # Redis is not back yet (the fetch loop reports that): look again later.
+            self._orphans_suspected = True
+        finally:
+            self._recovery = None
+
     async def _run_chain(self, reply: JobReply | None) -> None:
         # Looked up once per chain, not per job: current_task() is not free.
         task = asyncio.current_task()
         assert task is not None
+        running = self._running
         try:
             while reply is not None:
                 raw, job_id = reply
-                reply = await self._process(job_id, raw, task)
+                running.add(job_id)
+                try:
+                    reply = await self._process(job_id, raw, task)
+                finally:
+                    running.discard(job_id)
         except Exception as exc:
             # Last resort (process settles its own failures): never die silently.
             self._ctx.report(exc)

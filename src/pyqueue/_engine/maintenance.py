@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from pyqueue._engine.outage import retry_delay
 from pyqueue._protocol.bull import wire
 from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue._protocol.bull.scripts import Scripts
@@ -67,17 +68,21 @@ class DelayedPromoter:
                 await listener
 
     async def _promote_loop(self) -> None:
+        failures = 0
         while True:
             try:
                 now = _now()
                 score = await self._scripts.update_delay_set(now=now, token=self._token)
+                failures = 0
                 wait_ms = float(self._guard)
                 if score is not None:
                     due = score / 4096
                     wait_ms = min(max(due - _now(), 0.0), wait_ms)
             except RedisError as exc:
                 self._on_error(exc)
-                wait_ms = min(float(self._guard), 1000.0)
+                failures += 1
+                # Soon after one error (a failover), backing off to 5 s in an outage.
+                wait_ms = 1000 * retry_delay(failures, 5_000)
             self._next_run = _now() + wait_ms
             if wait_ms > 0:
                 self._wake.clear()
@@ -198,11 +203,13 @@ async def listen(
     meanwhile is lost). A message ``on_message`` cannot read (it raises
     ValueError: anyone can publish anything) is skipped, not fatal.
     """
+    failures = 0
     while True:
         subscription = Subscription(client)
         try:
             await subscription.subscribe(channel)
             await on_subscribed()
+            failures = 0
             guard = SilenceGuard(subscription, silence_timeout)
             while True:
                 message = await guard.next_message()
@@ -212,7 +219,9 @@ async def listen(
                     on_message(message["data"])
         except RedisError as exc:
             on_error(exc)
-            await asyncio.sleep(0.5)
+            failures += 1
+            # 50 ms doubling up to 5 s: quick after a failover, quiet in an outage.
+            await asyncio.sleep(retry_delay(failures, 5_000))
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await subscription.aclose()

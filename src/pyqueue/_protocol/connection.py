@@ -199,6 +199,21 @@ class ConnectionSpec:
             value = parse_url(self.url).get("socket_timeout")  # type: ignore[no-untyped-call]
         return float(value) if value else DEFAULT_TIMEOUT
 
+    def describe(self) -> str:
+        """Where this spec connects, for messages: a URL without its password."""
+        if self.url is not None:
+            return redact(self.url)
+        if self.sentinel is not None:
+            hosts = ",".join(f"{h}:{p}" for h, p in self.sentinel.sentinels)
+            return f"redis+sentinel://{hosts}/{self.sentinel.service}"
+        if self.is_cluster:
+            return "redis+cluster://" + ",".join(f"{h}:{p}" for h, p in self.cluster_nodes)
+        if self.kwargs.get("path"):
+            return f"unix://{self.kwargs['path']}"
+        host, port = self.kwargs.get("host", "127.0.0.1"), self.kwargs.get("port", 6379)
+        scheme = "rediss" if self.ssl else "redis"
+        return f"{scheme}://{host}:{port}/{self.kwargs.get('db', 0)}"
+
     @classmethod
     def from_url(cls, url: str) -> ConnectionSpec:
         validate_url(url)

@@ -22,6 +22,7 @@ request with ``ConnectionError``. TCP keepalive is on as well.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import ssl
@@ -41,6 +42,8 @@ from redis.exceptions import (
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from pyqueue.errors import TRANSIENT_CODES, TransientServerError, transient_code
 
 Arg = str | int | float | bytes
 
@@ -171,6 +174,9 @@ _REPLY_ERRORS: dict[str, type[ResponseError]] = {
     "NOSCRIPT": NoScriptError, "MOVED": MovedError, "ASK": AskError,
     "TRYAGAIN": TryAgainError, "READONLY": ReadOnlyError,
 }
+# Followed here (TRYAGAIN on a cluster, READONLY by reconnecting) before they
+# become TransientServerError.
+_TRANSIENT = frozenset(TRANSIENT_CODES) - {"TRYAGAIN", "READONLY"}
 _QUIET_CHECKS = 4
 _BATCH = 16
 """Requests coalesced into one send at most (see _Protocol.write)."""
@@ -178,10 +184,15 @@ _REDIRECTS = 5
 """MOVED/ASK/TRYAGAIN replies followed for one command before giving up."""
 
 
-def _reply_error(message: str) -> ResponseError:
+def _reply_error(message: str) -> Exception:
     code, _, rest = message.partition(" ")
     kind = _REPLY_ERRORS.get(code)
     if kind is None:
+        transient = transient_code(message) if code in _TRANSIENT or code == "ERR" else None
+        if transient is not None:
+            # LOADING, BUSY, MASTERDOWN, CLUSTERDOWN, NOREPLICAS: not now, not run
+            # (and READONLY/NOREPLICAS inside a script, as Redis < 7 words them).
+            return TransientServerError(message, code=transient)
         return ResponseError(message)
     if issubclass(kind, AskError):  # redis-py's MOVED/ASK take "<slot> <host>:<port>"
         try:
@@ -194,9 +205,15 @@ def _reply_error(message: str) -> ResponseError:
 class Locator(Protocol):
     """Where the server is right now (a cluster slot's master, Sentinel's master)."""
 
+    check_role: bool
+    """Check ``ROLE`` after connecting (Sentinel: its answer may be stale)."""
+
     async def locate(self) -> tuple[str, int]: ...
 
     def forget(self, moved_to: tuple[str, int] | None = None) -> None: ...
+
+    def register(self, conn: Any) -> None:
+        """Call ``conn.sever()`` (from any thread) when the server moves."""
 
 
 class _Protocol(asyncio.Protocol):
@@ -285,7 +302,7 @@ class _Protocol(asyncio.Protocol):
             waiter = self.pending.popleft()
             if waiter.done():
                 continue
-            if isinstance(reply, ResponseError):
+            if isinstance(reply, Exception):  # ResponseError or TransientServerError
                 waiter.set_exception(reply)
             else:
                 waiter.set_result(reply)
@@ -373,15 +390,47 @@ class FastConnection:
             if proto is not None and proto.lost is None:
                 return proto
             if self._locator is not None:
+                if proto is not None:
+                    # The last connection was lost: its server may have gone silent
+                    # (a frozen node still accepts TCP): ask where to go afresh.
+                    self._locator.forget()
                 address = await self._locator.locate()
             else:
                 address = None
             proto = await self._open(address)
             await self._handshake(proto)
+            if self._locator is not None and self._locator.check_role:
+                await self._check_role(proto, address)
             # Published only now: a caller that found this socket earlier could
             # run its command before AUTH or SELECT (in db 0, or refused).
             self._protocol = proto
+            if self._locator is not None:
+                self._locator.register(self)
             return proto
+
+    async def _check_role(self, proto: _Protocol, address: tuple[str, int] | None) -> None:
+        """Sentinel named this server master; a stale answer would have us write to a replica."""
+        async with asyncio.timeout(self._connect_timeout):
+            role = await self._send(proto, ("ROLE",))
+        first = role[0] if isinstance(role, list) and role else role
+        if first != b"master":
+            proto.abort()
+            if self._locator is not None:
+                self._locator.forget()
+            shown = first.decode() if isinstance(first, bytes) else str(first)
+            raise TransientServerError(
+                f"{address} is a {shown}, not the master Sentinel named (a failover is under "
+                "way); reconnecting", code="READONLY",
+            )
+
+    def sever(self) -> None:
+        """Cut the socket from any thread: pending calls fail, the next one reconnects."""
+        proto = self._protocol
+        if proto is not None and proto.transport is not None:
+            sock = proto.transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     async def _open(self, address: tuple[str, int] | None) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -473,13 +522,19 @@ class FastConnection:
             return await self._redirected(proto, args, exc)
         except ReadOnlyError as exc:
             self._demoted(proto, exc)
+        except TransientServerError as exc:
+            if exc.code == "READONLY":  # Redis < 7, inside a script
+                self._demoted(proto, exc)
+            raise
 
-    def _demoted(self, proto: _Protocol, exc: ReadOnlyError) -> NoReturn:
+    def _demoted(self, proto: _Protocol, exc: Exception) -> NoReturn:
         """A demoted master (Sentinel failover): reconnect, asking again where."""
         proto.abort()
         if self._locator is not None:
             self._locator.forget()
-        raise RedisConnectionError(f"server is now a replica ({exc}); reconnecting") from exc
+        raise TransientServerError(
+            f"server is now a replica ({exc}); reconnecting", code="READONLY"
+        ) from exc
 
     async def _redirected(self, proto: _Protocol, args: tuple[Arg, ...], exc: Exception) -> Any:
         """Follow cluster redirections; none of them ran the command."""
@@ -489,7 +544,7 @@ class FastConnection:
                     f"MOVED {exc}: this server is a Redis Cluster node; connect with a "
                     "redis+cluster:// URL or a RedisCluster client, and a hash-tag prefix"
                 ) from exc
-            raise exc
+            raise TransientServerError(str(exc), code="TRYAGAIN") from exc
         for attempt in range(_REDIRECTS):
             try:
                 if isinstance(exc, MovedError):
@@ -503,6 +558,8 @@ class FastConnection:
                 return await self.execute_once(*args)
             except (AskError, TryAgainError) as again:
                 exc = again
+        if isinstance(exc, TryAgainError):
+            raise TransientServerError(str(exc), code="TRYAGAIN") from exc
         raise exc
 
     async def execute_once(self, *args: Arg) -> Any:
@@ -547,6 +604,10 @@ class FastConnection:
                 return await self._redirected(proto, template.filled(values), exc)
             except ReadOnlyError as exc:
                 self._demoted(proto, exc)
+            except TransientServerError as exc:
+                if exc.code == "READONLY":  # Redis < 7, inside a script
+                    self._demoted(proto, exc)
+                raise
         except NoScriptError:
             return await self.execute("EVAL", source, *template.filled(values)[2:])
 

@@ -28,9 +28,22 @@ import redis
 import redis.asyncio as aioredis
 import redis.asyncio.sentinel as aiosentinel
 import redis.sentinel
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
+from redis.exceptions import (
+    BusyLoadingError,
+    MovedError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MovedError, ReadOnlyError, RedisError
+from redis.retry import Retry
+
+from pyqueue._protocol.cluster_watch import SlotWatcher, slot_watcher_for
+from pyqueue._protocol.sentinel_watch import Severable, Watcher, shutdown_socket, watcher_for
+from pyqueue.errors import TransientServerError, transient_code
 
 Address = tuple[str, int]
 
@@ -61,6 +74,28 @@ def slot_of(base: str) -> int:
     return int(key_slot(base.encode()))
 
 
+def as_transient(exc: ResponseError | BusyLoadingError) -> RedisError:
+    """A transient server state (LOADING, BUSY...) as TransientServerError; others as they are."""
+    message = str(exc)
+    code = "LOADING" if isinstance(exc, BusyLoadingError) else transient_code(message)
+    return exc if code is None else TransientServerError(message, code=code)
+
+
+def is_master(role: Any) -> bool:
+    """Whether a ``ROLE`` reply says master."""
+    first = role[0] if isinstance(role, list) and role else role
+    return first in (b"master", "master")
+
+
+def not_master(host: str, port: int, role: Any) -> TransientServerError:
+    first = role[0] if isinstance(role, list) and role else role
+    shown = first.decode() if isinstance(first, bytes) else str(first)
+    return TransientServerError(
+        f"{host}:{port} is a {shown}, not the master Sentinel named (a failover is under "
+        "way); reconnecting", code="READONLY",
+    )
+
+
 def parse_moved(exc: MovedError) -> Address | None:
     # "MOVED <slot> <host>:<port>"
     parts = str(exc).split()
@@ -86,7 +121,9 @@ class SlotRoute:
         self._kwargs = {k: kwargs[k] for k in _DISCOVERY_KEYS if kwargs.get(k) is not None}
         self._ssl = bool(kwargs.get("ssl"))
         self._address: Address | None = None
+        self._suspect: Address | None = None
         self._lock = threading.Lock()
+        self._watcher: SlotWatcher | None = None
 
     @property
     def address(self) -> Address | None:
@@ -97,9 +134,25 @@ class SlotRoute:
         with self._lock:
             return list(self._nodes)
 
+    check_role = False  # a cluster says MOVED; ROLE is "master" on every slot owner
+
+    def register(self, conn: Severable) -> None:
+        """Sever ``conn`` as soon as ``CLUSTER SLOTS`` gives the slot another master."""
+        with self._lock:
+            watcher = self._watcher
+            if watcher is None:
+                watcher = self._watcher = slot_watcher_for(
+                    self._nodes[:], self._kwargs, self._ssl, owner=self
+                )
+        watcher.register(self, conn)
+
     def forget(self, moved_to: Address | None = None) -> None:
         """The cached master is wrong (MOVED) or unreachable; look again next time."""
         with self._lock:
+            if self._address is not None and moved_to is None:
+                # Unreachable, perhaps silent: ask it last, so a frozen node does
+                # not cost a timeout of its own before the healthy ones answer.
+                self._suspect = self._address
             self._address = moved_to
             if moved_to is not None and moved_to not in self._nodes:
                 self._nodes.append(moved_to)
@@ -121,7 +174,9 @@ class SlotRoute:
     def _candidates(self) -> list[Address]:
         with self._lock:
             nodes = list(self._nodes)
+            suspect = self._suspect
         random.shuffle(nodes)  # spread discovery, and skip a dead seed quickly on average
+        nodes.sort(key=lambda node: node == suspect)
         return nodes
 
     def _no_master(self, errors: list[str]) -> RedisConnectionError:
@@ -135,7 +190,10 @@ class SlotRoute:
             return cached
         errors: list[str] = []
         for host, port in self._candidates():
-            client = aioredis.Redis(host=host, port=port, ssl=self._ssl, **self._kwargs)
+            client = aioredis.Redis(
+                host=host, port=port, ssl=self._ssl, retry=AsyncRetry(NoBackoff(), 0),
+                **self._kwargs,
+            )
             try:
                 found = self._learn(
                     await client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
@@ -156,7 +214,9 @@ class SlotRoute:
             return cached
         errors: list[str] = []
         for host, port in self._candidates():
-            client = redis.Redis(host=host, port=port, ssl=self._ssl, **self._kwargs)
+            client = redis.Redis(
+                host=host, port=port, ssl=self._ssl, retry=Retry(NoBackoff(), 0), **self._kwargs
+            )
             try:
                 found = self._learn(
                     client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
@@ -175,17 +235,39 @@ class SlotRoute:
 class SentinelRoute:
     """The address of a Sentinel-monitored master, asked afresh at every connect."""
 
+    check_role = True
+    """Connections check ``ROLE`` once connected: Sentinel's answer can be stale."""
+
     def __init__(
         self, sentinels: Sequence[Address], service: str, sentinel_kwargs: dict[str, Any]
     ) -> None:
         self.sentinels = list(sentinels)
         self.service = service
         self.sentinel_kwargs = dict(sentinel_kwargs)
+        self._watcher: Watcher | None = None
+        self._watcher_lock = threading.Lock()
+
+    @property
+    def watcher(self) -> Watcher:
+        """This process's watcher of the master (``+switch-master``), made on first use."""
+        with self._watcher_lock:
+            if self._watcher is None:
+                self._watcher = watcher_for(
+                    self.sentinels, self.service, self.sentinel_kwargs, owner=self
+                )
+            return self._watcher
+
+    def register(self, conn: Severable) -> None:
+        """Sever ``conn`` as soon as Sentinel moves the master."""
+        self.watcher.register(conn)
 
     def forget(self, moved_to: Address | None = None) -> None:
         """Nothing is cached: every connect asks the Sentinels."""
 
     async def locate(self) -> Address:
+        newest = self.watcher.newest()
+        if newest is not None:  # the newest configuration any Sentinel has
+            return newest
         manager = aiosentinel.Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             self.sentinels, sentinel_kwargs=self.sentinel_kwargs
         )
@@ -194,9 +276,13 @@ class SentinelRoute:
         finally:
             for client in manager.sentinels:
                 await client.aclose()
+        self.watcher.located((str(host), int(port)))
         return str(host), int(port)
 
     def locate_sync(self) -> Address:
+        newest = self.watcher.newest()
+        if newest is not None:
+            return newest
         manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             self.sentinels, sentinel_kwargs=self.sentinel_kwargs
         )
@@ -205,11 +291,16 @@ class SentinelRoute:
         finally:
             for client in manager.sentinels:
                 client.close()
+        self.watcher.located((str(host), int(port)))
         return str(host), int(port)
 
 
 class Route(Protocol):
     """Where a connection goes now; told when the answer proved wrong."""
+
+    check_role: bool
+
+    def register(self, conn: Severable) -> None: ...
 
     async def locate(self) -> Address: ...
 
@@ -224,16 +315,35 @@ class RoutedConnection(aioredis.Connection):
     def __init__(self, *, route: Route, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.route = route
+        self._routed_before = False
 
     async def connect(self) -> None:
         if self.is_connected:
             return
+        if self._routed_before:
+            # Reconnecting: the cached address may be a node that went silent.
+            self.route.forget()
+        self._routed_before = True
         self.host, self.port = await self.route.locate()
         try:
             await super().connect()  # type: ignore[no-untyped-call]
         except RedisConnectionError:
             self.route.forget()
             raise
+        if self.route.check_role:
+            await self.send_command("ROLE")
+            role = await super().read_response()
+            if not is_master(role):
+                self.route.forget()
+                await self.disconnect()
+                raise not_master(self.host, self.port, role)
+        self.route.register(self)
+
+    def sever(self) -> None:
+        """Cut the socket (from any thread): the reader sees the connection end."""
+        writer = self._writer
+        if writer is not None:
+            shutdown_socket(writer.transport.get_extra_info("socket"))
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -245,7 +355,15 @@ class RoutedConnection(aioredis.Connection):
         except ReadOnlyError as exc:
             self.route.forget()
             await self.disconnect()
-            raise RedisConnectionError(f"master became a replica ({exc}); reconnecting") from exc
+            raise TransientServerError(
+                f"master became a replica ({exc}); reconnecting", code="READONLY"
+            ) from exc
+        except (ResponseError, BusyLoadingError) as exc:
+            mapped = as_transient(exc)
+            if getattr(mapped, "code", None) == "READONLY":  # Redis < 7, inside a script
+                self.route.forget()
+                await self.disconnect()
+            raise mapped from exc
 
 
 class RoutedSSLConnection(RoutedConnection, aioredis.SSLConnection):
@@ -258,16 +376,32 @@ class SyncRoutedConnection(redis.Connection):
     def __init__(self, *, route: Route, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self.route = route
+        self._routed_before = False
 
     def connect(self) -> None:
         if self._sock:
             return
+        if self._routed_before:
+            self.route.forget()
+        self._routed_before = True
         self.host, self.port = self.route.locate_sync()
         try:
             super().connect()  # type: ignore[no-untyped-call]
         except RedisConnectionError:
             self.route.forget()
             raise
+        if self.route.check_role:
+            self.send_command("ROLE")  # type: ignore[no-untyped-call,unused-ignore]
+            role = super().read_response()
+            if not is_master(role):
+                self.route.forget()
+                self.disconnect()  # type: ignore[no-untyped-call]
+                raise not_master(self.host, self.port, role)
+        self.route.register(self)
+
+    def sever(self) -> None:
+        """Cut the socket (from any thread): the reader sees the connection end."""
+        shutdown_socket(self._sock)
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -279,7 +413,15 @@ class SyncRoutedConnection(redis.Connection):
         except ReadOnlyError as exc:
             self.route.forget()
             self.disconnect()  # type: ignore[no-untyped-call]
-            raise RedisConnectionError(f"master became a replica ({exc}); reconnecting") from exc
+            raise TransientServerError(
+                f"master became a replica ({exc}); reconnecting", code="READONLY"
+            ) from exc
+        except (ResponseError, BusyLoadingError) as exc:
+            mapped = as_transient(exc)
+            if getattr(mapped, "code", None) == "READONLY":  # Redis < 7, inside a script
+                self.route.forget()
+                self.disconnect()  # type: ignore[no-untyped-call]
+            raise mapped from exc
 
 
 class SyncRoutedSSLConnection(SyncRoutedConnection, redis.SSLConnection):

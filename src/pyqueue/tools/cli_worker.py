@@ -148,6 +148,8 @@ def _wire_logging(worker: Worker) -> None:
 
     worker.on("completed", completed)
     worker.on("failed", failed)
+    # Errors are not logged here: the worker logs each one already ("queue <name>:
+    # ..."), an outage once when lost and once when back (issue 29: twice was noise).
 
 
 def build_workers(settings: WorkerSettings, redis_url: str, prefix: str,

@@ -68,7 +68,7 @@ from pyqueue._protocol.fastconn import Template
 from pyqueue.errors import JobStateError, ReplicationError, script_error
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import redis.asyncio as aioredis
 
@@ -85,6 +85,10 @@ _ADD_OUTCOMES: tuple[AddOutcome, ...] = ("created", "debounced", "duplicate")
 _CompletingSpec: TypeAlias = tuple[str, int, int | None, bool, int, int | None, bool]
 
 _log = logging.getLogger("pyqueue")
+DROPPED = (
+    "queue %s: job %s was listed in wait but its hash is gone (deleted, evicted, or lost "
+    "in a failover); removed it from the queue"
+)
 
 _KINDS = ("completed", "failed")
 
@@ -94,10 +98,15 @@ _HOLE_INT = -(2**62) - 7
 _MAX_TEMPLATES = 64
 
 
-def _job_reply(raw: Any) -> JobReply | None:
+def _job_reply(raw: Any, on_dropped: Callable[[list[str]], None]) -> JobReply | None:
+    """``(hash, id)`` from a fetching script's reply; dropped ids go to ``on_dropped``."""
     if not isinstance(raw, list):
         return None
-    flat, job_id = raw
+    if len(raw) > 2:  # ids found in wait without a hash (includes/activate.lua)
+        on_dropped(_ids(raw[2]))
+    flat, job_id = raw[0], raw[1]
+    if not job_id:
+        return None
     pairs = iter(flat)  # HGETALL: field, value, field, value...
     return dict(zip(pairs, pairs)), job_id.decode()  # noqa: B905 - one iterator, taken in pairs
 
@@ -142,9 +151,18 @@ class Scripts:
         self._templates: dict[_CompletingSpec, Template] = {}
         self._mtf_source = cast("str", self._s["moveToFinished"].script)
         self.durability: Durability | None = None
+        # Told the ids a fetch found in wait without a hash (and removed); the
+        # worker replaces it to log and report them as errors.
+        self.on_dropped: Callable[[list[str]], None] = self.log_dropped
         self.unconfirmed_finishes = 0
         self._wait_plan: WaitPlan | None = None
         self._wait_for: Durability | None = None
+        self._short_of_replicas_seen = False
+
+    def log_dropped(self, job_ids: list[str]) -> None:
+        """Log each id a fetch found in wait without a hash, and removed."""
+        for job_id in job_ids:
+            _log.warning(DROPPED, self._base.rstrip(":"), job_id)
 
     async def _replicated(self, what: str, *, finishing: bool = False) -> None:
         """WAIT (or WAITAOF) for the replicas :attr:`durability` asks for.
@@ -162,21 +180,60 @@ class Scripts:
                 await self._server_facts(),
             )
             self._wait_for = durability
+        if self._short_of_replicas_seen:
+            # The last WAIT failed for want of replicas: while that lasts, say so
+            # at once (one INFO) rather than waiting out timeout_ms on every add.
+            cause = await self._short_of_replicas(durability.replicas)
+            if cause:
+                self._fail(f"{what}: not confirmed; the write is on the master only{cause}",
+                           durability.replicas, finishing=finishing)
+                return
         confirmed, local = wait.confirmed(await self._command(*wait.command))
         if confirmed >= durability.replicas and local:
+            self._short_of_replicas_seen = False
             return
+        cause = await self._short_of_replicas(durability.replicas)
+        self._short_of_replicas_seen = bool(cause)
         message = (
             f"{what}: {confirmed} of {durability.replicas} replicas {wait.what()} within "
             f"{durability.timeout_ms} ms"
             + ("" if local else " and the master's own AOF fsync was not confirmed")
             + ("; replicas may hold it unsynced, or not at all" if wait.waitaof
                else "; the write is on the master only")
+            + cause
         )
+        self._fail(message, durability.replicas, confirmed=confirmed, finishing=finishing)
+
+    def _fail(
+        self, message: str, required: int, *, confirmed: int = 0, finishing: bool
+    ) -> None:
         if finishing:
             self.unconfirmed_finishes += 1
             _log.warning("%s", message)
             return
-        raise ReplicationError(message, confirmed=confirmed, required=durability.replicas)
+        raise ReplicationError(message, confirmed=confirmed, required=required)
+
+    async def _short_of_replicas(self, required: int) -> str:
+        """Why WAIT fell short, when the cause is plain: the master has too few replicas.
+
+        The usual case: after a failover the promoted master has no replica (a
+        3+3 cluster, a Sentinel master whose only replica was promoted) until one
+        is added or migrates to it, and every add would fail the same way.
+        """
+        try:
+            fields = info_fields(await self._command("INFO", "replication"))
+        except Exception:  # the cause is a hint: never hide the ReplicationError
+            return ""
+        connected = int(fields.get("connected_slaves", "0") or 0)
+        if connected >= required:
+            return ""
+        return (
+            f". Cause: this master has {connected} connected replica(s) and Durability "
+            f"needs {required}; after a failover the promoted master has none until a "
+            "replica is added or migrates to it (Redis Cluster: give masters a spare "
+            "replica, cluster-migration-barrier 1; see docs/reliability.md, "
+            "'Durability through a failover')"
+        )
 
     async def _command(self, *args: Arg) -> Any:
         # WAIT and WAITAOF cover the writes of the connection they are sent on.
@@ -328,7 +385,7 @@ class Scripts:
         raw = await self._eval("moveToActive", keys, argv)
         if isinstance(raw, int):
             return raw
-        return _job_reply(raw)
+        return _job_reply(raw, self.on_dropped)
 
     def _finished_keys(self, kind: str, job_id: str, token: str) -> list[str]:
         return [
@@ -418,7 +475,7 @@ class Scripts:
         if self.durability is not None:
             await self._replicated(f"job {job_id} completed", finishing=True)
         if isinstance(raw, list):
-            return _job_reply(raw)
+            return _job_reply(raw, self.on_dropped)
         if isinstance(raw, int) and raw < 0:
             raise script_error(raw, job_id, "finished")
         return None

@@ -19,7 +19,9 @@
   Returns: {flat HGETALL of the job, job id}; the ms until the limiter lets a
            job start when the job was rate limited (a bounced worker waits that
            long instead of fetching the same job again at once); nil when
-           nothing was fetched or the given job's hash is missing.
+           nothing was fetched. Ids whose hash was missing (dropped) come as a
+           third element, {job, id, {dropped ids}}, or as {{}, "", {dropped
+           ids}} when nothing was fetched (includes/activate.lua).
   Publishes: active@token (id) when a job starts; drained ("") when wait is
              empty; delayed (due ms) when the limiter parks the job.
 
@@ -44,7 +46,7 @@ if jobId ~= "" then
   rcall("SREM", KEYS[5], jobId)
   job = read_or_drop(ARGV[1], jobId, KEYS[2], KEYS[3])
   if not job then
-    return nil
+    return dropped_reply()
   end
 else
   local skipped = 0
@@ -52,7 +54,7 @@ else
     jobId = rcall("RPOPLPUSH", KEYS[1], KEYS[2])
     if not jobId then
       rcall("PUBLISH", KEYS[8], "")
-      return nil
+      return dropped_reply()
     end
     job = read_or_drop(ARGV[1], jobId, KEYS[2], KEYS[3])
     if job then
@@ -60,7 +62,7 @@ else
     end
     skipped = skipped + 1
     if skipped >= MAX_MISSING then
-      return nil
+      return dropped_reply()
     end
   end
 end

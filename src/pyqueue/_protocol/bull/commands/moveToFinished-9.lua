@@ -26,8 +26,10 @@
            the worker read the hash when the job started, and only an add
            writes deid, so the HGET of deid can be skipped
 
-  Returns: 0; {flat HGETALL, id} of the next job when fetched; -1 job missing,
-           -2 lock missing, -6 lock held by another token, -3 not active.
+  Returns: 0; {flat HGETALL, id} of the next job when fetched; {{}, "",
+           {id}} when the next id's hash was missing (dropped, see
+           includes/activate.lua); -1 job missing, -2 lock missing, -6 lock
+           held by another token, -3 not active.
   Publishes: KEYS[2] with ARGV[7]; active@token (next id) when one is fetched.
 
   The next job is fetched as in moveToActive (includes/activate.lua): its hash
@@ -85,6 +87,7 @@ if ARGV[8] == "1" then
       return activate(baseKey, nextId, nextJob, ARGV[11], ARGV[10], finishedOn, KEYS[5],
         KEYS[6])
     end
+    return dropped_reply()
   end
 end
 

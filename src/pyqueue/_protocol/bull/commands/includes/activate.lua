@@ -4,13 +4,17 @@
 
   read_or_drop(baseKey, jobId, activeKey, priorityKey) -> the job's flat
     HGETALL, or nil when the hash is gone; the id is then taken out of active
-    and the priority index and must not be locked. Bull would lock it and hand
-    out an empty job.
+    and the priority index, must not be locked, and is added to `dropped`.
+    Bull would lock it and hand out an empty job.
   activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel)
     -> {job, jobId} after locking the job, dropping it from the priority index
     when it can be there, publishing `channel` (active@token) and stamping
     processedOn (`now` is the caller's ARGV string, so the reply carries the
-    exact bytes HSET stored). `job` is read_or_drop's list.
+    exact bytes HSET stored). `job` is read_or_drop's list. When ids were
+    dropped on the way, their list is a third element: {job, jobId, dropped}.
+  dropped_reply() -> {{}, "", dropped} when ids were dropped (nothing
+    fetched), else nil: the caller logs and reports them (they used to vanish
+    in silence).
 
   The hash is read before it is changed, and the read doubles as the check
   that the job exists: Bull runs no check and reads after its HSET. The reply
@@ -19,6 +23,8 @@
   ZREM, PUBLISH, HSET), for one command less per job. Knowing the job's
   priority also saves the ZREM of unprioritised jobs, the common case.
 ]]
+local dropped = {}
+
 local function read_or_drop(baseKey, jobId, activeKey, priorityKey)
   local job = redis.call("HGETALL", baseKey .. jobId)
   if #job > 0 then
@@ -26,7 +32,15 @@ local function read_or_drop(baseKey, jobId, activeKey, priorityKey)
   end
   redis.call("LREM", activeKey, 1, jobId)
   redis.call("ZREM", priorityKey, jobId)
+  dropped[#dropped + 1] = jobId
   return nil
+end
+
+local function dropped_reply()
+  if #dropped == 0 then
+    return nil
+  end
+  return {{}, "", dropped}
 end
 
 local function activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel)
@@ -56,6 +70,9 @@ local function activate(baseKey, jobId, job, token, lockDuration, now, priorityK
   if not stamped then
     job[#job + 1] = "processedOn"
     job[#job + 1] = now
+  end
+  if #dropped > 0 then
+    return {job, jobId, dropped}
   end
   return {job, jobId}
 end
