@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Self, TypedDict
 
-from pyqueue._protocol.bull.keys import RESERVED_IDS
+from pyqueue._protocol.bull.keys import RESERVED_ID_PREFIXES, RESERVED_IDS
 from pyqueue.errors import InvalidOptionsError
 
 # Bull's priority field is stored as a zset score and compared with ZCOUNT; it
@@ -75,7 +75,7 @@ def validate_job_id(job_id: object) -> str:
     text = str(job_id)
     if not text:
         raise _fail("job_id", "must not be empty", job_id)
-    if text in RESERVED_IDS or text.startswith(("limiter:", "metrics:")):
+    if text in RESERVED_IDS or text.startswith(RESERVED_ID_PREFIXES):
         raise _fail("job_id", "collides with a queue key name", job_id)
     if text.endswith((":lock", ":logs")):
         raise _fail("job_id", "collides with another job's lock or log key", job_id)

@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     from pyqueue.options import Durability
 
 JobReply: TypeAlias = tuple[dict[bytes, bytes], str]
-_CompletingSpec: TypeAlias = tuple[str, int, int | None, bool, int, int | None, bool]
+_CompletingSpec: TypeAlias = tuple[str, int, int | None, bool, int, int | None, bool, str]
 
 _log = logging.getLogger("pyqueue")
 
@@ -281,8 +281,12 @@ class Scripts:
         limiter_duration: int | None = None,
         bounce_back: bool = False,
         group_key: bool = False,
+        worker: str = "",
     ) -> JobReply | int | None:
         """Start a job (moveToActive-8).
+
+        ``worker``: the identity JSON stored in the job hash (``pqWorker``), from
+        :func:`pyqueue._protocol.bull.wire.worker_identity`; "" stores none.
 
         Returns:
             ``(hash, id)`` of the started job; an int, the ms until the rate
@@ -296,7 +300,7 @@ class Scripts:
         argv = move_to_active_argv(
             self._base, token=token, lock_duration=lock_duration, now=now, job_id=job_id,
             limiter_max=limiter_max, limiter_duration=limiter_duration,
-            bounce_back=bounce_back, group_key=group_key,
+            bounce_back=bounce_back, group_key=group_key, worker=worker,
         )
         raw = await self._eval("moveToActive", keys, argv)
         if isinstance(raw, int):
@@ -316,11 +320,13 @@ class Scripts:
         """The EVALSHA of moveToFinished into completed, encoded but for what each job changes.
 
         ``spec``: (token, keep count, keep age, fetch next, lock duration, metrics
-        points, check debounce). Built by the same builders as the plain call,
-        with marker objects where the job key, id, finishedOn, return value and
-        event payload go.
+        points, check debounce, worker identity). Built by the same builders as
+        the plain call, with marker objects where the job key, id, finishedOn,
+        return value and event payload go: the worker's identity is encoded
+        once, here, not per job.
         """
-        token, keep_count, keep_age, fetch_next, lock_duration, metrics_points, debounce = spec
+        (token, keep_count, keep_age, fetch_next, lock_duration, metrics_points, debounce,
+         worker) = spec
         keep_json = self._keep_json(keep_count, keep_age)
         job_key, job_id, value, payload = _HOLE_STRINGS
         argv = finished_argv(
@@ -328,7 +334,7 @@ class Scripts:
             value=value, token=token, keep_json=keep_json, event_payload=payload,
             fetch_next=fetch_next, lock_duration=lock_duration,
             metrics_max_points=metrics_points, attempts_made=None, stacktrace=None,
-            check_debounce=debounce,
+            check_debounce=debounce, worker=worker if fetch_next else "",
         )
         keys = self._finished_keys("completed", "", token)
         keys[2] = job_key
@@ -356,11 +362,13 @@ class Scripts:
         lock_duration: int,
         metrics_max_points: int | None = None,
         check_debounce: bool = True,
+        worker: str = "",
     ) -> JobReply | None:
         """Complete an active job (moveToFinished-9 into ``completed``).
 
         ``check_debounce=False``: the job is known to have no debounce id, so
-        the script need not read one.
+        the script need not read one. ``worker``: as for :meth:`move_to_active`,
+        for the next job when ``fetch_next`` fetches one.
 
         Returns:
             The next job ``(hash, id)`` when ``fetch_next`` found one, else None.
@@ -372,7 +380,7 @@ class Scripts:
         if fast is not None:
             # The per-job path: one cache lookup, no helper call, for what most jobs share.
             spec = (token, keep_count, keep_age, fetch_next, lock_duration, metrics_max_points,
-                    check_debounce)
+                    check_debounce, worker)
             template = self._templates.get(spec)
             if template is None:
                 template = self._completing_template(spec)
@@ -384,7 +392,7 @@ class Scripts:
                 value=return_value, token=token, keep_json=self._keep_json(keep_count, keep_age),
                 event_payload=event_payload, fetch_next=fetch_next, lock_duration=lock_duration,
                 metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
-                check_debounce=check_debounce,
+                check_debounce=check_debounce, worker=worker,
             )
             keys = self._finished_keys("completed", job_id, token)
             raw = await self._eval("moveToFinished", keys, argv)

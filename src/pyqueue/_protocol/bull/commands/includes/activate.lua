@@ -6,11 +6,17 @@
     HGETALL, or nil when the hash is gone; the id is then taken out of active
     and the priority index and must not be locked. Bull would lock it and hand
     out an empty job.
-  activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel)
+  activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel,
+           worker)
     -> {job, jobId} after locking the job, dropping it from the priority index
     when it can be there, publishing `channel` (active@token) and stamping
     processedOn (`now` is the caller's ARGV string, so the reply carries the
-    exact bytes HSET stored). `job` is read_or_drop's list.
+    exact bytes HSET stored). `job` is read_or_drop's list. A non-empty
+    `worker` (pyqueue's identity JSON of the worker taking the job) is stored
+    in the same HSET as pqWorker, with pqWorkerAt = processedOn: the attempt's
+    worker, for the tools. Node Bull never reads either field, and never
+    writes them, so pqWorkerAt ~= processedOn says a Node worker started the
+    latest attempt.
 
   The hash is read before it is changed, and the read doubles as the check
   that the job exists: Bull runs no check and reads after its HSET. The reply
@@ -29,7 +35,8 @@ local function read_or_drop(baseKey, jobId, activeKey, priorityKey)
   return nil
 end
 
-local function activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel)
+local function activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel,
+                        worker)
   local jobKey = baseKey .. jobId
   redis.call("SET", jobKey .. ":lock", token, "PX", lockDuration)
 
@@ -52,7 +59,12 @@ local function activate(baseKey, jobId, job, token, lockDuration, now, priorityK
   end
 
   redis.call("PUBLISH", channel, jobId)
-  redis.call("HSET", jobKey, "processedOn", now)
+  if worker and worker ~= "" then
+    -- One HSET either way: attributing the attempt costs no command of its own.
+    redis.call("HSET", jobKey, "processedOn", now, "pqWorker", worker, "pqWorkerAt", now)
+  else
+    redis.call("HSET", jobKey, "processedOn", now)
+  end
   if not stamped then
     job[#job + 1] = "processedOn"
     job[#job + 1] = now
