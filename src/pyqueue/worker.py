@@ -43,6 +43,7 @@ from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import AbortListener, DelayedPromoter, StalledChecker
+from pyqueue._engine.presence import Presence
 from pyqueue._engine.processing import (
     find_handler,
     is_async_handler,
@@ -196,6 +197,7 @@ class Worker(LocalEvents[DataT]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
+        self._presence: Presence | None = None
         # What the fetch loop and the finisher share about this worker.
         # The queue's own emit, bound once: Worker.emit would add a call per event.
         self._emit = self.queue.emit
@@ -249,6 +251,13 @@ class Worker(LocalEvents[DataT]):
         )
         self._renewer.start()
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="pyqueue-heartbeat"))
+        # Listed by name among the queue's workers, and named in each job it starts.
+        self._presence = Presence(
+            self.queue.client, self.queue.keys, self.token, o.concurrency,
+            lambda: list(self._jobs), lambda: self._fetcher.client_id,
+        )
+        self._ctx.identity = self._presence.identity_json
+        self._tasks.append(asyncio.create_task(self._presence.run(), name="pyqueue-presence"))
         if self._sandbox is not None:
             await self._sandbox.start()
         promoter = DelayedPromoter(
@@ -269,6 +278,11 @@ class Worker(LocalEvents[DataT]):
             )
             self._tasks.append(asyncio.create_task(checker.run(), name="pyqueue-stalled"))
         self._tasks.append(self._fetcher.start())
+
+    @property
+    def active_jobs(self) -> list[Job[Any]]:
+        """The jobs whose attempt this worker runs now (a copy; for gauges and listings)."""
+        return list(self._jobs.values())
 
     @property
     def running(self) -> bool:
@@ -314,6 +328,8 @@ class Worker(LocalEvents[DataT]):
             if pending:
                 running = await self._release_unfinished(pending)
         await _cancel_all(self._tasks)
+        if self._presence is not None:
+            await self._presence.leave()
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._renewer is not None and running:
             log.warning(

@@ -39,6 +39,8 @@ class WorkerContext:
         options: The worker's options.
         emit: Emits a local event on the worker's emitter.
         report: Reports an error (the ``error`` event); work goes on.
+        identity: The worker's identity JSON, stored in the hash of each job it
+            starts (``pqWorker``); set once, when the worker starts.
     """
 
     queue: QueueSide
@@ -49,6 +51,7 @@ class WorkerContext:
     # Set while the worker is not paused locally.
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
+    identity: str = ""
 
     def __post_init__(self) -> None:
         self.resumed.set()
