@@ -7,15 +7,16 @@ run every second against a queue of millions of jobs.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from pyqueue import Queue
-from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue.monitoring import QueueKeys, queue_keys, workers_of
 from pyqueue.tools import deployments
 
 STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")
@@ -89,27 +90,66 @@ async def queue_exists(client: aioredis.Redis, keys: QueueKeys) -> bool:
     return int(found) > 0
 
 
-async def worker_counts(client: aioredis.Redis, keys: list[QueueKeys]) -> dict[str, int]:
-    """Workers per queue from one CLIENT LIST (0 for all where CLIENT is forbidden)."""
-    counts = {k.queue: 0 for k in keys}
+async def client_entries(client: aioredis.Redis) -> list[dict[str, Any]] | None:
+    """One CLIENT LIST (of every master of a cluster); None where CLIENT is forbidden."""
     try:
-        clients = await deployments.client_lists(client)
+        return await deployments.client_lists(client)
     except ResponseError:
-        return counts
-    by_name = {k.worker_client_name: k.queue for k in keys}
-    for entry in clients:
-        queue = by_name.get(str(entry.get("name", "")))
-        if queue is not None:
-            counts[queue] += 1
-    return counts
+        return None
+
+
+def unreadable(stats: QueueStats, error: str) -> QueueStats:
+    """``stats`` marked unreadable: figures 0, ``error`` saying why."""
+    return replace(stats, counts=dict.fromkeys(STATES, 0), paused=False,
+                   oldest_waiting_ms=None, error=error)
+
+
+def compact(n: int) -> str:
+    """A count in at most 5 characters: exact to 99999, then ``177k``, ``1.2M``, ``35M``."""
+    if n < 100_000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    if n < 10_000_000:
+        return f"{n // 100_000 / 10:.1f}M"  # floored: 9.99M is "9.9M", never "10.0M"
+    if n < 1_000_000_000:
+        return f"{n // 1_000_000}M"
+    return f"{n // 100_000_000 / 10:.1f}G"
+
+
+async def _worker_counts(
+    client: aioredis.Redis, all_keys: list[QueueKeys], clients: list[dict[str, Any]],
+    now_ms: int,
+) -> dict[str, int]:
+    listed = await asyncio.gather(
+        *(workers_of(client, k, clients=clients, now_ms=now_ms) for k in all_keys),
+        return_exceptions=True,
+    )
+    workers: dict[str, int] = {}
+    for k, found in zip(all_keys, listed, strict=True):
+        if isinstance(found, ResponseError):  # pq-workers of the wrong type
+            workers[k.queue] = 0
+        elif isinstance(found, BaseException):
+            raise found
+        else:
+            workers[k.queue] = len(found)
+    return workers
 
 
 async def queue_stats(
-    client: aioredis.Redis, prefix: str, names: list[str]
+    client: aioredis.Redis, prefix: str, names: list[str],
+    clients: list[dict[str, Any]] | None = None,
 ) -> list[QueueStats]:
-    """Figures for each queue: counts per state, paused, workers, oldest waiting job."""
-    all_keys = [QueueKeys(prefix, n) for n in names]
-    workers = await worker_counts(client, all_keys)
+    """Figures for each queue: counts per state, paused, workers, oldest waiting job.
+
+    Workers are counted as :func:`pyqueue.monitoring.get_workers` lists them
+    (pyqueue workers by heartbeat, Node's by connection name) from one CLIENT
+    LIST, or from ``clients`` when the caller read it already.
+    """
+    all_keys = [queue_keys(prefix, n) for n in names]
+    if clients is None:
+        clients = await client_entries(client) or []
+    now_ms = int(time.time() * 1000)
     async with client.pipeline(transaction=False) as pipe:
         for k in all_keys:
             pipe.llen(k.wait)
@@ -144,6 +184,7 @@ async def queue_stats(
     for job_id in oldest_ids:
         stamp = next(found) if job_id is not None else [None, None]
         stamps.append([None, None] if isinstance(stamp, Exception) else stamp)
+    workers = await _worker_counts(client, all_keys, clients, now_ms)
     now = time.time()
     out = []
     for i, k in enumerate(all_keys):
