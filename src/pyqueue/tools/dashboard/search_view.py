@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pyqueue.errors import InvalidOptionsError
+from pyqueue import InvalidOptionsError
 from pyqueue.tools import bulk
 from pyqueue.tools.dashboard.masking import covers
 from pyqueue.tools.search import SEARCH_STATES, parse_path, search_jobs
