@@ -67,24 +67,35 @@ async def test_identity_with_a_grouped_limiter(
 
 
 async def test_fetch_next_stores_the_identity_on_the_next_job(
-    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str, now: int,
+    add, scripts: Scripts, raw_redis: aioredis.Redis, keys: QueueKeys, token: str,
+    other_token: str, now: int,
 ) -> None:
     await add("1")
     await add("2")
-    first = await scripts.move_to_active(token=token, lock_duration=LOCK, now=now)
+    # The identity the token's worker gave at its fetch goes with its fetch-next.
+    first = await scripts.move_to_active(token=token, lock_duration=LOCK, now=now, worker=ME)
     assert first is not None
     got = await scripts.move_to_completed(
         "1", token=token, finished_on=now + 9, return_value='"ok"', keep_count=-1,
         keep_age=None, event_payload=json.dumps({"jobId": "1"}), fetch_next=True,
-        lock_duration=LOCK, check_debounce=False, worker=ME,
+        lock_duration=LOCK, check_debounce=False,
     )
     assert got is not None
     assert got[1] == "2"
     job = await raw_redis.hgetall(keys.job("2"))
     assert job[WORKER_FIELD.encode()] == ME.encode()
     assert job[WORKER_AT_FIELD.encode()] == str(now + 9).encode()
-    # The finished job keeps the identity of the worker that started it (none here).
-    assert WORKER_FIELD.encode() not in await raw_redis.hgetall(keys.job("1"))
+    # Another token's fetch-next stores nothing: its worker gave no identity.
+    await add("3")
+    other = await scripts.move_to_active(token=other_token, lock_duration=LOCK, now=now)
+    assert other is not None
+    await add("4")
+    await scripts.move_to_completed(
+        "3", token=other_token, finished_on=now + 20, return_value='"ok"', keep_count=-1,
+        keep_age=None, event_payload=json.dumps({"jobId": "3"}), fetch_next=True,
+        lock_duration=LOCK, check_debounce=False,
+    )
+    assert WORKER_FIELD.encode() not in await raw_redis.hgetall(keys.job("4"))
 
 
 def test_builders_pad_the_optional_arguments_before_the_identity() -> None:

@@ -77,7 +77,6 @@ class Finisher:
         fetch_next = self._ctx.may_fetch_next()
         check_debounce = job.debounce_id is not None
         options = self._options
-        identity = self._ctx.identity
 
         def send() -> Awaitable[JobReply | None]:
             return self._scripts.move_to_completed(
@@ -85,7 +84,7 @@ class Finisher:
                 keep_count=keep_count, keep_age=keep_age, event_payload=payload,
                 fetch_next=fetch_next, lock_duration=options.lock_duration,
                 metrics_max_points=options.metrics_max_data_points,
-                check_debounce=check_debounce, worker=identity,
+                check_debounce=check_debounce,
             )
 
         # The first try is made here, the retries by _finish: one coroutine less per job.
