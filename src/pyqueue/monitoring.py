@@ -53,6 +53,7 @@ __all__ = [
     "get_workers",
     "names_queue_key",
     "queue_keys",
+    "workers_from",
     "workers_of",
 ]
 
@@ -166,25 +167,37 @@ async def workers_of(
     now = _now_ms() if now_ms is None else now_ms
     ids = [_text(i) for i in await client.zrangebyscore(keys.workers, now, "+inf", start=0,
                                                          num=MAX_WORKERS)]
-    records: list[wire_workers.WorkerRecord] = []
+    raws: list[Any] = []
     if ids:
         async with client.pipeline(transaction=False) as pipe:
             for worker_id in ids:
                 pipe.get(keys.worker(worker_id))
             raws = await pipe.execute()
-        records = [r for r in map(wire_workers.parse_record, raws) if r is not None]
+    if clients is None:
+        clients = await _client_list(client, keys.wait)
+    return workers_from(keys, raws, clients)
+
+
+def workers_from(
+    keys: QueueKeys, records: list[Any], clients: list[dict[str, Any]]
+) -> list[WorkerInfo]:
+    """The worker list from what was read: the heartbeat records (the values of
+    ``keys.worker(id)`` for the ids in ``keys.workers`` scored from now on, None
+    for a gone one) and a ``CLIENT LIST``. For tools that pipeline those reads
+    over many queues; :func:`get_workers` reads them itself."""
+    parsed = [wire_workers.parse_record(r) if isinstance(r, bytes | str) else None
+              for r in records]
+    found_records = [r for r in parsed if r is not None]
     found = [
         WorkerInfo(
             kind="pyqueue", id=r.identity.id, host=r.identity.host, pid=r.identity.pid,
             version=r.version, concurrency=r.concurrency, jobs=r.jobs,
             last_heartbeat_ms=r.beat_ms, started_ms=r.started_ms,
         )
-        for r in sorted(records, key=lambda r: (r.identity.host, r.identity.pid))
+        for r in sorted(found_records, key=lambda r: (r.identity.host, r.identity.pid))
     ]
-    claimed = {r.client_id for r in records if r.client_id is not None}
+    claimed = {r.client_id for r in found_records if r.client_id is not None}
     wanted = keys.worker_client_name
-    if clients is None:
-        clients = await _client_list(client, keys.wait)
     for entry in clients:
         if entry.get("name") != wanted or _int_or_none(entry.get("id")) in claimed:
             continue

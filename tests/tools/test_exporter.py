@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,11 +27,23 @@ NODE = {"stalledInterval": 5000, "guardInterval": 200, "drainDelay": 1}
 
 
 @pytest.fixture
-async def exporter(redis_url: str) -> AsyncIterator[str]:
+def prefix() -> str:
+    """A prefix of the test's own: the exporter reads every queue under it, not the
+    whole shared server's."""
+    return f"exp{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def node(node_available: None, redis_url: str, prefix: str) -> NodeBull:
+    return NodeBull("bull", redis_url, prefix=prefix)
+
+
+@pytest.fixture
+async def exporter(redis_url: str, prefix: str) -> AsyncIterator[str]:
     client = aioredis.Redis.from_url(redis_url)
     started = asyncio.Event()
     port = free_port()
-    task = asyncio.create_task(run_exporter(client, "bull", "127.0.0.1", port, 0.3,
+    task = asyncio.create_task(run_exporter(client, prefix, "127.0.0.1", port, 0.3,
                                             started=started))
     await asyncio.wait_for(started.wait(), 20)
     try:
@@ -65,11 +78,11 @@ def _jobs(start: int) -> list[dict[str, Any]]:
 
 
 async def test_counters_match_a_workload_half_node_half_pyqueue(
-    node_bull: NodeBull, exporter: str, redis_url: str, queue_name: str
+    node: NodeBull, exporter: str, redis_url: str, queue_name: str, prefix: str
 ) -> None:
     q = (("queue", queue_name),)
-    node_bull.add(queue_name, _jobs(0))
-    await node_bull.arun({
+    node.add(queue_name, _jobs(0))
+    await node.arun({
         "queue": queue_name, "action": "process", "until": 30, "settings": NODE,
         "behaviour": {"ok": {"return": 1}, "bad": {"fail": "declined"}},
     }, timeout=60)
@@ -80,7 +93,7 @@ async def test_counters_match_a_workload_half_node_half_pyqueue(
             raise RuntimeError("declined")
         return 1
 
-    async with Queue(queue_name, redis_url) as queue:
+    async with Queue(queue_name, redis_url, prefix=prefix) as queue:
         await queue.add_bulk(BulkJob(j["data"], name=j["name"]) for j in _jobs(30))
         async with Worker(queue, handler, options=FAST, concurrency=5) as worker:
             seen = 0
@@ -102,11 +115,11 @@ async def test_counters_match_a_workload_half_node_half_pyqueue(
 
 
 async def test_stalled_jobs_and_stuck_queues_show(
-    node_bull: NodeBull, exporter: str, redis_url: str, queue_name: str
+    node: NodeBull, exporter: str, redis_url: str, queue_name: str, prefix: str
 ) -> None:
     q = (("queue", queue_name),)
-    node_bull.add(queue_name, [{"name": "slow", "data": {"n": n}} for n in range(2)])
-    with node_bull.start({"queue": queue_name, "action": "process", "concurrency": 2,
+    node.add(queue_name, [{"name": "slow", "data": {"n": n}} for n in range(2)])
+    with node.start({"queue": queue_name, "action": "process", "concurrency": 2,
                           "behaviour": {"*": {"hang": True}}, "timeoutMs": 60_000,
                           "settings": {"stalledInterval": 1000, "lockDuration": 1000,
                                        "drainDelay": 1}}) as proc:
@@ -121,7 +134,8 @@ async def test_stalled_jobs_and_stuck_queues_show(
     # A pyqueue worker's stalled check recovers them: counted as stalled, then completed.
     opts = WorkerOptions(drain_delay=1, stalled_interval=500, lock_duration=1000,
                          max_stalled_count=5, shutdown_grace=2)
-    async with Worker(queue_name, lambda job: 1, redis_url=redis_url, options=opts):
+    async with Worker(queue_name, lambda job: 1, redis_url=redis_url, prefix=prefix,
+                      options=opts):
         found = await _until_value(exporter, ("pyqueue_queue_completed_total", q), 2, 30)
     assert found[("pyqueue_queue_stalled_total", q)] == 2
     await _until_value(exporter, ("pyqueue_queue_stuck_active_jobs", q), 0)  # next refresh

@@ -16,6 +16,7 @@ lock is given the benefit of the doubt).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from pyqueue.tools import overview
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 # Short names of findings, as the tables flag them.
+# Queues read further at once (the others wait): redis-py opens a connection per
+# concurrent command, so hundreds of queues at once would open hundreds.
+AT_ONCE = 16
 FLAGS: dict[str, str] = {
     "no-workers": "no workers", "stuck-active": "stuck", "long-active": "long active",
     "slow-waiting": "slow", "paused-waiting": "paused+waiting", "rate-limited": "limited",
@@ -250,14 +254,12 @@ def explain(d: Diagnosis, limits: Limits, prefix_flag: str = "") -> list[Finding
     return out
 
 
-async def _diagnose_one(
-    queue: Queue[Any], stats: overview.QueueStats, clients: list[dict[str, Any]] | None,
-    limits: Limits,
-) -> Diagnosis:
-    d = Diagnosis(stats, taken_at=stats.taken_at)
+async def _diagnose_one(queue: Queue[Any], stats: overview.QueueStats, limits: Limits) -> Diagnosis:
+    """Read further only what the figures say exists: active jobs, limiter entries among
+    delayed jobs, overdue schedules (a healthy queue costs no round trip here)."""
+    d = Diagnosis(stats, workers=list(stats.worker_list), taken_at=stats.taken_at)
     if stats.error is not None:
         return d
-    d.workers = await monitoring.get_workers(queue, clients=clients)
     live_tokens = {w.id for w in d.workers if w.kind == "pyqueue"}
     node_connected = any(w.kind == "node" for w in d.workers)
     if stats.counts["active"]:
@@ -272,10 +274,23 @@ async def _diagnose_one(
             if started is not None and (d.oldest_active_ms is None
                                         or started < d.oldest_active_ms):
                 d.oldest_active_ms, d.oldest_active_id = started, job.id
-    if stats.counts["delayed"]:
+    if stats.counts["delayed"] and stats.limiter_entries:
         d.rate_limited = await monitoring.get_rate_limited(queue, limits.limiter_sample)
-    d.overdue, d.overdue_total = await monitoring.get_overdue_repeatables(
-        queue, grace_ms=limits.repeat_grace_ms, limit=10, now_ms=int(stats.taken_at * 1000))
+    if stats.overdue_repeatables:
+        d.overdue, d.overdue_total = await monitoring.get_overdue_repeatables(
+            queue, grace_ms=limits.repeat_grace_ms, limit=10,
+            now_ms=int(stats.taken_at * 1000))
+    return d
+
+
+async def _diagnosed(
+    queue: Queue[Any], stats: overview.QueueStats, limits: Limits, prefix_flag: str,
+) -> Diagnosis:
+    try:
+        d = await _diagnose_one(queue, stats, limits)
+    except ResponseError as exc:  # a key of the wrong type: this queue alone is marked
+        d = Diagnosis(overview.unreadable(stats, str(exc)))
+    d.findings = explain(d, limits, prefix_flag)
     return d
 
 
@@ -285,28 +300,31 @@ async def diagnose(
 ) -> list[Diagnosis]:
     """Diagnose each queue; one that cannot be read gets an ``unreadable`` finding.
 
+    The figures of every queue come in a few pipelined round trips
+    (:func:`~pyqueue.tools.overview.queue_stats`); only the queues with active
+    jobs, rate-limiter entries or overdue schedules are read further, up to
+    :data:`AT_ONCE` of them at a time.
+
     Args:
         queues: A cache of Queue objects by name, reused across calls (a live view
-            diagnoses every few seconds).
+            diagnoses every second).
         prefix_flag: Appended to the queue name in fix commands, e.g.
             ``" --prefix jobs"`` when the prefix is not the default.
     """
     limits = limits or Limits()
     cache = queues if queues is not None else {}
-    stats = await overview.queue_stats(client, prefix, list(names))
-    clients = await overview.client_entries(client)
-    out = []
-    for s in stats:
+    stats = await overview.queue_stats(client, prefix, list(names),
+                                       repeat_grace_ms=limits.repeat_grace_ms)
+    gate = asyncio.Semaphore(AT_ONCE)
+
+    async def one(s: overview.QueueStats) -> Diagnosis:
         queue = cache.get(s.name)
         if queue is None:
             queue = cache[s.name] = overview.open_queue(client, prefix, s.name)
-        try:
-            d = await _diagnose_one(queue, s, clients, limits)
-        except ResponseError as exc:  # a key of the wrong type: this queue alone is marked
-            d = Diagnosis(overview.unreadable(s, str(exc)))
-        d.findings = explain(d, limits, prefix_flag)
-        out.append(d)
-    return out
+        async with gate:
+            return await _diagnosed(queue, s, limits, prefix_flag)
+
+    return list(await asyncio.gather(*(one(s) for s in stats)))
 
 
 async def diagnose_queue(
@@ -318,12 +336,6 @@ async def diagnose_queue(
     ``clients``: a CLIENT LIST already read, shared by the queues of one page.
     """
     limits = limits or Limits()
-    if clients is None:
-        clients = await overview.client_entries(queue.client) or []
-    stats = (await overview.queue_stats(queue.client, queue.prefix, [queue.name], clients))[0]
-    try:
-        d = await _diagnose_one(queue, stats, clients, limits)
-    except ResponseError as exc:
-        d = Diagnosis(overview.unreadable(stats, str(exc)))
-    d.findings = explain(d, limits)
-    return d
+    stats = (await overview.queue_stats(queue.client, queue.prefix, [queue.name], clients,
+                                        repeat_grace_ms=limits.repeat_grace_ms))[0]
+    return await _diagnosed(queue, stats, limits, "")

@@ -19,8 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from pyqueue import Job, PyQueueError, Queue
-from pyqueue.tools import overview
-from pyqueue.tools.diagnosis import Diagnosis, Finding, Limits, diagnose_queue
+from pyqueue.tools.diagnosis import Diagnosis, Finding, Limits, diagnose, diagnose_queue
 
 QUEUES_AT_ONCE = 16
 STATES: tuple[str, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
@@ -180,22 +179,37 @@ class Repository:
         return bool(await self.client.exists(keys.id, keys.repeat, keys.meta_paused, keys.wait))
 
     async def summaries(self, wait: float | None = None) -> list[QueueSummary] | None:
+        """Every queue's summary: diagnosed together (a few pipelined round trips for all,
+        more only for queues with active jobs, limiter entries or overdue schedules),
+        at most every :data:`DIAGNOSIS_TTL` seconds (every open page polls this)."""
         names = await self.queue_names(wait)
         if names is None:
             return None
-        clients = await overview.client_entries(self.client) or []
-        return list(await asyncio.gather(
-            *(self._summary_of_overview(n, clients) for n in names)))
+        now = time.time()
+        stale = [n for n in names if n not in self._diagnoses
+                 or now - self._diagnoses[n].taken_at > DIAGNOSIS_TTL]
+        if stale:
+            for name in stale:
+                self.queue(name)  # the Queue objects diagnose reuses
+            for found in await diagnose(self.client, self.prefix, stale, LIMITS,
+                                        queues=self._open):
+                self._diagnoses[found.name] = found
+        async with self.client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.zcard(self.queue(name).keys.repeat)
+            repeatable = await pipe.execute(raise_on_error=False)
+        return [self._summary_of(name, self._diagnoses[name], count)
+                for name, count in zip(names, repeatable, strict=True)]
 
-    async def _summary_of_overview(
-        self, name: str, clients: list[dict[str, Any]]
-    ) -> QueueSummary:
-        # One broken queue (keys of the wrong type) is marked; it does not hide the rest.
-        try:
-            async with self._reads:
-                return await self.summary(name, clients, cached=True)
-        except ResponseError as exc:
-            return QueueSummary(name, dict.fromkeys(STATES, 0), False, 0, 0, error=str(exc))
+    @staticmethod
+    def _summary_of(name: str, found: Diagnosis, repeatable: Any) -> QueueSummary:
+        s = found.stats
+        error = s.error or (str(repeatable) if isinstance(repeatable, Exception) else None)
+        if error is not None:
+            return QueueSummary(name, dict.fromkeys(STATES, 0), False, 0, 0, error=error,
+                                diagnosis=found)
+        return QueueSummary(name, s.counts, s.paused, len(found.workers), int(repeatable),
+                            diagnosis=found)
 
     def forget(self, name: str) -> None:
         """Drop the cached diagnosis of ``name`` (an action changed the queue)."""
@@ -214,13 +228,11 @@ class Repository:
         if found is None or time.time() - found.taken_at > DIAGNOSIS_TTL:
             found = await diagnose_queue(queue, LIMITS, clients=clients)
             self._diagnoses[name] = found
-        repeatable = await queue.get_repeatable_count()
-        s = found.stats
-        if s.error is not None:
-            return QueueSummary(name, dict.fromkeys(STATES, 0), False, 0, repeatable,
-                                error=s.error, diagnosis=found)
-        return QueueSummary(name, s.counts, s.paused, len(found.workers), repeatable,
-                            diagnosis=found)
+        try:
+            repeatable: Any = await queue.get_repeatable_count()
+        except ResponseError as exc:
+            repeatable = exc
+        return self._summary_of(name, found, repeatable)
 
     async def throughput(self, names: Sequence[str], now_ms: int | None = None) -> Throughput:
         """Per-minute completed/failed over the last ``MINUTES`` minutes, summed over queues."""
