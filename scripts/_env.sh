@@ -127,3 +127,29 @@ ensure_chromium() {  # Debian's Chromium for the dashboard's browser tests, when
         echo "could not install chromium: the browser tests will fail" >&2
     fi
 }
+
+ensure_promtool() {  # Debian's prometheus package, for promtool (the alert rules' checks)
+    # deploy/prometheus's rules are checked and unit-tested with promtool in CI.
+    command -v "${PYQUEUE_PROMTOOL:-promtool}" >/dev/null 2>&1 && return 0
+    local as_root=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            as_root=(sudo)
+        else
+            echo "promtool not found and not root: the alert-rule tests will fail" \
+                "(apt-get install prometheus, or set PYQUEUE_PROMTOOL)" >&2
+            return 0
+        fi
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "promtool not found and no apt-get: the alert-rule tests will fail" \
+            "(install Prometheus's promtool, or set PYQUEUE_PROMTOOL=/path/to/promtool)" >&2
+        return 0
+    fi
+    echo "apt-get install prometheus (for promtool)" >&2
+    if ! { "${as_root[@]}" apt-get update -qq \
+        && "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends prometheus; } >&2; then
+        echo "could not install prometheus: the alert-rule tests will fail" >&2
+    fi
+}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypedDict
 
 from pyqueue import _durations as dur
 from pyqueue._durations import MAX_SAFE_INTEGER, check_int, check_safe, fail, finite_int
-from pyqueue._protocol.bull.keys import RESERVED_IDS
+from pyqueue._protocol.bull.keys import RESERVED_ID_PREFIXES, RESERVED_IDS
 from pyqueue._worker_options import Durability, RateLimiter, WorkerOptions
 from pyqueue.errors import InvalidOptionsError
 
@@ -72,7 +72,7 @@ def validate_job_id(job_id: object) -> str:
         raise fail("job_id", "must not be all digits: the automatic ids are numbers, "
                    "so the counter would reach it and the two jobs would share one hash "
                    "(use a prefix, e.g. 'order-42')", job_id)
-    if text in RESERVED_IDS or text.startswith(("limiter:", "metrics:")):
+    if text in RESERVED_IDS or text.startswith(RESERVED_ID_PREFIXES):
         raise fail("job_id", "collides with a queue key name", job_id)
     if text.endswith((":lock", ":logs")):
         raise fail("job_id", "collides with another job's lock or log key", job_id)

@@ -42,6 +42,7 @@ from pyqueue._engine.finishing import Finisher
 from pyqueue._engine.locks import LockRenewer, sync_release, sync_renewer
 from pyqueue._engine.maintenance import AbortListener, DelayedPromoter, StalledChecker
 from pyqueue._engine.outage import OutageLog
+from pyqueue._engine.presence import Presence
 from pyqueue._engine.processing import (
     normalise_processors,
 )
@@ -64,6 +65,7 @@ from pyqueue.hooks import (
     LifecycleHook,
     call_hook,
 )
+from pyqueue.job import Job
 from pyqueue.options import BackoffStrategy, JobOptions, WorkerOptions, check_backoff_type
 from pyqueue.queue import Queue
 
@@ -217,6 +219,7 @@ class Worker(LocalEvents[DataT]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._renewer: LockRenewer | None = None
         self._close_renewer_client: Any = None
+        self._presence: Presence | None = None
         # What the fetch loop, the finisher and the runner share about this worker.
         self._outage = OutageLog(log, f"queue {self.queue.name}")
         self._ctx = WorkerContext(
@@ -289,6 +292,13 @@ class Worker(LocalEvents[DataT]):
         self._renewer.start()
         self._runner.renewer = self._renewer
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="pyqueue-heartbeat"))
+        # Listed by name among the queue's workers, and named in each job it starts.
+        self._presence = Presence(
+            self.queue.client, self.queue.keys, self.token, o.concurrency,
+            lambda: list(self._runner.jobs), lambda: self._fetcher.client_id,
+        )
+        self._ctx.identity = self._presence.identity_json
+        self._tasks.append(asyncio.create_task(self._presence.run(), name="pyqueue-presence"))
         if self._runner.sandbox is not None:
             await self._runner.sandbox.start()
         promoter = DelayedPromoter(
@@ -327,6 +337,11 @@ class Worker(LocalEvents[DataT]):
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
             detail = str(exc) or type(exc).__name__
             raise RedisConnectionError(f"cannot reach Redis at {where}: {detail}") from exc
+
+    @property
+    def active_jobs(self) -> list[Job[Any]]:
+        """The jobs whose attempt this worker runs now (a copy; for gauges and listings)."""
+        return list(self._runner.jobs.values())
 
     @property
     def running(self) -> bool:
@@ -375,6 +390,8 @@ class Worker(LocalEvents[DataT]):
             if pending:
                 running = await self._release_unfinished(pending)
         await _cancel_all(self._tasks)
+        if self._presence is not None:
+            await self._presence.leave()
         self._runner.executor.shutdown(wait=False, cancel_futures=True)
         if self._renewer is not None and running:
             log.warning(

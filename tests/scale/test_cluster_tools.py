@@ -230,7 +230,7 @@ async def test_dashboard_on_a_cluster(cluster: Cluster, spread: tuple[str, list[
     app = create_app(cluster.url, prefix)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://dash.test") as web:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as web:
             deadline = time.monotonic() + 20
             while True:
                 shown = await web.get("/api/overview")

@@ -22,16 +22,17 @@ ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class Terminal:
-    """A child process on a pty of 160x40, with everything it wrote kept."""
+    """A child process on a pty (160x40 unless told), with everything it wrote kept."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], columns: int = 160) -> None:
         self.master, slave = pty.openpty()
-        # 160 columns: wide enough that rich does not shorten the headers.
+        # 160 columns by default: wide enough that rich does not shorten the headers.
         import fcntl
         import struct
         import termios
 
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        env = {**env, "COLUMNS": str(columns)}
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
                                      start_new_session=True)
         os.close(slave)
@@ -90,10 +91,13 @@ async def test_watch_refreshes_in_place_and_ctrl_c_restores(
                 await asyncio.to_thread(term.read_for, 1.5)
                 assert term.output.count(b"pyqueue watch") >= frames_before + 2
                 await asyncio.wait_for(processed.wait(), 60)
-                # The worker is shown while it runs, and the counts moved.
-                await asyncio.to_thread(term.wait_for, b"running")
+                # The worker is shown while it runs (no "no workers" flag), and the counts moved.
+                await asyncio.to_thread(term.wait_for, b" ok")
             text = ANSI.sub(b"", term.output).decode("utf-8", "replace")
-            rates = [float(r) for r in re.findall(r"│\s+(\d+\.\d)\s+│", text)]
+            # Columns: queue, wait, act, delay, fail, done, psd, /s, wkr, oldest, flags.
+            rows = [line.split() for line in text.splitlines()
+                    if line.strip().startswith(queue_name)]
+            rates = [float(r[7]) for r in rows if len(r) > 7 and re.fullmatch(r"\d+\.\d", r[7])]
             assert any(r > 0 for r in rates), text[-3000:]
             # Ctrl-C as a terminal sends it: the SIGINT of the foreground process group.
             os.killpg(term.proc.pid, signal.SIGINT)
@@ -131,3 +135,43 @@ async def test_throughput_counts_every_finished_job(redis_url: str, queue_name: 
     finally:
         await finished.close()
         await client.aclose()
+
+
+async def test_watch_outlives_a_redis_outage(queue_name: str) -> None:
+    """Redis goes away: the view stays, says since when, and recovers when Redis is back."""
+    from pyqueue.embedded import RedisServer
+
+    with RedisServer(appendonly=True) as server:
+        async with Queue(queue_name, server.url) as queue:
+            await queue.add({"n": 1})
+        env = {**os.environ, "REDIS_URL": server.url, "TERM": "xterm-256color"}
+        term = Terminal([str(PYQUEUE), "watch", queue_name, "--interval", "0.3"], env)
+        try:
+            term.wait_for(queue_name.encode())
+            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(term.wait_for, b"Redis unreachable since")
+            assert term.proc.poll() is None  # still running, not exit code 4
+            mark = len(term.output)
+            await asyncio.to_thread(server.start)
+            async with Queue(queue_name, server.url) as queue:
+                await queue.add({"n": 2})
+
+            def latest_frame() -> bytes:
+                text = ANSI.sub(b"", term.output[mark:])
+                return text[text.rfind(b"pyqueue watch"):]
+
+            def recovered() -> bool:
+                frame = latest_frame()
+                return b"unreachable" not in frame and queue_name.encode() in frame
+
+            deadline = time.monotonic() + 20
+            while not recovered():
+                assert time.monotonic() < deadline, latest_frame()[-2000:]
+                await asyncio.to_thread(term.read_for, 0.2)
+            assert term.proc.poll() is None
+            os.killpg(term.proc.pid, signal.SIGINT)
+            await asyncio.to_thread(term.read_for, 2)
+            assert term.proc.wait(10) == 0
+            assert b"Traceback" not in term.output
+        finally:
+            term.close()

@@ -39,6 +39,8 @@ class WorkerContext:
         options: The worker's options.
         emit: Emits a local event on the worker's emitter.
         report: Reports an error (the ``error`` event); work goes on.
+        identity: The worker's identity JSON, stored in the hash of each job it
+            starts (``pqWorker``); set once, when the worker starts.
     """
 
     queue: QueueSide
@@ -52,6 +54,7 @@ class WorkerContext:
     # Called after each Redis call of the fetch loop that succeeded: ends an
     # outage in the worker's log (see pyqueue._engine.outage).
     healthy: Callable[[], None] = field(default=lambda: None)
+    identity: str = ""
 
     def __post_init__(self) -> None:
         self.resumed.set()

@@ -159,7 +159,8 @@ class Fetcher:
                 return None
             job_id = moved.decode() if isinstance(moved, bytes) else str(moved)
         reply = await self._queue.scripts.move_to_active(
-            token=self._ctx.token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id, **lim
+            token=self._ctx.token, lock_duration=o.lock_duration, now=now_ms(), job_id=job_id,
+            worker=self._ctx.identity, **lim,
         )
         if isinstance(reply, int):
             # Rate limited. A job parked in delayed frees wait for the next fetch
@@ -182,6 +183,11 @@ class Fetcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
+
+    @property
+    def client_id(self) -> int | None:
+        """The ``CLIENT ID`` of the blocking connection, once it was named (None after a drop)."""
+        return self._bclient_id
 
     async def _identify(self) -> int:
         """Name the blocking connection as Bull does; return its id for CLIENT UNBLOCK.

@@ -2,21 +2,26 @@
 
 ``pip install 'pyqueue-bull[cli]'``. Every command takes ``--redis-url`` (or ``REDIS_URL``),
 ``--prefix`` and ``--json``; exit codes are listed in :mod:`pyqueue.tools.cli_support`.
+Besides this module's commands: ``doctor`` and ``workers``
+(:mod:`pyqueue.tools.cli_doctor`), ``search`` and ``clean``
+(:mod:`pyqueue.tools.cli_search`), ``watch`` (:mod:`pyqueue.tools.cli_watch`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import click
 import redis.asyncio as aioredis
-from rich.console import Console
 from rich.table import Table
 
-from pyqueue import Job, JobStateError, loops
-from pyqueue.tools import cli_migrate, overview
+from pyqueue import JobStateError, loops, monitoring
+from pyqueue.tools import cli_migrate, diagnosis, overview
+from pyqueue.tools.cli_doctor import doctor, workers
+from pyqueue.tools.cli_search import JOB_COLUMNS, clean, job_row, ran_ms, search, waited_ms
 from pyqueue.tools.cli_support import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -26,31 +31,32 @@ from pyqueue.tools.cli_support import (
     CliError,
     Settings,
     common,
+    console,
+    existing_job,
     existing_queue,
     fail,
     format_age,
+    format_duration,
     format_ms,
-    parse_duration_ms,
+    not_a_job,
     report,
     run,
 )
+from pyqueue.tools.cli_tables import LEGEND, queue_table
 from pyqueue.tools.extras import EXIT_MISSING_EXTRA, MissingExtra, require
-from pyqueue.tools.search import SEARCH_STATES, search_jobs
 
 JOB_STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")
-CLEAN_STATES = {"completed": "completed", "failed": "failed", "delayed": "delayed",
-                "waiting": "wait", "active": "active", "paused": "paused"}
-
-
-def _console() -> Console:
-    # Piped output is not cut to 80 columns: a table narrower than its content
-    # would truncate ids and names, which scripts and logs need whole.
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 @click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Inspect and manage Bull queues in Redis (written by pyqueue or Node Bull)."""
+
+
+cli.add_command(doctor)
+cli.add_command(workers)
+cli.add_command(search)
+cli.add_command(clean)
 
 
 # --- reading ------------------------------------------------------------------
@@ -59,31 +65,28 @@ def cli() -> None:
 @cli.command(epilog=EXIT_CODES_HELP)
 @common
 def queues(settings: Settings) -> None:
-    """Every queue under the prefix: counts per state, paused flag, workers."""
+    """Every queue under the prefix: counts per state, workers, oldest waiting job, flags.
 
-    async def body(client: aioredis.Redis) -> list[overview.QueueStats]:
+    The flags say why a queue may be stuck (``pyqueue doctor`` explains each):
+    no workers, stuck (active jobs no live worker will finish), long active,
+    slow (jobs wait long), paused+waiting, limited (rate-limiter bounces among
+    the delayed jobs), overdue (repeatable jobs), unreadable.
+    """
+
+    async def body(client: aioredis.Redis) -> list[diagnosis.Diagnosis]:
         names = await overview.discover_queues(client, settings.prefix)
-        return await overview.queue_stats(client, settings.prefix, names)
+        return await diagnosis.diagnose(client, settings.prefix, names)
 
-    stats = run(settings, body)
+    found = run(settings, body)
     if settings.json:
-        settings.emit_json([s.to_json() for s in stats])
+        settings.emit_json([{**d.stats.to_json(), "flags": d.flags} for d in found])
         return
-    if not stats:
+    if not found:
         click.echo(f"no queues under prefix {settings.prefix!r}")
         return
-    table = Table("queue", *overview.STATES, "paused?", "workers", "oldest waiting")
-    for s in stats:
-        name = s.name if s.error is None else f"{s.name} (unreadable: {s.error})"
-        table.add_row(name, *(str(s.counts[k]) for k in overview.STATES),
-                      "yes" if s.paused else "no", str(s.workers),
-                      format_age(s.oldest_waiting_age))
-    _console().print(table)
-
-
-def _job_row(job: Job[Any], state: str) -> list[str]:
-    reason = (job.failed_reason or "").splitlines()[0][:60] if job.failed_reason else ""
-    return [job.id, job.name, state, format_ms(job.timestamp), str(job.attempts_made), reason]
+    out = console()
+    out.print(queue_table(found))
+    out.print(LEGEND, markup=False, style="dim", soft_wrap=False)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -93,9 +96,9 @@ def _job_row(job: Job[Any], state: str) -> list[str]:
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--page-size", type=click.IntRange(1, 1000), default=20, show_default=True)
 def jobs(settings: Settings, queue: str, state: str, page: int, page_size: int) -> None:
-    """A page of QUEUE's jobs in one state (newest first)."""
+    """A page of QUEUE's jobs in one state (newest first), with how long each waited and ran."""
 
-    async def body(client: aioredis.Redis) -> tuple[list[Job[Any]], int]:
+    async def body(client: aioredis.Redis) -> tuple[list[Any], int]:
         q = await existing_queue(client, settings, queue)
         start = (page - 1) * page_size
         found = await q.get_jobs(state, start, start + page_size - 1)  # type: ignore[arg-type]
@@ -106,13 +109,14 @@ def jobs(settings: Settings, queue: str, state: str, page: int, page_size: int) 
     pages = max(1, -(-total // page_size))
     if settings.json:
         settings.emit_json({"state": state, "page": page, "pages": pages, "total": total,
-                            "jobs": [j.to_json() for j in found]})
+                            "jobs": [{**j.to_json(), "waitedMs": waited_ms(j),
+                                      "ranMs": ran_ms(j, state)} for j in found]})
         return
-    table = Table("id", "name", "state", "created", "attempts", "failed reason",
+    table = Table(*JOB_COLUMNS,
                   title=f"{queue}: {state} jobs, page {page} of {pages} ({total} in all)")
-    for job in found:
-        table.add_row(*_job_row(job, state))
-    _console().print(table)
+    for found_job in found:
+        table.add_row(*job_row(found_job, state))
+    console().print(table)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -120,42 +124,60 @@ def jobs(settings: Settings, queue: str, state: str, page: int, page_size: int) 
 @click.argument("queue")
 @click.argument("job_id")
 def job(settings: Settings, queue: str, job_id: str) -> None:
-    """Everything about one job: data, opts, progress, logs, attempts, errors, result."""
+    """Everything about one job: data, opts, progress, logs, attempts, errors, result, worker."""
 
     async def body(client: aioredis.Redis) -> dict[str, Any]:
         q = await existing_queue(client, settings, queue)
-        found = await q.get_job(job_id)
-        if found is None:
-            fail(f"job {job_id!r} not found in queue {queue!r}", EXIT_NOT_FOUND)
+        found = await existing_job(q, job_id)
         logs, _ = await q.get_job_logs(job_id)
-        return {**found.to_json(), "state": await q.get_job_state(job_id), "logs": logs}
+        state = await q.get_job_state(job_id)
+        worker = await monitoring.get_attempt_worker(q, job_id)
+        return {**found.to_json(), "state": state, "logs": logs,
+                "waitedMs": waited_ms(found), "ranMs": ran_ms(found, state),
+                "worker": None if worker is None else {
+                    "id": worker.id, "host": worker.host, "pid": worker.pid,
+                    "startedOn": worker.started_ms, "latestAttempt": worker.latest}}
 
     info = run(settings, body)
     if settings.json:
         settings.emit_json(info)
         return
-    console = _console()
-    console.print(f"[bold]job {info['id']}[/bold] of {queue}: {info['state']}")
+    out = console()
+    out.print(f"[bold]job {_escape(info['id'])}[/bold] of {_escape(queue)}: {info['state']}")
+    worker = info["worker"]
+    ran_by = "-"
+    if worker is not None:
+        ran_by = f"{worker['host']}:{worker['pid']} (worker {worker['id'][:8]})"
+        if not worker["latestAttempt"]:
+            ran_by = f"a Node worker; before it {ran_by}"
+    elif info["processedOn"]:
+        ran_by = "a worker that does not record itself (Node Bull)"
     rows = [("name", info["name"]), ("created", format_ms(info["timestamp"])),
             ("processed", format_ms(info["processedOn"])),
             ("finished", format_ms(info["finishedOn"])), ("delay", f"{info['delay']} ms"),
+            ("waited", format_duration(info["waitedMs"])),
+            ("ran", format_duration(info["ranMs"])), ("worker", ran_by),
             ("attempts made", str(info["attemptsMade"])),
             ("progress", json.dumps(info["progress"])),
             ("failed reason", info["failedReason"] or "-"),
             ("return value", json.dumps(info["returnvalue"], ensure_ascii=False))]
     for label, value in rows:
-        console.print(f"  {label:14} {value}", markup=False)
-    console.print("  data", markup=False)
-    console.print(_indent(json.dumps(info["data"], indent=2, ensure_ascii=False)), markup=False)
-    console.print("  opts", markup=False)
-    console.print(_indent(json.dumps(info["opts"], indent=2, ensure_ascii=False)), markup=False)
+        out.print(f"  {label:14} {value}", markup=False)
+    out.print("  data", markup=False)
+    out.print(_indent(json.dumps(info["data"], indent=2, ensure_ascii=False)), markup=False)
+    out.print("  opts", markup=False)
+    out.print(_indent(json.dumps(info["opts"], indent=2, ensure_ascii=False)), markup=False)
     if info["stacktrace"]:
-        console.print("  stack traces", markup=False)
+        out.print("  stack traces", markup=False)
         for trace in info["stacktrace"]:
-            console.print(_indent(str(trace)), markup=False)
-    console.print(f"  logs ({len(info['logs'])})", markup=False)
+            out.print(_indent(str(trace)), markup=False)
+    out.print(f"  logs ({len(info['logs'])})", markup=False)
     for line in info["logs"]:
-        console.print(_indent(line), markup=False)
+        out.print(_indent(line), markup=False)
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
 
 
 def _indent(text: str) -> str:
@@ -222,7 +244,9 @@ def _each_job(settings: Settings, queue: str, job_ids: tuple[str, ...], op: str,
         q = await existing_queue(client, settings, queue)
         outcome: dict[str, str] = {}
         for job_id in job_ids:
-            found = await q.get_job(job_id)
+            # Never q.get_job: an id such as "wait" or "metrics:completed" names a key of the
+            # queue, which a removal would delete.
+            found = await monitoring.get_job(q, job_id)
             if found is None:
                 outcome[job_id] = "not found"
                 continue
@@ -241,7 +265,7 @@ def _each_job(settings: Settings, queue: str, job_ids: tuple[str, ...], op: str,
         settings.emit_json(outcome)
     else:
         for job_id, what in outcome.items():
-            click.echo(f"{job_id}: {what}")
+            click.echo(f"{job_id}: {not_a_job(queue, job_id) if what == 'not found' else what}")
     if any(v == "not found" for v in outcome.values()):
         sys.exit(EXIT_NOT_FOUND)
     if any(v != done for v in outcome.values()):
@@ -253,26 +277,6 @@ def _done(settings: Settings, value: dict[str, Any], text: str) -> None:
         settings.emit_json(value)
     else:
         click.echo(text)
-
-
-@cli.command(epilog=EXIT_CODES_HELP)
-@common
-@click.argument("queue")
-@click.option("--state", type=click.Choice(list(CLEAN_STATES)), default="completed",
-              show_default=True)
-@click.option("--older-than", required=True, help="Age, with a unit: 30s, 15m, 2h, 7d.")
-@click.option("--limit", type=click.IntRange(min=0), default=0, help="At most this many (0: all).")
-def clean(settings: Settings, queue: str, state: str, older_than: str, limit: int) -> None:
-    """Delete jobs in a state that finished (or were created) longer ago than --older-than."""
-    grace = parse_duration_ms(older_than, "--older-than")
-
-    async def body(client: aioredis.Redis) -> list[str]:
-        q = await existing_queue(client, settings, queue)
-        return await q.clean(grace, CLEAN_STATES[state], limit)  # type: ignore[arg-type]
-
-    removed = run(settings, body)
-    _done(settings, {"removed": removed, "count": len(removed)},
-          f"removed {len(removed)} {state} jobs older than {older_than} from {queue}")
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -310,21 +314,32 @@ def repeat() -> None:
 @common
 @click.argument("queue")
 def repeat_list(settings: Settings, queue: str) -> None:
-    """The schedules of QUEUE and their next run."""
+    """The schedules of QUEUE and their next run; a past next run is flagged OVERDUE.
+
+    A schedule is overdue when its next run is more than a minute in the past:
+    no worker promoted its job, or the job is gone (``pyqueue doctor`` says which).
+    """
 
     async def body(client: aioredis.Redis) -> list[dict[str, Any]]:
         return await (await existing_queue(client, settings, queue)).get_repeatable_jobs()
 
     found = run(settings, body)
+    now_ms = int(time.time() * 1000)
+    for entry in found:
+        entry["overdue"] = entry["next"] < now_ms - diagnosis.Limits().repeat_grace_ms
     if settings.json:
         settings.emit_json(found)
         return
-    table = Table("key", "name", "cron", "every (ms)", "tz", "next run")
+    table = Table("key", "name", "cron", "every (ms)", "tz", "next run", "")
     for entry in found:
+        late = ""
+        if entry["overdue"]:
+            late = f"OVERDUE by {format_age((now_ms - entry['next']) / 1000)}"
         table.add_row(str(entry.get("key")), str(entry.get("name") or ""),
                       str(entry.get("cron") or ""), str(entry.get("every") or ""),
-                      str(entry.get("tz") or ""), format_ms(entry.get("next")))
-    _console().print(table)
+                      str(entry.get("tz") or ""), format_ms(entry.get("next")), late,
+                      style="bold red" if late else None)
+    console().print(table)
 
 
 @repeat.command("remove", epilog=EXIT_CODES_HELP)
@@ -347,69 +362,6 @@ def repeat_remove(settings: Settings, queue: str, key: str) -> None:
 
 
 # --- search, watch, servers -----------------------------------------------------------
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
-
-
-@cli.command(epilog=EXIT_CODES_HELP)
-@common
-@click.argument("queue")
-@click.option("--id", "job_id", help="The job id, exactly.")
-@click.option("--name", help="The job name, exactly.")
-@click.option("--path", "data_path", help="A JSON path in the data: user.id, items[0].sku.")
-@click.option("--value", "data_value",
-              help="With --path: the value there (JSON, else a string).")
-@click.option("--text", help="A substring of the data (case-insensitive).")
-@click.option("--reason", "failed_reason", help="A substring of the failed reason.")
-@click.option("--state", type=click.Choice(SEARCH_STATES), help="Only this state.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True,
-              help="Stop after this many matches.")
-@click.option("--cursor", default="0", help="Resume from a cursor an earlier search printed.")
-def search(settings: Settings, queue: str, job_id: str | None, name: str | None,
-           data_path: str | None, data_value: str | None, text: str | None,
-           failed_reason: str | None, state: str | None, limit: int, cursor: str) -> None:
-    """Find jobs server-side (Redis filters them; the queue is never loaded)."""
-    if not any((job_id, name, data_path, text, failed_reason, state)):
-        fail("search: give at least one of --id, --name, --path, --text, --reason, --state",
-             EXIT_USAGE)
-    value = _json_or_text(data_value) if data_value is not None else None
-
-    async def body(client: aioredis.Redis) -> tuple[list[tuple[Job[Any], str]], str, int]:
-        q = await existing_queue(client, settings, queue)
-        found: list[Job[Any]] = []
-        next_cursor, examined = cursor, 0
-        while len(found) < limit:
-            page = await search_jobs(
-                q, state=state, id=job_id, name=name, data_path=data_path, data_value=value,
-                text=text, failed_reason=failed_reason, cursor=next_cursor,
-                count=min(limit - len(found), 500),
-            )
-            found.extend(page.jobs)
-            examined += page.examined
-            next_cursor = page.cursor
-            if next_cursor == "0":
-                break
-        states = [state or await q.get_job_state(j.id) for j in found]
-        return list(zip(found, states, strict=True)), next_cursor, examined
-
-    found, next_cursor, examined = run(settings, body)
-    if settings.json:
-        settings.emit_json({"jobs": [{**j.to_json(), "state": s} for j, s in found],
-                            "cursor": next_cursor, "examined": examined})
-        return
-    table = Table("id", "name", "state", "created", "attempts", "failed reason",
-                  title=f"{queue}: {len(found)} matching jobs ({examined} examined)")
-    for j, s in found:
-        table.add_row(*_job_row(j, s))
-    console = _console()
-    console.print(table)
-    if next_cursor != "0":
-        console.print(f"more may match: --cursor {next_cursor}", markup=False)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -437,8 +389,24 @@ def watch(settings: Settings, queues: tuple[str, ...], interval: float, once: bo
 @click.option("--basic-auth", envvar="PYQUEUE_DASHBOARD_BASIC_AUTH",
               help="user:password required.")
 @click.option("--read-only", is_flag=True, help="Hide and refuse every write action.")
+@click.option("--viewer-token", envvar="PYQUEUE_DASHBOARD_VIEWER_TOKEN",
+              help="A second token, which signs in read-only (masked fields hidden).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="A Host name to answer to (repeatable; '*' any, '.example.com' a domain). "
+                   "Default: the loopback names without auth, any with auth.")
+@click.option("--mask", "masks", multiple=True,
+              help="A JSON path hidden from read-only viewers: customer.email, items[*].card "
+                   "(repeatable).")
+@click.option("--audit-log", type=click.Path(dir_okay=False),
+              help="Append the audit trail (every action: who, what, when) to this file.")
+@click.option("--session-hours", type=click.FloatRange(min=0.01), default=8.0,
+              show_default=True, help="A browser session lasts this long after sign-in.")
+@click.option("--session-idle-minutes", type=click.FloatRange(min=0.1), default=60.0,
+              show_default=True, help="... and ends after this long without a request.")
 def dashboard(settings: Settings, host: str, port: int, token: str | None,
-              basic_auth: str | None, read_only: bool) -> None:
+              basic_auth: str | None, read_only: bool, viewer_token: str | None,
+              allowed_hosts: tuple[str, ...], masks: tuple[str, ...], audit_log: str | None,
+              session_hours: float, session_idle_minutes: float) -> None:
     """Serve the web dashboard (needs `pip install 'pyqueue-bull[dashboard]'`)."""
     require("pyqueue dashboard", "dashboard")
     from pyqueue.tools import dashboard as web  # noqa: PLC0415 - optional extra
@@ -450,7 +418,10 @@ def dashboard(settings: Settings, host: str, port: int, token: str | None,
         auth = (user, password)
     try:
         web.serve(redis_url=settings.redis_url, prefix=settings.prefix, host=host, port=port,
-                  token=token, basic_auth=auth, read_only=read_only)
+                  token=token, basic_auth=auth, read_only=read_only, viewer_token=viewer_token,
+                  allowed_hosts=list(allowed_hosts) or None, mask=list(masks),
+                  audit_log=audit_log, session_max_age=session_hours * 3600,
+                  session_idle=session_idle_minutes * 60)
     except ValueError as exc:
         fail(str(exc), EXIT_USAGE)
 

@@ -39,9 +39,17 @@ from redis.exceptions import (
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
+from rich.console import Console
 
-from pyqueue import InvalidOptionsError, JobNotFound, JobStateError, PyQueueError, Queue
-from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue import (
+    InvalidOptionsError,
+    Job,
+    JobNotFound,
+    JobStateError,
+    PyQueueError,
+    Queue,
+    monitoring,
+)
 from pyqueue.tools import deployments, overview
 
 EXIT_OK = 0
@@ -159,7 +167,7 @@ def run(settings: Settings, body: Callable[[aioredis.Redis], Awaitable[T]]) -> T
 
 async def existing_queue(client: aioredis.Redis, settings: Settings, name: str) -> Queue[Any]:
     """The queue called ``name``, or exit 3 when nothing of it is in Redis."""
-    keys = QueueKeys(settings.prefix, name)
+    keys = monitoring.queue_keys(settings.prefix, name)
     if not await overview.queue_exists(client, keys):
         raise CliError(
             f"unknown queue {name!r} under prefix {settings.prefix!r} (no {keys.base}* keys)",
@@ -171,8 +179,44 @@ async def existing_queue(client: aioredis.Redis, settings: Settings, name: str) 
         raise CliError(str(exc), EXIT_USAGE) from None
 
 
+async def existing_job(queue: Queue[Any], job_id: str) -> Job[Any]:
+    """The job ``job_id``, or exit 3: no such job, or the id names another key of the queue."""
+    found = await monitoring.get_job(queue, job_id)
+    if found is None:
+        raise CliError(not_a_job(queue.name, job_id), EXIT_NOT_FOUND)
+    return found
+
+
+def not_a_job(queue: str, job_id: str) -> str:
+    """Why ``job_id`` gave no job: unknown, or it spells one of the queue's own keys."""
+    if monitoring.names_queue_key(job_id):
+        return (f"job {job_id!r} not found in queue {queue!r} ({job_id!r} names a key of the "
+                "queue itself, not a job)")
+    return f"job {job_id!r} not found in queue {queue!r}"
+
+
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     raise CliError(message, code)
+
+
+def console() -> Console:
+    """The console tables print on: the terminal's width, or 200 columns when piped.
+
+    Piped output is not cut to 80 columns: a table narrower than its content
+    would truncate ids and names, which scripts and logs need whole.
+    """
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+def format_duration(ms: int | None) -> str:
+    """A duration in ms, short: ``850ms``, ``12.3s``, ``4m05s``; ``-`` when unknown."""
+    if ms is None or ms < 0:
+        return "-"
+    if ms < 1000:
+        return f"{ms}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f}s"
+    return format_age(ms / 1000)
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")

@@ -1,16 +1,20 @@
 """Prometheus metrics for workers and queues: ``pip install 'pyqueue-bull[metrics]'``.
 
-Two sources:
+Three sources:
 
 * :class:`WorkerMetrics` listens to a worker's local events, in the process that
   runs the worker. Sandboxed handlers run in child processes, but every attempt is
   finished (and its event emitted) by the parent, so children need no
   multi-process collection: the parent's counts are the whole truth.
-* :class:`QueueCollector` reads each queue's figures from Redis (a few commands per
-  queue, no job loaded), refreshed in the background; scrapes get the last figures.
+* :class:`WorkerGauges` reads what the workers hold at each scrape: attempts in
+  flight, slot use, the oldest active attempt's age.
+* :class:`~pyqueue.tools.exporter.QueueCollector` reads each queue's figures from
+  Redis (bounded reads, no job loaded), refreshed in the background; scrapes get
+  the last figures.
 
 Serve them with :func:`serve_worker` (a worker's own opt-in port, with ``/healthz``
-and ``/readyz``) or ``pyqueue exporter`` (:func:`run_exporter`, every queue under a prefix).
+and ``/readyz``) or ``pyqueue exporter`` (:func:`~pyqueue.tools.exporter.run_exporter`,
+every queue under a prefix, Node Bull's throughput included).
 """
 
 from __future__ import annotations
@@ -21,16 +25,15 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
-from redis.exceptions import RedisError
 
 from pyqueue import Job, Worker
-from pyqueue.tools import overview
-from pyqueue.tools.health import ProbeServer, redis_reachable, workers_ready
+from pyqueue.tools.exporter import QueueCollector, exposition, refresh_every, run_exporter
+from pyqueue.tools.health import ProbeServer, workers_ready
+
+__all__ = ["QueueCollector", "WorkerGauges", "WorkerMetrics", "run_exporter", "serve_worker"]
 
 # Seconds. Jobs range from milliseconds (cache refreshes) to many minutes (exports).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
@@ -132,67 +135,48 @@ class WorkerMetrics:
         worker.on("error", lambda exc: self.redis_errors.labels(queue).inc())
 
 
-class QueueCollector(Collector):
-    """Per-queue figures from Redis, as of the last :meth:`refresh`.
+class WorkerGauges(Collector):
+    """What a process's workers hold now, read at each scrape (labelled by ``queue``).
 
-    ``pyqueue_queue_jobs{queue,state}``, ``pyqueue_queue_oldest_waiting_age_seconds``,
-    ``pyqueue_queue_paused`` (1 or 0) and ``pyqueue_queue_workers`` (Redis connections
-    named as Bull workers: Node's count too). ``pyqueue_queue_up`` is 0 when the last
-    refresh failed (the other figures are then the last good ones).
+    ``pyqueue_worker_jobs_in_flight`` (attempts running), ``pyqueue_worker_slots``
+    (concurrency), ``pyqueue_worker_slot_use_ratio`` (in flight / slots) and
+    ``pyqueue_worker_oldest_active_age_seconds`` (how long the longest-running
+    attempt has run; 0: none): five jobs hung for ten minutes show here, where
+    the processed counters say nothing until they finish.
     """
 
-    def __init__(self, client: aioredis.Redis, prefix: str,
-                 queues: Sequence[str] | None = None) -> None:
-        self._client = client
-        self._prefix = prefix
-        self._queues = list(queues) if queues is not None else None
-        self._stats: list[overview.QueueStats] = []
-        self._up = False
+    def __init__(self) -> None:
+        self._workers: list[Worker] = []
 
-    async def refresh(self) -> None:
-        try:
-            names = self._queues
-            if names is None:
-                names = await overview.discover_queues(self._client, self._prefix)
-            self._stats = await overview.queue_stats(self._client, self._prefix, names)
-            self._up = True
-        except (RedisError, OSError):
-            self._up = False
+    def watch(self, worker: Worker) -> None:
+        self._workers.append(worker)
 
     def collect(self) -> Iterable[Metric]:
-        up = GaugeMetricFamily("pyqueue_queue_up", "1 when the last read of Redis worked.")
-        up.add_metric([], 1 if self._up else 0)
-        yield up
-        jobs = GaugeMetricFamily("pyqueue_queue_jobs", "Jobs per state.", labels=["queue", "state"])
-        age = GaugeMetricFamily("pyqueue_queue_oldest_waiting_age_seconds",
-                                "Age of the oldest waiting job since it was due (0: none).",
-                                labels=["queue"])
-        paused = GaugeMetricFamily("pyqueue_queue_paused", "1 when the queue is paused.",
-                                   labels=["queue"])
-        workers = GaugeMetricFamily("pyqueue_queue_workers", "Workers connected to the queue.",
-                                    labels=["queue"])
-        for s in self._stats:
-            if s.error is not None:
-                continue  # no figures rather than false zeros
-            for state, n in s.counts.items():
-                jobs.add_metric([s.name, state], n)
-            age.add_metric([s.name], s.oldest_waiting_age or 0.0)
-            paused.add_metric([s.name], 1 if s.paused else 0)
-            workers.add_metric([s.name], s.workers)
-        yield from (jobs, age, paused, workers)
-
-
-async def _refresh_every(collector: QueueCollector, interval: float) -> None:
-    while True:
-        await collector.refresh()
-        await asyncio.sleep(interval)
-
-
-def _exposition(registry: CollectorRegistry) -> Any:
-    async def metrics() -> tuple[bytes, str]:
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-
-    return metrics
+        now_ms = time.time() * 1000
+        in_flight: dict[str, int] = {}
+        slots: dict[str, int] = {}
+        oldest: dict[str, float] = {}
+        for worker in self._workers:
+            queue = worker.queue.name
+            jobs = worker.active_jobs
+            in_flight[queue] = in_flight.get(queue, 0) + len(jobs)
+            slots[queue] = slots.get(queue, 0) + worker.options.concurrency
+            ages = [now_ms - j.processed_on for j in jobs if j.processed_on is not None]
+            oldest[queue] = max([oldest.get(queue, 0.0), *(a / 1000 for a in ages)])
+        families = (
+            ("pyqueue_worker_jobs_in_flight", "Attempts this process's workers run now.",
+             in_flight),
+            ("pyqueue_worker_slots", "Concurrency slots of this process's workers.", slots),
+            ("pyqueue_worker_slot_use_ratio", "Attempts running / concurrency slots.",
+             {q: in_flight[q] / slots[q] for q in slots if slots[q]}),
+            ("pyqueue_worker_oldest_active_age_seconds",
+             "How long the longest-running attempt has run (0: none).", oldest),
+        )
+        for name, text, values in families:
+            family = GaugeMetricFamily(name, text, labels=["queue"])
+            for queue, value in sorted(values.items()):
+                family.add_metric([queue], value)
+            yield family
 
 
 @contextlib.asynccontextmanager
@@ -213,16 +197,20 @@ async def serve_worker(
     group = [workers] if isinstance(workers, Worker) else list(workers)
     registry = CollectorRegistry()
     job_metrics = WorkerMetrics(registry)
+    gauges = WorkerGauges()
+    registry.register(gauges)
     for worker in group:
         job_metrics.watch(worker)
+        gauges.watch(worker)
     tasks: list[asyncio.Task[None]] = []
+    collector: QueueCollector | None = None
     if queue_stats and group:
         first = group[0].queue
         collector = QueueCollector(first.client, first.prefix, [w.queue.name for w in group])
         registry.register(collector)
         await collector.refresh()
-        tasks.append(asyncio.create_task(_refresh_every(collector, interval)))
-    server = ProbeServer(host, port, ready=workers_ready(group), metrics=_exposition(registry))
+        tasks.append(asyncio.create_task(refresh_every(collector, interval)))
+    server = ProbeServer(host, port, ready=workers_ready(group), metrics=exposition(registry))
     await server.start()
     try:
         yield server
@@ -233,28 +221,5 @@ async def serve_worker(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-async def run_exporter(client: aioredis.Redis, prefix: str, host: str, port: int,
-                       interval: float, *, started: asyncio.Event | None = None) -> None:
-    """``pyqueue exporter``: serve every queue's figures until cancelled."""
-    registry = CollectorRegistry()
-    collector = QueueCollector(client, prefix)
-    registry.register(collector)
-    await collector.refresh()
-
-    async def ready() -> tuple[bool, str]:
-        problem = await redis_reachable(client)
-        return (problem is None), problem or "ready"
-
-    refresher = asyncio.create_task(_refresh_every(collector, interval))
-    try:
-        async with ProbeServer(host, port, ready=ready, metrics=_exposition(registry)) as server:
-            print(f"pyqueue exporter: serving http://{host}:{server.port}/metrics", flush=True)
-            if started is not None:
-                started.set()
-            await asyncio.Event().wait()
-    finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        if collector is not None:
+            await collector.close()

@@ -8,14 +8,14 @@ run every second against a queue of millions of jobs.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from pyqueue import Queue
-from pyqueue._protocol.bull.keys import QueueKeys
+from pyqueue.monitoring import MAX_WORKERS, QueueKeys, WorkerInfo, queue_keys, workers_from
 from pyqueue.tools import deployments
 
 STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")
@@ -43,6 +43,12 @@ class QueueStats:
     taken_at: float = field(default_factory=time.time)
     # Why the queue could not be read (a key of the wrong type, say); its figures are 0.
     error: str | None = None
+    # The live workers themselves (``workers`` is how many).
+    worker_list: tuple[WorkerInfo, ...] = ()
+    # Repeat schedules more than ``repeat_grace_ms`` late, and rate-limiter index
+    # entries: counted here so that a diagnosis reads further only where they exist.
+    overdue_repeatables: int = 0
+    limiter_entries: int = 0
 
     @property
     def oldest_waiting_age(self) -> float | None:
@@ -89,27 +95,50 @@ async def queue_exists(client: aioredis.Redis, keys: QueueKeys) -> bool:
     return int(found) > 0
 
 
-async def worker_counts(client: aioredis.Redis, keys: list[QueueKeys]) -> dict[str, int]:
-    """Workers per queue from one CLIENT LIST (0 for all where CLIENT is forbidden)."""
-    counts = {k.queue: 0 for k in keys}
+async def client_entries(client: aioredis.Redis) -> list[dict[str, Any]] | None:
+    """One CLIENT LIST (of every master of a cluster); None where CLIENT is forbidden."""
     try:
-        clients = await deployments.client_lists(client)
+        return await deployments.client_lists(client)
     except ResponseError:
-        return counts
-    by_name = {k.worker_client_name: k.queue for k in keys}
-    for entry in clients:
-        queue = by_name.get(str(entry.get("name", "")))
-        if queue is not None:
-            counts[queue] += 1
-    return counts
+        return None
+
+
+def unreadable(stats: QueueStats, error: str) -> QueueStats:
+    """``stats`` marked unreadable: figures 0, ``error`` saying why."""
+    return replace(stats, counts=dict.fromkeys(STATES, 0), paused=False,
+                   oldest_waiting_ms=None, error=error, overdue_repeatables=0,
+                   limiter_entries=0)
+
+
+def compact(n: int) -> str:
+    """A count in at most 5 characters: exact to 99999, then ``177k``, ``1.2M``, ``35M``."""
+    if n < 100_000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    if n < 10_000_000:
+        return f"{n // 100_000 / 10:.1f}M"  # floored: 9.99M is "9.9M", never "10.0M"
+    if n < 1_000_000_000:
+        return f"{n // 1_000_000}M"
+    return f"{n // 100_000_000 / 10:.1f}G"
 
 
 async def queue_stats(
-    client: aioredis.Redis, prefix: str, names: list[str]
+    client: aioredis.Redis, prefix: str, names: list[str],
+    clients: list[dict[str, Any]] | None = None, *, repeat_grace_ms: int = 60_000,
 ) -> list[QueueStats]:
-    """Figures for each queue: counts per state, paused, workers, oldest waiting job."""
-    all_keys = [QueueKeys(prefix, n) for n in names]
-    workers = await worker_counts(client, all_keys)
+    """Figures for each queue: counts per state, paused, workers, oldest waiting job.
+
+    Three pipelined round trips whatever the number of queues (plus one CLIENT
+    LIST unless ``clients`` is given). Workers are listed as
+    :func:`pyqueue.monitoring.get_workers` lists them: pyqueue's by heartbeat,
+    Node's by connection name.
+    """
+    all_keys = [queue_keys(prefix, n) for n in names]
+    if clients is None:
+        clients = await client_entries(client) or []
+    now_ms = int(time.time() * 1000)
+    per = 13
     async with client.pipeline(transaction=False) as pipe:
         for k in all_keys:
             pipe.llen(k.wait)
@@ -123,43 +152,43 @@ async def queue_stats(
             # The oldest waiting job is the tail of the list (workers take from there).
             pipe.lindex(k.wait, -1)
             pipe.lindex(k.paused, -1)
+            pipe.zcount(k.repeat, "-inf", now_ms - repeat_grace_ms)
+            pipe.hlen(k.limiter_index)
+            pipe.zrangebyscore(k.workers, now_ms, "+inf", start=0, num=MAX_WORKERS)
         # One queue whose keys are broken must not hide the others: errors come back
         # as values and mark that queue alone.
         replies = await pipe.execute(raise_on_error=False)
-    per = 10
-    errors: list[str | None] = []
-    oldest_ids: list[str | None] = []
-    for i in range(len(all_keys)):
-        mine = replies[i * per: (i + 1) * per]
-        bad = next((r for r in mine if isinstance(r, Exception)), None)
-        errors.append(None if bad is None else str(bad))
-        tail = None if bad is not None else (mine[8] or mine[9])
-        oldest_ids.append(bytes(tail).decode() if tail else None)
+    rows = [replies[i * per: (i + 1) * per] for i in range(len(all_keys))]
+    errors = [next((str(r) for r in row if isinstance(r, Exception)), None) for row in rows]
     async with client.pipeline(transaction=False) as pipe:
-        for k, job_id in zip(all_keys, oldest_ids, strict=True):
-            if job_id is not None:
-                pipe.hmget(k.job(job_id), "timestamp", "delay")
-        found = iter(await pipe.execute(raise_on_error=False))
-    stamps: list[list[Any]] = []
-    for job_id in oldest_ids:
-        stamp = next(found) if job_id is not None else [None, None]
-        stamps.append([None, None] if isinstance(stamp, Exception) else stamp)
+        for k, row, error in zip(all_keys, rows, errors, strict=True):
+            tail = None if error is not None else (row[8] or row[9])
+            if tail:
+                pipe.hmget(k.job(bytes(tail).decode()), "timestamp", "delay")
+            for worker_id in row[12] if error is None else ():
+                pipe.get(k.worker(bytes(worker_id).decode()))
+        second = iter(await pipe.execute(raise_on_error=False))
     now = time.time()
     out = []
-    for i, k in enumerate(all_keys):
-        if errors[i] is not None:
-            out.append(QueueStats(k.queue, dict.fromkeys(STATES, 0), False, workers[k.queue],
-                                  None, now, error=errors[i]))
+    for k, row, error in zip(all_keys, rows, errors, strict=True):
+        if error is not None:
+            out.append(QueueStats(k.queue, dict.fromkeys(STATES, 0), False, 0, None, now,
+                                  error=error))
             continue
-        r = replies[i * per: (i + 1) * per]
-        counts = dict(zip(STATES, (int(x) for x in r[:6]), strict=True))
         due: int | None = None
-        created, delay = stamps[i]
-        if created is not None:
-            # Due = created + delay: a promoted delayed job has waited since it was due.
-            due = int(created) + int(delay or 0)
-        out.append(QueueStats(k.queue, counts, bool(r[6]) or bool(r[7]), workers[k.queue],
-                              due, now))
+        if row[8] or row[9]:
+            stamp = next(second)
+            if not isinstance(stamp, Exception) and stamp[0] is not None:
+                # Due = created + delay: a promoted delayed job has waited since it was due.
+                due = int(stamp[0]) + int(stamp[1] or 0)
+        records = [next(second) for _ in row[12]]
+        listed = tuple(workers_from(k, records, clients))
+        counts = dict(zip(STATES, (int(x) for x in row[:6]), strict=True))
+        out.append(QueueStats(
+            k.queue, counts, bool(row[6]) or bool(row[7]), len(listed), due, now,
+            worker_list=listed, overdue_repeatables=int(row[10]),
+            limiter_entries=int(row[11]),
+        ))
     return out
 
 

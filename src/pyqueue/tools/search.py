@@ -15,13 +15,13 @@ can be returned twice.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from pyqueue import InvalidOptionsError, Job, Queue
-from pyqueue._protocol.bull.wire import dumps as wire_dumps
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -47,11 +47,14 @@ class SearchPage:
         jobs: The matching jobs of this page, in walk order.
         cursor: Pass it back for the next page; ``"0"`` when the search is done.
         examined: How many entries Redis looked at for this page.
+        states: The state each job was found in (``waiting``, ``failed``...),
+            parallel to ``jobs``.
     """
 
     jobs: list[Job[Any]]
     cursor: str
     examined: int = 0
+    states: list[str] = field(default_factory=list)
 
 
 def _lower(text: str) -> str:
@@ -142,7 +145,9 @@ async def search_jobs(
         raise InvalidOptionsError("data_value: needs data_path (where in the data to compare)")
     segments = parse_path(data_path) if data_path is not None else []
     try:
-        value_json = wire_dumps(data_value) if has_value else ""
+        # Any JSON text will do: Lua decodes it and compares values, not spellings.
+        value_json = (json.dumps(data_value, ensure_ascii=False, allow_nan=False)
+                      if has_value else "")
     except (TypeError, ValueError) as exc:
         raise InvalidOptionsError(f"data_value: not JSON-serialisable ({exc})") from None
     filters = [
@@ -162,6 +167,7 @@ async def search_jobs(
         return await _search_id(queue, script, str(id), state, filters)
 
     ids: list[str] = []
+    found_in: list[str] = []
     examined = 0
     while index < len(states) and len(ids) < count and examined < max_examined:
         current = states[index]
@@ -174,13 +180,16 @@ async def search_jobs(
         )
         next_offset, seen = int(reply[0]), int(reply[1])
         examined += seen
-        ids.extend(bytes(i).decode() for i in reply[2:])
+        matched = [bytes(i).decode() for i in reply[2:]]
+        ids.extend(matched)
+        found_in.extend([current] * len(matched))
         if next_offset < 0:
             index, offset = index + 1, 0
         else:
             offset = next_offset
     next_cursor = "0" if index >= len(states) else f"{index}.{offset}"
-    return SearchPage(await _load(queue, ids), next_cursor, examined)
+    jobs, kept = await _load(queue, ids)
+    return SearchPage(jobs, next_cursor, examined, [found_in[i] for i in kept])
 
 
 async def _search_id(
@@ -191,15 +200,19 @@ async def _search_id(
     reply = await script(keys=[queue.keys.wait], args=["ids", queue.keys.base, 0, 1, 1,
                                                        *filters, job_id])
     ids = [bytes(i).decode() for i in reply[2:]]
-    return SearchPage(await _load(queue, ids), "0", 1)
+    jobs, _ = await _load(queue, ids)
+    found: list[str] = [state or await queue.get_job_state(j.id) for j in jobs]
+    return SearchPage(jobs, "0", 1, found)
 
 
-async def _load(queue: Queue[Any], ids: list[str]) -> list[Job[Any]]:
+async def _load(queue: Queue[Any], ids: list[str]) -> tuple[list[Job[Any]], list[int]]:
+    """The jobs of ``ids`` still there, and the index in ``ids`` of each."""
     if not ids:
-        return []
+        return [], []
     async with queue.client.pipeline(transaction=False) as pipe:
         for job_id in ids:
             pipe.hgetall(queue.keys.job(job_id))
         raws = await pipe.execute()
     # A hash removed since the filter ran is dropped, as get_jobs does.
-    return [queue.job_from_raw(i, r) for i, r in zip(ids, raws, strict=True) if r]
+    kept = [i for i, raw in enumerate(raws) if raw]
+    return [queue.job_from_raw(ids[i], raws[i]) for i in kept], kept

@@ -317,10 +317,12 @@ def test_bulk_actions_ask_first_then_show_the_result(harness: Harness, page: Pag
     page.goto(url + "/queue?name=batch&state=completed")
     page.select_option("#clean-form select[name=state]", "completed")
     page.fill("#clean-form input[name=age]", "0")
+    # The form asks how many at most (never "all" by default), and the count is exact.
+    assert page.locator("#clean-form input[name=limit]").input_value() == "1000"
     page.click('#clean-form button[data-op="clean"]')
-    expect(page.locator("#confirm-what")).to_contain_text("up to 2 completed job(s)")
+    expect(page.locator("#confirm-what")).to_contain_text("delete 2 completed job(s)")
     page.click("#confirm-yes")
-    expect(page.locator("#flash")).to_have_text("Cleaned 2 completed job(s) of batch.")
+    expect(page.locator("#flash")).to_have_text("Cleaned 2 completed job(s) of batch in 1 call(s).")
     assert harness.counts("batch")["completed"] == 0
 
 

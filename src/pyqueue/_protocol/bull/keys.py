@@ -34,8 +34,29 @@ RESERVED_IDS: frozenset[str] = frozenset(
         "resumed",
         "duplicated",
         "pq-crons",
+        # pyqueue's own queue-level keys (Node Bull never reads them).
+        "pq-workers",
     }
 )
+# Queue-level key families: an id starting with one of these names a key of
+# Bull's (or pyqueue's), never a job.
+RESERVED_ID_PREFIXES: tuple[str, ...] = ("limiter:", "metrics:", "pq-worker:")
+# Per-job keys: "<id>:lock" and "<id>:logs" belong to job <id>, not a job of their own.
+_PER_JOB_SUFFIXES: tuple[str, ...] = (":lock", ":logs")
+
+
+def names_queue_key(job_id: str) -> bool:
+    """Whether ``job_id`` spells a key of the queue other than a job hash.
+
+    ``wait``, ``id``, ``metrics:completed``, ``limiter:index``, ``7:logs``,
+    ``7:lock``, ``pq-workers``, ... : reading such an id as a job would read (and
+    removing it would delete) a structure of the queue itself.
+    """
+    return (
+        job_id in RESERVED_IDS
+        or job_id.startswith(RESERVED_ID_PREFIXES)
+        or job_id.endswith(_PER_JOB_SUFFIXES)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +161,17 @@ class QueueKeys:
     def finished_set(self, kind: str) -> str:
         """``completed`` or ``failed``."""
         return self.base + kind
+
+    # --- pyqueue's own keys (Node Bull never reads them) ----------------------
+
+    @property
+    def workers(self) -> str:
+        """pyqueue only: the live workers' ids, scored by when their record expires (ms)."""
+        return self.base + "pq-workers"
+
+    def worker(self, worker_id: str) -> str:
+        """pyqueue only: one worker's heartbeat record (JSON, with a TTL)."""
+        return f"{self.base}pq-worker:{worker_id}"
 
     # --- per-job keys -------------------------------------------------------
 

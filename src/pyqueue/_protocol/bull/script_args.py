@@ -214,12 +214,17 @@ def move_to_active_argv(
     limiter_duration: int | None,
     bounce_back: bool,
     group_key: bool,
+    worker: str = "",
 ) -> list[Arg]:
+    """moveToActive's ARGV; ``worker`` (identity JSON) fills ARGV[10], padding 6..9."""
     argv: list[Arg] = [base, token, lock_duration, now, job_id]
     if limiter_max is not None:
         argv += [limiter_max, limiter_duration or 0, "true" if bounce_back else "false"]
         if group_key:
             argv.append("true")
+    if worker:
+        argv += [""] * (9 - len(argv))
+        argv.append(worker)
     return argv
 
 
@@ -234,12 +239,13 @@ def move_to_active_args(
     limiter_duration: int | None = None,
     bounce_back: bool = False,
     group_key: bool = False,
+    worker: str = "",
 ) -> ScriptArgs:
     """moveToActive-8: limiter ARGV[6..9] are sent only with ``limiter_max``."""
     argv = move_to_active_argv(
         keys.base, token=token, lock_duration=lock_duration, now=now, job_id=job_id,
         limiter_max=limiter_max, limiter_duration=limiter_duration,
-        bounce_back=bounce_back, group_key=group_key,
+        bounce_back=bounce_back, group_key=group_key, worker=worker,
     )
     return checked("moveToActive", move_to_active_keys(keys, token), argv)
 
@@ -274,8 +280,13 @@ def finished_argv(
     attempts_made: int | None,
     stacktrace: str | None,
     check_debounce: bool = True,
+    worker: str = "",
 ) -> list[Arg]:
-    """moveToFinished's ARGV; ``check_debounce=False`` says the job has no debounce id."""
+    """moveToFinished's ARGV; ``check_debounce=False`` says the job has no debounce id.
+
+    ``worker``: the identity JSON stored in the next job's hash (ARGV[16]) when
+    ``fetch_next`` fetches one.
+    """
     argv: list[Arg] = [
         job_id,
         finished_on,
@@ -290,10 +301,14 @@ def finished_argv(
         token,
         "" if metrics_max_points is None else metrics_max_points,
     ]
-    if attempts_made is not None or stacktrace is not None or not check_debounce:
+    if attempts_made is not None or stacktrace is not None or not check_debounce or worker:
         argv += ["" if attempts_made is None else attempts_made, stacktrace or ""]
     if not check_debounce:
         argv.append("0")
+    elif worker:
+        argv.append("")
+    if worker:
+        argv.append(worker)
     return argv
 
 
@@ -313,11 +328,13 @@ def move_to_finished_args(
     metrics_max_points: int | None = None,
     attempts_made: int | None = None,
     stacktrace: str | None = None,
+    worker: str = "",
 ) -> ScriptArgs:
     """moveToFinished-9; ``kind`` is ``completed`` or ``failed``.
 
     ``value`` goes to ``returnvalue`` (completed) or ``failedReason`` (failed).
-    ``attempts_made``/``stacktrace`` fill the optional ARGV[13..14].
+    ``attempts_made``/``stacktrace`` fill the optional ARGV[13..14], ``worker``
+    ARGV[16].
     """
     argv = finished_argv(
         keys.base, job_id=job_id, finished_on=finished_on,
@@ -325,7 +342,7 @@ def move_to_finished_args(
         token=token, keep_json=keep_jobs(keep_count, keep_age), event_payload=event_payload,
         fetch_next=fetch_next, lock_duration=lock_duration,
         metrics_max_points=metrics_max_points, attempts_made=attempts_made,
-        stacktrace=stacktrace,
+        stacktrace=stacktrace, worker=worker,
     )
     keys_list = move_to_finished_keys(keys, kind, keys.job(job_id), token)
     return checked("moveToFinished", keys_list, argv)

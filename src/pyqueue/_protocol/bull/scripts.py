@@ -149,6 +149,10 @@ class Scripts:
         self._active_channels: dict[str, str] = {}
         self._keep: dict[tuple[int, int | None], str] = {}
         self._templates: dict[_CompletingSpec, Template] = {}
+        # Each worker's identity JSON by lock token, as its fetches give it: the
+        # completing call that fetches the next job stores it too, without the
+        # finishing path passing it (or building anything) per job.
+        self._identities: dict[str, str] = {}
         self._mtf_source = cast("str", self._s["moveToFinished"].script)
         self.durability: Durability | None = None
         # Told the ids a fetch found in wait without a hash (and removed); the
@@ -365,8 +369,14 @@ class Scripts:
         limiter_duration: int | None = None,
         bounce_back: bool = False,
         group_key: bool = False,
+        worker: str = "",
     ) -> JobReply | int | None:
         """Start a job (moveToActive-8).
+
+        ``worker``: the identity JSON stored in the job hash (``pqWorker``), from
+        :func:`pyqueue._protocol.bull.wire_workers.identity_json`; "" stores none.
+        It is remembered for ``token``: :meth:`move_to_completed` stores it in the
+        hash of each next job it fetches for that token.
 
         Returns:
             ``(hash, id)`` of the started job; an int, the ms until the rate
@@ -377,10 +387,12 @@ class Scripts:
         keys = self._mta_keys.get(token)
         if keys is None:
             keys = self._mta_keys[token] = move_to_active_keys(self._keys, token)
+        if worker:
+            self._identities[token] = worker
         argv = move_to_active_argv(
             self._base, token=token, lock_duration=lock_duration, now=now, job_id=job_id,
             limiter_max=limiter_max, limiter_duration=limiter_duration,
-            bounce_back=bounce_back, group_key=group_key,
+            bounce_back=bounce_back, group_key=group_key, worker=worker,
         )
         raw = await self._eval("moveToActive", keys, argv)
         if isinstance(raw, int):
@@ -402,9 +414,11 @@ class Scripts:
         ``spec``: (token, keep count, keep age, fetch next, lock duration, metrics
         points, check debounce). Built by the same builders as the plain call,
         with marker objects where the job key, id, finishedOn, return value and
-        event payload go.
+        event payload go. The token's worker identity (from its fetches) is
+        encoded once, here, not per job.
         """
         token, keep_count, keep_age, fetch_next, lock_duration, metrics_points, debounce = spec
+        worker = self._identities.get(token, "") if fetch_next else ""
         keep_json = self._keep_json(keep_count, keep_age)
         job_key, job_id, value, payload = _HOLE_STRINGS
         argv = finished_argv(
@@ -412,7 +426,7 @@ class Scripts:
             value=value, token=token, keep_json=keep_json, event_payload=payload,
             fetch_next=fetch_next, lock_duration=lock_duration,
             metrics_max_points=metrics_points, attempts_made=None, stacktrace=None,
-            check_debounce=debounce,
+            check_debounce=debounce, worker=worker,
         )
         keys = self._finished_keys("completed", "", token)
         keys[2] = job_key
@@ -444,7 +458,8 @@ class Scripts:
         """Complete an active job (moveToFinished-9 into ``completed``).
 
         ``check_debounce=False``: the job is known to have no debounce id, so
-        the script need not read one.
+        the script need not read one. A next job that ``fetch_next`` fetches
+        carries the identity ``token``'s worker gave :meth:`move_to_active`.
 
         Returns:
             The next job ``(hash, id)`` when ``fetch_next`` found one, else None.
@@ -469,6 +484,7 @@ class Scripts:
                 event_payload=event_payload, fetch_next=fetch_next, lock_duration=lock_duration,
                 metrics_max_points=metrics_max_points, attempts_made=None, stacktrace=None,
                 check_debounce=check_debounce,
+                worker=self._identities.get(token, "") if fetch_next else "",
             )
             keys = self._finished_keys("completed", job_id, token)
             raw = await self._eval("moveToFinished", keys, argv)

@@ -1,8 +1,9 @@
 """``python -m pyqueue.tools.dashboard``: serve the dashboard (as ``pyqueue dashboard`` does).
 
-The token and the basic-auth password are read from the environment
-(``PYQUEUE_DASHBOARD_TOKEN``, ``PYQUEUE_DASHBOARD_BASIC_AUTH=user:password``), so
-they do not show in the process list.
+The tokens and the basic-auth password are read from the environment
+(``PYQUEUE_DASHBOARD_TOKEN``, ``PYQUEUE_DASHBOARD_VIEWER_TOKEN``,
+``PYQUEUE_DASHBOARD_BASIC_AUTH=user:password``), so they do not show in the
+process list.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue", action="append", dest="queues", metavar="NAME",
                         help="show only these queues (repeatable; default: scan the prefix)")
     parser.add_argument("--read-only", action="store_true", help="hide every action")
+    parser.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="NAME",
+                        help="a Host name to answer to (repeatable; default: the loopback "
+                             "names without auth, any with auth)")
+    parser.add_argument("--mask", action="append", dest="masks", default=[], metavar="PATH",
+                        help="a JSON path hidden from read-only viewers (repeatable)")
+    parser.add_argument("--audit-log", metavar="FILE",
+                        help="append the audit trail (JSON lines) to this file")
     args = parser.parse_args(argv)
     try:
         basic = os.environ.get("PYQUEUE_DASHBOARD_BASIC_AUTH")
@@ -41,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             token=os.environ.get("PYQUEUE_DASHBOARD_TOKEN") or None,
             basic_auth=parse_basic_auth(basic) if basic else None,
             read_only=args.read_only, queues=args.queues,
+            viewer_token=os.environ.get("PYQUEUE_DASHBOARD_VIEWER_TOKEN") or None,
+            allowed_hosts=args.allowed_hosts, mask=args.masks, audit_log=args.audit_log,
         )
     except ValueError as exc:
         print(f"pyqueue dashboard: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ paths, so any Bull name (slashes, colons, spaces) round-trips unchanged.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from pyqueue import monitoring
 from pyqueue.tools.dashboard.actions import handle as handle_action
 from pyqueue.tools.dashboard.core import Dashboard, page_url
 from pyqueue.tools.dashboard.data import (
+    CLEAN_LIMIT,
     CLEAN_STATES,
     LOG_LINES,
     PAGE_SIZE,
@@ -28,7 +31,17 @@ from pyqueue.tools.dashboard.data import (
     QueueSummary,
 )
 from pyqueue.tools.dashboard.search_view import search_page as search_view_page
-from pyqueue.tools.dashboard.security import AuthConfig, Guard, session_cookie
+from pyqueue.tools.dashboard.security import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    AuthConfig,
+    Guard,
+    client_address,
+    csrf_ok,
+    ended_session_cookie,
+    origin_ok,
+    session_cookie,
+)
 
 _HERE = Path(__file__).resolve().parent
 STATE_KEY = "pyqueue_dashboard"
@@ -75,7 +88,7 @@ async def queue_page(request: Request) -> Response:
     return dash.render(
         request, "queue.html", queue=summary, state=state, jobs=jobs, page=page, pages=pages,
         total=total, page_size=PAGE_SIZE, clean_states=list(CLEAN_STATES),
-        latency=latency,
+        latency=latency, clean_limit=CLEAN_LIMIT, now_ms=int(time.time() * 1000),
     )
 
 
@@ -86,16 +99,19 @@ async def job_page(request: Request) -> Response:
     if await _summary_or_none(dash, name) is None:
         return _no_queue(dash, request, name)
     queue = dash.repo.queue(name)
-    job = await queue.get_job(job_id) if job_id else None
+    # Never queue.get_job: an id such as "wait" or "metrics:completed" names a key of the
+    # queue (a WRONGTYPE, or an empty "job" whose Remove button deletes that key).
+    job = await monitoring.get_job(queue, job_id) if job_id else None
     if job is None:
         return dash.render(request, "message.html", 404, title="No such job",
                            message=f"Queue {name!r} has no job {job_id!r}.", login=False,
                            back=page_url(request.scope.get("root_path", ""), "/queue", name=name))
-    state, (logs, log_total) = await _gather(
-        queue.get_job_state(job_id), queue.get_job_logs(job_id, 0, LOG_LINES - 1)
+    state, (logs, log_total), worker = await _gather(
+        queue.get_job_state(job_id), queue.get_job_logs(job_id, 0, LOG_LINES - 1),
+        monitoring.get_attempt_worker(queue, job_id),
     )
     return dash.render(request, "job.html", queue_name=name, job=job, state=state, logs=logs,
-                       log_total=log_total)
+                       log_total=log_total, worker=worker, now_ms=int(time.time() * 1000))
 
 
 async def repeatable_page(request: Request) -> Response:
@@ -127,7 +143,7 @@ async def api_job(request: Request) -> Response:
     if not await dash.repo.knows(name):
         return JSONResponse({"error": f"no queue {name!r}"}, status_code=404)
     queue = dash.repo.queue(name)
-    job = await queue.get_job(job_id) if job_id else None
+    job = await monitoring.get_job(queue, job_id) if job_id else None
     if job is None:
         return JSONResponse({"error": f"no job {job_id!r}"}, status_code=404)
     return JSONResponse(
@@ -161,17 +177,54 @@ async def api_overview(request: Request) -> Response:
 async def login(request: Request) -> Response:
     dash = dashboard_of(request)
     next_url = _safe_next(request, request.query_params.get("next"))
-    if request.method == "GET" or dash.auth.token is None:
+    if request.method == "GET" or not dash.auth.tokens_enabled:
         return dash.render(request, "login.html", next=next_url, error="")
+    client = client_address(request.scope)
+    wait = dash.throttle.retry_after(client)
+    if wait:
+        refused = dash.render(request, "login.html", 429, next=next_url,
+                              error=f"Too many failed sign-ins: try again in {wait} s.")
+        refused.headers["retry-after"] = str(wait)
+        return refused
     form = await request.form()
     token = str(form.get("token", ""))
     next_url = _safe_next(request, str(form.get("next", "")))
-    if not dash.auth.token_ok(token):
+    user = dash.auth.user_of_token(token)
+    if user is None:
+        dash.throttle.failed(client)
         return dash.render(request, "login.html", 401, next=next_url, error="Wrong token.")
+    dash.throttle.succeeded(client)
     response = RedirectResponse(next_url, status_code=303)
-    name, value = session_cookie(dash.auth, request.scope)
+    name, value = session_cookie(dash.sessions, user, request.scope)
     response.headers.append(name, value)
     return response
+
+
+async def logout(request: Request) -> Response:
+    """End this browser's session: GET asks, a CSRF-checked POST does it."""
+    dash = dashboard_of(request)
+    root = str(request.scope.get("root_path", ""))
+    if request.method == "GET":
+        return dash.render(request, "logout.html")
+    form = await request.form()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if not origin_ok(headers) or not csrf_ok(
+        dash.csrf_secret, request.cookies.get(CSRF_COOKIE), str(form.get("csrf", ""))
+    ):
+        return dash.render(request, "message.html", 403, title="Refused",
+                           message="The form's CSRF token is missing or wrong: reload the "
+                           "page and try again.", login=False)
+    dash.sessions.end(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse(root + ("/login" if dash.auth.tokens_enabled else "/"),
+                                status_code=303)
+    response.headers.append(*ended_session_cookie(request.scope))
+    return response
+
+
+async def audit_page(request: Request) -> Response:
+    dash = dashboard_of(request)
+    return dash.render(request, "audit.html", entries=list(dash.auditor.recent),
+                       audit_file=str(dash.auditor.path) if dash.auditor.path else "")
 
 
 def _safe_next(request: Request, raw: str | None) -> str:
@@ -216,6 +269,12 @@ def create_app(
     basic_auth: tuple[str, str] | None = None,
     read_only: bool = False,
     queues: Sequence[str] | None = None,
+    viewer_token: str | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    mask: Sequence[str] = (),
+    audit_log: str | None = None,
+    session_max_age: float = 8 * 3600,
+    session_idle: float = 3600,
 ) -> DashboardApp:
     """The dashboard as an ASGI app.
 
@@ -224,15 +283,34 @@ def create_app(
         prefix: Bull's key prefix (``bull`` by default).
         token: Sign-in token (at least 8 characters).
         basic_auth: ``(user, password)`` for HTTP basic auth.
-        read_only: Hide and refuse every action.
+        read_only: Hide and refuse every action, for everyone.
         queues: Show these queues instead of scanning for the prefix's queues.
+        viewer_token: A second token that signs in read-only.
+        allowed_hosts: Host names answered (see :mod:`.security`); default: the
+            loopback names without auth, any with auth.
+        mask: JSON paths of data and return values hidden from read-only viewers
+            (``customer.email``, ``items[*].card``).
+        audit_log: A file to append the audit trail to (JSON lines).
+        session_max_age: Seconds a browser session lives after sign-in.
+        session_idle: Seconds a browser session lives without a request.
 
-    With neither ``token`` nor ``basic_auth`` the app answers loopback clients only.
+    Without a token or basic auth the app answers loopback clients only.
+
+    Raises:
+        ValueError: a bad setting, named.
     """
     if not isinstance(prefix, str) or not prefix:
         raise ValueError(f"prefix: must be a non-empty string, got {prefix!r}")
-    auth = AuthConfig(token=token, basic_auth=basic_auth)
-    dash = Dashboard(redis_url, prefix, auth, read_only=read_only, queues=queues)
+    for label, value in (("session_max_age", session_max_age), ("session_idle", session_idle)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError(f"{label}: must be a number of seconds > 0, got {value!r}")
+    if isinstance(mask, str):
+        raise ValueError(f"mask: must be a list of paths, got the string {mask!r}")
+    auth = AuthConfig(token=token, basic_auth=basic_auth, viewer_token=viewer_token,
+                      allowed_hosts=tuple(allowed_hosts) if allowed_hosts is not None else None)
+    dash = Dashboard(redis_url, prefix, auth, read_only=read_only, queues=queues, masks=mask,
+                     audit_log=audit_log, session_max_age=session_max_age,
+                     session_idle=session_idle)
     routes = [
         Route("/", overview),
         Route("/queue", queue_page),
@@ -242,6 +320,8 @@ def create_app(
         Route("/api/overview", api_overview),
         Route("/api/job", api_job),
         Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["GET", "POST"]),
+        Route("/audit", audit_page),
         Route("/action", action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
     ]
@@ -254,7 +334,8 @@ class DashboardApp(Guard):
     """The ASGI app :func:`create_app` returns; ``dashboard`` holds its settings."""
 
     def __init__(self, app: Starlette, dashboard: Dashboard) -> None:
-        super().__init__(app, dashboard.auth, dashboard.refusal)
+        super().__init__(app, dashboard.auth, dashboard.refusal, dashboard.sessions,
+                         dashboard.throttle, read_only=dashboard.read_only)
         self.dashboard = dashboard
 
     async def aclose(self) -> None:

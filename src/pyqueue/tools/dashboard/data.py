@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from pyqueue import Job, PyQueueError, Queue
+from pyqueue.tools.diagnosis import Diagnosis, Finding, Limits, diagnose, diagnose_queue
 
 QUEUES_AT_ONCE = 16
 STATES: tuple[str, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
@@ -29,6 +30,8 @@ CLEAN_STATES: dict[str, str] = {
 }
 MINUTES = 60
 PAGE_SIZE = 20
+# The Clean form's "at most" default: a clean never means "all" unless someone types a number.
+CLEAN_LIMIT = 1000
 LOG_LINES = 200
 # Latency figures come from this many of the newest completed jobs.
 LATENCY_SAMPLE = 100
@@ -38,6 +41,10 @@ _DISCOVERY_TTL = 30.0
 _SCAN_COUNT = 10_000
 # Keys that exist only per queue, with their Redis type.
 _QUEUE_SUFFIXES: dict[str, str] = {":id": "string", ":meta-paused": "string", ":repeat": "zset"}
+# A page load reads each queue's diagnosis at most this often (the overview polls).
+DIAGNOSIS_TTL = 2.0
+# Bounds per queue for the pages (the CLI's doctor looks further).
+LIMITS = Limits(active_sample=200, limiter_sample=2000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +56,25 @@ class QueueSummary:
     repeatable: int
     # Why the queue could not be read (a key of the wrong type, say).
     error: str | None = None
+    diagnosis: Diagnosis | None = None
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [] if self.diagnosis is None else self.diagnosis.findings
+
+    @property
+    def flags(self) -> list[str]:
+        return [] if self.diagnosis is None else self.diagnosis.flags
 
     def to_json(self) -> dict[str, Any]:
+        d = self.diagnosis
         return {
             "name": self.name, "counts": self.counts, "paused": self.paused,
             "workers": self.workers, "repeatable": self.repeatable, "error": self.error,
+            "flags": self.flags, "findings": [f.to_json() for f in self.findings],
+            "workerList": [] if d is None else [w.to_json() for w in d.workers],
+            "stuck": 0 if d is None else d.stuck,
+            "heldByOthers": [] if d is None else d.held_by_others,
         }
 
 
@@ -92,6 +113,7 @@ class Repository:
     # Queues read at once by the overview: redis-py's pool holds 100 connections and one
     # queue's summary uses up to four, so reading hundreds of queues at once ran it dry.
     _reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(QUEUES_AT_ONCE))
+    _diagnoses: dict[str, Diagnosis] = field(default_factory=dict)
 
     def queue(self, name: str) -> Queue[Any]:
         """The (cached) Queue object for ``name``; raises InvalidOptionsError for a bad name."""
@@ -157,26 +179,60 @@ class Repository:
         return bool(await self.client.exists(keys.id, keys.repeat, keys.meta_paused, keys.wait))
 
     async def summaries(self, wait: float | None = None) -> list[QueueSummary] | None:
+        """Every queue's summary: diagnosed together (a few pipelined round trips for all,
+        more only for queues with active jobs, limiter entries or overdue schedules),
+        at most every :data:`DIAGNOSIS_TTL` seconds (every open page polls this)."""
         names = await self.queue_names(wait)
         if names is None:
             return None
-        return list(await asyncio.gather(*(self._summary_of_overview(n) for n in names)))
+        now = time.time()
+        stale = [n for n in names if n not in self._diagnoses
+                 or now - self._diagnoses[n].taken_at > DIAGNOSIS_TTL]
+        if stale:
+            for name in stale:
+                self.queue(name)  # the Queue objects diagnose reuses
+            for found in await diagnose(self.client, self.prefix, stale, LIMITS,
+                                        queues=self._open):
+                self._diagnoses[found.name] = found
+        async with self.client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.zcard(self.queue(name).keys.repeat)
+            repeatable = await pipe.execute(raise_on_error=False)
+        return [self._summary_of(name, self._diagnoses[name], count)
+                for name, count in zip(names, repeatable, strict=True)]
 
-    async def _summary_of_overview(self, name: str) -> QueueSummary:
-        # One broken queue (keys of the wrong type) is marked; it does not hide the rest.
-        try:
-            async with self._reads:
-                return await self.summary(name)
-        except ResponseError as exc:
-            return QueueSummary(name, dict.fromkeys(STATES, 0), False, 0, 0, error=str(exc))
+    @staticmethod
+    def _summary_of(name: str, found: Diagnosis, repeatable: Any) -> QueueSummary:
+        s = found.stats
+        error = s.error or (str(repeatable) if isinstance(repeatable, Exception) else None)
+        if error is not None:
+            return QueueSummary(name, dict.fromkeys(STATES, 0), False, 0, 0, error=error,
+                                diagnosis=found)
+        return QueueSummary(name, s.counts, s.paused, len(found.workers), int(repeatable),
+                            diagnosis=found)
 
-    async def summary(self, name: str) -> QueueSummary:
+    def forget(self, name: str) -> None:
+        """Drop the cached diagnosis of ``name`` (an action changed the queue)."""
+        self._diagnoses.pop(name, None)
+
+    async def summary(
+        self, name: str, clients: list[dict[str, Any]] | None = None, *, cached: bool = False,
+    ) -> QueueSummary:
+        """Counts, workers and what may hold the queue.
+
+        ``cached``: a diagnosis up to :data:`DIAGNOSIS_TTL` seconds old will do (the
+        overview of many queues, which every open page polls).
+        """
         queue = self.queue(name)
-        counts, paused, workers, repeatable = await asyncio.gather(
-            queue.get_job_counts(), queue.is_paused(), queue.get_workers(),
-            queue.get_repeatable_count(),
-        )
-        return QueueSummary(name, counts, paused, len(workers), repeatable)
+        found = self._diagnoses.get(name) if cached else None
+        if found is None or time.time() - found.taken_at > DIAGNOSIS_TTL:
+            found = await diagnose_queue(queue, LIMITS, clients=clients)
+            self._diagnoses[name] = found
+        try:
+            repeatable: Any = await queue.get_repeatable_count()
+        except ResponseError as exc:
+            repeatable = exc
+        return self._summary_of(name, found, repeatable)
 
     async def throughput(self, names: Sequence[str], now_ms: int | None = None) -> Throughput:
         """Per-minute completed/failed over the last ``MINUTES`` minutes, summed over queues."""
@@ -348,6 +404,22 @@ def pretty_json(value: Any) -> str:
 def preview_json(value: Any, limit: int = 120) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_duration(ms: int | None) -> str:
+    """A duration in ms, short: ``850 ms``, ``12.3 s``, ``4 min 05 s``; ``—`` when unknown."""
+    if ms is None or ms < 0:
+        return "—"
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    seconds = ms // 1000
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600:02d} h"
 
 
 def format_ms(value: int | None) -> str:

@@ -39,16 +39,20 @@ def serve(
     read_only: bool = False,
     queues: Sequence[str] | None = None,
     log_level: str = "info",
+    **options: Any,
 ) -> None:
     """Serve the dashboard with uvicorn until interrupted.
+
+    ``options`` are :func:`create_app`'s others (``viewer_token``,
+    ``allowed_hosts``, ``mask``, ``audit_log``, ``session_max_age``, ``session_idle``).
 
     Raises:
         ValueError: a bad setting (a short token, no auth on a public address, ...).
     """
-    auth = token is not None or basic_auth is not None
+    auth = token is not None or basic_auth is not None or options.get("viewer_token") is not None
     check_bind(host, auth=auth)
     app = create_app(redis_url, prefix, token=token, basic_auth=basic_auth,
-                     read_only=read_only, queues=queues)
+                     read_only=read_only, queues=queues, **options)
     if not auth:
         print(
             f"pyqueue dashboard: no authentication configured, listening on {host} only "

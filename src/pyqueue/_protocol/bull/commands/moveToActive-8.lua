@@ -15,6 +15,9 @@
   ARGV[7] limiter duration ms  (only with a limiter)
   ARGV[8] bounceBack "true"/"false" (only with a limiter)
   ARGV[9] "true" when the limiter groups by the id suffix (optional)
+  ARGV[10] pyqueue only: identity JSON of the worker taking the job, stored in
+          the job hash as pqWorker/pqWorkerAt (optional; "" or absent: not
+          stored). ARGV[6..9] are then "" when there is no limiter.
 
   Returns: {flat HGETALL of the job, job id}; the ms until the limiter lets a
            job start when the job was rate limited (a bounced worker waits that
@@ -70,10 +73,10 @@ end
 local maxJobs = tonumber(ARGV[6])
 if maxJobs then
   local wait = rate_limited(jobId, KEYS[6], KEYS[2], KEYS[7], KEYS[1], maxJobs,
-    tonumber(ARGV[7]), tonumber(ARGV[4]), ARGV[8] ~= "false", ARGV[9] ~= nil)
+    tonumber(ARGV[7]), tonumber(ARGV[4]), ARGV[8] ~= "false", ARGV[9] == "true")
   if wait > 0 then
     return wait
   end
 end
 
-return activate(ARGV[1], jobId, job, ARGV[2], ARGV[3], ARGV[4], KEYS[3], KEYS[4])
+return activate(ARGV[1], jobId, job, ARGV[2], ARGV[3], ARGV[4], KEYS[3], KEYS[4], ARGV[10])

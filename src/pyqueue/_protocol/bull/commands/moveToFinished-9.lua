@@ -25,6 +25,9 @@
   ARGV[15] "0" when the caller knows the job has no debounce id (optional):
            the worker read the hash when the job started, and only an add
            writes deid, so the HGET of deid can be skipped
+  ARGV[16] pyqueue only: identity JSON of the worker taking the next job,
+           stored in its hash as pqWorker/pqWorkerAt (optional; "" or absent:
+           not stored). ARGV[13..15] are then "", "" and "" (or "0").
 
   Returns: 0; {flat HGETALL, id} of the next job when fetched; {{}, "",
            {id}} when the next id's hash was missing (dropped, see
@@ -85,7 +88,7 @@ if ARGV[8] == "1" then
     local nextJob = read_or_drop(baseKey, nextId, KEYS[1], KEYS[5])
     if nextJob then
       return activate(baseKey, nextId, nextJob, ARGV[11], ARGV[10], finishedOn, KEYS[5],
-        KEYS[6])
+        KEYS[6], ARGV[16])
     end
     return dropped_reply()
   end

@@ -14,6 +14,12 @@
     }
   });
 
+  // The theme's colours (light or dark, as the browser prefers), from the stylesheet.
+  function themed(name, fallback) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
   function drawChart(canvas, series) {
     const ctx = canvas.getContext("2d");
     const w = canvas.width, h = canvas.height, pad = 28;
@@ -21,8 +27,9 @@
     const all = series.completed.concat(series.failed);
     // A multiple of 4, so the four gridlines get whole-number labels.
     const top = Math.max(4, Math.ceil(Math.max(...all) / 4) * 4);
-    ctx.strokeStyle = "#d0d4da";
-    ctx.fillStyle = "#666";
+    const label = themed("--label", "#666");
+    ctx.strokeStyle = themed("--grid", "#d0d4da");
+    ctx.fillStyle = label;
     ctx.font = "11px sans-serif";
     ctx.lineWidth = 1;
     for (let i = 0; i <= 4; i++) {
@@ -41,7 +48,7 @@
       points.forEach(function (v, i) { if (i === 0) ctx.moveTo(x(i), y(v)); else ctx.lineTo(x(i), y(v)); });
       ctx.stroke();
     });
-    ctx.fillStyle = "#666";
+    ctx.fillStyle = label;
     ctx.fillText("-60 min", pad, h - 8);
     ctx.fillText("now", w - 30, h - 8);
   }
@@ -58,6 +65,8 @@
       if (paused) paused.textContent = q.paused ? "yes" : "no";
       const workers = row.querySelector("[data-field=workers]");
       if (workers) workers.textContent = String(q.workers);
+      const flags = row.querySelector("[data-field=flags]");
+      if (flags) renderFlags(flags, q);
     });
     if (queues.length === 1) {
       const tabs = document.querySelectorAll("#state-tabs a[data-state] .count");
@@ -66,7 +75,89 @@
       });
       const workers = document.getElementById("workers");
       if (workers) workers.textContent = String(queues[0].workers);
+      const findings = document.getElementById("findings");
+      if (findings) renderFindings(findings, queues[0].findings);
+      const list = document.getElementById("workers-list");
+      if (list) renderWorkers(list.querySelector("tbody"), queues[0].workerList, queues[0].heldByOthers);
     }
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function renderFlags(cell, q) {
+    cell.replaceChildren();
+    q.findings.forEach(function (f) {
+      const flag = el("span", "flag sev-" + f.severity, f.code.replace(/-/g, " "));
+      flag.dataset.flag = f.code;
+      flag.title = f.summary;
+      cell.append(flag, " ");
+    });
+    if (!q.findings.length && !q.error) cell.append(el("span", "muted", "ok"));
+  }
+
+  function renderFindings(box, list) {
+    box.replaceChildren();
+    if (!list.length) {
+      const ok = el("p", "ok", "Nothing holds this queue back.");
+      ok.id = "all-clear";
+      box.append(ok);
+      return;
+    }
+    const ul = el("ul", "findings");
+    list.forEach(function (f) {
+      const li = el("li", "finding sev-" + f.severity);
+      li.dataset.flag = f.code;
+      li.append(el("strong", "summary", f.summary), el("div", "detail", f.detail));
+      if (f.fix) {
+        const fix = el("div", "fix", "Fix: ");
+        fix.append(el("code", "", f.fix));
+        li.append(fix);
+      }
+      ul.append(li);
+    });
+    box.append(ul);
+  }
+
+  function ago(ms) {
+    if (!ms) return "—";
+    const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+    return s < 60 ? s + " s" : Math.floor(s / 60) + " min " + String(s % 60).padStart(2, "0") + " s";
+  }
+
+  function renderWorkers(body, workers, held) {
+    if (!body) return;
+    body.replaceChildren();
+    if (!workers.length) {
+      const row = el("tr", "none");
+      const cell = el("td", "empty", "No live worker.");
+      cell.colSpan = 7;
+      cell.id = "no-workers";
+      row.append(cell);
+      body.append(row);
+      return;
+    }
+    const nodes = workers.filter(function (w) { return w.kind === "node"; }).length;
+    workers.forEach(function (w) {
+      const row = el("tr");
+      row.dataset.worker = w.name;
+      row.dataset.kind = w.kind;
+      const name = el("td", "", w.name);
+      if (w.id) name.append(" ", el("span", "muted", "(" + w.id.slice(0, 8) + ")"));
+      const beat = w.lastHeartbeat ? ago(w.lastHeartbeat) + " ago"
+        : (w.idleSeconds !== null ? "idle " + w.idleSeconds + " s" : "—");
+      const up = w.startedOn ? ago(w.startedOn) : (w.ageSeconds !== null ? w.ageSeconds + " s" : "—");
+      row.append(el("td", "", w.kind), name, el("td", "", w.version || "—"),
+        el("td", "num", w.concurrency === null ? "—" : String(w.concurrency)),
+        el("td", "ids", w.kind === "pyqueue" ? (w.jobs.join(", ") || "—")
+          : (nodes === 1 && held.length ? held.join(", ") : "—")),
+        el("td", "time", beat), el("td", "time", up));
+      body.append(row);
+    });
   }
 
   function poll(canvas) {

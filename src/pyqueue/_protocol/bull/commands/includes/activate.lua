@@ -6,12 +6,18 @@
     HGETALL, or nil when the hash is gone; the id is then taken out of active
     and the priority index, must not be locked, and is added to `dropped`.
     Bull would lock it and hand out an empty job.
-  activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel)
+  activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel,
+           worker)
     -> {job, jobId} after locking the job, dropping it from the priority index
     when it can be there, publishing `channel` (active@token) and stamping
     processedOn (`now` is the caller's ARGV string, so the reply carries the
-    exact bytes HSET stored). `job` is read_or_drop's list. When ids were
-    dropped on the way, their list is a third element: {job, jobId, dropped}.
+    exact bytes HSET stored). `job` is read_or_drop's list. A non-empty
+    `worker` (pyqueue's identity JSON of the worker taking the job) is stored
+    in the same HSET as pqWorker, with pqWorkerAt = processedOn: the attempt's
+    worker, for the tools. Node Bull never reads either field, and never
+    writes them, so pqWorkerAt ~= processedOn says a Node worker started the
+    latest attempt. When ids were dropped on the way, their list is a third
+    element: {job, jobId, dropped}.
   dropped_reply() -> {{}, "", dropped} when ids were dropped (nothing
     fetched), else nil: the caller logs and reports them (they used to vanish
     in silence).
@@ -43,7 +49,8 @@ local function dropped_reply()
   return {{}, "", dropped}
 end
 
-local function activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel)
+local function activate(baseKey, jobId, job, token, lockDuration, now, priorityKey, channel,
+                        worker)
   local jobKey = baseKey .. jobId
   redis.call("SET", jobKey .. ":lock", token, "PX", lockDuration)
 
@@ -66,7 +73,12 @@ local function activate(baseKey, jobId, job, token, lockDuration, now, priorityK
   end
 
   redis.call("PUBLISH", channel, jobId)
-  redis.call("HSET", jobKey, "processedOn", now)
+  if worker and worker ~= "" then
+    -- One HSET either way: attributing the attempt costs no command of its own.
+    redis.call("HSET", jobKey, "processedOn", now, "pqWorker", worker, "pqWorkerAt", now)
+  else
+    redis.call("HSET", jobKey, "processedOn", now)
+  end
   if not stamped then
     job[#job + 1] = "processedOn"
     job[#job + 1] = now
