@@ -325,7 +325,10 @@ class Scripts:
         else:
             argv += ["", "", "", "1"]
         reply = _add_reply(await self._eval("addJob", self._add_job_keys, argv))
-        if self.durability is not None and reply[1] == "created":
+        if self.durability is not None:
+            # A duplicate too: the first add may have raised ReplicationError with the
+            # job on the master only. The script's INCR of the id counter is a write, so
+            # this WAIT covers the master's offset after the job's own write.
             await self._replicated(f"job {reply[0]} added")
         return reply
 

@@ -7,7 +7,8 @@
   values are explicit because the other callers use ARGV[12..] for their own.
   Returns the job id (the existing one for a duplicate custom id or a
   debounced add), true when the add was debounced, and true when the custom
-  id already existed (a duplicate: nothing was written).
+  id already existed (a duplicate: only the counter was written, and that INCR
+  is what lets a WAIT after a duplicate add cover the job's own earlier write).
 ]]
 -- @include targetList
 -- @include priority
