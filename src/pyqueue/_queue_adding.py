@@ -72,8 +72,10 @@ class QueueAdding(Generic[DataT]):
     limiter_group_key: str | None
     backoff_strategies: Mapping[str, BackoffStrategy]
     _max_bulk: int | None
+    _format_known: bool
 
     if TYPE_CHECKING:
+        async def _resolve_format(self) -> bool: ...
 
         @property
         def client(self) -> aioredis.Redis: ...
@@ -209,6 +211,8 @@ class QueueAdding(Generic[DataT]):
                 ``job_id``, a payload JSON cannot carry); nothing is written.
         """
         self._check_open()
+        if not self._format_known and await self._resolve_format():
+            return await self.add(data, name=name, repeat=repeat, **options)  # now BullMQ's
         # No keywords is the common case: share one (frozen) default object.
         job_options = JobOptions.from_kwargs(options) if options else _NO_OPTIONS
         if repeat is not None:
@@ -298,6 +302,8 @@ class QueueAdding(Generic[DataT]):
             InvalidOptionsError: any entry is invalid; then nothing is written.
         """
         self._check_open()
+        if not self._format_known and await self._resolve_format():
+            return await self.add_bulk(jobs)  # now BullMQ's
         now = now_ms()
         memo: dict[int, _MemoEntry] = {}
         default = JobOptions()

@@ -45,8 +45,11 @@ class QueueReads(Generic[DataT]):
     keys: QueueKeys
     scripts: Scripts
     model: type[DataT] | None
+    _format_known: bool
 
     if TYPE_CHECKING:
+
+        async def _resolve_format(self) -> bool: ...
 
         def job_from_raw(self, job_id: str, raw: dict[bytes, bytes]) -> Job[DataT]: ...
 
@@ -58,6 +61,8 @@ class QueueReads(Generic[DataT]):
         With a ``model``, ``data`` is the validated model; data that does not
         validate is left as stored, so corrupted jobs can still be inspected.
         """
+        if not self._format_known and await self._resolve_format():
+            return await self.get_job(job_id)  # now BullMQ's
         raw = await self.client.hgetall(self.keys.job(str(job_id)))
         if not raw:
             return None
@@ -77,6 +82,8 @@ class QueueReads(Generic[DataT]):
                 holds its id). Bull 4 answers ``"stuck"`` there too; pyqueue tells
                 the two apart.
         """
+        if not self._format_known and await self._resolve_format():
+            return await self.get_job_state(job_id)  # now BullMQ's
         k = self.keys
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.zscore(k.completed, job_id)
@@ -108,6 +115,8 @@ class QueueReads(Generic[DataT]):
 
         Keys are spelled as asked: ``"wait"`` (Bull's key name) is ``"waiting"``.
         """
+        if not self._format_known and await self._resolve_format():
+            return await self.get_job_counts(*states)  # now BullMQ's
         wanted = states or ALL_STATES
         async with self.client.pipeline(transaction=True) as pipe:
             for state in wanted:

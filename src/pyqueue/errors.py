@@ -54,6 +54,20 @@ class InvalidOptionsError(PyQueueError, ValueError):
     """
 
 
+class ProtocolMismatchError(InvalidOptionsError):
+    """A queue was opened as one wire format while Redis holds the other.
+
+    ``found`` names the format already there (``"bull"`` or ``"bullmq"``) and
+    ``requested`` the one asked for. Nothing was written: a Bull client and a
+    BullMQ client on one queue would each see the other's jobs as corrupt.
+    """
+
+    def __init__(self, message: str, *, found: str, requested: str) -> None:
+        super().__init__(message)
+        self.found = found
+        self.requested = requested
+
+
 class ScriptError(PyQueueError):
     """A Lua command refused to act; ``code`` is its negative return value."""
 

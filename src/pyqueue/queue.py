@@ -27,11 +27,17 @@ from pyqueue._protocol import connection as _connection
 from pyqueue._protocol.bull import wire as _wire
 from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue._protocol.bull.scripts import Scripts
+from pyqueue._protocol.formats import FORMATS, detect_format
 from pyqueue._queue_adding import BulkJob, QueueAdding
 from pyqueue._queue_admin import QueueAdmin
 from pyqueue._queue_reads import QueueReads
 from pyqueue._waiting import FinishedWaiters
-from pyqueue.errors import InvalidOptionsError, QueueClosedError, WrongEventLoopError
+from pyqueue.errors import (
+    InvalidOptionsError,
+    ProtocolMismatchError,
+    QueueClosedError,
+    WrongEventLoopError,
+)
 from pyqueue.job import Job
 from pyqueue.options import BackoffStrategy, Durability, JobOptions, check_backoff_type
 
@@ -68,6 +74,11 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
             makes them, for workers whose ``RateLimiter`` has a ``group_key``.
         durability: :class:`~pyqueue.options.Durability`: wait for replicas to
             confirm adds (and finishes) with ``WAIT``.
+        protocol: The wire format: ``"bull"`` (Bull 4), ``"bullmq"`` (BullMQ 6;
+            docs: "BullMQ mode"), or None / ``"auto"``: the format the queue
+            already has in Redis, found on first use, and Bull for a new queue.
+            Opening a queue as one format while Redis holds the other raises
+            :class:`~pyqueue.errors.ProtocolMismatchError` on first use.
 
     Raises:
         InvalidOptionsError: for a bad name, prefix or URL (nothing is connected yet).
@@ -85,8 +96,17 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
         limiter_group_key: str | None = None,
         durability: Durability | None = None,
         backoff_strategies: Mapping[str, BackoffStrategy] | None = None,
+        protocol: str | None = None,
     ) -> None:
         super().__init__()
+        if protocol is not None and protocol != "auto" and protocol not in FORMATS:
+            raise InvalidOptionsError(
+                f"protocol: must be one of {', '.join(FORMATS)}, 'auto' or None, got {protocol!r}"
+            )
+        # The format asked for (None: whatever Redis holds), and whether Redis was
+        # asked yet: once per queue object, before its first add, read or worker.
+        self.protocol_requested: str | None = None if protocol == "auto" else protocol
+        self._format_known = False
         for label, value in (("name", name), ("prefix", prefix)):
             if not isinstance(value, str) or not value:
                 raise InvalidOptionsError(f"{label}: must be a non-empty string, got {value!r}")
@@ -137,6 +157,48 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
         self._max_bulk: int | None = None
         # Every finished() waiter shares this, made on the first wait.
         self._waiters: FinishedWaiters | None = None
+
+    def __new__(cls, *args: Any, protocol: str | None = None, **kwargs: Any) -> Self:
+        # BullMQ mode is a subclass chosen here, once, so that no call of the
+        # per-job path has to ask which format the queue speaks.
+        if cls is Queue and protocol == "bullmq":
+            from pyqueue._queue_bullmq import BullMQQueue  # noqa: PLC0415 - it imports this
+
+            return cast("Self", super().__new__(BullMQQueue))
+        return super().__new__(cls)
+
+    # --- the wire format ---------------------------------------------------------
+
+    @property
+    def format(self) -> str:
+        """``"bull"`` or ``"bullmq"``: the wire format this queue object speaks.
+
+        With ``protocol=None`` it reads ``"bull"`` until the first use found a
+        BullMQ queue in Redis (then the object speaks BullMQ for good).
+        """
+        return "bull"
+
+    async def _resolve_format(self) -> bool:
+        """Ask Redis once which format the queue has; True when this object just
+        turned into a BullMQ queue (the caller calls its method again).
+
+        Raises:
+            ProtocolMismatchError: ``protocol="bull"`` on a queue BullMQ made.
+        """
+        found = await detect_format(self.client, self.prefix, self.name)
+        if found == "bullmq":
+            if self.protocol_requested == "bull":
+                raise ProtocolMismatchError(
+                    f"queue {self.name!r} (prefix {self.prefix!r}) is a BullMQ queue in Redis; "
+                    "open it with protocol='bullmq' (or None to detect)",
+                    found="bullmq", requested="bull",
+                )
+            from pyqueue._queue_bullmq import BullMQQueue  # noqa: PLC0415 - it imports this
+
+            BullMQQueue.adopt(self)
+            return True
+        self._format_known = True
+        return False
 
     # --- connections and their event loop --------------------------------------
 
@@ -203,6 +265,8 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
         self._loop = loop
 
     async def __aenter__(self) -> Self:
+        if not self._format_known:
+            await self._resolve_format()
         return self
 
     async def __aexit__(

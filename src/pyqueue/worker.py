@@ -36,6 +36,7 @@ from typing_extensions import TypeVar
 
 from pyqueue import _durations
 from pyqueue._emitter import EventEmitter
+from pyqueue._engine.bullmq_engine import BullMQEngine
 from pyqueue._engine.context import WorkerContext
 from pyqueue._engine.fetching import Fetcher
 from pyqueue._engine.finishing import Finisher
@@ -65,7 +66,7 @@ from pyqueue.hooks import (
     LifecycleHook,
     call_hook,
 )
-from pyqueue.job import Job
+from pyqueue.job import Job, JobOwner
 from pyqueue.options import BackoffStrategy, JobOptions, WorkerOptions, check_backoff_type
 from pyqueue.queue import Queue
 
@@ -172,6 +173,7 @@ class Worker(LocalEvents[DataT]):
         after_process: AfterProcess | None = None,
         model: type[DataT] | None = None,
         default_job_options: JobOptions | None = None,
+        protocol: str | None = None,
     ) -> None:
         if options is not None and not isinstance(options, WorkerOptions):
             raise InvalidOptionsError(f"options: expected WorkerOptions, got {options!r}")
@@ -184,6 +186,8 @@ class Worker(LocalEvents[DataT]):
         self._on_shutdown = on_shutdown
         processors = normalise_processors(processor)
         given_queue = queue if isinstance(queue, Queue) else None
+        if given_queue is not None and protocol is not None:
+            raise InvalidOptionsError("protocol: set it on the Queue given to the Worker")
         # The model each handler's data is validated into, by handler id.
         models = resolve_models(
             processors, model, None if given_queue is None else given_queue.model
@@ -204,8 +208,14 @@ class Worker(LocalEvents[DataT]):
                 cast("str", queue), redis_url, connection=connection, prefix=prefix,
                 model=cast("type[DataT] | None", distinct.pop() if len(distinct) == 1 else None),
                 default_job_options=default_job_options, backoff_strategies=strategies,
+                protocol=protocol,
             )
         self.token = str(uuid.uuid4())
+        # Kept for BullMQ mode's engine, chosen at start (see _start_bullmq).
+        self._processors = processors
+        self._models = models
+        self._strategies = strategies
+        self._engine: BullMQEngine | None = None
         # A read timeout past the BLMOVE wait, so a silent socket cannot stall
         # fetching for ever; none on pub/sub, which is idle by nature and is
         # checked by PING instead (pyqueue._protocol.pubsub).
@@ -273,10 +283,15 @@ class Worker(LocalEvents[DataT]):
         if self._running:
             return
         await self._reach_redis()
+        if not self.queue._format_known:
+            await self.queue._resolve_format()  # raises ProtocolMismatchError
         if self._on_startup is not None:
             await call_hook(self._on_startup, self.context)
         self._running = True
         self._loop = asyncio.get_running_loop()
+        if self.queue.format == "bullmq":  # once per worker: the engine is chosen here
+            self._start_bullmq()
+            return
         o = self.options
         renew, closer, list_active = sync_renewer(
             self.queue.connection_spec, self.queue.keys, self.token, o.lock_duration
@@ -321,6 +336,44 @@ class Worker(LocalEvents[DataT]):
             self._tasks.append(asyncio.create_task(checker.run(), name="pyqueue-stalled"))
         self._tasks.append(self._fetcher.start())
 
+    def _start_bullmq(self) -> None:
+        """BullMQ mode: run :class:`BullMQEngine` instead of Bull's fetcher and duties."""
+        o = self.options
+        if o.sandbox:
+            raise InvalidOptionsError("sandbox: not available in BullMQ mode yet")
+        from pyqueue._queue_bullmq import BullMQQueue  # noqa: PLC0415 - imports worker's queue
+
+        queue = cast("BullMQQueue[Any]", self.queue)
+        self._engine = BullMQEngine(
+            cast("JobOwner", queue), queue.protocol, self._bclient, token=self.token, options=o,
+            processors=self._processors, models=self._models, strategies=self._strategies,
+            context=self.context, report=self._error,
+        )
+        self._tasks = self._engine.start()  # the engine replaces its fetch task in place
+
+    async def _close_bullmq(self, engine: BullMQEngine, grace: float) -> None:
+        await engine.stop_fetching()
+        if engine.chains:
+            _, pending = await asyncio.wait(set(engine.chains), timeout=grace)
+            if pending:
+                unfinished = list(engine.active)
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=5)
+                await engine.release(unfinished)
+        await _cancel_all(self._tasks)
+        engine.shutdown_threads()
+        if self._on_shutdown is not None:
+            try:
+                await call_hook(self._on_shutdown, self.context)
+            except Exception as exc:
+                self._error(exc)
+        await self._bclient.aclose()
+        await self._pubsub_client.aclose()
+        if self._owns_queue:
+            await self.queue.close()
+        self._closed.set()
+
     async def _reach_redis(self) -> None:
         """Fail fast: a worker whose Redis is unreachable at start raises, once.
 
@@ -341,6 +394,8 @@ class Worker(LocalEvents[DataT]):
     @property
     def active_jobs(self) -> list[Job[Any]]:
         """The jobs whose attempt this worker runs now (a copy; for gauges and listings)."""
+        if self._engine is not None:
+            return [job for _, job in self._engine.active.values()]
         return list(self._runner.jobs.values())
 
     @property
@@ -383,6 +438,9 @@ class Worker(LocalEvents[DataT]):
         grace = self.options.shutdown_grace if timeout is None else _durations.seconds(
             "timeout", timeout
         )
+        if self._engine is not None:
+            await self._close_bullmq(self._engine, grace)
+            return
         await self._fetcher.stop()
         running: dict[str, Future[Any]] = {}
         if self._fetcher.chains:
@@ -466,6 +524,10 @@ class Worker(LocalEvents[DataT]):
         """
         self._ctx.resumed.clear()
         self.emit("paused")
+        if self._engine is not None:
+            await self._engine.pause()
+            await self.when_current_jobs_finished(timeout)
+            return
         # A fetch already blocked on the wait list would take the next job.
         await self._fetcher.unblock()
         await self.when_current_jobs_finished(timeout)
@@ -477,6 +539,8 @@ class Worker(LocalEvents[DataT]):
         plain method) both work.
         """
         self._ctx.resumed.set()
+        if self._engine is not None:
+            self._engine.resumed.set()
         self.emit("resumed")
         return _DONE
 
@@ -489,9 +553,10 @@ class Worker(LocalEvents[DataT]):
         Raises:
             TimeoutError: ``timeout`` passed first (the jobs run on).
         """
+        chains = self._fetcher.chains if self._engine is None else self._engine.chains
         async with asyncio.timeout(_durations.timeout(timeout)):
-            while self._fetcher.chains:
-                await asyncio.wait(set(self._fetcher.chains))
+            while chains:
+                await asyncio.wait(set(chains))
 
     # --- callbacks --------------------------------------------------------------
 
