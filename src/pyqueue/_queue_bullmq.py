@@ -36,7 +36,7 @@ from pyqueue.errors import (
 )
 from pyqueue.job import AbortOutcome, Job, JobOwner, JobState, now_ms
 from pyqueue.options import JobOptionFields, JobOptions, check_backoff_type
-from pyqueue.queue import BulkJob, Queue
+from pyqueue.queue import _FORMAT_CLASSES, BulkJob, Queue
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -65,13 +65,10 @@ class BullMQQueue(Queue[DataT]):
         self.protocol_requested = "bullmq"
         self._proto = open_protocol("bullmq", self._client, self.prefix, self.name)
 
-    @classmethod
-    def adopt(cls, queue: Queue[Any]) -> None:
-        """Turn a ``protocol=None`` queue that found BullMQ in Redis into one of these."""
-        queue.__class__ = cls
-        mq = cast("BullMQQueue[Any]", queue)
-        mq._proto = open_protocol("bullmq", mq._client, mq.prefix, mq.name)
-        mq._format_known = True
+    def _adopted(self) -> None:
+        # A protocol=None queue that found BullMQ in Redis (see Queue.adopt).
+        self.protocol_requested = "bullmq"
+        self._proto = open_protocol("bullmq", self._client, self.prefix, self.name)
 
     @property
     def format(self) -> str:
@@ -418,3 +415,6 @@ class _JobCalls:
     async def is_finished(self, job_id: str) -> int:
         code, _ = await self._proto.finished_outcome(job_id)
         return code
+
+
+_FORMAT_CLASSES["bullmq"] = BullMQQueue

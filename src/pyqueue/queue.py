@@ -46,6 +46,11 @@ __all__ = ["BulkJob", "Queue"]
 # Defaults to Any: a Queue made without a model holds any JSON payload.
 DataT = TypeVar("DataT", default=Any)
 
+# Queue classes of the formats other than Bull, by format name. Filled by the module
+# of each (pyqueue._queue_bullmq registers itself when pyqueue is imported), so this
+# module needs no import of them: they import it.
+_FORMAT_CLASSES: dict[str, type[Queue[Any]]] = {}
+
 
 class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on purpose
     LocalEvents[DataT], EventEmitter, QueueAdding[DataT], QueueReads[DataT], QueueAdmin,
@@ -161,11 +166,20 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
     def __new__(cls, *args: Any, protocol: str | None = None, **kwargs: Any) -> Self:
         # BullMQ mode is a subclass chosen here, once, so that no call of the
         # per-job path has to ask which format the queue speaks.
-        if cls is Queue and protocol == "bullmq":
-            from pyqueue._queue_bullmq import BullMQQueue  # noqa: PLC0415 - it imports this
-
-            return cast("Self", super().__new__(BullMQQueue))
+        if cls is Queue and protocol is not None and protocol in _FORMAT_CLASSES:
+            return cast("Self", super().__new__(_FORMAT_CLASSES[protocol]))
         return super().__new__(cls)
+
+    @classmethod
+    def adopt(cls, queue: Queue[Any]) -> None:
+        """Make ``queue`` (a ``protocol=None`` queue) an object of this class, whose
+        format its first use found in Redis."""
+        queue.__class__ = cls
+        queue._format_known = True
+        queue._adopted()
+
+    def _adopted(self) -> None:
+        """Set up what this class needs beyond Queue's (after :meth:`adopt`)."""
 
     # --- the wire format ---------------------------------------------------------
 
@@ -193,9 +207,7 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
                     "open it with protocol='bullmq' (or None to detect)",
                     found="bullmq", requested="bull",
                 )
-            from pyqueue._queue_bullmq import BullMQQueue  # noqa: PLC0415 - it imports this
-
-            BullMQQueue.adopt(self)
+            _FORMAT_CLASSES["bullmq"].adopt(self)
             return True
         self._format_known = True
         return False

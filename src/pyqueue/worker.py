@@ -51,6 +51,7 @@ from pyqueue._handlers import Processor, resolve_models
 from pyqueue._local_events import LocalEvents
 from pyqueue._protocol.bull import wire
 from pyqueue._protocol.bull.scripts import DROPPED
+from pyqueue._queue_bullmq import BullMQQueue
 from pyqueue._worker_jobs import JobRunner
 from pyqueue.errors import (
     InvalidOptionsError,
@@ -341,8 +342,6 @@ class Worker(LocalEvents[DataT]):
         o = self.options
         if o.sandbox:
             raise InvalidOptionsError("sandbox: not available in BullMQ mode yet")
-        from pyqueue._queue_bullmq import BullMQQueue  # noqa: PLC0415 - imports worker's queue
-
         queue = cast("BullMQQueue[Any]", self.queue)
         self._engine = BullMQEngine(
             cast("JobOwner", queue), queue.protocol, self._bclient, token=self.token, options=o,

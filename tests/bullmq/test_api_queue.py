@@ -23,7 +23,8 @@ async def test_add_writes_bullmq_job(mq: Queue, raw_redis: aioredis.Redis,
     job = await mq.add({"a": 1}, name="email", attempts=3,
                        backoff=Backoff(type="exponential", delay=100))
     assert mq.format == "bullmq"
-    assert job.created and job.id == "1"
+    assert job.created
+    assert job.id == "1"
     base = f"bull:{queue_name}:"
     stored = await raw_redis.hgetall(base + "1")
     assert stored[b"name"] == b"email"
@@ -48,7 +49,9 @@ async def test_priority_delay_and_states(mq: Queue) -> None:
     assert await mq.get_job_state(waiting.id) == "waiting"
     assert await mq.get_job_state(delayed.id) == "delayed"
     counts = await mq.get_job_counts()
-    assert counts["prioritized"] == 1 and counts["waiting"] == 1 and counts["delayed"] == 1
+    assert counts["prioritized"] == 1
+    assert counts["waiting"] == 1
+    assert counts["delayed"] == 1
     assert await mq.count() == 3
     assert await mq.get_job_ids("prioritized") == [low.id]
     with pytest.raises(JobNotFound):
@@ -58,7 +61,8 @@ async def test_priority_delay_and_states(mq: Queue) -> None:
 async def test_custom_ids_follow_bullmq_rules(mq: Queue) -> None:
     first = await mq.add({"v": 1}, job_id="order-7")
     again = await mq.add({"v": 2}, job_id="order-7")
-    assert first.created and not again.created
+    assert first.created
+    assert not again.created
     assert again.data == {"v": 1}  # the stored job, not the new data
     for bad in ("12", "a:b"):
         with pytest.raises(InvalidOptionsError):
@@ -81,7 +85,9 @@ async def test_add_bulk_lifo_and_dedup(mq: Queue, raw_redis: aioredis.Redis,
 
     held = await mq.add({"x": 1}, debounce=Debounce(id="k"))
     dup = await mq.add({"x": 2}, debounce=Debounce(id="k"))
-    assert held.created and not dup.created and dup.id == held.id
+    assert held.created
+    assert not dup.created
+    assert dup.id == held.id
     assert await mq.remove_debounce_key("k")
 
 
@@ -105,7 +111,8 @@ async def test_progress_and_logs_through_job(mq: Queue) -> None:
     lines, total = await mq.get_job_logs(job.id)
     assert (lines, total) == (["one", "two"], 2)
     fresh = await mq.get_job(job.id)
-    assert fresh is not None and fresh.progress_value == 40
+    assert fresh is not None
+    assert fresh.progress_value == 40
     await job.remove()
     assert await mq.get_job(job.id) is None
 
@@ -117,7 +124,8 @@ async def test_auto_detects_a_bullmq_queue(mq: Queue, redis_url: str, queue_name
         assert auto.format == "bull"  # nothing asked yet
         job = await auto.get_job("1")
         assert auto.format == "bullmq"
-        assert job is not None and job.data == {"from": "mq"}
+        assert job is not None
+        assert job.data == {"from": "mq"}
         added = await auto.add({"from": "auto"})
         assert added.id == "2"
         assert await auto.get_job_state("2") == "waiting"

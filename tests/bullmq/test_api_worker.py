@@ -31,7 +31,7 @@ def _collect(queue: Queue, event: str) -> list[Any]:
 async def _until(check: Any, seconds: float = 20.0) -> None:
     """Wait for a condition the test needs before it asserts (not a timing assert)."""
     async with asyncio.timeout(seconds):
-        while not await check():
+        while not await check():  # noqa: ASYNC110 - polls Redis
             await asyncio.sleep(0.02)
 
 
@@ -51,7 +51,8 @@ async def test_processes_in_order_with_fetch_next(mq: Queue) -> None:
     assert order == list(range(20))  # FIFO, one slot
     job = await mq.get_job("6")  # ids count from 1
     assert job is not None
-    assert job.return_value == 10 and job.progress_value == 5
+    assert job.return_value == 10
+    assert job.progress_value == 5
     assert job.attempts_made == 1  # BullMQ counts a finished attempt, completed too
     assert job.record.attempts_started == 1  # type: ignore[attr-defined]
     assert (await mq.get_job_logs("6"))[0] == ["ran 5"]
@@ -116,7 +117,8 @@ async def test_unrecoverable_fails_at_once_and_finished_reports_it(mq: Queue) ->
         with pytest.raises(JobFailedError, match="no way"):
             await bad.finished(timeout=20)
     fresh = await mq.get_job(bad.id)
-    assert fresh is not None and fresh.attempts_made == 1
+    assert fresh is not None
+    assert fresh.attempts_made == 1
 
 
 async def test_concurrency_and_sync_handlers(mq: Queue) -> None:
@@ -146,7 +148,9 @@ async def test_concurrency_and_sync_handlers(mq: Queue) -> None:
     async with Worker(mq, sync_handler):
         await _until(lambda: _count(mq, "completed", 13))
     job = await mq.get_job("13")
-    assert job is not None and job.return_value == "sync 13" and job.progress_value == 50
+    assert job is not None
+    assert job.return_value == "sync 13"
+    assert job.progress_value == 50
 
 
 async def test_delayed_job_runs_when_due(mq: Queue) -> None:
@@ -160,7 +164,8 @@ async def test_delayed_job_runs_when_due(mq: Queue) -> None:
         assert await mq.get_job_state(job.id) in ("delayed", "active", "completed")
         await asyncio.wait_for(done.wait(), 20)
     fresh = await mq.get_job(job.id)
-    assert fresh is not None and fresh.processed_on is not None
+    assert fresh is not None
+    assert fresh.processed_on is not None
     assert fresh.processed_on >= fresh.timestamp + 300
 
 
@@ -173,7 +178,7 @@ async def test_global_pause_stops_workers(mq: Queue) -> None:
     await mq.pause()
     await mq.add({})
     drained = asyncio.Event()
-    mq.on("drained", lambda: drained.set())
+    mq.on("drained", drained.set)
     async with Worker(mq, handler, options=WorkerOptions(drain_delay=0.2)):
         # A fetch found nothing it may run: the queue is paused.
         await asyncio.wait_for(drained.wait(), 20)
@@ -202,9 +207,11 @@ async def test_stalled_job_is_recovered(mq: Queue, raw_redis: aioredis.Redis,
     opts = WorkerOptions(stalled_interval=100, max_stalled_count=1)
     async with Worker(mq, handler, options=opts):
         await asyncio.wait_for(ran.wait(), 20)
-    assert stalled and stalled[0] == ("1",)
+    assert stalled
+    assert stalled[0] == ("1",)
     fresh = await mq.get_job("1")
-    assert fresh is not None and fresh.record.stalled_counter >= 1
+    assert fresh is not None
+    assert fresh.record.stalled_counter >= 1
 
 
 async def test_worker_by_name_and_mix_refusal(redis_url: str, queue_name: str) -> None:
