@@ -46,6 +46,10 @@ from pyqueue.signals import shutdown_signals
 from pyqueue.sync import SyncJob, SyncQueue
 from pyqueue.worker import Worker
 
+# BullMQ mode: these register their classes with Queue and QueueEvents (protocol="bullmq").
+from pyqueue import _events_bullmq as _events_bullmq  # isort: skip
+from pyqueue import _queue_bullmq as _queue_bullmq  # isort: skip
+
 try:
     __version__ = _version("pyqueue-bull")  # the distribution; the import name is pyqueue
 except PackageNotFoundError:  # imported from a source tree that was never installed

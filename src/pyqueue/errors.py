@@ -4,6 +4,7 @@
 
     PyQueueError
     ├── InvalidOptionsError (also ValueError)   bad option, payload, id or URL; nothing written
+    │   └── ProtocolMismatchError                a queue opened as Bull while BullMQ's, or back
     ├── ScriptError                              a Lua command returned a negative code
     │   ├── JobNotFound            (-1)          the job hash is missing
     │   ├── LockMismatch           (-2, -6)      the lock is missing or held by another worker

@@ -31,7 +31,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal, Self, overload
+from typing import Any, Literal, Self, cast, overload
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -52,6 +52,9 @@ _DEFAULT_URL = "redis://127.0.0.1:6379/0"
 _PLAIN_EVENTS = ("progress", "completed", "failed", "delayed", "paused", "resumed", "drained")
 _CONFIRM_TIMEOUT = 10.0  # seconds; TimeoutError is an OSError, so it is retried too
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "\\*?[]"})
+# QueueEvents classes of the formats other than Bull, by format name; filled by their
+# modules (pyqueue._events_bullmq), which import this one.
+_FORMAT_CLASSES: dict[str, type[QueueEvents]] = {}
 
 
 class QueueEvents(EventEmitter):
@@ -68,6 +71,8 @@ class QueueEvents(EventEmitter):
         prefix: Key prefix (Bull's default ``bull``).
         reconnect_delay: ``(first, max)`` seconds between reconnection attempts;
             the delay doubles after each failed attempt.
+        protocol: ``"bull"`` (pub/sub channels, the default) or ``"bullmq"``: read
+            BullMQ's ``events`` stream instead (docs: "BullMQ mode").
 
     Raises:
         InvalidOptionsError: for a bad name, prefix or URL (nothing is connected yet).
@@ -81,8 +86,11 @@ class QueueEvents(EventEmitter):
         connection: aioredis.Redis | None = None,
         prefix: str = "bull",
         reconnect_delay: tuple[float, float] = (0.1, 5.0),
+        protocol: str | None = None,
     ) -> None:
         super().__init__()
+        if protocol not in (None, "bull", *_FORMAT_CLASSES):
+            raise InvalidOptionsError(f"protocol: must be 'bull' or 'bullmq', got {protocol!r}")
         for label, value in (("name", name), ("prefix", prefix)):
             if not isinstance(value, str) or not value:
                 raise InvalidOptionsError(f"{label}: must be a non-empty string, got {value!r}")
@@ -135,6 +143,12 @@ class QueueEvents(EventEmitter):
             "resumed": lambda data, _: self.emit("resumed"),
             "drained": lambda data, _: self.emit("drained"),
         }
+
+    def __new__(cls, *args: Any, protocol: str | None = None, **kwargs: Any) -> Self:
+        # The format is chosen once, by class (see pyqueue._events_bullmq).
+        if cls is QueueEvents and protocol is not None and protocol in _FORMAT_CLASSES:
+            return cast("Self", super().__new__(_FORMAT_CLASSES[protocol]))
+        return super().__new__(cls)
 
     # --- typed listeners ---------------------------------------------------------
 

@@ -289,6 +289,7 @@ class SyncQueue(Generic[DataT]):
         default_job_options: As for :class:`Queue`.
         model: As for :class:`Queue`.
         backoff_strategies: As for :class:`Queue`.
+        protocol: As for :class:`Queue` (``"bull"``, ``"bullmq"``, None: detect).
         connection: A ``redis.asyncio.Redis`` client whose settings are copied (its
             connections belong to another event loop, so it is not used itself).
 
@@ -306,11 +307,12 @@ class SyncQueue(Generic[DataT]):
         default_job_options: JobOptions | None = None,
         model: type[DataT] | None = None,
         backoff_strategies: Mapping[str, BackoffStrategy] | None = None,
+        protocol: str | None = None,
     ) -> None:
         self._settings: dict[str, Any] = {
             "name": name, "redis_url": redis_url, "connection": connection, "prefix": prefix,
             "default_job_options": default_job_options, "model": model,
-            "backoff_strategies": backoff_strategies,
+            "backoff_strategies": backoff_strategies, "protocol": protocol,
         }
         self._closed = False
         self._open()
@@ -329,7 +331,7 @@ class SyncQueue(Generic[DataT]):
         self._async_queue: Queue[DataT] = Queue(
             settings["name"], settings["redis_url"], connection=own, prefix=settings["prefix"],
             default_job_options=settings["default_job_options"], model=settings["model"],
-            backoff_strategies=settings["backoff_strategies"],
+            backoff_strategies=settings["backoff_strategies"], protocol=settings["protocol"],
         )
         self._own_client = own if own is not connection else None
         self._runner = _LoopThread(f"pyqueue-sync-{settings['name']}")

@@ -31,6 +31,7 @@ EXPECTED = [
     "LockMismatch",
     "MigrationRefused",
     "MissingHandlerError",
+    "ProtocolMismatchError",
     "PyQueueError",
     "Queue",
     "QueueClosedError",
