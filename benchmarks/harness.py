@@ -43,8 +43,10 @@ PRODUCER_SETTLE_S = 1.0
 CORES = os.cpu_count() or 1
 
 
-# The libraries a ratio table is made for: pyqueue, and pyqueue on uvloop when it ran.
-SUBJECTS = ("pyqueue", "pyqueue-uvloop")
+# The libraries a ratio table is made for: pyqueue, on uvloop and in BullMQ mode when they ran.
+SUBJECTS = ("pyqueue", "pyqueue-uvloop", "pyqueue-bullmq")
+# The libraries whose adapter has --floor (Bull mode's scripts in a bare loop).
+FLOOR_LIBS = ("pyqueue", "pyqueue-uvloop")
 
 
 def _peers_of(subject: str, libs: list[str]) -> list[str]:
@@ -445,7 +447,7 @@ class Runner:
                             100.0 * res["jobs_per_s"] / cpu_cap)
         if conc == self._w5_concurrency(lib):
             self.w5_single[lib.name] = res
-        if conc == 1 and lib.name in SUBJECTS:
+        if conc == 1 and lib.name in FLOOR_LIBS:
             self.fill(lib, n)
             floor = self.workers(lib, 1, 1, n, burst=True, floor=True)
             self.record("w2_floor_c1", lib.name, floor["jobs_per_s"])

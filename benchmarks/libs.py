@@ -32,6 +32,9 @@ class Lib:
             return bull_node.command(node, mode, options, self.node_module)
         if self.runtime == "pyqueue-base":
             return [sys.executable, "-c", _BASE_BOOT, "pyqueue", mode, *options]
+        if self.runtime == "pyqueue-bullmq":
+            return [sys.executable, "-m", "benchmarks.peers", "pyqueue", mode, *options,
+                    "--protocol", "bullmq"]
         if self.runtime == "pyqueue-uvloop":
             return [sys.executable, "-m", "benchmarks.peers", "pyqueue", mode, *options,
                     "--loop", "uvloop"]
@@ -67,6 +70,10 @@ LIBS: dict[str, Lib] = {
             "(its floor: the period is also a whole-second SETEX)); no bulk API"),
         Lib("bullmq", "BullMQ (Python)", "peer-python", True, True, "2",
             "defaults; Queue.add / addBulk, Worker(concurrency=C)"),
+        Lib("pyqueue-bullmq", "pyqueue BullMQ mode", "pyqueue-bullmq", True, True, "1",
+            "pyqueue's adapter with Queue(..., protocol='bullmq'); defaults"),
+        Lib("bullmq-node", "BullMQ 6.7.6 (Node)", "node", True, True, "1",
+            "defaults; queue.add / addBulk, new Worker(name, fn, {concurrency: C})", "bullmq"),
         Lib("pyqueue-base", "pyqueue (--base-src)", "pyqueue-base", True, True, "1",
             "pyqueue's adapter on the checkout given by --base-src; defaults"),
         Lib("pyqueue-uvloop", "pyqueue on uvloop", "pyqueue-uvloop", True, True, "1",
@@ -74,5 +81,7 @@ LIBS: dict[str, Lib] = {
             "worker` and bookwish_jobs choose when uvloop is installed; defaults"),
     )
 }
-# A default run covers the libraries; pyqueue-base and pyqueue-uvloop are asked for by name.
-ALL_LIBS = [name for name in LIBS if name not in ("pyqueue-base", "pyqueue-uvloop")]
+# A default run covers the Bull-format libraries and the Python peers; pyqueue-base,
+# pyqueue-uvloop and the BullMQ table's pyqueue-bullmq and bullmq-node are asked for by name.
+ALL_LIBS = [name for name in LIBS
+            if name not in ("pyqueue-base", "pyqueue-uvloop", "pyqueue-bullmq", "bullmq-node")]

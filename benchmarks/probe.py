@@ -56,8 +56,12 @@ class Probe:
     def waiting(self, lib: str) -> int:
         """Jobs of the bench queue not yet taken by a worker, by each library's keys."""
         r = self.r
-        if lib in ("pyqueue", "pyqueue-base", "pyqueue-uvloop", "bull", "bull412", "bullmq"):
+        if lib in ("pyqueue", "pyqueue-base", "pyqueue-uvloop", "bull", "bull412"):
             return int(r.llen(f"bull:{QUEUE}:wait")) + int(r.zcard(f"bull:{QUEUE}:delayed"))
+        if lib in ("bullmq", "pyqueue-bullmq", "bullmq-node"):
+            # BullMQ keeps prioritized jobs in a set of their own.
+            return (int(r.llen(f"bull:{QUEUE}:wait")) + int(r.zcard(f"bull:{QUEUE}:delayed"))
+                    + int(r.zcard(f"bull:{QUEUE}:prioritized")))
         if lib == "rq":
             return int(r.llen(f"rq:queue:{QUEUE}"))
         if lib == "arq":

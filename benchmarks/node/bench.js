@@ -5,7 +5,9 @@
 //                      [--bulk] [--concurrency C] [--rate R] [--delay-ms D]
 // Bull settings: defaults (completed jobs are kept), queue.process(C, fn).
 // --bull-module picks the package: "bull" is Bull 4.16.5, "bull412" Bull 4.12.9 (an npm
-// alias in package.json); both use the same Redis key layout.
+// alias in package.json); both use the same Redis key layout. "bullmq" is BullMQ 6.7.6,
+// whose API differs (Queue + Worker objects, a job name on every add): see the
+// `open*` functions, the only places that differ.
 
 const fs = require('fs');
 const readline = require('readline');
@@ -31,8 +33,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a}`);
   }
   if (!args.url) throw new Error('--url is required');
-  if (!['bull', 'bull412'].includes(args.bullModule)) {
-    throw new Error(`--bull-module must be bull or bull412, not ${args.bullModule}`);
+  if (!['bull', 'bull412', 'bullmq'].includes(args.bullModule)) {
+    throw new Error(`--bull-module must be bull, bull412 or bullmq, not ${args.bullModule}`);
   }
   return args;
 }
@@ -50,11 +52,50 @@ const peakRssMb = () => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const plainPayload = (i) => ({ i });
-let Queue = null; // set in main() from --bull-module
+let lib = null; // set in main() from --bull-module
+let isBullMQ = false;
+
+function bullmqConnection(url) {
+  const u = new URL(url);
+  const db = u.pathname && u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return { host: u.hostname, port: Number(u.port || 6379), db, maxRetriesPerRequest: null };
+}
+
+// A producer: add(data, opts) and addBulk([{data}]) on either API, and close().
+async function openProducer(args) {
+  if (!isBullMQ) {
+    const q = new lib(args.queue, args.url);
+    await q.isReady();
+    return { add: (data, opts) => q.add(data, opts), addBulk: (jobs) => q.addBulk(jobs),
+      close: () => q.close() };
+  }
+  const q = new lib.Queue(args.queue, { connection: bullmqConnection(args.url) });
+  await q.waitUntilReady();
+  return {
+    add: (data, opts) => q.add('noop', data, opts),
+    addBulk: (jobs) => q.addBulk(jobs.map((j) => ({ name: 'noop', data: j.data }))),
+    close: () => q.close(),
+  };
+}
+
+// A worker running `fn` at concurrency C, calling `onCompleted(job)` on each local
+// 'completed' event (emitted once the finishing script has stored the result).
+function openWorker(args, fn, onCompleted) {
+  if (!isBullMQ) {
+    const q = new lib(args.queue, args.url);
+    q.on('completed', onCompleted);
+    q.process(args.concurrency, fn);
+    return { close: () => q.close() };
+  }
+  const w = new lib.Worker(args.queue, fn, {
+    connection: bullmqConnection(args.url), concurrency: args.concurrency,
+  });
+  w.on('completed', onCompleted);
+  return { close: () => w.close() };
+}
 
 async function enqueue(args) {
-  const q = new Queue(args.queue, args.url);
-  await q.isReady();
+  const q = await openProducer(args);
   const t0 = performance.now();
   let added = 0;
   if (args.bulk || args.mode === 'fill') {
@@ -74,8 +115,7 @@ async function enqueue(args) {
 }
 
 async function produce(args) {
-  const q = new Queue(args.queue, args.url);
-  await q.isReady();
+  const q = await openProducer(args);
   const delayS = args.delayMs / 1000;
   const opts = args.delayMs ? { delay: args.delayMs } : {};
   const t0 = performance.now();
@@ -112,13 +152,7 @@ async function worker(args) {
   const timer = setInterval(() => {
     if (stats.completed !== sent) { sent = stats.completed; emit({ event: 'count', n: sent }); }
   }, REPORT_EVERY_MS);
-  const q = new Queue(args.queue, args.url);
-  q.on('completed', (job) => {
-    stats.completed++;
-    stats.lastCompleted = wallNow();
-    stats.seenDone.add(job.data.i);
-  });
-  q.process(args.concurrency, async (job) => {
+  const q = openWorker(args, async (job) => {
     const now = wallNow();
     const data = job.data;
     if (stats.started === 0) stats.firstStart = now;
@@ -126,6 +160,10 @@ async function worker(args) {
     stats.lastStart = now;
     stats.seenStart.add(data.i);
     if (data.t !== undefined) stats.latencies.push(now - data.t - (data.d || 0));
+  }, (job) => {
+    stats.completed++;
+    stats.lastCompleted = wallNow();
+    stats.seenDone.add(job.data.i);
   });
   await expect('stop');
   const cpuStop = cpuSeconds();
@@ -144,7 +182,8 @@ async function worker(args) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  Queue = require(args.bullModule);
+  lib = require(args.bullModule);
+  isBullMQ = args.bullModule === 'bullmq';
   if (args.mode === 'enqueue' || args.mode === 'fill') await enqueue(args);
   else if (args.mode === 'produce') await produce(args);
   else if (args.mode === 'worker') await worker(args);

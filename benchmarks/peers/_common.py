@@ -61,6 +61,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--burst", action="store_true", help="worker drains a prefilled queue")
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
                    help="pyqueue only: the event loop (pyqueue.loops.run)")
+    p.add_argument("--protocol", choices=["bull", "bullmq"], default="bull",
+                   help="pyqueue only: the wire format (Queue(protocol=...))")
     p.add_argument("--floor", action="store_true",
                    help="pyqueue only: drain with the finishing script in a bare loop, no Worker")
     p.add_argument("--rate", type=float, default=200.0, help="produce: jobs per second")

@@ -1,5 +1,8 @@
 """pyqueue: ``Queue.add``/``add_bulk``; ``Worker(concurrency=C)``. Defaults otherwise.
 
+``--protocol bullmq`` (the library ``pyqueue-bullmq``) runs the same calls in BullMQ
+mode (``Queue(..., protocol="bullmq")``).
+
 Completion end point: the worker's local ``completed(job, result)`` event, which
 fires once the finishing script has confirmed the job moved to completed.
 
@@ -26,6 +29,11 @@ from pyqueue.job import now_ms
 FLOOR_LOCK_MS = 30_000
 
 
+def _format(args: argparse.Namespace) -> dict[str, Any]:
+    """``protocol=`` for BullMQ mode only: pyqueue-base may run a checkout without it."""
+    return {"protocol": "bullmq"} if args.protocol == "bullmq" else {}
+
+
 async def noop(job: Any) -> None:
     c.STATS.on_start(job.data)
 
@@ -35,7 +43,7 @@ def completed(job: Any, result: Any) -> None:
 
 
 async def _enqueue(args: argparse.Namespace) -> None:
-    async with Queue(args.queue, redis_url=args.url) as q:
+    async with Queue(args.queue, redis_url=args.url, **_format(args)) as q:
         t0 = time.perf_counter()
         added = 0
         if args.bulk or args.mode == "fill":
@@ -54,7 +62,7 @@ async def _enqueue(args: argparse.Namespace) -> None:
 
 
 async def _produce(args: argparse.Namespace) -> None:
-    async with Queue(args.queue, redis_url=args.url) as q:
+    async with Queue(args.queue, redis_url=args.url, **_format(args)) as q:
 
         async def add(data: dict[str, Any]) -> object:
             if args.delay_ms:
@@ -104,7 +112,8 @@ async def _worker(args: argparse.Namespace) -> None:
 
     async def start() -> None:
         nonlocal worker
-        worker = Worker(args.queue, noop, redis_url=args.url, concurrency=args.concurrency)
+        worker = Worker(args.queue, noop, redis_url=args.url, concurrency=args.concurrency,
+                        **_format(args))
         worker.on("completed", completed)
         await worker.start()
 
