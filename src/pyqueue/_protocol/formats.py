@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from redis.exceptions import BusyLoadingError, ResponseError
+
 from pyqueue._protocol.bull.adapter import BullProtocol
 from pyqueue._protocol.bullmq.protocol import BullMQProtocol
+from pyqueue._protocol.routing import as_transient
 from pyqueue.errors import InvalidOptionsError
 
 if TYPE_CHECKING:
@@ -53,16 +56,30 @@ async def detect_format(client: aioredis.Redis, prefix: str, queue: str) -> Form
     """Which format an existing queue speaks, from the keys only one format writes.
 
     Returns None for a queue with no such key (new, or only finished jobs left),
-    which either format may take. Raises nothing: a queue holding marks of both
-    (two clients of different formats already mixed) is reported as BullMQ, whose
-    ``meta`` says so in its ``version`` field when a BullMQ Queue opened it.
+    which either format may take. A queue holding marks of both (two clients of
+    different formats already mixed) is reported as BullMQ, whose ``meta`` says
+    so in its ``version`` field when a BullMQ Queue opened it.
+
+    Raises:
+        TransientServerError: the server is loading, busy... (as the scripts raise it).
     """
     base = f"{prefix}:{queue}:"
-    async with client.pipeline(transaction=False) as pipe:
-        for suffix in (*_BULLMQ_ONLY, *_BULL_ONLY):
-            pipe.exists(base + suffix)
-        pipe.hmget(base + "meta", "version", "opts.maxLenEvents")
-        found: list[Any] = await pipe.execute()
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for suffix in (*_BULLMQ_ONLY, *_BULL_ONLY):
+                pipe.exists(base + suffix)
+            pipe.hmget(base + "meta", "version", "opts.maxLenEvents")
+            # Errors unraised: raised, redis-py prefixes their text with the command's.
+            found: list[Any] = await pipe.execute(raise_on_error=False)
+        for item in found:
+            if isinstance(item, Exception):
+                raise item
+    except (ResponseError, BusyLoadingError) as exc:
+        # Often the first command a queue sends: its errors read as every later one's.
+        mapped = as_transient(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
     bullmq = any(found[: len(_BULLMQ_ONLY)])
     meta: list[bytes | None] = found[-1]
     version, max_len = meta
