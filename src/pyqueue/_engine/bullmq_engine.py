@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from pyqueue._engine.processing import (
     error_stack,
     find_handler,
+    is_async_handler,
     run_handler,
     trimmed_stacktrace,
 )
@@ -93,6 +94,8 @@ class BullMQEngine:
         self._token = token
         self._options = options
         self._processors = processors
+        # Asked once per handler, not per job (inspect is slow).
+        self._is_async = {id(h): is_async_handler(h) for h in processors.values()}
         self._models = models
         self._strategies = strategies
         self._context = context
@@ -305,7 +308,8 @@ class BullMQEngine:
                 job.data = model.model_validate(record.data)
             except ValidationError as exc:
                 raise UnrecoverableError(f"data: invalid {model.__name__}: {exc}") from None
-        return await run_handler(handler, job, self._executor, None)
+        return await run_handler(handler, job, self._executor, None,
+                                 is_async=self._is_async.get(id(handler)))
 
     async def _completed(self, job: Job[Any], token: str, next_token: str, result: Any) -> Next:
         opts = job.record.raw_opts
