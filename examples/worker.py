@@ -14,9 +14,8 @@ import os
 
 from pydantic import BaseModel
 
-from pyqueue import Backoff, Job, Queue, Worker
+from pyqueue import Backoff, Job, Queue, Worker, shutdown_signals
 from pyqueue.embedded import RedisServer
-from pyqueue.tools.cli_worker import shutdown_signals
 
 
 class Email(BaseModel):

@@ -37,9 +37,9 @@ from bookwish_jobs.demo import demo_square, run_demo
 from bookwish_jobs.logs import log_event
 from bookwish_jobs.producers import Producers
 from bookwish_jobs.service import Service
+from pyqueue import shutdown_signals
 from pyqueue.embedded import RedisServer
 from pyqueue.loops import loop_factory, run
-from pyqueue.tools.cli_worker import shutdown_signals
 
 _T = TypeVar("_T")
 

@@ -72,6 +72,11 @@ async def test_burst_runs_every_queue_and_exits(redis_url: str, prefix: str) -> 
     assert failed[0]["final"] is True
     assert failed[0]["reason"] == "no luck"
     assert kinds[-1] == "stopped"
+    # It says how long the workers ran (jobs included), not only how long closing took.
+    stopped = events[-1]
+    assert stopped["ran_s"] > 0
+    assert stopped["ran_s"] >= stopped["shutdown_s"]
+    assert stopped["message"].startswith("stopped after running ")
 
 
 @pytest.mark.parametrize("ref", ["tests.tools.worker_settings:ArqStyle",

@@ -202,6 +202,7 @@ async def _run(
     for worker in workers:
         _wire_logging(worker)
     await group.start()
+    began = time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
         port: int | None = None
         if metrics is not None:
@@ -222,6 +223,10 @@ async def _run(
             await group.run_until_idle(stop)
         else:
             await stop.wait()
-        started = time.monotonic()
+        closing = time.monotonic()
         await group.close()
-        _log(f"stopped after {time.monotonic() - started:.1f}s", event="stopped")
+        done = time.monotonic()
+        # Two durations: how long the workers ran, and how long the graceful close
+        # (in-flight jobs finishing) took, which is what an operator tunes grace by.
+        _log(f"stopped after running {done - began:.1f}s (shutdown took {done - closing:.1f}s)",
+             event="stopped", ran_s=round(done - began, 3), shutdown_s=round(done - closing, 3))
