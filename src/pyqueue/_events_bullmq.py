@@ -1,6 +1,6 @@
 """BullMQ mode of :class:`pyqueue.QueueEvents`: the queue's ``events`` stream.
 
-``QueueEvents(name, url, protocol="bullmq")`` builds a :class:`BullMQQueueEvents`.
+``QueueEvents(name, url, protocol="bullmq")`` makes a :class:`BullMQQueueEvents`.
 It reads the stream with the protocol's :class:`~pyqueue._protocol.interface.EventFeed`
 on a connection of its own, from the newest entry at :meth:`start` (or from
 ``last_event_id``), and after a dropped connection it resumes after the last entry
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -42,17 +41,14 @@ _ID_ONLY = frozenset({"waiting", "stalled", "duplicated"})
 class BullMQQueueEvents(QueueEvents):
     """A :class:`~pyqueue.QueueEvents` over BullMQ's ``events`` stream.
 
-    Args:
-        last_event_id: Start after this stream entry (``"$"``: the newest at
-            :meth:`start`; ``"0"``: every entry the stream still holds).
-        Others: as :class:`~pyqueue.QueueEvents`.
+    Made by ``QueueEvents(..., protocol="bullmq")``, which takes this class in its
+    ``__init__``; its ``last_event_id`` is where reading starts.
     """
 
-    def __init__(self, name: str, redis_url: str | None = None, *,
-                 last_event_id: str = "$", **kwargs: Any) -> None:
-        super().__init__(name, redis_url, **kwargs)
-        self._last_id = last_event_id
-        self._feed: EventFeed | None = None
+    _feed: EventFeed | None
+
+    def _adopted(self) -> None:
+        self._feed = None
 
     def _open_feed(self, last_id: str) -> EventFeed:
         client = self._spec.async_client(socket_timeout=None)
@@ -71,7 +67,7 @@ class BullMQQueueEvents(QueueEvents):
             raise QueueClosedError(f"events of queue {self.name!r} are closed")
         if self._task is not None:
             return
-        feed = self._open_feed(self._last_id)
+        feed = self._open_feed(self._last_event_id)
         try:
             # The first read pins "$" to the newest entry: what follows start() is heard.
             first = await feed.next_batch(0.001)
@@ -109,7 +105,7 @@ class BullMQQueueEvents(QueueEvents):
             except (RedisError, OSError) as exc:
                 log.warning("queue %r events: connection lost: %s", self.name, exc)
                 self.emit("error", exc)
-                last = getattr(feed, "last_id", self._last_id)
+                last = getattr(feed, "last_id", self._last_event_id)
                 with contextlib.suppress(RedisError, OSError):
                     await feed.aclose()
                 await asyncio.sleep(delay)

@@ -1,8 +1,8 @@
 """BullMQ mode of :class:`pyqueue.Queue`: the same methods over BullMQ 6's wire format.
 
-``Queue(name, url, protocol="bullmq")`` builds a :class:`BullMQQueue` (see
-``Queue.__new__``), and a ``protocol=None`` queue becomes one when its first use
-finds a BullMQ queue in Redis (:meth:`BullMQQueue.adopt`). The choice is made
+``Queue(name, url, protocol="bullmq")`` makes a :class:`BullMQQueue` (the object
+takes this class in ``Queue.__init__``), and a ``protocol=None`` queue becomes one
+when its first use finds a BullMQ queue in Redis (``Queue.adopt``). The choice is made
 once per object, by its class: no method here or in the worker's engine asks
 which format it speaks. Every Redis call goes through the queue's
 :class:`~pyqueue._protocol.interface.QueueProtocol` (``self.protocol``).
@@ -56,17 +56,13 @@ class BullMQQueue(Queue[DataT]):
 
     _proto: QueueProtocol
 
-    def __init__(self, name: str, redis_url: str | None = None, **kwargs: Any) -> None:
-        super().__init__(name, redis_url, **kwargs)
+    def _adopted(self) -> None:
+        # Made by Queue.adopt: protocol="bullmq", or a protocol=None queue that
+        # found BullMQ in Redis.
         if self.limiter_group_key is not None:
             raise InvalidOptionsError("limiter_group_key: Bull 4 only (BullMQ has no groups)")
         if self.durability is not None:
             raise InvalidOptionsError("durability: not available in BullMQ mode yet")
-        self.protocol_requested = "bullmq"
-        self._proto = open_protocol("bullmq", self._client, self.prefix, self.name)
-
-    def _adopted(self) -> None:
-        # A protocol=None queue that found BullMQ in Redis (see Queue.adopt).
         self.protocol_requested = "bullmq"
         self._proto = open_protocol("bullmq", self._client, self.prefix, self.name)
 

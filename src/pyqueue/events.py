@@ -31,7 +31,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal, Self, cast, overload
+from typing import Any, Literal, Self, overload
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -73,6 +73,8 @@ class QueueEvents(EventEmitter):
             the delay doubles after each failed attempt.
         protocol: ``"bull"`` (pub/sub channels, the default) or ``"bullmq"``: read
             BullMQ's ``events`` stream instead (docs: "BullMQ mode").
+        last_event_id: BullMQ mode: start after this stream entry (``"$"``: the
+            newest at :meth:`start`; ``"0"``: every entry the stream still holds).
 
     Raises:
         InvalidOptionsError: for a bad name, prefix or URL (nothing is connected yet).
@@ -87,10 +89,14 @@ class QueueEvents(EventEmitter):
         prefix: str = "bull",
         reconnect_delay: tuple[float, float] = (0.1, 5.0),
         protocol: str | None = None,
+        last_event_id: str = "$",
     ) -> None:
         super().__init__()
         if protocol not in (None, "bull", *_FORMAT_CLASSES):
             raise InvalidOptionsError(f"protocol: must be 'bull' or 'bullmq', got {protocol!r}")
+        if last_event_id != "$" and protocol not in _FORMAT_CLASSES:
+            raise InvalidOptionsError("last_event_id: BullMQ mode only (Bull's pub/sub has none)")
+        self._last_event_id = last_event_id
         for label, value in (("name", name), ("prefix", prefix)):
             if not isinstance(value, str) or not value:
                 raise InvalidOptionsError(f"{label}: must be a non-empty string, got {value!r}")
@@ -143,12 +149,18 @@ class QueueEvents(EventEmitter):
             "resumed": lambda data, _: self.emit("resumed"),
             "drained": lambda data, _: self.emit("drained"),
         }
+        # BullMQ mode is a subclass this object becomes here (pyqueue._events_bullmq).
+        if protocol is not None and protocol in _FORMAT_CLASSES:
+            if type(self) is not QueueEvents:
+                raise InvalidOptionsError(
+                    f"protocol: {type(self).__name__} subclasses QueueEvents; only "
+                    "QueueEvents itself can speak another format"
+                )
+            self.__class__ = _FORMAT_CLASSES[protocol]
+            self._adopted()
 
-    def __new__(cls, *args: Any, protocol: str | None = None, **kwargs: Any) -> Self:
-        # The format is chosen once, by class (see pyqueue._events_bullmq).
-        if cls is QueueEvents and protocol is not None and protocol in _FORMAT_CLASSES:
-            return cast("Self", super().__new__(_FORMAT_CLASSES[protocol]))
-        return super().__new__(cls)
+    def _adopted(self) -> None:
+        """Set up what a format's subclass needs beyond QueueEvents' own."""
 
     # --- typed listeners ---------------------------------------------------------
 

@@ -162,20 +162,27 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
         self._max_bulk: int | None = None
         # Every finished() waiter shares this, made on the first wait.
         self._waiters: FinishedWaiters | None = None
-
-    def __new__(cls, *args: Any, protocol: str | None = None, **kwargs: Any) -> Self:
-        # BullMQ mode is a subclass chosen here, once, so that no call of the
-        # per-job path has to ask which format the queue speaks.
-        if cls is Queue and protocol is not None and protocol in _FORMAT_CLASSES:
-            return cast("Self", super().__new__(_FORMAT_CLASSES[protocol]))
-        return super().__new__(cls)
+        # BullMQ mode is a subclass this object becomes here, once, so that no call
+        # of the per-job path has to ask which format the queue speaks.
+        if protocol is not None and protocol in _FORMAT_CLASSES:
+            _FORMAT_CLASSES[protocol].adopt(self, found=False)
 
     @classmethod
-    def adopt(cls, queue: Queue[Any]) -> None:
-        """Make ``queue`` (a ``protocol=None`` queue) an object of this class, whose
-        format its first use found in Redis."""
+    def adopt(cls, queue: Queue[Any], *, found: bool) -> None:
+        """Make ``queue`` an object of this class: asked for (``found`` False: Redis
+        is checked on first use), or found in Redis by a ``protocol=None`` queue.
+
+        Raises:
+            InvalidOptionsError: ``queue`` is of a subclass of Queue, or has options
+                this format does not have.
+        """
+        if type(queue) is not Queue:
+            raise InvalidOptionsError(
+                f"protocol: {type(queue).__name__} subclasses Queue; only Queue itself "
+                "can speak another format"
+            )
         queue.__class__ = cls
-        queue._format_known = True
+        queue._format_known = found
         queue._adopted()
 
     def _adopted(self) -> None:
@@ -207,7 +214,7 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
                     "open it with protocol='bullmq' (or None to detect)",
                     found="bullmq", requested="bull",
                 )
-            _FORMAT_CLASSES["bullmq"].adopt(self)
+            _FORMAT_CLASSES["bullmq"].adopt(self, found=True)
             return True
         self._format_known = True
         return False
