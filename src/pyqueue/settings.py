@@ -70,6 +70,8 @@ class QueueEntry(Generic[DataT]):
         options: :class:`~pyqueue.WorkerOptions` for this queue, instead of the
             settings' (``concurrency`` and ``sandbox`` above still win).
         backoff_strategies: Custom backoff strategies of this queue's jobs.
+        protocol: The queue's wire format, as :class:`~pyqueue.Queue` takes it
+            (``"bull"``, ``"bullmq"``, None: what Redis holds, Bull for a new queue).
 
     Raises:
         InvalidOptionsError: a handler that is not callable, a model that contradicts
@@ -84,6 +86,7 @@ class QueueEntry(Generic[DataT]):
     sandbox: bool | None = None
     options: WorkerOptions | None = None
     backoff_strategies: Mapping[str, BackoffStrategy] | None = None
+    protocol: str | None = None
     _jobs_model: type[BaseModel] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -130,6 +133,10 @@ class QueueEntry(Generic[DataT]):
             raise InvalidOptionsError(
                 f"{label}.options: expected WorkerOptions, got {self.options!r}"
             )
+        if self.protocol not in (None, "auto", "bull", "bullmq"):
+            raise InvalidOptionsError(
+                f"{label}.protocol: must be 'bull', 'bullmq' or None, got {self.protocol!r}"
+            )
 
     @property
     def jobs_model(self) -> type[BaseModel] | None:
@@ -155,7 +162,7 @@ class QueueEntry(Generic[DataT]):
         return Queue(
             self.name, redis_url, connection=connection, prefix=prefix,
             model=self._model_as_data(), default_job_options=self.default_job_options,
-            backoff_strategies=self.backoff_strategies,
+            backoff_strategies=self.backoff_strategies, protocol=self.protocol,
         )
 
     def worker(
@@ -176,7 +183,7 @@ class QueueEntry(Generic[DataT]):
             on_startup=on_startup, on_shutdown=on_shutdown, before_process=before_process,
             after_process=after_process, model=self._model_as_data(),
             default_job_options=self.default_job_options,
-            backoff_strategies=self.backoff_strategies,
+            backoff_strategies=self.backoff_strategies, protocol=self.protocol,
         )
 
     def worker_options(self, fallback: WorkerOptions | None = None) -> WorkerOptions:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from pyqueue import Job, Queue, QueueEvents, SyncQueue, Worker
 from pyqueue._events_bullmq import BullMQQueueEvents
 
@@ -71,3 +73,22 @@ def test_sync_queue_in_bullmq_mode(redis_url: str, queue_name: str) -> None:
         assert queue.get_job_counts("prioritized") == {"prioritized": 1}
     finally:
         queue.close()
+
+
+async def test_queue_entry_in_bullmq_mode(redis_url: str, queue_name: str) -> None:
+    from pyqueue import QueueEntry
+    from pyqueue.errors import InvalidOptionsError
+
+    async def double(job: Job[Any]) -> int:
+        return int(job.data["n"]) * 2
+
+    entry: QueueEntry[Any] = QueueEntry(queue_name, double, protocol="bullmq")
+    async with entry.queue(redis_url) as queue:
+        assert queue.format == "bullmq"
+        job = await queue.add({"n": 21})
+        worker = entry.worker(redis_url)
+        async with worker:
+            assert await job.finished(timeout=20) == 42
+        assert worker.queue.format == "bullmq"
+    with pytest.raises(InvalidOptionsError, match="protocol"):
+        QueueEntry(queue_name, double, protocol="kafka")
