@@ -64,7 +64,8 @@ class BullMQQueue(Queue[DataT]):
         if self.durability is not None:
             raise InvalidOptionsError("durability: not available in BullMQ mode yet")
         self.protocol_requested = "bullmq"
-        self._proto = open_protocol("bullmq", self._client, self.prefix, self.name)
+        self._proto = open_protocol("bullmq", self._client, self.prefix, self.name,
+                                    fast=self._fast)
 
     @property
     def format(self) -> str:
@@ -96,7 +97,8 @@ class BullMQQueue(Queue[DataT]):
 
     def _reconnect(self, loop: Any) -> None:
         super()._reconnect(loop)
-        self._proto = open_protocol("bullmq", self._client, self.prefix, self.name)
+        self._proto = open_protocol("bullmq", self._client, self.prefix, self.name,
+                                    fast=self._fast)
 
     @property  # type: ignore[misc]
     def scripts(self) -> _JobCalls:  # type: ignore[override]

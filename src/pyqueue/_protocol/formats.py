@@ -33,7 +33,7 @@ def open_protocol(format: str, client: aioredis.Redis, prefix: str, queue: str,
 
     Args:
         format: ``"bull"`` (Bull 4) or ``"bullmq"`` (BullMQ 6).
-        fast: Bull mode's lean connection for the per-job scripts, if any.
+        fast: The lean connection for the per-job scripts, if any (either format).
 
     Raises:
         InvalidOptionsError: an unknown format.
@@ -41,7 +41,7 @@ def open_protocol(format: str, client: aioredis.Redis, prefix: str, queue: str,
     if format == "bull":
         return BullProtocol(client, prefix, queue, fast)
     if format == "bullmq":
-        return BullMQProtocol(client, prefix, queue)
+        return BullMQProtocol(client, prefix, queue, fast)
     raise InvalidOptionsError(f"protocol: must be one of {', '.join(FORMATS)}, got {format!r}")
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from pyqueue._protocol.connection import ConnectionSpec
+    from pyqueue._protocol.fastconn import FastConnection
     from pyqueue.options import JobOptions
 
 # BullMQ's states, by the names getJobCounts and getJobs take.
@@ -61,9 +62,10 @@ class BullMQProtocol(BullMQAdmin, SchedulerCalls, QueueProtocol):
     limiter_on_fetch_next = True
     promotes_on_fetch = True
 
-    def __init__(self, client: aioredis.Redis, prefix: str, queue: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, queue: str,
+                 fast: FastConnection | None = None) -> None:
         keys = BullMQKeys(prefix, queue)
-        super().__init__(client, keys)
+        super().__init__(client, keys, fast)
         self.keys = keys
         self.base = keys.base
 

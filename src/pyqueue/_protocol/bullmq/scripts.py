@@ -12,7 +12,7 @@ Responses are bytes; ids are decoded as UTF-8.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pyqueue._protocol.bullmq import script_args as sa
 from pyqueue._protocol.bullmq import script_args_admin as adm
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from pyqueue._protocol.bullmq.keys import BullMQKeys
+    from pyqueue._protocol.fastconn import FastConnection
 
 
 def bullmq_error(code: int, job_id: str, command: str, state: str = "active",
@@ -77,18 +78,31 @@ class BullMQScripts:
     Args:
         client: An asyncio client created with ``decode_responses=False``.
         keys: The queue's key names.
+        fast: Bull mode's lean connection, when the queue has one: script calls go
+            over it (it writes the calls of concurrent jobs together, as ioredis
+            does for Node), everything else over ``client``.
     """
 
-    def __init__(self, client: aioredis.Redis, keys: BullMQKeys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: BullMQKeys,
+                 fast: FastConnection | None = None) -> None:
         self._client = client
         self._keys = keys
+        self._fast = fast
         self._s = registered(client)
         # The constant head of every fetching script's KEYS, built once.
         self._fetch_keys = sa.fetch_keys(keys)
 
     async def _run(self, command: str, built: sa.ScriptArgs) -> Any:
         keys, args = built
-        return await self._s[command](keys=keys, args=args)
+        return await self._eval(command, keys, args)
+
+    async def _eval(self, command: str, keys: list[str], args: list[sa.Arg]) -> Any:
+        """One script call: over the lean connection when there is one."""
+        script = self._s[command]
+        if self._fast is not None:
+            source = cast("str", script.script)  # registered from a str
+            return await self._fast.evalsha(script.sha, source, keys, args)
+        return await script(keys=keys, args=args)
 
     # --- adding ---------------------------------------------------------------
 
@@ -128,7 +142,7 @@ class BullMQScripts:
         """moveToActive-9 (``job_id`` is Bull's: BullMQ's wait hands out no id)."""
         lock, lmax, lduration, name = sa.worker_argv(worker)
         args: list[sa.Arg] = [self._keys.base, now, token, lock, lmax, lduration, name]
-        return job_reply(await self._s["moveToActive"](keys=self._fetch_keys, args=args))
+        return job_reply(await self._eval("moveToActive", self._fetch_keys, args))
 
     async def _finish(self, job_id: str, built: sa.ScriptArgs, command: str) -> Any:
         raw = await self._run(command, built)
