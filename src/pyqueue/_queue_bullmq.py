@@ -95,8 +95,8 @@ class BullMQQueue(Queue[DataT]):
             await self._resolve_format()
         return self.protocol
 
-    def _reconnect(self, loop: Any) -> None:
-        super()._reconnect(loop)
+    def _connections_replaced(self) -> None:
+        # A new client (the setter) or new connections for a new event loop.
         self._proto = open_protocol("bullmq", self._client, self.prefix, self.name,
                                     fast=self._fast)
 

@@ -232,6 +232,10 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
         self._client = client
         self._scripts = Scripts(client, self.keys, self._fast)
         self._scripts.durability = self.durability
+        self._connections_replaced()
+
+    def _connections_replaced(self) -> None:
+        """Called when the client or the lean connection changed (a format's hook)."""
 
     @property
     def scripts(self) -> Scripts:
@@ -282,6 +286,7 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
         self._scripts.durability = self.durability
         self._waiters = None  # its tasks belonged to the closed loop
         self._loop = loop
+        self._connections_replaced()
 
     async def __aenter__(self) -> Self:
         if not self._format_known:

@@ -168,3 +168,4 @@ async def test_refuses_bullmq_queue_as_bull(mq: Queue, redis_url: str, queue_nam
 def test_unknown_protocol_is_refused() -> None:
     with pytest.raises(InvalidOptionsError, match="protocol"):
         Queue("q", protocol="celery")
+
