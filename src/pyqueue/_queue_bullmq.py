@@ -357,8 +357,8 @@ class BullMQQueue(Queue[DataT]):
                             continue
                         if event.name == "completed":
                             return mqwire.loads(event.fields.get("returnvalue") or "null")
-                        if (event.name == "failed" and event.fields.get("prev") != "active") \
-                                or event.name == "retries-exhausted":
+                        if event.name in ("failed", "retries-exhausted"):
+                            # For good, or an attempt a retry follows: the job says.
                             code, text = await proto.finished_outcome(job_id)
                             if code == 2:
                                 raise JobFailedError(job_id, text or "")

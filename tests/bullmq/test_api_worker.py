@@ -250,3 +250,16 @@ async def test_retry_delays_are_bullmqs_exponential(mq: Queue) -> None:
 
 async def _state_is(queue: Queue, job_id: str, state: str) -> bool:
     return await queue.get_job_state(job_id) == state
+
+
+async def test_finished_waits_through_retries_for_the_final_failure(mq: Queue) -> None:
+    # The wait starts before the worker: the outcome comes from the events stream.
+    async def handler(job: Job[Any]) -> None:
+        raise RuntimeError(f"try {job.attempts_made + 1}")
+
+    job = await mq.add({}, attempts=2)
+    waiting = asyncio.create_task(job.finished(timeout=20))
+    await asyncio.sleep(0)  # the wait reads the stream's position first
+    async with Worker(mq, handler):
+        with pytest.raises(JobFailedError, match="try 2"):
+            await waiting
