@@ -367,6 +367,10 @@ class QueueProtocol(Protocol):
         """Job schedulers, as Node's ``getJobSchedulers`` lists them."""
         ...
 
+    async def get_job_scheduler(self, scheduler_id: str) -> dict[str, Any] | None:
+        """One job scheduler as Node's ``getJobScheduler`` shows it, or None."""
+        ...
+
     # --- events -----------------------------------------------------------------
 
     def event_feed(self, client: aioredis.Redis, *, last_id: str = "$") -> EventFeed:

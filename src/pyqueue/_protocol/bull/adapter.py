@@ -325,6 +325,9 @@ class BullProtocol(BullReads, QueueProtocol):
                                  asc: bool = False) -> list[dict[str, Any]]:
         raise _not_in_bull("job schedulers (see Queue.get_repeatable_jobs)")
 
+    async def get_job_scheduler(self, scheduler_id: str) -> dict[str, Any] | None:
+        raise _not_in_bull("job schedulers (see Queue.get_repeatable_jobs)")
+
     # --- events -----------------------------------------------------------------
 
     def event_feed(self, client: aioredis.Redis, *, last_id: str = "$") -> EventFeed:
