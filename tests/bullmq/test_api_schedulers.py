@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pyqueue import Job, JobOptions, JobScheduler, Queue, Worker
+from pyqueue import Job, JobOptions, JobScheduler, Queue, SyncQueue, Worker
 from pyqueue.errors import InvalidOptionsError
 
 
@@ -143,3 +143,21 @@ async def test_bull_mode_points_to_repeat(redis_url: str, queue_name: str) -> No
                 await call
         with pytest.raises(InvalidOptionsError, match="get_job_schedulers"):
             await bull.get_job_schedulers()
+
+
+def test_sync_queue_has_the_same_schedulers(redis_url: str, queue_name: str) -> None:
+    queue: SyncQueue[Any] = SyncQueue(queue_name, redis_url, protocol="bullmq")
+    try:
+        first = queue.upsert_job_scheduler("s", pattern="*/5 * * * *", name="five",
+                                           data={"x": 1})
+        assert first is not None
+        assert first.id.startswith("repeat:s:")
+        assert first.data == {"x": 1}
+        shown = queue.get_job_scheduler("s")
+        assert shown is not None
+        assert (shown.pattern, shown.name) == ("*/5 * * * *", "five")
+        assert [s.id for s in queue.get_job_schedulers()] == ["s"]
+        assert queue.remove_job_scheduler("s") is True
+        assert queue.get_job_schedulers() == []
+    finally:
+        queue.close()
