@@ -116,6 +116,11 @@ async def test_board_shows_and_acts_on_a_pyqueue_queue(
             handler.seen.clear()
             async with Worker(mq, handler):
                 await _until(lambda: _counts_are(mq, completed=4, failed=0))
+                # The worker named its connection before its first fetch, as BullMQ's
+                # do: bull-board's workers view lists it.
+                assert (await ui.tab("latest"))["hasWorkers"] is True
+                workers = (await ui.get(f"/api/queues/{queue_name}/workers"))["workers"]
+                assert len(workers) == 1, workers
             assert sorted(i for i, _ in handler.seen) == sorted(
                 [bad.id, waiting.id, prioritized.id])
             shown = await ui.tab("completed")
