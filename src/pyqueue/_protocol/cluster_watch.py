@@ -31,6 +31,10 @@ from pyqueue._protocol.sentinel_watch import Severable
 Address = tuple[str, int]
 
 
+# Our own generator: a library must not move the application's global random state
+# (a watcher thread shuffling through it perturbed seeded code, Hypothesis in our tests).
+_RANDOM = random.Random()
+
 class SlotRoute(Protocol):
     """What the watcher needs of :class:`pyqueue._protocol.routing.SlotRoute`."""
 
@@ -108,7 +112,7 @@ class SlotWatcher:
 
     def _read_slots(self) -> Any:
         nodes = list(self._nodes)
-        random.shuffle(nodes)
+        _RANDOM.shuffle(nodes)
         for host, port in nodes:
             client = redis.Redis(
                 host=host, port=port, ssl=self._ssl, retry=Retry(NoBackoff(), 0), **self._kwargs

@@ -47,6 +47,10 @@ from pyqueue.errors import TransientServerError, transient_code
 
 Address = tuple[str, int]
 
+# Our own generator: a library must not move the application's global random state
+# (a watcher thread shuffling through it perturbed seeded code, Hypothesis in our tests).
+_RANDOM = random.Random()
+
 # Connection options that matter to a discovery connection (auth, TLS, timeouts).
 _DISCOVERY_KEYS = (
     "username", "password", "credential_provider", "socket_timeout", "socket_connect_timeout",
@@ -175,7 +179,7 @@ class SlotRoute:
         with self._lock:
             nodes = list(self._nodes)
             suspect = self._suspect
-        random.shuffle(nodes)  # spread discovery, and skip a dead seed quickly on average
+        _RANDOM.shuffle(nodes)  # spread discovery, and skip a dead seed quickly on average
         nodes.sort(key=lambda node: node == suspect)
         return nodes
 

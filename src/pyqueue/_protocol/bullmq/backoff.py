@@ -20,6 +20,10 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# Our own generator: a library must not move the application's global random state
+# (a watcher thread shuffling through it perturbed seeded code, Hypothesis in our tests).
+_RANDOM = random.Random()
+
 BUILTIN_TYPES = ("fixed", "exponential")
 
 
@@ -42,7 +46,7 @@ def _number(value: Any) -> float:
 
 def builtin_delay(
     backoff: Mapping[str, Any], attempts_made: int,
-    rand: Callable[[], float] = random.random,
+    rand: Callable[[], float] = _RANDOM.random,
 ) -> int | None:
     """ms before the next attempt for a built-in strategy, or None for a custom one.
 
