@@ -320,7 +320,7 @@ async def diagnose(
     async def one(s: overview.QueueStats) -> Diagnosis:
         queue = cache.get(s.name)
         if queue is None:
-            queue = cache[s.name] = overview.open_queue(client, prefix, s.name)
+            queue = cache[s.name] = overview.open_queue(client, prefix, s.name, s.format)
         async with gate:
             return await _diagnosed(queue, s, limits, prefix_flag)
 

@@ -23,6 +23,8 @@ from pyqueue.tools.diagnosis import Diagnosis, Finding, Limits, diagnose, diagno
 
 QUEUES_AT_ONCE = 16
 STATES: tuple[str, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
+# A BullMQ queue's page adds the states only BullMQ has.
+BULLMQ_STATES: tuple[str, ...] = (*STATES, "prioritized", "waiting-children")
 # Bull's clean() names the waiting list "wait".
 CLEAN_STATES: dict[str, str] = {
     "completed": "completed", "failed": "failed", "delayed": "delayed",
@@ -40,7 +42,9 @@ MAX_FIELD_CHARS = 100_000
 _DISCOVERY_TTL = 30.0
 _SCAN_COUNT = 10_000
 # Keys that exist only per queue, with their Redis type.
-_QUEUE_SUFFIXES: dict[str, str] = {":id": "string", ":meta-paused": "string", ":repeat": "zset"}
+# ``meta`` (a hash) is BullMQ's queue marker, written by its Queue and its pause.
+_QUEUE_SUFFIXES: dict[str, str] = {":id": "string", ":meta-paused": "string", ":repeat": "zset",
+                                   ":meta": "hash"}
 # A page load reads each queue's diagnosis at most this often (the overview polls).
 DIAGNOSIS_TTL = 2.0
 # Bounds per queue for the pages (the CLI's doctor looks further).
@@ -59,6 +63,16 @@ class QueueSummary:
     diagnosis: Diagnosis | None = None
 
     @property
+    def states(self) -> tuple[str, ...]:
+        """The states the queue page offers: BullMQ's own two with a BullMQ queue."""
+        return BULLMQ_STATES if self.format == "bullmq" else STATES
+
+    @property
+    def format(self) -> str:
+        """``bullmq``, or ``bull`` (also a queue no key of either format marks yet)."""
+        return "bull" if self.diagnosis is None else self.diagnosis.stats.format
+
+    @property
     def findings(self) -> list[Finding]:
         return [] if self.diagnosis is None else self.diagnosis.findings
 
@@ -69,7 +83,7 @@ class QueueSummary:
     def to_json(self) -> dict[str, Any]:
         d = self.diagnosis
         return {
-            "name": self.name, "counts": self.counts, "paused": self.paused,
+            "name": self.name, "format": self.format, "counts": self.counts, "paused": self.paused,
             "workers": self.workers, "repeatable": self.repeatable, "error": self.error,
             "flags": self.flags, "findings": [f.to_json() for f in self.findings],
             "workerList": [] if d is None else [w.to_json() for w in d.workers],
@@ -176,7 +190,8 @@ class Repository:
             keys = self.queue(name).keys
         except PyQueueError:
             return False
-        return bool(await self.client.exists(keys.id, keys.repeat, keys.meta_paused, keys.wait))
+        return bool(await self.client.exists(keys.id, keys.repeat, keys.meta_paused, keys.wait,
+                                             keys.meta))
 
     async def summaries(self, wait: float | None = None) -> list[QueueSummary] | None:
         """Every queue's summary: diagnosed together (a few pipelined round trips for all,
