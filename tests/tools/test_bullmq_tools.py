@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import pytest
+from tests.bullmq.nodebullmq import NodeBullMQ
 from tests.tools.test_cli import FAST, cli, cli_json, one_error_line
 
 from pyqueue import Queue, Worker
-
 from pyqueue.tools import overview
+from pyqueue.tools.dashboard import create_app
 
 
 @pytest.fixture
@@ -125,3 +127,65 @@ async def test_job_commands_on_bullmq(redis_url: str, prefix: str) -> None:
 
 async def test_missing_queue_is_one_line(redis_url: str, prefix: str) -> None:
     one_error_line(cli(redis_url, "jobs", "nope", "--prefix", prefix), 3, "unknown queue")
+
+
+async def test_node_bullmq_queue_in_queues_and_jobs(
+    redis_url: str, node_bullmq: NodeBullMQ, queue_name: str,
+) -> None:
+    # BullMQ's own Queue made it: no pyqueue code wrote a key of it.
+    ids = await node_bullmq.add(queue_name, [
+        {"name": "a", "data": {"n": 1}},
+        {"name": "b", "data": {"n": 2}, "opts": {"priority": 5}},
+        {"name": "c", "data": {"n": 3}, "opts": {"delay": 3_600_000}},
+    ])
+    paused = await node_bullmq.admin(queue_name, "pause")
+    assert paused["ok"], paused
+    listed = {q["name"]: q for q in cli_json(redis_url, "queues")}
+    mine = listed[queue_name]
+    assert mine["format"] == "bullmq"
+    assert mine["paused"] is True
+    assert mine["counts"] == {
+        "waiting": 1, "active": 0, "delayed": 1, "failed": 0, "completed": 0, "paused": 0,
+        "prioritized": 1, "waiting-children": 0,
+    }
+    prioritized = cli_json(redis_url, "jobs", queue_name, "--state", "prioritized")
+    assert [j["id"] for j in prioritized["jobs"]] == [ids[1]]
+    assert prioritized["total"] == 1
+    detail = cli_json(redis_url, "job", queue_name, ids[2])
+    assert detail["state"] == "delayed"
+    assert detail["data"] == {"n": 3}
+    resumed = cli(redis_url, "resume", queue_name)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (await node_bullmq.state(queue_name))["isPaused"] is False
+
+
+async def test_bullmq_state_on_bull_queue_is_one_line(redis_url: str, prefix: str) -> None:
+    async with Queue("b4", redis_url, prefix=prefix, protocol="bull") as bull:
+        await bull.add({"n": 1}, job_id="x1", priority=2)
+    done = cli(redis_url, "jobs", "b4", "--state", "prioritized", "--prefix", prefix)
+    one_error_line(done, 2, "BullMQ queues only")
+
+
+async def test_dashboard_shows_bullmq_queue_and_jobs(redis_url: str, prefix: str) -> None:
+    await _bullmq_queue(redis_url, prefix)
+    app = create_app(redis_url, prefix)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8765") as http:
+        overview_json = (await http.get("/api/overview")).json()
+        queues = {q["name"]: q for q in overview_json["queues"]}
+        assert queues["mq"]["format"] == "bullmq"
+        assert queues["mq"]["counts"]["prioritized"] == 1
+        assert queues["mq"]["counts"]["failed"] == 1
+        home = await http.get("/")
+        assert home.status_code == 200
+        assert 'href="/queue?name=mq' in home.text
+        page = await http.get("/queue?name=mq&state=prioritized")
+        assert page.status_code == 200, page.text
+        assert 'id="format-badge">bullmq<' in page.text
+        assert ">p1</a>" in page.text
+        assert ">w1</a>" not in page.text
+        failed = await http.get("/queue?name=mq&state=failed")
+        assert ">f1</a>" in failed.text
+        job = await http.get("/job?queue=mq&id=f1")
+        assert job.status_code == 200
+        assert "broken f1" in job.text

@@ -137,6 +137,15 @@ class Repository:
             self._open[name] = found
         return found
 
+    def _speaks(self, name: str, format: str) -> None:
+        """Reopen ``name``'s Queue in BullMQ mode once its keys show BullMQ's: a
+        protocol=None Queue learns it only on its first script, and the pages ask for
+        BullMQ's states (prioritized...) before any."""
+        found = self._open.get(name)
+        if format == "bullmq" and (found is None or found.format != "bullmq"):
+            self._open[name] = Queue(name, connection=self.client, prefix=self.prefix,
+                                     protocol="bullmq")
+
     async def close(self) -> None:
         if self._refreshing is not None:
             self._refreshing.cancel()
@@ -209,6 +218,7 @@ class Repository:
             for found in await diagnose(self.client, self.prefix, stale, LIMITS,
                                         queues=self._open):
                 self._diagnoses[found.name] = found
+                self._speaks(found.name, found.stats.format)
         async with self.client.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.zcard(self.queue(name).keys.repeat)
@@ -243,6 +253,8 @@ class Repository:
         if found is None or time.time() - found.taken_at > DIAGNOSIS_TTL:
             found = await diagnose_queue(queue, LIMITS, clients=clients)
             self._diagnoses[name] = found
+            self._speaks(name, found.stats.format)
+            queue = self.queue(name)
         try:
             repeatable: Any = await queue.get_repeatable_count()
         except ResponseError as exc:
