@@ -27,6 +27,7 @@ from pyqueue import _durations
 from pyqueue._protocol.bullmq import wire as mqwire
 from pyqueue._protocol.formats import detect_format, open_protocol
 from pyqueue._protocol.interface import AddResult, Dedup, NewJob, QueueProtocol
+from pyqueue._stream_waiting import StreamWaiters
 from pyqueue.errors import (
     InvalidOptionsError,
     JobFailedError,
@@ -66,6 +67,7 @@ class BullMQQueue(Queue[DataT]):
         self.protocol_requested = "bullmq"
         self._proto = open_protocol("bullmq", self._client, self.prefix, self.name,
                                     fast=self._fast)
+        self._stream_waits: StreamWaiters | None = None
 
     @property
     def format(self) -> str:
@@ -96,9 +98,29 @@ class BullMQQueue(Queue[DataT]):
         return self.protocol
 
     def _connections_replaced(self) -> None:
-        # A new client (the setter) or new connections for a new event loop.
+        # A new client (the setter) or new connections for a new event loop; the
+        # waits' reader, if any, belonged to the old ones.
         self._proto = open_protocol("bullmq", self._client, self.prefix, self.name,
                                     fast=self._fast)
+        self._stream_waits = None
+
+    async def close(self) -> None:
+        """Close the connections this queue opened (the waits' reader too). Idempotent."""
+        waits, self._stream_waits = self._stream_waits, None
+        if waits is not None and not self._closed:
+            await waits.aclose()
+        await super().close()
+
+    def _waits(self) -> StreamWaiters:
+        waits = self._stream_waits
+        if waits is None:
+            proto = self._proto
+            waits = self._stream_waits = StreamWaiters(
+                lambda: self.connection_spec.async_client(max_connections=1, socket_timeout=None),
+                lambda client, last_id: proto.event_feed(client, last_id=last_id),
+                proto.base + "events",
+            )
+        return waits
 
     @property  # type: ignore[misc]
     def scripts(self) -> _JobCalls:  # type: ignore[override]
@@ -326,48 +348,31 @@ class BullMQQueue(Queue[DataT]):
     ) -> Any:
         """The job's return value once it completes, read from the ``events`` stream.
 
-        Reads the stream's last id first, then the job's outcome, then the stream
-        from that id on: an end that happens between the two reads is in the stream.
-        Each wait uses a connection of its own for the blocking reads.
+        Every wait of this queue object shares one stream reader (one connection
+        however many wait, see :mod:`pyqueue._stream_waiting`); an entry naming the
+        job makes its waiter read the job's outcome again.
 
         Raises:
             JobFailedError: the job failed for good.
-            JobNotFound: no such job.
+            JobNotFound: no such job, or it was removed.
             TimeoutError: ``timeout`` passed first.
         """
         proto = await self._checked()
         seconds = _durations.timeout(timeout)
         job_id = str(job_id)
-        async with asyncio.timeout(seconds):
-            last = await self.client.xrevrange(self._proto.base + "events", count=1)
-            start = cast("bytes", last[0][0]).decode() if last else "0-0"
-            code, text = await proto.finished_outcome(job_id)
-            if code == 1:
-                return mqwire.loads(text or "null")
-            if code == 2:
-                raise JobFailedError(job_id, text or "")
-            if code == -1:
-                raise JobNotFound(f"job {job_id!r} does not exist", job_id=job_id, code=-1)
-            client = self.connection_spec.async_client(max_connections=1, socket_timeout=None)
-            feed = proto.event_feed(client, last_id=start)
-            try:
-                while True:
-                    for event in await feed.next_batch(5.0):
-                        if event.job_id != job_id:
-                            continue
-                        if event.name == "completed":
-                            return mqwire.loads(event.fields.get("returnvalue") or "null")
-                        if event.name in ("failed", "retries-exhausted"):
-                            # For good, or an attempt a retry follows: the job says.
-                            code, text = await proto.finished_outcome(job_id)
-                            if code == 2:
-                                raise JobFailedError(job_id, text or "")
-                        if event.name == "removed":
-                            raise JobNotFound(f"job {job_id!r} was removed", job_id=job_id,
-                                              code=-1)
-            finally:
-                await feed.aclose()
-                await client.aclose()
+        waits = self._waits()
+        async with asyncio.timeout(seconds), waits.watching(job_id) as woken:
+            while True:
+                woken.clear()
+                code, text = await proto.finished_outcome(job_id)
+                if code == 1:
+                    return mqwire.loads(text or "null")
+                if code == 2:
+                    raise JobFailedError(job_id, text or "")
+                if code == -1:
+                    raise JobNotFound(f"job {job_id!r} does not exist", job_id=job_id, code=-1)
+                await woken.wait()
+                await waits.ensure()  # a reader that died is replaced
 
 
 class _JobCalls:

@@ -55,11 +55,11 @@ class WorkerGroup:
                 options = dataclasses.replace(options, concurrency=concurrency)
             self.workers.append(Worker(
                 entry.name, entry.handler, redis_url=url,
-                prefix=prefix or settings.prefix or "bull", options=options,
+                prefix=entry.prefix or prefix or settings.prefix or "bull", options=options,
                 context=self.context, before_process=settings.before_process,
                 after_process=settings.after_process, model=entry.jobs_model,
                 default_job_options=entry.default_job_options,
-                backoff_strategies=entry.backoff_strategies,
+                backoff_strategies=entry.backoff_strategies, protocol=entry.protocol,
             ))
         self._started = False
         self._closed = False

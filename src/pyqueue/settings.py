@@ -72,6 +72,9 @@ class QueueEntry(Generic[DataT]):
         backoff_strategies: Custom backoff strategies of this queue's jobs.
         protocol: The queue's wire format, as :class:`~pyqueue.Queue` takes it
             (``"bull"``, ``"bullmq"``, None: what Redis holds, Bull for a new queue).
+        prefix: The queue's key prefix, instead of the settings' (None). One settings
+            object can so serve a Bull queue and its BullMQ twin under another prefix,
+            as during a migration's cut-over (``pyqueue migrate --to-prefix``).
 
     Raises:
         InvalidOptionsError: a handler that is not callable, a model that contradicts
@@ -87,6 +90,7 @@ class QueueEntry(Generic[DataT]):
     options: WorkerOptions | None = None
     backoff_strategies: Mapping[str, BackoffStrategy] | None = None
     protocol: str | None = None
+    prefix: str | None = None
     _jobs_model: type[BaseModel] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -133,6 +137,10 @@ class QueueEntry(Generic[DataT]):
             raise InvalidOptionsError(
                 f"{label}.options: expected WorkerOptions, got {self.options!r}"
             )
+        if self.prefix is not None and (not isinstance(self.prefix, str) or not self.prefix):
+            raise InvalidOptionsError(
+                f"{label}.prefix: must be a non-empty string or None, got {self.prefix!r}"
+            )
         if self.protocol not in (None, "auto", "bull", "bullmq"):
             raise InvalidOptionsError(
                 f"{label}.protocol: must be 'bull', 'bullmq' or None, got {self.protocol!r}"
@@ -160,7 +168,7 @@ class QueueEntry(Generic[DataT]):
         carries the policy in its options, where any worker (Node's too) reads it.
         """
         return Queue(
-            self.name, redis_url, connection=connection, prefix=prefix,
+            self.name, redis_url, connection=connection, prefix=self.prefix or prefix,
             model=self._model_as_data(), default_job_options=self.default_job_options,
             backoff_strategies=self.backoff_strategies, protocol=self.protocol,
         )
@@ -179,7 +187,8 @@ class QueueEntry(Generic[DataT]):
         """
         return Worker(
             self.name, self.handler, redis_url=redis_url, connection=connection,
-            prefix=prefix, options=self.worker_options(options), context=context,
+            prefix=self.prefix or prefix, options=self.worker_options(options),
+            context=context,
             on_startup=on_startup, on_shutdown=on_shutdown, before_process=before_process,
             after_process=after_process, model=self._model_as_data(),
             default_job_options=self.default_job_options,
@@ -314,7 +323,7 @@ class WorkerSettings:
     crons: tuple[PlannedCron, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        entries = _entries(self.queues)
+        entries = _entries(self.queues, self.prefix or "bull")
         object.__setattr__(self, "entries", entries)
         if self.options is not None and not isinstance(self.options, WorkerOptions):
             raise InvalidOptionsError(f"options: expected WorkerOptions, got {self.options!r}")
@@ -348,7 +357,7 @@ class WorkerSettings:
         return self.entry(name).queue(redis_url or self.redis_url, prefix=self.prefix or "bull")
 
 
-def _entries(queues: object) -> tuple[QueueEntry[Any], ...]:
+def _entries(queues: object, prefix: str) -> tuple[QueueEntry[Any], ...]:
     if isinstance(queues, Mapping):
         if not queues:
             raise InvalidOptionsError("queues: must name at least one queue")
@@ -365,13 +374,17 @@ def _entries(queues: object) -> tuple[QueueEntry[Any], ...]:
             f"queues: must be a non-empty list of QueueEntry or {{name: handler}}, "
             f"got {queues!r}"
         )
-    seen: set[str] = set()
+    # A name may come twice under two prefixes (a queue and its twin); an entry
+    # without its own prefix is under the settings' (``prefix``).
+    seen: set[tuple[str, str]] = set()
     for i, entry in enumerate(queues):
         if not isinstance(entry, QueueEntry):
             raise InvalidOptionsError(f"queues[{i}]: expected a QueueEntry, got {entry!r}")
-        if entry.name in seen:
-            raise InvalidOptionsError(f"queues: {entry.name!r} twice")
-        seen.add(entry.name)
+        where = (entry.name, entry.prefix or prefix)
+        if where in seen:
+            raise InvalidOptionsError(
+                f"queues: {entry.name!r} twice under prefix {where[1]!r}")
+        seen.add(where)
     return tuple(queues)
 
 

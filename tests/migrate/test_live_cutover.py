@@ -11,10 +11,10 @@ traces, logs), ids BullMQ refuses were renamed and recorded, and each schedule
 ran once per tick: on the Bull side until the migration, on the BullMQ side
 from the very next tick, never on both.
 
-pyqueue workers on the new queue come with BullMQ mode in the public API
-(phase 2): ``_python_bullmq_workers`` is where they start; it returns a
-function per worker that lists its handler calls as ``Run``s, and every
-assertion below then covers them as it covers the Node workers.
+Two pyqueue workers in BullMQ mode (``Queue(..., protocol="bullmq")``) serve the
+new queue beside the two Node BullMQ workers (``_python_bullmq_workers``): their
+handler calls count as the Node workers' do in every assertion, and they must
+have run some of the stream.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ from tests.bullmq.nodebullmq import check_node_modules as check_bullmq
 from tests.interop.bull import NODE_DIR as BULL_NODE_DIR
 from tests.interop.bull import NodeBull, NodeProcess, find_node
 from tests.interop.bull import check_node_modules as check_bull
+
+from pyqueue import Job, Queue, Worker, WorkerOptions
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -185,17 +187,22 @@ def _start_bullmq_workers(node_mq: NodeBullMQ, queue: str) -> list[NodeProcess]:
 
 async def _python_bullmq_workers(url: str, queue: str,
                                  stack: contextlib.AsyncExitStack) -> list[Callable[[], list[Run]]]:
-    """pyqueue workers on the new queue, beside the Node ones: none until pyqueue's
-    public API speaks BullMQ (phase 2). Then, per worker::
-
-        calls: list[Run] = []
-        async def handler(job):
-            calls.append(Run("bullmq", job.id, job.name, job.data))
-        await stack.enter_async_context(
-            Worker(Queue(queue, url, prefix=TARGET, protocol="bullmq"), handler))
-        sources.append(lambda: list(calls))
-    """
+    """pyqueue workers on the new queue, in BullMQ mode, beside the Node ones: one
+    settings-free ``Worker`` per call list, its handler calls listed as ``Run``s so
+    that every assertion covers them as it covers the Node workers."""
     sources: list[Callable[[], list[Run]]] = []
+    for _ in range(2):
+        calls: list[Run] = []
+
+        async def handler(job: Job[Any], calls: list[Run] = calls) -> None:
+            calls.append(Run("bullmq", job.id, job.name, job.data))
+            await asyncio.sleep(0.05)  # as long as a small real job: Node gets its share too
+
+        queue_ = await stack.enter_async_context(
+            Queue(queue, url, prefix=TARGET, protocol="bullmq"))
+        worker = Worker(queue_, handler, options=WorkerOptions(concurrency=4))
+        await stack.enter_async_context(worker)
+        sources.append(lambda calls=calls: list(calls))
     return sources
 
 
@@ -273,6 +280,9 @@ async def _cut_over(node: str, url: str, q: str, stack: contextlib.ExitStack,
               for name in ("tick-every", "tick-cron")):
         assert time.monotonic() < deadline + 60, "the schedulers did not fire on BullMQ"
         await asyncio.sleep(0.2)
+    # pyqueue's BullMQ-mode workers took their share of the new queue's jobs.
+    python_runs = [r for calls in python_workers for r in calls()]
+    assert any(r.name == "stream" for r in python_runs), "no stream job ran on pyqueue"
     report = await migrator.stop()
     for process in (bull_worker, *workers):
         process.terminate()
