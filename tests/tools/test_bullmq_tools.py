@@ -117,6 +117,11 @@ async def test_job_commands_on_bullmq(redis_url: str, prefix: str) -> None:
 
     found = run(redis_url, prefix, "search", "mq", "--name", "mail")
     assert [j["id"] for j in found["jobs"]] == ["w2"]
+    # A search with no state walks BullMQ's prioritized set too.
+    vip = run(redis_url, prefix, "search", "mq", "--name", "vip")
+    assert [j["id"] for j in vip["jobs"]] == ["p1"]
+    only = run(redis_url, prefix, "search", "mq", "--state", "prioritized")
+    assert [j["id"] for j in only["jobs"]] == ["p1"]
 
     cleaned = cli(redis_url, "clean", "mq", "--state", "completed", "--older-than", "0s",
                   "--prefix", prefix)
@@ -164,6 +169,8 @@ async def test_bullmq_state_on_bull_queue_is_one_line(redis_url: str, prefix: st
         await bull.add({"n": 1}, job_id="x1", priority=2)
     done = cli(redis_url, "jobs", "b4", "--state", "prioritized", "--prefix", prefix)
     one_error_line(done, 2, "BullMQ queues only")
+    searched = cli(redis_url, "search", "b4", "--state", "waiting-children", "--prefix", prefix)
+    one_error_line(searched, 2, "BullMQ queues only")
 
 
 async def test_dashboard_shows_bullmq_queue_and_jobs(redis_url: str, prefix: str) -> None:
@@ -189,3 +196,4 @@ async def test_dashboard_shows_bullmq_queue_and_jobs(redis_url: str, prefix: str
         job = await http.get("/job?queue=mq&id=f1")
         assert job.status_code == 200
         assert "broken f1" in job.text
+    await app.aclose()

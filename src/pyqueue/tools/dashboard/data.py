@@ -137,7 +137,7 @@ class Repository:
             self._open[name] = found
         return found
 
-    def _speaks(self, name: str, format: str) -> None:
+    async def _speaks(self, name: str, format: str) -> None:
         """Reopen ``name``'s Queue in BullMQ mode once its keys show BullMQ's: a
         protocol=None Queue learns it only on its first script, and the pages ask for
         BullMQ's states (prioritized...) before any."""
@@ -145,6 +145,8 @@ class Repository:
         if format == "bullmq" and (found is None or found.format != "bullmq"):
             self._open[name] = Queue(name, connection=self.client, prefix=self.prefix,
                                      protocol="bullmq")
+            if found is not None:
+                await found.close()  # the shared client stays open
 
     async def close(self) -> None:
         if self._refreshing is not None:
@@ -218,7 +220,7 @@ class Repository:
             for found in await diagnose(self.client, self.prefix, stale, LIMITS,
                                         queues=self._open):
                 self._diagnoses[found.name] = found
-                self._speaks(found.name, found.stats.format)
+                await self._speaks(found.name, found.stats.format)
         async with self.client.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.zcard(self.queue(name).keys.repeat)
@@ -253,7 +255,7 @@ class Repository:
         if found is None or time.time() - found.taken_at > DIAGNOSIS_TTL:
             found = await diagnose_queue(queue, LIMITS, clients=clients)
             self._diagnoses[name] = found
-            self._speaks(name, found.stats.format)
+            await self._speaks(name, found.stats.format)
             queue = self.queue(name)
         try:
             repeatable: Any = await queue.get_repeatable_count()
