@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from pyqueue._emitter import Event
+from pyqueue._queue_schedulers import JobScheduler
 from pyqueue.embedded import RedisServerNotFound
 from pyqueue.errors import (
     InvalidOptionsError,
@@ -70,6 +71,7 @@ __all__ = [
     "JobHandle",
     "JobNotFound",
     "JobOptions",
+    "JobScheduler",
     "JobStateError",
     "JobTimeoutError",
     "KeepJobs",

@@ -97,6 +97,9 @@ class BullMQQueue(Queue[DataT]):
             await self._resolve_format()
         return self.protocol
 
+    async def _scheduler_calls(self, method: str) -> QueueProtocol:
+        return await self._checked()
+
     def _connections_replaced(self) -> None:
         # A new client (the setter) or new connections for a new event loop; the
         # waits' reader, if any, belonged to the old ones.

@@ -28,9 +28,11 @@ from pyqueue._protocol.bull import wire as _wire
 from pyqueue._protocol.bull.keys import QueueKeys
 from pyqueue._protocol.bull.scripts import Scripts
 from pyqueue._protocol.formats import FORMATS, detect_format
+from pyqueue._protocol.interface import QueueProtocol
 from pyqueue._queue_adding import BulkJob, QueueAdding
 from pyqueue._queue_admin import QueueAdmin
 from pyqueue._queue_reads import QueueReads
+from pyqueue._queue_schedulers import JobSchedulers
 from pyqueue._waiting import FinishedWaiters
 from pyqueue.errors import (
     InvalidOptionsError,
@@ -54,6 +56,7 @@ _FORMAT_CLASSES: dict[str, type[Queue[Any]]] = {}
 
 class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on purpose
     LocalEvents[DataT], EventEmitter, QueueAdding[DataT], QueueReads[DataT], QueueAdmin,
+    JobSchedulers[DataT],
 ):
     """A Bull-compatible queue: add jobs, inspect and manage them.
 
@@ -218,6 +221,16 @@ class Queue(  # type: ignore[misc]  # LocalEvents.on narrows EventEmitter.on on 
             return True
         self._format_known = True
         return False
+
+    async def _scheduler_calls(self, method: str) -> QueueProtocol:
+        """Job schedulers are BullMQ's: a Bull queue refuses them (BullMQQueue overrides)."""
+        self._check_open()
+        if not self._format_known and await self._resolve_format():
+            return await self._scheduler_calls(method)  # now BullMQQueue's
+        raise InvalidOptionsError(
+            f"{method}: job schedulers exist in BullMQ mode only (Queue(..., "
+            "protocol='bullmq')); a Bull queue repeats jobs with add(..., repeat=Repeat(...))"
+        )
 
     # --- connections and their event loop --------------------------------------
 

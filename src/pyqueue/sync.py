@@ -18,7 +18,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, overload
 
@@ -28,6 +28,7 @@ from typing_extensions import TypeVar, Unpack
 from pyqueue._protocol.connection import ConnectionSpec
 from pyqueue._queue_admin import CleanState
 from pyqueue._queue_reads import StateName
+from pyqueue._queue_schedulers import JobScheduler
 from pyqueue.errors import QueueClosedError
 from pyqueue.job import AbortOutcome, Job, JobState
 from pyqueue.options import BackoffStrategy, JobOptionFields, JobOptions
@@ -562,6 +563,33 @@ class SyncQueue(Generic[DataT]):
 
     def retry_jobs(self, count: int = 1000) -> None:
         self._run(self._queue.retry_jobs(count))
+
+    # --- job schedulers (BullMQ mode; a Bull queue raises InvalidOptionsError) ---
+
+    def upsert_job_scheduler(
+        self, scheduler_id: str, *, every: int | timedelta | None = None,
+        pattern: str | None = None, tz: str | None = None, limit: int | None = None,
+        start_date: datetime | int | None = None, end_date: datetime | int | None = None,
+        offset: int | timedelta | None = None, immediately: bool = False,
+        name: str | None = None, data: Any = None, options: JobOptions | None = None,
+    ) -> SyncJob[DataT] | None:
+        """See :meth:`Queue.upsert_job_scheduler`."""
+        job = self._run(self._queue.upsert_job_scheduler(
+            scheduler_id, every=every, pattern=pattern, tz=tz, limit=limit,
+            start_date=start_date, end_date=end_date, offset=offset, immediately=immediately,
+            name=name, data=data, options=options,
+        ))
+        return None if job is None else self._wrap(job)
+
+    def remove_job_scheduler(self, scheduler_id: str) -> bool:
+        return self._run(self._queue.remove_job_scheduler(scheduler_id))
+
+    def get_job_scheduler(self, scheduler_id: str) -> JobScheduler | None:
+        return self._run(self._queue.get_job_scheduler(scheduler_id))
+
+    def get_job_schedulers(self, start: int = 0, end: int = -1, *,
+                           asc: bool = False) -> list[JobScheduler]:
+        return self._run(self._queue.get_job_schedulers(start, end, asc=asc))
 
     def wait_until_finished(
         self, job_id: str, timeout: float | timedelta | None = None

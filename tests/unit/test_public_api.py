@@ -25,6 +25,7 @@ EXPECTED = [
     "JobHandle",
     "JobNotFound",
     "JobOptions",
+    "JobScheduler",
     "JobStateError",
     "JobTimeoutError",
     "KeepJobs",

@@ -123,6 +123,9 @@ class BullMQEngine:
         # then may close() or pause() cancel it, never while a fetch is in flight.
         self._fetch_waiting = False
         self._drained = False
+        # Whether the blocking connection carries BullMQ's worker name (CLIENT SETNAME,
+        # which Node's getWorkers and bull-board read); a reconnection drops it.
+        self._named = False
 
     def _next_token(self) -> str:
         return f"{self._token}:{next(self._counter)}"
@@ -184,8 +187,17 @@ class BullMQEngine:
 
     # --- fetching ---------------------------------------------------------------
 
+    async def _name_connection(self) -> None:
+        try:
+            await self._proto.name_worker_connection(self._bclient)
+        except (RedisError, OSError) as exc:
+            self._report(exc)
+            return
+        self._named = True
+
     async def _fetch_loop(self) -> None:
         proto = self._proto
+        await self._name_connection()
         while not self.closing:
             self._fetch_waiting = True
             await self.resumed.wait()
@@ -231,9 +243,12 @@ class BullMQEngine:
                 timeout = min(timeout, max(reply.next_due - now_ms(), 0) / 1000)
             if timeout <= 0:
                 return
+            if not self._named:
+                await self._name_connection()
             try:
                 await self._proto.wait_for_job(self._bclient, timeout)
             except (RedisError, OSError) as exc:
+                self._named = False  # the next connection is a new, unnamed one
                 self._report(exc)
                 await asyncio.sleep(1.0)
         finally:

@@ -184,6 +184,12 @@ class QueueProtocol(Protocol):
         """
         ...
 
+    async def name_worker_connection(self, bclient: aioredis.Redis) -> None:
+        """Name a worker's blocking connection as the format's own workers name theirs
+        (CLIENT SETNAME), so the format's ``getWorkers`` (and bull-board) list it. A
+        server that refuses CLIENT SETNAME is shrugged off, as Bull and BullMQ do."""
+        ...
+
     async def wait_for_job(self, bclient: aioredis.Redis, timeout: float) -> Wake | None:
         """Block on ``bclient`` (a connection for blocking commands only) until
         work may be ready, at most ``timeout`` seconds; None when it timed out."""
@@ -365,6 +371,10 @@ class QueueProtocol(Protocol):
     async def get_job_schedulers(self, start: int = 0, end: int = -1, *,
                                  asc: bool = False) -> list[dict[str, Any]]:
         """Job schedulers, as Node's ``getJobSchedulers`` lists them."""
+        ...
+
+    async def get_job_scheduler(self, scheduler_id: str) -> dict[str, Any] | None:
+        """One job scheduler as Node's ``getJobScheduler`` shows it, or None."""
         ...
 
     # --- events -----------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Job schedulers with real Node BullMQ: the same upsert leaves the same state; a Node
 Worker runs and chains pyqueue's schedulers, pyqueue chains Node's; and Node and
-pyqueue upserting and working one scheduler together make one iteration per tick."""
+pyqueue upserting and working one scheduler together make one iteration per tick, through
+the protocol and through the public API (Queue.upsert_job_scheduler, Worker)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.bullmq.nodebullmq import NodeBullMQ, single
 from tests.bullmq.pyworker import now_ms, work
 from tests.bullmq.state import snapshot
 
+from pyqueue import Job, Queue, Worker
 from pyqueue._protocol.bullmq.protocol import BullMQProtocol
 from pyqueue._protocol.interface import SchedulerRepeat
 
@@ -135,3 +137,52 @@ async def test_node_and_pyqueue_together_make_one_iteration_per_tick(
     assert all(b - a >= 250 for a, b in itertools.pairwise(ticks)), ticks
     await asyncio.sleep(0)
     assert single(node_worker.events, "done")["reason"] == "until"
+
+
+async def test_public_api_and_node_upserting_together_with_both_workers(
+    node_bullmq: NodeBullMQ, raw_redis: aioredis.Redis, redis_url: str
+) -> None:
+    """Queue.upsert_job_scheduler and Node's upsertJobScheduler race on one scheduler,
+    then a Node Worker and a pyqueue Worker consume it: each tick runs once."""
+    queue = _fresh()
+    every = 400
+    ours: list[str] = []
+    enough = asyncio.Event()
+
+    async def handler(job: Job[Any]) -> str:
+        ours.append(job.id)
+        if len(ours) >= 2:
+            enough.set()
+        return job.id
+
+    async with Queue(queue, redis_url, protocol="bullmq") as mq:
+
+        async def node_upsert() -> None:
+            result = await node_bullmq.admin(queue, "upsertJobScheduler", schedulerId="race",
+                                             repeat={"every": every}, template={"name": "r"})
+            assert result["ok"], result
+
+        # Both sides declare the scheduler at start-up, at the same time, repeatedly.
+        await asyncio.gather(*(node_upsert() for _ in range(3)),
+                             *(mq.upsert_job_scheduler("race", every=every, name="r")
+                               for _ in range(3)))
+        assert len(await mq.get_job_ids(["waiting", "delayed"])) == 1
+        with node_bullmq.start({"queue": queue, "action": "process", "until": 4,
+                                "timeoutMs": 30_000}) as node_worker:
+            await node_worker.await_for("ready", timeout=15)
+            async with Worker(mq, handler):
+                await asyncio.wait_for(enough.wait(), 30)
+                await node_worker.await_for("done", timeout=30)
+            node_runs = [e["id"] for e in node_worker.named("processing")]
+        assert single(node_worker.events, "done")["reason"] == "until"
+        assert await mq.remove_job_scheduler("race") is True
+    everyone = node_runs + ours
+    assert len(node_runs) >= 4
+    assert len(ours) >= 2
+    assert len(everyone) == len(set(everyone)), everyone  # no iteration ran twice
+    assert all(i.startswith("repeat:race:") for i in everyone)
+    ticks = sorted(int(i.rsplit(":", 1)[1]) for i in everyone)
+    assert all(b - a >= every for a, b in itertools.pairwise(ticks)), ticks
+    proto = BullMQProtocol(raw_redis, "bull", queue)
+    completed = await proto.get_job_ids("completed", 0, -1, asc=True)
+    assert sorted(completed) == sorted(everyone)

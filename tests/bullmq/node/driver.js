@@ -6,6 +6,7 @@
 // Common config: {bullmq: "bullmq"|"bullmq60"|"bullmq63", redisUrl, queue, prefix?: "bull",
 //                 action, ...}
 // Output: one JSON object per stdout line, each with `event` and `t` (Date.now()).
+// Actions: add, addBulk, flow, process, state, getJobs, listen, admin, board (see each).
 // Exit code 0 on success; an unexpected error prints {"event":"fatal",...} and exits 1.
 // A failing call under test (removing a locked job, say) is reported as
 // {"event":"result","ok":false,"error":...} and still exits 0.
@@ -296,7 +297,32 @@ async function actionAdmin(queue, cfg) {
   }
 }
 
+// board: bull-board's HTTP API (BullMQAdapter) over this queue, on 127.0.0.1 and a
+// free port unless cfg.port; prints {"event":"listening", port}, serves until SIGTERM.
+async function actionBoard(queue, cfg) {
+  const { createBullBoard } = require('@bull-board/api');
+  const { BullMQAdapter } = require('@bull-board/api/bullMQAdapter');
+  const { ExpressAdapter } = require('@bull-board/express');
+  const express = require('express');
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath('/');
+  createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter });
+  const app = express();
+  app.use('/', serverAdapter.getRouter());
+  const server = await new Promise((resolve, reject) => {
+    const s = app.listen(cfg.port || 0, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+  const stopped = new Promise(resolve => process.once('SIGTERM', resolve));
+  emit('listening', { port: server.address().port });
+  await stopped;
+  server.close();
+  if (typeof server.closeAllConnections === 'function') server.closeAllConnections();
+  emit('done', { reason: 'signal' });
+}
+
 const ACTIONS = {
+  board: actionBoard,
   add: actionAdd,
   addBulk: actionAddBulk,
   flow: actionFlow,

@@ -12,11 +12,12 @@ mypy checks, by the explicit subclassing of the protocol, that nothing is missin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
-from redis.exceptions import WatchError
+from redis.exceptions import ResponseError, WatchError
 
 from pyqueue._protocol.bull import wire
 from pyqueue._protocol.bull.adapter_reads import BullReads, BullSyncLocks
@@ -136,6 +137,11 @@ class BullProtocol(BullReads, QueueProtocol):
         if isinstance(reply, int):
             return Idle(rate_limited_ms=reply)
         return reply
+
+    async def name_worker_connection(self, bclient: aioredis.Redis) -> None:
+        """Bull's worker name (Bull mode's Fetcher names its own connection)."""
+        with contextlib.suppress(ResponseError):
+            await bclient.client_setname(self.keys.worker_client_name)
 
     async def wait_for_job(self, bclient: aioredis.Redis, timeout: float) -> Wake | None:
         """BLMOVE from wait to active: the moved id is the one to start."""
@@ -323,6 +329,9 @@ class BullProtocol(BullReads, QueueProtocol):
 
     async def get_job_schedulers(self, start: int = 0, end: int = -1, *,
                                  asc: bool = False) -> list[dict[str, Any]]:
+        raise _not_in_bull("job schedulers (see Queue.get_repeatable_jobs)")
+
+    async def get_job_scheduler(self, scheduler_id: str) -> dict[str, Any] | None:
         raise _not_in_bull("job schedulers (see Queue.get_repeatable_jobs)")
 
     # --- events -----------------------------------------------------------------

@@ -10,10 +10,12 @@ protocol, that BullMQ mode offers every operation of the interface.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import redis
+from redis.exceptions import ResponseError
 
 from pyqueue._protocol.bullmq import script_args as sa
 from pyqueue._protocol.bullmq import script_args_admin as adm
@@ -135,6 +137,11 @@ class BullMQProtocol(BullMQAdmin, SchedulerCalls, QueueProtocol):
         return bool(await self._client.hexists(self._keys.meta, "paused"))
 
     # --- a worker's path --------------------------------------------------------
+
+    async def name_worker_connection(self, bclient: aioredis.Redis) -> None:
+        """``<prefix>:<base64(queue)>``: what Node's ``Queue.getWorkers`` looks for."""
+        with contextlib.suppress(ResponseError):
+            await bclient.client_setname(self._keys.worker_client_name)
 
     async def wait_for_job(self, bclient: aioredis.Redis, timeout: float) -> Wake | None:
         """BZPOPMIN on the marker: ``Wake(due=0)`` when a job is ready, ``Wake(due=ms)``
