@@ -94,10 +94,10 @@ async def test_watch_refreshes_in_place_and_ctrl_c_restores(
                 # The worker is shown while it runs (no "no workers" flag), and the counts moved.
                 await asyncio.to_thread(term.wait_for, b" ok")
             text = ANSI.sub(b"", term.output).decode("utf-8", "replace")
-            # Columns: queue, wait, act, delay, fail, done, psd, /s, wkr, oldest, flags.
+            # Columns: queue, fmt, wait, act, delay, fail, done, psd, /s, wkr, oldest, flags.
             rows = [line.split() for line in text.splitlines()
                     if line.strip().startswith(queue_name)]
-            rates = [float(r[7]) for r in rows if len(r) > 7 and re.fullmatch(r"\d+\.\d", r[7])]
+            rates = [float(r[8]) for r in rows if len(r) > 8 and re.fullmatch(r"\d+\.\d", r[8])]
             assert any(r > 0 for r in rates), text[-3000:]
             # Ctrl-C as a terminal sends it: the SIGINT of the foreground process group.
             os.killpg(term.proc.pid, signal.SIGINT)

@@ -164,3 +164,26 @@ async def test_a_worker_s_gauges_show_jobs_in_flight_and_their_age(
             assert aged[("pyqueue_worker_oldest_active_age_seconds", q)] >= 1.0
             release.set()
             await _until_value(url, ("pyqueue_worker_jobs_in_flight", q), 0)
+
+
+async def test_bullmq_queue_gauges_beside_bull(exporter: str, redis_url: str,
+                                               prefix: str) -> None:
+    async with Queue("mq", redis_url, prefix=prefix, protocol="bullmq") as mq:
+        await mq.add({"n": 1}, job_id="w1")
+        await mq.add({"n": 2}, job_id="p1", priority=4)
+        await mq.add({"n": 3}, job_id="d1", delay=3_600_000)
+        await mq.pause()
+    async with Queue("b4", redis_url, prefix=prefix, protocol="bull") as b4:
+        await b4.add({"n": 1}, job_id="x1")
+
+    def jobs(queue: str, state: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return ("pyqueue_queue_jobs", (("queue", queue), ("state", state)))
+
+    found = await _until_value(exporter, jobs("mq", "prioritized"), 1)
+    assert found[jobs("mq", "waiting")] == 1
+    assert found[jobs("mq", "delayed")] == 1
+    assert found[jobs("b4", "waiting")] == 1
+    assert jobs("b4", "prioritized") not in found
+    assert found[("pyqueue_queue_paused", (("queue", "mq"),))] == 1
+    assert found[("pyqueue_queue_format", (("format", "bullmq"), ("queue", "mq")))] == 1
+    assert found[("pyqueue_queue_format", (("format", "bull"), ("queue", "b4")))] == 1

@@ -18,6 +18,8 @@ from pyqueue._protocol.routing import as_transient
 from pyqueue.errors import InvalidOptionsError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import redis.asyncio as aioredis
 
     from pyqueue._protocol.fastconn import FastConnection
@@ -52,6 +54,37 @@ _BULLMQ_ONLY = ("events", "marker", "pc", "prioritized", "waiting-children")
 _BULL_ONLY = ("priority", "meta-paused")
 
 
+PROBE_LENGTH = len(_BULLMQ_ONLY) + len(_BULL_ONLY) + 1
+"""How many replies :func:`probe_format` queues (tools slice a shared pipeline's replies)."""
+
+
+def probe_format(pipe: Any, prefix: str, queue: str) -> None:
+    """Queue on ``pipe`` the :data:`PROBE_LENGTH` reads :func:`format_from` decides by.
+
+    For tools that learn many queues' formats in one pipelined round trip; the
+    reads are EXISTS and HMGET of ``meta``, which fail only on a ``meta`` of the
+    wrong type.
+    """
+    base = f"{prefix}:{queue}:"
+    for suffix in (*_BULLMQ_ONLY, *_BULL_ONLY):
+        pipe.exists(base + suffix)
+    pipe.hmget(base + "meta", "version", "opts.maxLenEvents")
+
+
+def format_from(found: Sequence[Any]) -> Format | None:
+    """The format the replies of :func:`probe_format` show (see :func:`detect_format`)."""
+    bullmq = any(found[: len(_BULLMQ_ONLY)])
+    meta = found[PROBE_LENGTH - 1]
+    version, max_len = meta if isinstance(meta, list) else (None, None)
+    if bullmq or max_len is not None or (
+        isinstance(version, bytes) and version.startswith(b"bullmq")
+    ):
+        return "bullmq"
+    if any(found[len(_BULLMQ_ONLY):PROBE_LENGTH - 1]):
+        return "bull"
+    return None
+
+
 async def detect_format(client: aioredis.Redis, prefix: str, queue: str) -> Format | None:
     """Which format an existing queue speaks, from the keys only one format writes.
 
@@ -63,12 +96,9 @@ async def detect_format(client: aioredis.Redis, prefix: str, queue: str) -> Form
     Raises:
         TransientServerError: the server is loading, busy... (as the scripts raise it).
     """
-    base = f"{prefix}:{queue}:"
     try:
         async with client.pipeline(transaction=False) as pipe:
-            for suffix in (*_BULLMQ_ONLY, *_BULL_ONLY):
-                pipe.exists(base + suffix)
-            pipe.hmget(base + "meta", "version", "opts.maxLenEvents")
+            probe_format(pipe, prefix, queue)
             # Errors unraised: raised, redis-py prefixes their text with the command's.
             found: list[Any] = await pipe.execute(raise_on_error=False)
         for item in found:
@@ -80,13 +110,4 @@ async def detect_format(client: aioredis.Redis, prefix: str, queue: str) -> Form
         if mapped is exc:
             raise
         raise mapped from exc
-    bullmq = any(found[: len(_BULLMQ_ONLY)])
-    meta: list[bytes | None] = found[-1]
-    version, max_len = meta
-    if bullmq or max_len is not None or (
-        isinstance(version, bytes) and version.startswith(b"bullmq")
-    ):
-        return "bullmq"
-    if any(found[len(_BULLMQ_ONLY):-1]):
-        return "bull"
-    return None
+    return format_from(found)

@@ -45,7 +45,10 @@ from pyqueue.tools.cli_support import (
 from pyqueue.tools.cli_tables import LEGEND, queue_table
 from pyqueue.tools.extras import EXIT_MISSING_EXTRA, MissingExtra, require
 
-JOB_STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")
+# The last two are BullMQ's own: asked of a Bull queue, they are a one-line error.
+JOB_STATES = ("waiting", "active", "delayed", "failed", "completed", "paused", "prioritized",
+              "waiting-children")
+_BULLMQ_ONLY_STATES = frozenset({"prioritized", "waiting-children"})
 
 
 @click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,6 +103,8 @@ def jobs(settings: Settings, queue: str, state: str, page: int, page_size: int) 
 
     async def body(client: aioredis.Redis) -> tuple[list[Any], int]:
         q = await existing_queue(client, settings, queue)
+        if state in _BULLMQ_ONLY_STATES and q.format != "bullmq":
+            fail(f"--state {state}: BullMQ queues only ({queue!r} is a Bull queue)", EXIT_USAGE)
         start = (page - 1) * page_size
         found = await q.get_jobs(state, start, start + page_size - 1)  # type: ignore[arg-type]
         total = (await q.get_job_counts(state))[state]  # type: ignore[arg-type]

@@ -32,7 +32,7 @@ from pyqueue.tools.cli_support import (
     parse_duration_ms,
     run,
 )
-from pyqueue.tools.search import SEARCH_STATES, search_jobs
+from pyqueue.tools.search import ALL_SEARCH_STATES, search_jobs
 
 CLEAN_STATES = {"completed": "completed", "failed": "failed", "delayed": "delayed",
                 "waiting": "wait", "active": "active", "paused": "paused"}
@@ -83,7 +83,7 @@ def ran_ms(job: Job[Any], state: str, now_ms: int | None = None) -> int | None:
               help="With --path: the value there (JSON, else a string).")
 @click.option("--text", help="A substring of the data (case-insensitive).")
 @click.option("--reason", "failed_reason", help="A substring of the failed reason.")
-@click.option("--state", type=click.Choice(SEARCH_STATES), help="Only this state.")
+@click.option("--state", type=click.Choice(ALL_SEARCH_STATES), help="Only this state.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True,
               help="Stop after this many matches (listing only: --retry/--remove take all).")
 @click.option("--cursor", default="0", help="Resume from a cursor an earlier search printed.")

@@ -50,6 +50,7 @@ from pyqueue import (
     Queue,
     monitoring,
 )
+from pyqueue._protocol.formats import detect_format
 from pyqueue.tools import deployments, overview
 
 EXIT_OK = 0
@@ -174,7 +175,10 @@ async def existing_queue(client: aioredis.Redis, settings: Settings, name: str) 
             EXIT_NOT_FOUND,
         )
     try:
-        return overview.open_queue(client, settings.prefix, name)
+        # Opened in the format its keys show, so every command speaks it (None: neither
+        # shows yet, and the queue decides on first use as any protocol=None queue).
+        found = await detect_format(client, settings.prefix, name)
+        return overview.open_queue(client, settings.prefix, name, found)
     except InvalidOptionsError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
 

@@ -19,8 +19,15 @@ from pyqueue.tools.overview import compact
 # (header, state) per count column.
 COUNTS = (("wait", "waiting"), ("act", "active"), ("delay", "delayed"), ("fail", "failed"),
           ("done", "completed"), ("psd", "paused"))
-LEGEND = ("wait waiting, act active, delay delayed, fail failed, done completed, "
-          "psd paused jobs; wkr live workers; oldest: the oldest waiting job's wait")
+LEGEND = ("fmt bull (Bull 4) or mq (BullMQ); wait waiting (BullMQ: prioritized too), "
+          "act active, delay delayed, fail failed, done completed, psd paused jobs; "
+          "wkr live workers; oldest: the oldest waiting job's wait")
+_FORMAT_CELLS = {"bull": "bull", "bullmq": "mq"}
+
+
+def _count(counts: dict[str, int], state: str) -> int:
+    # BullMQ keeps jobs with a priority out of wait, in prioritized: both wait to run.
+    return counts[state] + (counts.get("prioritized", 0) if state == "waiting" else 0)
 
 
 def flags_of(d: diagnosis.Diagnosis) -> str:
@@ -35,6 +42,7 @@ def queue_table(found: list[diagnosis.Diagnosis], rates: dict[str, float] | None
     """One row per queue; with ``rates``, a jobs/s column (finished jobs per second)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     table.add_column("queue", overflow="fold", ratio=2, min_width=6)
+    table.add_column("fmt", no_wrap=True)
     for header, _ in COUNTS:
         table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     if rates is not None:
@@ -45,7 +53,8 @@ def queue_table(found: list[diagnosis.Diagnosis], rates: dict[str, float] | None
     for d in found:
         s = d.stats
         name = s.name
-        row = [name, *(compact(s.counts[state]) for _, state in COUNTS)]
+        row = [name, _FORMAT_CELLS.get(s.format, "-"),
+               *(compact(_count(s.counts, state)) for _, state in COUNTS)]
         if rates is not None:
             rate = rates.get(name)
             # None until two frames exist: no rate is known yet, which is not a rate of 0.

@@ -172,7 +172,8 @@ def explain(d: Diagnosis, limits: Limits, prefix_flag: str = "") -> list[Finding
                            "cannot be read; workers fail on it too.",
                            f"inspect the keys: redis-cli --scan --pattern {_quote(s.name)}:*"))
         return out
-    c = s.counts
+    # A BullMQ queue keeps jobs with a priority in prioritized: they wait as much.
+    c = {**s.counts, "waiting": s.counts["waiting"] + s.counts.get("prioritized", 0)}
     waiting = c["waiting"] + c["paused"]
     live = len(d.workers)
     if live == 0 and (c["active"] or c["waiting"]):
@@ -320,7 +321,7 @@ async def diagnose(
     async def one(s: overview.QueueStats) -> Diagnosis:
         queue = cache.get(s.name)
         if queue is None:
-            queue = cache[s.name] = overview.open_queue(client, prefix, s.name)
+            queue = cache[s.name] = overview.open_queue(client, prefix, s.name, s.format)
         async with gate:
             return await _diagnosed(queue, s, limits, prefix_flag)
 

@@ -149,6 +149,9 @@ class QueueCollector(Collector):
             return GaugeMetricFamily(name, text, labels=["queue"])
 
         jobs = GaugeMetricFamily("pyqueue_queue_jobs", "Jobs per state.", labels=["queue", "state"])
+        formats = GaugeMetricFamily("pyqueue_queue_format",
+                                    "1 per queue, labelled with its wire format (bull or bullmq).",
+                                    labels=["queue", "format"])
         waiting = gauge("pyqueue_queue_oldest_waiting_age_seconds",
                         "Age of the oldest waiting job since it was due (0: none).")
         active = gauge("pyqueue_queue_oldest_active_age_seconds",
@@ -171,6 +174,7 @@ class QueueCollector(Collector):
                 findings.add_metric([s.name, f.code, f.severity], 1)
             if s.error is not None:
                 continue  # no figures rather than false zeros
+            formats.add_metric([s.name, s.format], 1)
             for state, n in s.counts.items():
                 jobs.add_metric([s.name, state], n)
             waiting.add_metric([s.name], s.oldest_waiting_age or 0.0)
@@ -180,7 +184,8 @@ class QueueCollector(Collector):
             stuck.add_metric([s.name], d.stuck)
             limited.add_metric([s.name], d.rate_limited.count if d.rate_limited else 0)
             overdue.add_metric([s.name], d.overdue_total)
-        yield from (jobs, waiting, active, paused, workers, stuck, limited, overdue, findings)
+        yield from (jobs, formats, waiting, active, paused, workers, stuck, limited, overdue,
+                    findings)
         if self._events is not None:
             yield from self._counters(self._events)
 

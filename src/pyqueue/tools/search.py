@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 # first (failed, then what is still to run) before the long completed tail.
 SEARCH_STATES: Final = ("failed", "waiting", "paused", "delayed", "active", "completed")
 _LIST_STATES: Final = frozenset({"waiting", "paused", "active"})
+# A BullMQ queue's own sorted sets, walked after the others (so Bull cursors keep
+# their meaning); asked of a Bull queue, they are an error.
+BULLMQ_SEARCH_STATES: Final = ("prioritized", "waiting-children")
+ALL_SEARCH_STATES: Final = (*SEARCH_STATES, *BULLMQ_SEARCH_STATES)
 _CURSOR = re.compile(r"^(\d+)\.(\d+)$")
 _SEGMENT = re.compile(r"\[(\d+)\]")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -134,8 +138,12 @@ async def search_jobs(
     Raises:
         InvalidOptionsError: a bad state, path, count or cursor.
     """
-    if state is not None and state not in SEARCH_STATES:
-        allowed = ", ".join(SEARCH_STATES)
+    walked = ALL_SEARCH_STATES if queue.format == "bullmq" else SEARCH_STATES
+    if state is not None and state not in walked:
+        if state in BULLMQ_SEARCH_STATES:
+            raise InvalidOptionsError(f"state: {state!r} is for BullMQ queues only "
+                                      f"({queue.name!r} is a Bull queue)")
+        allowed = ", ".join(walked)
         raise InvalidOptionsError(f"state: must be one of {allowed}, got {state!r}")
     for label, number in (("count", count), ("max_examined", max_examined)):
         if isinstance(number, bool) or not isinstance(number, int) or number < 1:
@@ -159,7 +167,7 @@ async def search_jobs(
         str(len(segments)),
         *segments,
     ]
-    states = (state,) if state is not None else SEARCH_STATES
+    states = (state,) if state is not None else walked
     index, offset = _parse_cursor(cursor, states)
     script = _script(queue)
 

@@ -27,7 +27,6 @@ from pyqueue.tools.dashboard.data import (
     CLEAN_STATES,
     LOG_LINES,
     PAGE_SIZE,
-    STATES,
     QueueSummary,
 )
 from pyqueue.tools.dashboard.search_view import search_page as search_view_page
@@ -74,13 +73,14 @@ async def queue_page(request: Request) -> Response:
     dash = dashboard_of(request)
     name = request.query_params.get("name", "")
     state = request.query_params.get("state", "waiting")
-    if state not in STATES:
-        return dash.render(request, "message.html", 400, title="Bad request",
-                           message=f"state must be one of {', '.join(STATES)}", login=False)
     page = _page_number(request.query_params.get("page"))
     summary = await _summary_or_none(dash, name)
     if summary is None:
         return _no_queue(dash, request, name)
+    if state not in summary.states:
+        return dash.render(request, "message.html", 400, title="Bad request",
+                           message=f"state must be one of {', '.join(summary.states)}",
+                           login=False)
     (jobs, total), latency = await _gather(
         dash.repo.jobs_page(name, state, page), dash.repo.latency(name)
     )

@@ -23,6 +23,8 @@ from pyqueue.tools.diagnosis import Diagnosis, Finding, Limits, diagnose, diagno
 
 QUEUES_AT_ONCE = 16
 STATES: tuple[str, ...] = ("waiting", "active", "completed", "failed", "delayed", "paused")
+# A BullMQ queue's page adds the states only BullMQ has.
+BULLMQ_STATES: tuple[str, ...] = (*STATES, "prioritized", "waiting-children")
 # Bull's clean() names the waiting list "wait".
 CLEAN_STATES: dict[str, str] = {
     "completed": "completed", "failed": "failed", "delayed": "delayed",
@@ -40,7 +42,9 @@ MAX_FIELD_CHARS = 100_000
 _DISCOVERY_TTL = 30.0
 _SCAN_COUNT = 10_000
 # Keys that exist only per queue, with their Redis type.
-_QUEUE_SUFFIXES: dict[str, str] = {":id": "string", ":meta-paused": "string", ":repeat": "zset"}
+# ``meta`` (a hash) is BullMQ's queue marker, written by its Queue and its pause.
+_QUEUE_SUFFIXES: dict[str, str] = {":id": "string", ":meta-paused": "string", ":repeat": "zset",
+                                   ":meta": "hash"}
 # A page load reads each queue's diagnosis at most this often (the overview polls).
 DIAGNOSIS_TTL = 2.0
 # Bounds per queue for the pages (the CLI's doctor looks further).
@@ -59,6 +63,16 @@ class QueueSummary:
     diagnosis: Diagnosis | None = None
 
     @property
+    def states(self) -> tuple[str, ...]:
+        """The states the queue page offers: BullMQ's own two with a BullMQ queue."""
+        return BULLMQ_STATES if self.format == "bullmq" else STATES
+
+    @property
+    def format(self) -> str:
+        """``bullmq``, or ``bull`` (also a queue no key of either format marks yet)."""
+        return "bull" if self.diagnosis is None else self.diagnosis.stats.format
+
+    @property
     def findings(self) -> list[Finding]:
         return [] if self.diagnosis is None else self.diagnosis.findings
 
@@ -69,7 +83,7 @@ class QueueSummary:
     def to_json(self) -> dict[str, Any]:
         d = self.diagnosis
         return {
-            "name": self.name, "counts": self.counts, "paused": self.paused,
+            "name": self.name, "format": self.format, "counts": self.counts, "paused": self.paused,
             "workers": self.workers, "repeatable": self.repeatable, "error": self.error,
             "flags": self.flags, "findings": [f.to_json() for f in self.findings],
             "workerList": [] if d is None else [w.to_json() for w in d.workers],
@@ -122,6 +136,17 @@ class Repository:
             found = Queue(name, connection=self.client, prefix=self.prefix)
             self._open[name] = found
         return found
+
+    async def _speaks(self, name: str, format: str) -> None:
+        """Reopen ``name``'s Queue in BullMQ mode once its keys show BullMQ's: a
+        protocol=None Queue learns it only on its first script, and the pages ask for
+        BullMQ's states (prioritized...) before any."""
+        found = self._open.get(name)
+        if format == "bullmq" and (found is None or found.format != "bullmq"):
+            self._open[name] = Queue(name, connection=self.client, prefix=self.prefix,
+                                     protocol="bullmq")
+            if found is not None:
+                await found.close()  # the shared client stays open
 
     async def close(self) -> None:
         if self._refreshing is not None:
@@ -176,7 +201,8 @@ class Repository:
             keys = self.queue(name).keys
         except PyQueueError:
             return False
-        return bool(await self.client.exists(keys.id, keys.repeat, keys.meta_paused, keys.wait))
+        return bool(await self.client.exists(keys.id, keys.repeat, keys.meta_paused, keys.wait,
+                                             keys.meta))
 
     async def summaries(self, wait: float | None = None) -> list[QueueSummary] | None:
         """Every queue's summary: diagnosed together (a few pipelined round trips for all,
@@ -194,6 +220,7 @@ class Repository:
             for found in await diagnose(self.client, self.prefix, stale, LIMITS,
                                         queues=self._open):
                 self._diagnoses[found.name] = found
+                await self._speaks(found.name, found.stats.format)
         async with self.client.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.zcard(self.queue(name).keys.repeat)
@@ -228,6 +255,8 @@ class Repository:
         if found is None or time.time() - found.taken_at > DIAGNOSIS_TTL:
             found = await diagnose_queue(queue, LIMITS, clients=clients)
             self._diagnoses[name] = found
+            await self._speaks(name, found.stats.format)
+            queue = self.queue(name)
         try:
             repeatable: Any = await queue.get_repeatable_count()
         except ResponseError as exc:
