@@ -17,7 +17,11 @@ second against a queue of millions of jobs.
 * :func:`get_rate_limited`: delayed jobs the rate limiter parked (not a user's delay).
 * :func:`get_overdue_repeatables`: schedules whose next run is in the past.
 * :func:`queue_keys`: a queue's key names, for tools that read many queues in
-  one pipeline (read them, never write them).
+  one pipeline (read them, never write them); :class:`BullMQKeys` for a BullMQ
+  queue's.
+* :func:`detect_format`, and :func:`probe_format` / :func:`format_from` (the same
+  question split in two, to ask it inside a pipeline): which wire format a queue
+  in Redis speaks.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ from redis.exceptions import ResponseError
 from pyqueue import _scheduling
 from pyqueue._protocol.bull import wire_workers
 from pyqueue._protocol.bull.keys import QueueKeys, names_queue_key
+from pyqueue._protocol.bullmq.keys import BullMQKeys
+from pyqueue._protocol.formats import (
+    PROBE_LENGTH,
+    Format,
+    detect_format,
+    format_from,
+    probe_format,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -39,12 +51,17 @@ if TYPE_CHECKING:
     from pyqueue.queue import Queue
 
 __all__ = [
+    "PROBE_LENGTH",
     "ActiveJob",
     "AttemptWorker",
+    "BullMQKeys",
+    "Format",
     "OverdueSchedule",
     "QueueKeys",
     "RateLimited",
     "WorkerInfo",
+    "detect_format",
+    "format_from",
     "get_active_jobs",
     "get_attempt_worker",
     "get_job",
@@ -52,6 +69,7 @@ __all__ = [
     "get_rate_limited",
     "get_workers",
     "names_queue_key",
+    "probe_format",
     "queue_keys",
     "workers_from",
     "workers_of",

@@ -50,7 +50,7 @@ from pyqueue import (
     Queue,
     monitoring,
 )
-from pyqueue._protocol.formats import detect_format
+from pyqueue.monitoring import detect_format
 from pyqueue.tools import deployments, overview
 
 EXIT_OK = 0

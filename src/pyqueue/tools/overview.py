@@ -15,9 +15,18 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from pyqueue import Queue
-from pyqueue._protocol.bullmq.keys import BullMQKeys
-from pyqueue._protocol.formats import PROBE_LENGTH, Format, format_from, probe_format
-from pyqueue.monitoring import MAX_WORKERS, QueueKeys, WorkerInfo, queue_keys, workers_from
+from pyqueue.monitoring import (
+    MAX_WORKERS,
+    PROBE_LENGTH,
+    BullMQKeys,
+    Format,
+    QueueKeys,
+    WorkerInfo,
+    format_from,
+    probe_format,
+    queue_keys,
+    workers_from,
+)
 from pyqueue.tools import deployments
 
 STATES = ("waiting", "active", "delayed", "failed", "completed", "paused")
@@ -212,7 +221,7 @@ async def queue_stats(
 
     Three pipelined round trips whatever the number of queues (two pipelines and
     one CLIENT LIST, unless ``clients`` is given). The first learns each queue's
-    format (:func:`pyqueue._protocol.formats.probe_format`) and reads both
+    format (:func:`pyqueue.monitoring.probe_format`) and reads both
     formats' figures, keeping the one that applies: the keys of each come from
     its protocol's key module. Workers are listed as
     :func:`pyqueue.monitoring.get_workers` lists them: pyqueue's by heartbeat,
