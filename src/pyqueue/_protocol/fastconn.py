@@ -322,6 +322,14 @@ class _Protocol(asyncio.Protocol):
                 waiter.set_exception(self.lost)
 
 
+def cluster_node_error(exc: Exception) -> ResponseError:
+    """A redirection a plain connection got: the URL names one node of a Redis Cluster."""
+    return ResponseError(
+        f"MOVED {exc}: this server is a Redis Cluster node; connect with a "
+        "redis+cluster:// URL or a RedisCluster client, and a hash-tag prefix"
+    )
+
+
 def _address_of(exc: Exception) -> tuple[str, int] | None:
     # "MOVED <slot> <host>:<port>" / "ASK <slot> <host>:<port>"
     host, _, port = str(exc).rpartition(" ")[2].rpartition(":")
@@ -540,10 +548,7 @@ class FastConnection:
         """Follow cluster redirections; none of them ran the command."""
         if not self._cluster or self._locator is None:
             if isinstance(exc, AskError):  # MOVED or ASK from a cluster node
-                raise ResponseError(
-                    f"MOVED {exc}: this server is a Redis Cluster node; connect with a "
-                    "redis+cluster:// URL or a RedisCluster client, and a hash-tag prefix"
-                ) from exc
+                raise cluster_node_error(exc) from exc
             raise TransientServerError(str(exc), code="TRYAGAIN") from exc
         for attempt in range(_REDIRECTS):
             try:

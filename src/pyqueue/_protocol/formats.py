@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from redis.exceptions import BusyLoadingError, ResponseError
+from redis.exceptions import AskError, BusyLoadingError, ResponseError
 
 from pyqueue._protocol.bull.adapter import BullProtocol
 from pyqueue._protocol.bullmq.protocol import BullMQProtocol
+from pyqueue._protocol.fastconn import cluster_node_error
 from pyqueue._protocol.routing import as_transient
 from pyqueue.errors import InvalidOptionsError
 
@@ -106,6 +107,8 @@ async def detect_format(client: aioredis.Redis, prefix: str, queue: str) -> Form
                 raise item
     except (ResponseError, BusyLoadingError) as exc:
         # Often the first command a queue sends: its errors read as every later one's.
+        if isinstance(exc, AskError):  # MOVED or ASK: a plain URL to a cluster node
+            raise cluster_node_error(exc) from exc
         mapped = as_transient(exc)
         if mapped is exc:
             raise
