@@ -49,6 +49,9 @@ class FinishedEvents:
         self.counts: dict[str, Counter[str]] = {kind: Counter() for kind in _KINDS.values()}
         self.subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # redis-py 8.0-8.2 can lose the cancellation of a task reading pub/sub (issue
+        # 26); the loop also stops on this flag, so close() cannot hang on a lost one.
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pyqueue-exporter-events")
@@ -68,12 +71,12 @@ class FinishedEvents:
 
     async def _run(self) -> None:
         glob = overview.glob_escape(self._prefix)
-        while True:
+        while not self._stopping:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.psubscribe(*(f"{glob}:*:{suffix}" for suffix in _KINDS))
                 self.subscribed.set()
-                while True:
+                while not self._stopping:
                     msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is None:
                         continue
@@ -91,9 +94,12 @@ class FinishedEvents:
 
     async def close(self) -> None:
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # At most one get_message timeout (1 s) when the cancellation was lost.
+            await asyncio.wait({self._task}, timeout=5)
+            if self._task.done() and not self._task.cancelled():
+                self._task.exception()  # retrieved: a failure here is not the caller's
 
 
 class QueueCollector(Collector):
